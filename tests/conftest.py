@@ -1,0 +1,80 @@
+"""Shared fixtures: a tiny generated shapes dataset and a config factory for short real runs."""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='session')
+def shapes_root(tmp_path_factory) -> Path:
+    from visioncraft.data.synthetic.shapes import generate_shapes_classification
+    root = tmp_path_factory.mktemp('data') / 'shapes'
+    generate_shapes_classification(root, num_train=48, num_val=21, size=16, seed=3)
+    return root
+
+
+def tiny_cfg(work_dir, data_root, **over) -> dict:
+    """A complete, small training config (TinyClassifier on 16x16 shapes, 6 iterations an epoch)."""
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='RandomFlip', prob=[0.3, 0.3], direction=['horizontal', 'vertical']),
+                dict(type='PackInputs')]
+    test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+    ds = dict(type='ShapesClassificationDataset', data_root=str(data_root), generate=False)
+    cfg = dict(
+        work_dir=str(work_dir),
+        model=dict(type='TinyClassifier', num_classes=4, widths=(8, 16), norm='gn', dropout=0.2,
+                   data_preprocessor=dict(type='ImgDataPreprocessor', mean=[127.5] * 3, std=[64.0] * 3)),
+        train_dataloader=dict(batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=True),
+                              dataset=dict(ds, ann_file='train.json', pipeline=pipeline)),
+        val_dataloader=dict(batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+                            dataset=dict(ds, ann_file='val.json', pipeline=test_pipeline, test_mode=True)),
+        val_evaluator=dict(type='Accuracy'),
+        val_cfg=dict(),
+        train_cfg=dict(by_epoch=True, max_epochs=2, val_interval=1),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4)),
+        param_scheduler=[dict(type='LinearLR', start_factor=0.2, by_epoch=False, begin=0, end=4),
+                         dict(type='MultiStepLR', milestones=[2], gamma=0.5, by_epoch=True)],
+        default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
+                           checkpoint=dict(type='CheckpointHook', interval=1)),
+        randomness=dict(seed=7),
+    )
+    cfg['test_dataloader'] = copy.deepcopy(cfg['val_dataloader'])
+    cfg['test_evaluator'] = dict(type='Accuracy')
+    cfg['test_cfg'] = dict()
+    for k, v in over.items():
+        cfg[k] = v
+    return cfg
+
+
+def read_scalars(work_dir) -> list[dict]:
+    """Every scalars.json line of every run under work_dir, oldest run first."""
+    rows = []
+    for f in sorted(Path(work_dir).glob('*/vis_data/scalars.json')):
+        rows += [json.loads(line) for line in f.read_text().splitlines()]
+    return rows
+
+
+def train_losses(work_dir) -> dict[int, float]:
+    """iteration -> logged loss (needs LoggerHook interval=1)."""
+    return {r['iter']: r['loss'] for r in read_scalars(work_dir) if 'loss' in r}
+
+
+def log_text(work_dir) -> str:
+    return '\n'.join(f.read_text() for f in sorted(Path(work_dir).glob('*/*.log')))
+
+
+@pytest.fixture
+def make_cfg(shapes_root, tmp_path):
+    def _make(name='run', **over):
+        return tiny_cfg(tmp_path / name, shapes_root, **over)
+    return _make
+
+
+def strip_ansi(s: str) -> str:
+    return re.sub(r'\x1b\[[0-9;]*m', '', s)

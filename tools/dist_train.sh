@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Usage: tools/dist_train.sh CONFIG GPUS [ARGS...]
+# Multi-node: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1).
+set -euo pipefail
+CONFIG=$1
+GPUS=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+HERE=$(cd "$(dirname "$0")" && pwd)
+PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" \
+python -m torch.distributed.run \
+    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$GPUS" --master_port="$PORT" \
+    "$HERE/train.py" "$CONFIG" --launcher pytorch "${@:3}"

@@ -1,0 +1,8 @@
+#!/usr/bin/env python
+"""Test a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [--out FILE.pkl] [--show-dir DIR] ...``."""
+import sys
+
+from visioncraft.cli.test import main
+
+if __name__ == '__main__':
+    main(sys.argv[1:], prog='tools/test.py')

@@ -1,0 +1,8 @@
+#!/usr/bin/env python
+"""Train a model: ``python tools/train.py CONFIG [--work-dir DIR] [--resume [PATH]] [--amp] ...``."""
+import sys
+
+from visioncraft.cli.train import main
+
+if __name__ == '__main__':
+    main(sys.argv[1:], prog='tools/train.py')

@@ -1,0 +1,1 @@
+"""The ``visioncraft`` command line."""

@@ -1,0 +1,54 @@
+"""Argument handling shared by ``train`` and ``test``."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+__all__ = ['add_common_args', 'load_config', 'enable_visualization']
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    from ..config import DictAction
+    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: ./work_dirs/<config name>)')
+    parser.add_argument('--cfg-options', '-o', '--options', nargs='+', action=DictAction, default={},
+                        metavar='KEY=VALUE',
+                        help='override config entries: a.b=1, lists as key="[a,b]" or key=a,b, list items as '
+                             'a.0.b=c; a key that does not exist is an error (prefix it with + to add it)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='how the processes were started (tools/dist_*.sh use pytorch, slurm_*.sh slurm)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument('--show', action='store_true', help='show predictions in a window (needs a display)')
+    parser.add_argument('--show-dir', help='write pictures of the predictions to this folder (relative paths '
+                                           'go under WORK_DIR/TIMESTAMP)')
+    parser.add_argument('--wait-time', type=float, default=2.0, help='seconds each shown picture stays')
+    parser.add_argument('--interval', type=int, default=1, help='draw every N-th sample')
+
+
+def load_config(args: argparse.Namespace):
+    """Read the config, apply --cfg-options, --launcher and --work-dir."""
+    from ..config import Config
+    if args.local_rank is not None:
+        os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg['launcher'] = args.launcher
+    if args.work_dir:
+        cfg['work_dir'] = args.work_dir
+    elif not cfg.get('work_dir'):
+        cfg['work_dir'] = str(Path('work_dirs') / Path(args.config).stem)
+    return cfg
+
+
+def enable_visualization(cfg, args: argparse.Namespace, *, testing: bool) -> None:
+    if not (args.show or args.show_dir):
+        return
+    hooks = cfg.get('default_hooks') or {}
+    vis = dict(hooks.get('visualization') or dict(type='VisualizationHook'))
+    vis.update(draw=True, show=bool(args.show), wait_time=args.wait_time, interval=args.interval)
+    if args.show_dir:
+        vis['test_out_dir' if testing else 'out_dir'] = args.show_dir
+    hooks = dict(hooks)
+    hooks['visualization'] = vis
+    cfg['default_hooks'] = hooks

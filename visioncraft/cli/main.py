@@ -1,0 +1,61 @@
+"""The ``visioncraft`` command: ``visioncraft {train,test,config} ...``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ['main']
+
+_COMMANDS = {
+    'train': 'train a model from a config file',
+    'test': 'evaluate a checkpoint on the test set',
+    'config': 'print the merged config (after _base_ and --cfg-options)',
+}
+
+
+def _config_cmd(argv: list[str]) -> None:
+    from ..config import Config, DictAction
+    p = argparse.ArgumentParser(prog='visioncraft config', description=_COMMANDS['config'])
+    p.add_argument('config')
+    p.add_argument('--cfg-options', '-o', nargs='+', action=DictAction, default={}, metavar='KEY=VALUE')
+    p.add_argument('--format', choices=['py', 'yaml', 'json'], default='py')
+    args = p.parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.format == 'py':
+        print(cfg.pretty_text)
+    else:
+        import tempfile
+        from pathlib import Path
+        with tempfile.TemporaryDirectory() as d:
+            out = Path(d) / f'config.{args.format}'
+            cfg.dump(out)
+            print(out.read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ('-h', '--help'):
+        lines = '\n'.join(f'  {k:<8}{v}' for k, v in _COMMANDS.items())
+        print(f'usage: visioncraft COMMAND [ARGS]\n\ncommands:\n{lines}\n\n'
+              "'visioncraft COMMAND -h' shows a command's options.")
+        raise SystemExit(0 if argv else 2)
+    cmd, rest = argv[0], argv[1:]
+    if cmd == 'train':
+        from .train import main as train_main
+        train_main(rest)
+    elif cmd == 'test':
+        from .test import main as test_main
+        test_main(rest)
+    elif cmd == 'config':
+        _config_cmd(rest)
+    else:
+        import difflib
+        close = difflib.get_close_matches(cmd, list(_COMMANDS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ''
+        raise SystemExit(f"visioncraft: unknown command {cmd!r}{hint} (commands: {', '.join(_COMMANDS)})")
+
+
+if __name__ == '__main__':  # pragma: no cover
+    main()

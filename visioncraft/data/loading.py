@@ -1,0 +1,125 @@
+"""Shared transforms: read an image, flip, pack a sample for the model."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..registry import TRANSFORMS
+from .transforms import BaseTransform
+
+__all__ = ['LoadImageFromFile', 'RandomFlip', 'PackInputs']
+
+
+@TRANSFORMS.register_module()
+class LoadImageFromFile(BaseTransform):
+    """Read ``results['img_path']`` into ``results['img']`` (HxWx3 uint8, BGR as OpenCV reads it).
+
+    Adds ``img_shape`` and ``ori_shape`` (h, w). A missing or unreadable file raises an error naming it;
+    with ``ignore_empty=True`` the transform returns None instead (the dataset then picks another sample).
+    """
+
+    def __init__(self, to_float32: bool = False, color_type: str = 'color', ignore_empty: bool = False) -> None:
+        if color_type not in ('color', 'grayscale', 'unchanged'):
+            raise ValueError(f"LoadImageFromFile color_type must be 'color', 'grayscale' or 'unchanged', "
+                             f'got {color_type!r}')
+        self.to_float32 = to_float32
+        self.color_type = color_type
+        self.ignore_empty = ignore_empty
+
+    def transform(self, results: dict) -> dict | None:
+        import cv2
+        path = results.get('img_path')
+        if path is None:
+            raise KeyError(f'LoadImageFromFile: the sample has no img_path (keys: {sorted(results)})')
+        flag = {'color': cv2.IMREAD_COLOR, 'grayscale': cv2.IMREAD_GRAYSCALE,
+                'unchanged': cv2.IMREAD_UNCHANGED}[self.color_type]
+        img = cv2.imread(str(path), flag)
+        if img is None:
+            if self.ignore_empty:
+                return None
+            import os
+            why = 'does not exist' if not os.path.exists(str(path)) else 'is not a readable image (corrupt?)'
+            raise OSError(f'LoadImageFromFile: {path} {why} (sample {results.get("sample_idx", "?")})')
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+
+@TRANSFORMS.register_module()
+class RandomFlip(BaseTransform):
+    """Flip the image with probability ``prob``; ``gt_bboxes`` (Nx4 xyxy, absolute pixels) move with it.
+
+    Args:
+        prob: flip probability (a list gives one per direction).
+        direction: ``'horizontal'``, ``'vertical'`` or ``'diagonal'`` (or a list, chosen at random).
+    Sets ``flip`` and ``flip_direction``. Uses NumPy's global RNG, which the dataset seeds per sample.
+    """
+
+    def __init__(self, prob: float | Sequence[float] = 0.5,
+                 direction: str | Sequence[str] = 'horizontal') -> None:
+        dirs = [direction] if isinstance(direction, str) else list(direction)
+        probs = [prob] * len(dirs) if isinstance(prob, (int, float)) else list(prob)
+        for d in dirs:
+            if d not in ('horizontal', 'vertical', 'diagonal'):
+                raise ValueError(f'RandomFlip direction must be horizontal, vertical or diagonal, got {d!r}')
+        if len(probs) != len(dirs) or sum(probs) > 1 + 1e-9:
+            raise ValueError(f'RandomFlip: prob {prob} does not fit direction {direction}')
+        self.dirs, self.probs = dirs, probs
+
+    def transform(self, results: dict) -> dict:
+        r = np.random.random_sample()
+        acc, chosen = 0.0, None
+        for d, p in zip(self.dirs, self.probs):
+            acc += p
+            if r < acc:
+                chosen = d
+                break
+        results['flip'] = chosen is not None
+        results['flip_direction'] = chosen
+        if chosen is None:
+            return results
+        img = results['img']
+        h, w = img.shape[:2]
+        if chosen in ('horizontal', 'diagonal'):
+            img = img[:, ::-1]
+        if chosen in ('vertical', 'diagonal'):
+            img = img[::-1]
+        results['img'] = np.ascontiguousarray(img)
+        boxes = results.get('gt_bboxes')
+        if boxes is not None and len(boxes):
+            b = np.asarray(boxes, dtype=np.float32).copy()
+            if chosen in ('horizontal', 'diagonal'):
+                b[:, [0, 2]] = w - b[:, [2, 0]]
+            if chosen in ('vertical', 'diagonal'):
+                b[:, [1, 3]] = h - b[:, [3, 1]]
+            results['gt_bboxes'] = b
+        return results
+
+
+@TRANSFORMS.register_module()
+class PackInputs(BaseTransform):
+    """Make ``dict(inputs=CxHxW uint8 tensor, data_samples=DataSample)`` from a transformed sample.
+
+    ``gt_label`` (int) becomes a long tensor field of the data sample; ``meta_keys`` present in the
+    sample are copied into its metainfo.
+    """
+
+    def __init__(self, meta_keys: Sequence[str] = ('img_path', 'ori_shape', 'img_shape', 'flip',
+                                                   'flip_direction', 'sample_idx')) -> None:
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        from ..structures import DataSample
+        img = results['img']
+        if img.ndim == 2:
+            img = img[..., None]
+        inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        sample = DataSample(metainfo={k: results[k] for k in self.meta_keys if k in results})
+        if 'gt_label' in results:
+            sample.gt_label = torch.as_tensor(results['gt_label'], dtype=torch.long).reshape(-1)
+        return dict(inputs=inputs, data_samples=sample)

@@ -1,0 +1,1 @@
+"""Datasets the package generates itself, deterministically, for demos and tests."""

@@ -1,0 +1,13 @@
+"""Hooks: built-in ones register in HOOKS on import."""
+from .checkpoint_hook import CheckpointHook
+from .early_stopping_hook import EarlyStoppingHook
+from .ema_hook import EMAHook
+from .hook import HOOK_POINTS, Hook, Priority, get_priority
+from .misc_hooks import DistSamplerSeedHook, EmptyCacheHook, ParamSchedulerHook
+from .profiler_hook import ProfilerHook
+from .timer_logger import IterTimerHook, LoggerHook
+from .visualization_hook import VisualizationHook
+
+__all__ = ['Hook', 'Priority', 'get_priority', 'HOOK_POINTS', 'CheckpointHook', 'EarlyStoppingHook', 'EMAHook',
+           'DistSamplerSeedHook', 'EmptyCacheHook', 'ParamSchedulerHook', 'ProfilerHook', 'IterTimerHook',
+           'LoggerHook', 'VisualizationHook']

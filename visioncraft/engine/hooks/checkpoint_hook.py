@@ -1,0 +1,140 @@
+"""CheckpointHook: regular, last and best checkpoints, with a ``last_checkpoint`` pointer."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from ...registry import HOOKS
+from ..checkpoint import atomic_write_text
+from .hook import Hook, Priority
+
+__all__ = ['CheckpointHook', 'infer_rule']
+
+_GREATER = ('acc', 'top', 'ap', 'ar', 'map', 'auc', 'precision', 'recall', 'f1', 'hmean', 'pck', 'iou', 'dice',
+            'score', 'word_acc', 'char_')
+_LESS = ('loss', 'error', 'err', 'epe', 'nme', 'wer', 'cer', 'distance')
+
+
+def infer_rule(key: str) -> str:
+    """'greater' or 'less' from a metric name ('coco/bbox_mAP' -> greater, 'val/loss' -> less)."""
+    name = key.split('/')[-1].lower()
+    if any(t in name for t in _LESS):
+        return 'less'
+    if any(t in name for t in _GREATER):
+        return 'greater'
+    raise ValueError(f"cannot tell whether larger or smaller is better for metric {key!r}: "
+                     f"set CheckpointHook rule='greater' or 'less'")
+
+
+@HOOKS.register_module()
+class CheckpointHook(Hook):
+    """Save checkpoints while training.
+
+    Args:
+        interval: save every ``interval`` epochs (``by_epoch``) or iterations; -1 disables periodic saves.
+        by_epoch: count ``interval`` in epochs or in iterations.
+        max_keep_ckpts: keep only the newest N periodic checkpoints (-1 keeps all). Best ones are separate.
+        save_last: also save at the end of training even when it is not on the interval.
+        save_best: a metric name, a list of names, or ``'auto'`` (the first metric of each validation).
+            The best checkpoint is ``best_<metric>_epoch_N.pth`` (``/`` in names becomes ``_``); the previous
+            best file is removed when a better one is written.
+        rule: ``'greater'`` or ``'less'`` (or one per metric); inferred from the name when omitted.
+        out_dir: where to write (default: the work dir).
+        save_optimizer / save_param_scheduler: include optimizer and scheduler states (needed to resume).
+    """
+
+    priority = Priority.VERY_LOW
+
+    def __init__(self, interval: int = -1, by_epoch: bool = True, save_optimizer: bool = True,
+                 save_param_scheduler: bool = True, out_dir: str | None = None, max_keep_ckpts: int = -1,
+                 save_last: bool = True, save_best: str | list[str] | None = None,
+                 rule: str | list[str] | None = None, filename_tmpl: str | None = None) -> None:
+        self.interval = interval
+        self.by_epoch = by_epoch
+        self.save_optimizer = save_optimizer
+        self.save_param_scheduler = save_param_scheduler
+        self.out_dir = out_dir
+        self.max_keep_ckpts = max_keep_ckpts
+        self.save_last = save_last
+        self.save_best = [save_best] if isinstance(save_best, str) else list(save_best or [])
+        if 'auto' in self.save_best and len(self.save_best) > 1:
+            raise ValueError("CheckpointHook save_best='auto' cannot be combined with other metric names")
+        rules = [rule] * max(len(self.save_best), 1) if rule is None or isinstance(rule, str) else list(rule)
+        if self.save_best and len(rules) != len(self.save_best):
+            raise ValueError(f'CheckpointHook: {len(self.save_best)} save_best metrics but {len(rules)} rules')
+        for r in rules:
+            if r not in (None, 'greater', 'less'):
+                raise ValueError(f"CheckpointHook rule must be 'greater' or 'less', got {r!r}")
+        self.rules = rules
+        self.filename_tmpl = filename_tmpl or ('epoch_{}.pth' if by_epoch else 'iter_{}.pth')
+        self.kept: list[str] = []
+        self.best: dict[str, dict] = {}  # metric -> {'score': float, 'path': str}
+
+    def _dir(self, runner) -> Path:
+        return Path(self.out_dir) if self.out_dir else Path(runner.work_dir)
+
+    # -- periodic -------------------------------------------------------------------------------
+    def after_train_epoch(self, runner) -> None:
+        if not self.by_epoch:
+            return
+        if self.every_n_epochs(runner, self.interval) or (self.save_last and self.is_last_train_epoch(runner)):
+            self._save_regular(runner, runner.epoch + 1)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if self.by_epoch:
+            return
+        if self.every_n_train_iters(runner, self.interval) or (self.save_last and self.is_last_train_iter(runner)):
+            self._save_regular(runner, runner.iter + 1)
+
+    def _save_regular(self, runner, n: int) -> None:
+        name = self.filename_tmpl.format(n)
+        path = self._dir(runner) / name
+        runner.save_checkpoint(path, save_optimizer=self.save_optimizer,
+                               save_param_scheduler=self.save_param_scheduler)
+        if runner.rank != 0:
+            return
+        atomic_write_text(Path(runner.work_dir) / 'last_checkpoint', str(path))
+        if str(path) not in self.kept:
+            self.kept.append(str(path))
+        if self.max_keep_ckpts > 0:
+            while len(self.kept) > self.max_keep_ckpts:
+                old = self.kept.pop(0)
+                if os.path.exists(old) and old not in {b['path'] for b in self.best.values()}:
+                    os.remove(old)
+
+    # -- best -----------------------------------------------------------------------------------
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if not self.save_best or not metrics or not runner.train_loop_built:
+            return
+        keys = [next(iter(metrics))] if self.save_best == ['auto'] else self.save_best
+        rules = self.rules if self.save_best != ['auto'] else [self.rules[0]]
+        for key, rule in zip(keys, rules):
+            if key not in metrics:
+                raise KeyError(f"CheckpointHook save_best={key!r} is not among the validation metrics: "
+                               f"{', '.join(metrics)}")
+            rule = rule or infer_rule(key)
+            score = float(metrics[key])
+            if not math.isfinite(score):
+                continue
+            prev = self.best.get(key)
+            better = prev is None or (score > prev['score'] if rule == 'greater' else score < prev['score'])
+            if not better:
+                continue
+            by_epoch = runner.train_loop.by_epoch
+            step = f'epoch_{runner.epoch}' if by_epoch else f'iter_{runner.iter}'
+            path = self._dir(runner) / f"best_{key.replace('/', '_')}_{step}.pth"
+            if runner.rank == 0 and prev is not None and os.path.exists(prev['path']) \
+                    and prev['path'] not in self.kept:
+                os.remove(prev['path'])
+            self.best[key] = {'score': score, 'path': str(path)}
+            runner.save_checkpoint(path, save_optimizer=False, save_param_scheduler=False)
+            runner.logger.info(f'The best checkpoint with {score:.4f} {key} at {step.replace("_", " ")} '
+                               f'is saved to {path.name}.')
+
+    def state_dict(self) -> dict:
+        return {'kept': list(self.kept), 'best': {k: dict(v) for k, v in self.best.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.kept = list(state.get('kept', []))
+        self.best = {k: dict(v) for k, v in state.get('best', {}).items()}

@@ -1,0 +1,88 @@
+"""Small hooks: parameter schedulers, sampler epoch seeding, CUDA cache emptying."""
+from __future__ import annotations
+
+import torch
+
+from ...registry import HOOKS
+from .hook import Hook, Priority
+
+__all__ = ['ParamSchedulerHook', 'DistSamplerSeedHook', 'EmptyCacheHook']
+
+
+@HOOKS.register_module()
+class ParamSchedulerHook(Hook):
+    """Steps the runner's parameter schedulers: iteration-based ones after every iteration,
+    epoch-based ones after every epoch, and applies the resulting learning rates."""
+
+    priority = Priority.LOW
+
+    def _apply(self, runner) -> None:
+        from ..optim import apply_param_schedulers
+        apply_param_schedulers(runner.param_schedulers, runner.optim_wrapper)
+
+    def before_train(self, runner) -> None:
+        if runner.param_schedulers:
+            self._apply(runner)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        stepped = [s for s in runner.param_schedulers if not s.by_epoch]
+        for s in stepped:
+            s.step()
+        if stepped:
+            self._apply(runner)
+
+    def after_train_epoch(self, runner) -> None:
+        stepped = [s for s in runner.param_schedulers if s.by_epoch]
+        for s in stepped:
+            s.step()
+        if stepped:
+            self._apply(runner)
+
+
+@HOOKS.register_module()
+class DistSamplerSeedHook(Hook):
+    """Tells the train sampler which epoch starts, so each epoch (and each rank) shuffles differently."""
+
+    priority = Priority.NORMAL
+
+    def before_train_epoch(self, runner) -> None:
+        loader = runner.train_loop.dataloader
+        for sampler in (getattr(loader, 'sampler', None), getattr(getattr(loader, 'batch_sampler', None),
+                                                                   'sampler', None)):
+            if sampler is not None and hasattr(sampler, 'set_epoch'):
+                sampler.set_epoch(runner.epoch)
+
+
+@HOOKS.register_module()
+class EmptyCacheHook(Hook):
+    """Release cached CUDA memory before/after epochs or after iterations (no-op without CUDA)."""
+
+    def __init__(self, before_epoch: bool = False, after_epoch: bool = True, after_iter: bool = False) -> None:
+        self._before_epoch, self._after_epoch, self._after_iter = before_epoch, after_epoch, after_iter
+
+    @staticmethod
+    def _empty() -> None:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def before_train_epoch(self, runner) -> None:
+        if self._before_epoch:
+            self._empty()
+
+    before_val_epoch = before_test_epoch = before_train_epoch
+
+    def after_train_epoch(self, runner) -> None:
+        if self._after_epoch:
+            self._empty()
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if self._after_epoch:
+            self._empty()
+
+    after_test_epoch = after_val_epoch
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if self._after_iter:
+            self._empty()
+
+    after_val_iter = after_test_iter = after_train_iter

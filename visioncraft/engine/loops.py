@@ -1,0 +1,235 @@
+"""Train, validation and test loops.
+
+The training step is one line (``model.train_step``); timing, logging, schedules, checkpoints and
+everything else are hooks. Before the ``after_train_iter`` / ``after_train_epoch`` hooks run, the loop
+records :attr:`Runner.position` — where training would continue from if it stopped right there — and
+that is what a checkpoint saves, so resuming mid-epoch or at an epoch boundary continues exactly.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..registry import LOOPS
+from .randomness import preserve_rng
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .runner import Runner
+
+__all__ = ['EpochBasedTrainLoop', 'IterBasedTrainLoop', 'ValLoop', 'TestLoop']
+
+
+def _sampler(dataloader):
+    bs = getattr(dataloader, 'batch_sampler', None)
+    return getattr(bs, 'sampler', None) or getattr(dataloader, 'sampler', None)
+
+
+def _batch_size(dataloader) -> int:
+    if getattr(dataloader, 'batch_size', None):
+        return int(dataloader.batch_size)
+    return int(getattr(dataloader.batch_sampler, 'batch_size', 1))
+
+
+class _TrainLoop:
+    by_epoch: bool
+
+    def __init__(self, runner: 'Runner', dataloader, val_begin: int = 1, val_interval: int = 1) -> None:
+        self.runner = runner
+        self.dataloader = dataloader
+        self.val_begin = val_begin
+        self.val_interval = val_interval
+        self.stop_training = False
+        self.resume_inner_iter = 0  # batches of the current epoch already done (set on resume)
+
+    def run_iter(self, batch_idx: int, data_batch: Any, epoch_len: int | None) -> None:
+        from ..models.base import NonFiniteLossError
+        runner = self.runner
+        runner.call_hook('before_train_iter', batch_idx=batch_idx, data_batch=data_batch)
+        try:
+            outputs = runner.model.train_step(data_batch, runner.optim_wrapper)
+        except NonFiniteLossError as exc:
+            where = f'iteration {runner.iter + 1}'
+            if self.by_epoch:
+                where += f' (epoch {runner.epoch + 1}, batch {batch_idx + 1}/{epoch_len})'
+            raise NonFiniteLossError(f'{exc} at {where}; training stopped before updating the weights. '
+                                     'Lower the learning rate, add clip_grad, or check the data.') from None
+        if runner.optim_wrapper is not None and getattr(runner.optim_wrapper, 'last_grad_norm', None) is not None:
+            outputs = dict(outputs)
+            outputs['grad_norm'] = float(runner.optim_wrapper.last_grad_norm)
+        runner.message_hub.update_scalars(outputs, prefix='train/')
+        inner = batch_idx + 1 if self.by_epoch else 0
+        runner.position = dict(epoch=runner.epoch, iter=runner.iter + 1, inner_iter=inner)
+        runner.call_hook('after_train_iter', batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
+        runner._iter += 1
+
+
+@LOOPS.register_module()
+class EpochBasedTrainLoop(_TrainLoop):
+    """Train for ``max_epochs`` epochs; validate every ``val_interval`` epochs from ``val_begin`` on."""
+
+    by_epoch = True
+
+    def __init__(self, runner: 'Runner', dataloader, max_epochs: int, val_begin: int = 1,
+                 val_interval: int = 1) -> None:
+        super().__init__(runner, dataloader, val_begin, val_interval)
+        if int(max_epochs) < 1:
+            raise ValueError(f'train_cfg.max_epochs must be >= 1, got {max_epochs}')
+        self.max_epochs = int(max_epochs)
+        self.max_iters = self.max_epochs * len(dataloader)
+
+    def run(self) -> None:
+        runner = self.runner
+        runner.call_hook('before_train')
+        while runner.epoch < self.max_epochs and not self.stop_training:
+            self.run_epoch()
+            if (runner.val_loop is not None and runner.epoch >= self.val_begin
+                    and (runner.epoch % self.val_interval == 0 or runner.epoch == self.max_epochs)):
+                runner.val_loop.run()
+        runner.call_hook('after_train')
+
+    def run_epoch(self) -> None:
+        runner = self.runner
+        runner.call_hook('before_train_epoch')
+        runner.model.train()
+        start = self.resume_inner_iter
+        self.resume_inner_iter = 0
+        gen = getattr(self.dataloader, 'generator', None)
+        if gen is not None:  # worker seeds depend on (seed, epoch) only, so a resumed epoch repeats exactly
+            gen.manual_seed(runner.seed * 1000003 + runner.epoch)
+        epoch_len = len(self.dataloader)
+        if start:
+            sampler = _sampler(self.dataloader)
+            if not hasattr(sampler, 'set_skip'):
+                raise RuntimeError('resuming in the middle of an epoch needs a sampler with set_skip '
+                                   '(DefaultSampler); this one is ' + type(sampler).__name__)
+            sampler.set_skip(start * _batch_size(self.dataloader))
+        if start < epoch_len:
+            for batch_idx, data_batch in enumerate(self.dataloader, start=start):
+                self.run_iter(batch_idx, data_batch, epoch_len)
+        runner.position = dict(epoch=runner.epoch + 1, iter=runner.iter, inner_iter=0)
+        runner.call_hook('after_train_epoch')
+        runner._epoch += 1
+
+
+class _Endless:
+    """Iterate a dataloader forever: a finite sampler starts a new epoch when it runs out."""
+
+    def __init__(self, dataloader, consumed_batches: int) -> None:
+        self.dataloader = dataloader
+        sampler = _sampler(dataloader)
+        self.epoch = 0
+        if consumed_batches:
+            if getattr(sampler, 'infinite', False) or type(sampler).__name__ == 'InfiniteSampler':
+                sampler.set_skip(consumed_batches * _batch_size(dataloader))
+            else:
+                self.epoch, inner = divmod(consumed_batches, len(dataloader))
+                if inner:
+                    if not hasattr(sampler, 'set_skip'):
+                        raise RuntimeError('resuming iteration-based training needs a sampler with set_skip')
+                    sampler.set_skip(inner * _batch_size(dataloader))
+        if hasattr(sampler, 'set_epoch'):
+            sampler.set_epoch(self.epoch)
+        self._it = iter(dataloader)
+
+    def __next__(self):
+        try:
+            return next(self._it)
+        except StopIteration:
+            self.epoch += 1
+            sampler = _sampler(self.dataloader)
+            if hasattr(sampler, 'set_epoch'):
+                sampler.set_epoch(self.epoch)
+            self._it = iter(self.dataloader)
+            return next(self._it)
+
+
+@LOOPS.register_module()
+class IterBasedTrainLoop(_TrainLoop):
+    """Train for ``max_iters`` iterations; validate every ``val_interval`` iterations from ``val_begin`` on."""
+
+    by_epoch = False
+
+    def __init__(self, runner: 'Runner', dataloader, max_iters: int, val_begin: int = 1,
+                 val_interval: int = 1000) -> None:
+        super().__init__(runner, dataloader, val_begin, val_interval)
+        if int(max_iters) < 1:
+            raise ValueError(f'train_cfg.max_iters must be >= 1, got {max_iters}')
+        self.max_iters = int(max_iters)
+        self.max_epochs = None
+
+    def run(self) -> None:
+        runner = self.runner
+        runner.call_hook('before_train')
+        runner.call_hook('before_train_epoch')
+        data = _Endless(self.dataloader, runner.iter)
+        runner.model.train()
+        while runner.iter < self.max_iters and not self.stop_training:
+            self.run_iter(runner.iter, next(data), None)
+            if (runner.val_loop is not None and runner.iter >= self.val_begin
+                    and (runner.iter % self.val_interval == 0 or runner.iter == self.max_iters)):
+                runner.val_loop.run()
+                runner.model.train()
+        runner.position = dict(epoch=0, iter=runner.iter, inner_iter=0)
+        runner.call_hook('after_train_epoch')
+        runner.call_hook('after_train')
+
+
+class _EvalLoop:
+    mode = 'val'
+
+    def __init__(self, runner: 'Runner', dataloader, evaluator, fp16: bool = False) -> None:
+        self.runner = runner
+        self.dataloader = dataloader
+        self.evaluator = evaluator
+        self.fp16 = fp16
+        meta = getattr(dataloader.dataset, 'metainfo', None)
+        if meta is not None:
+            self.evaluator.dataset_meta = meta
+            runner.visualizer.dataset_meta = meta
+
+    def _autocast(self):
+        if not self.fp16:
+            return contextlib.nullcontext()
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        return torch.autocast(device, dtype=torch.float16 if device == 'cuda' else torch.bfloat16)
+
+    def run(self) -> dict:
+        """Run the whole evaluation; global RNG states are left as they were (training stays exact)."""
+        runner, m = self.runner, self.mode
+        with preserve_rng():
+            runner.call_hook(f'before_{m}')
+            runner.call_hook(f'before_{m}_epoch')
+            runner.model.eval()
+            for batch_idx, data_batch in enumerate(self._iterate()):
+                runner.call_hook(f'before_{m}_iter', batch_idx=batch_idx, data_batch=data_batch)
+                with torch.no_grad(), self._autocast():
+                    outputs = getattr(runner.model, f'{m}_step')(data_batch)
+                self.evaluator.process(data_samples=outputs, data_batch=data_batch)
+                runner.call_hook(f'after_{m}_iter', batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
+            metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
+            runner.call_hook(f'after_{m}_epoch', metrics=metrics)
+            runner.call_hook(f'after_{m}')
+        return metrics
+
+    def _iterate(self):
+        return self.dataloader
+
+
+@LOOPS.register_module()
+class ValLoop(_EvalLoop):
+    mode = 'val'
+
+
+@LOOPS.register_module()
+class TestLoop(_EvalLoop):
+    """Like ValLoop, with a progress bar on rank 0 when the output is a terminal."""
+
+    mode = 'test'
+
+    def _iterate(self):
+        if self.runner.rank != 0:
+            return self.dataloader
+        from tqdm import tqdm
+        return tqdm(self.dataloader, desc='test', unit='batch', disable=None, dynamic_ncols=True)

@@ -1,0 +1,445 @@
+"""Runner: builds what a config describes, then trains, validates or tests.
+
+``Runner(cfg)`` takes a :class:`~visioncraft.config.Config` (or a dict). Every entry may be a config
+dict or an already-built object (a model, a DataLoader, a Hook...), so the same class serves config
+files and plain Python. Loops, the optimizer and the schedulers are built when they are first needed,
+so ``test()`` never touches the training data.
+
+Recognised top-level keys: ``model, work_dir, train_dataloader, val_dataloader, test_dataloader,
+train_cfg, val_cfg, test_cfg, optim_wrapper, param_scheduler, val_evaluator, test_evaluator,
+default_hooks, custom_hooks, visualizer, load_from, resume, launcher, env_cfg, randomness,
+auto_scale_lr, log_level, find_unused_parameters, sync_bn, experiment_name``.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..registry import EVALUATORS, LOOPS, MODEL_WRAPPERS, MODELS, VISUALIZERS, config_file_context
+from . import dist
+from .builder import DEFAULT_HOOKS, build_dataloader, build_hook
+from .checkpoint import (extract_state_dict, find_latest_checkpoint, load_checkpoint_file, load_model_weights,
+                         save_checkpoint)
+from .hooks import HOOK_POINTS, Hook
+from .logging import MessageHub, setup_logger
+from .randomness import get_rng_state, set_random_seed, set_rng_state
+
+__all__ = ['Runner']
+
+
+def _as_dict(x: Any) -> Any:
+    return x.to_dict() if hasattr(x, 'to_dict') else x
+
+
+class Runner:
+    def __init__(self, cfg: Any) -> None:
+        from ..config import Config
+        if not isinstance(cfg, Config):
+            cfg = Config(dict(cfg))
+        self.cfg = cfg
+        self._cfg_file = cfg.filename
+        env_cfg = _as_dict(cfg.get('env_cfg')) or {}
+        self._setup_env(env_cfg)
+        dist.init_dist(cfg.get('launcher', 'none') or 'none',
+                       backend=(env_cfg.get('dist_cfg') or {}).get('backend'))
+        self.rank, self.world_size = dist.get_dist_info()
+        self.launcher = cfg.get('launcher', 'none') or 'none'
+
+        randomness = dict(_as_dict(cfg.get('randomness')) or {})
+        self.seed = set_random_seed(randomness.get('seed'), deterministic=randomness.get('deterministic', False),
+                                    diff_rank_seed=randomness.get('diff_rank_seed', False))
+        if 'work_dir' not in cfg or not cfg.work_dir:
+            raise KeyError('the config needs work_dir (tools/train.py sets ./work_dirs/<config name> by default)')
+        self.work_dir = Path(cfg.work_dir).absolute()
+        self.timestamp = dist.broadcast_object(time.strftime('%Y%m%d_%H%M%S'))
+        self.log_dir = self.work_dir / self.timestamp
+        if self.rank == 0:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.logger = setup_logger(self.log_dir / f'{self.timestamp}.log', rank=self.rank,
+                                   level=cfg.get('log_level', 'INFO'))
+        name = Path(self._cfg_file).stem if self._cfg_file else 'visioncraft'
+        self.experiment_name = cfg.get('experiment_name') or f'{name}_{self.timestamp}'
+        self.message_hub = MessageHub()
+        self._log_env()
+
+        with config_file_context(self._cfg_file):
+            vis_cfg = _as_dict(cfg.get('visualizer')) or dict(type='Visualizer',
+                                                               vis_backends=[dict(type='LocalVisBackend')])
+            if isinstance(vis_cfg, dict):
+                vis_cfg = dict(vis_cfg)
+                vis_cfg.setdefault('type', 'Visualizer')
+                if self.rank != 0:
+                    vis_cfg['vis_backends'] = []
+                vis_cfg['save_dir'] = str(self.log_dir / 'vis_data')
+            self.visualizer = VISUALIZERS.build(vis_cfg, key_path='visualizer')
+            if self.rank == 0:
+                self.visualizer.add_config(cfg.pretty_text)
+                cfg.dump(self.work_dir / f'{name}.py')
+            self.model = self._build_model(cfg.get('model'))
+            self.hooks: list[tuple[int, Hook]] = []
+            self._register_hooks(_as_dict(cfg.get('default_hooks')) or {}, _as_dict(cfg.get('custom_hooks')) or [])
+
+        self._epoch = 0
+        self._iter = 0
+        self.position = dict(epoch=0, iter=0, inner_iter=0)
+        self.resuming = False
+        self._train_loop = self._val_loop = self._test_loop = None
+        self.optim_wrapper = None
+        self.param_schedulers: list = []
+
+    @classmethod
+    def from_cfg(cls, cfg: Any) -> 'Runner':
+        return cls(cfg)
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @property
+    def iter(self) -> int:
+        return self._iter
+
+    @property
+    def train_loop_built(self) -> bool:
+        return self._train_loop is not None
+
+    @property
+    def max_epochs(self) -> int | None:
+        return self.train_loop.max_epochs
+
+    @property
+    def max_iters(self) -> int:
+        return self.train_loop.max_iters
+
+    @property
+    def train_loop(self):
+        if self._train_loop is None:
+            self._train_loop = self._build_train_loop()
+        return self._train_loop
+
+    @property
+    def val_loop(self):
+        if self._val_loop is None:
+            self._val_loop = self._build_eval_loop('val')
+        return self._val_loop or None
+
+    @property
+    def test_loop(self):
+        if self._test_loop is None:
+            self._test_loop = self._build_eval_loop('test')
+            if not self._test_loop:
+                raise KeyError('testing needs test_dataloader, test_cfg and test_evaluator in the config')
+        return self._test_loop
+
+    @property
+    def device(self) -> torch.device:
+        if torch.cuda.is_available():
+            return torch.device('cuda', dist.get_local_rank() % torch.cuda.device_count())
+        return torch.device('cpu')
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _setup_env(self, env_cfg: dict) -> None:
+        mp_cfg = env_cfg.get('mp_cfg') or {}
+        method = mp_cfg.get('mp_start_method')
+        if method:
+            import multiprocessing as mp
+            if mp.get_start_method(allow_none=True) != method:
+                mp.set_start_method(method, force=True)
+        if mp_cfg.get('opencv_num_threads') is not None:
+            import cv2
+            cv2.setNumThreads(int(mp_cfg['opencv_num_threads']))
+        if env_cfg.get('cudnn_benchmark'):
+            torch.backends.cudnn.benchmark = True
+
+    def _log_env(self) -> None:
+        import numpy as np
+
+        from .. import __version__
+        lines = [f'Python: {platform.python_version()}', f'PyTorch: {torch.__version__}',
+                 f'NumPy: {np.__version__}', f'VisionCraft: {__version__}',
+                 f'CUDA available: {torch.cuda.is_available()}', f'launcher: {self.launcher}',
+                 f'distributed: {dist.is_distributed()}, world size: {self.world_size}', f'seed: {self.seed}',
+                 f'work dir: {self.work_dir}']
+        self.logger.info('Environment\n    ' + '\n    '.join(lines))
+        self.logger.info(f'Config:\n{self.cfg.pretty_text}')
+
+    def _build_model(self, model_cfg: Any) -> nn.Module:
+        if model_cfg is None:
+            raise KeyError('the config needs a "model" entry')
+        model = MODELS.build(_as_dict(model_cfg), key_path='model')
+        if isinstance(model_cfg, dict) and hasattr(model, 'init_weights'):
+            model.init_weights()
+        model = model.to(self.device)
+        if dist.is_distributed():
+            if self.cfg.get('sync_bn'):
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+                self.logger.info('Converted BatchNorm layers to SyncBatchNorm')
+            wrapper = _as_dict(self.cfg.get('model_wrapper_cfg')) or dict(type='DistributedModel')
+            wrapper = dict(wrapper)
+            wrapper.setdefault('find_unused_parameters', bool(self.cfg.get('find_unused_parameters', False)))
+            if self.device.type == 'cuda':
+                wrapper.setdefault('device_ids', [self.device.index])
+            model = MODEL_WRAPPERS.build(wrapper, default_args=dict(module=model), key_path='model_wrapper_cfg')
+        return model
+
+    def _register_hooks(self, default_hooks: dict, custom_hooks: list) -> None:
+        merged = dict(DEFAULT_HOOKS)
+        for k, v in default_hooks.items():
+            merged[k] = v
+        for k, v in merged.items():
+            if v is not None:
+                self.register_hook(v, key=f'default_hooks.{k}')
+        for i, v in enumerate(custom_hooks):
+            self.register_hook(v, key=f'custom_hooks.{i}')
+
+    def register_hook(self, hook: dict | Hook, priority: int | str | None = None, key: str = 'hook') -> Hook:
+        """Add a hook; it runs after hooks of the same or higher priority registered before it."""
+        built, prio = build_hook(hook, key)
+        if priority is not None:
+            from .hooks import get_priority
+            prio = get_priority(priority)
+        idx = len(self.hooks)
+        for i, (p, _) in enumerate(self.hooks):
+            if prio < p:
+                idx = i
+                break
+        self.hooks.insert(idx, (prio, built))
+        return built
+
+    def get_hook(self, cls_name: str) -> Hook | None:
+        return next((h for _, h in self.hooks if type(h).__name__ == cls_name), None)
+
+    def call_hook(self, point: str, **kwargs: Any) -> None:
+        if point not in HOOK_POINTS:
+            raise ValueError(f'unknown hook point {point!r}')
+        for _, hook in self.hooks:
+            getattr(hook, point)(self, **kwargs)
+
+    # -- loops ----------------------------------------------------------------------------------
+    def _loader(self, key: str, shuffle: bool):
+        cfg = self.cfg.get(key)
+        if cfg is None:
+            return None
+        with config_file_context(self._cfg_file):
+            return build_dataloader(_as_dict(cfg), seed=self.seed, key=key, shuffle_default=shuffle)
+
+    def _build_train_loop(self):
+        train_cfg = _as_dict(self.cfg.get('train_cfg'))
+        if not train_cfg:
+            raise KeyError('training needs train_cfg, e.g. dict(by_epoch=True, max_epochs=12, val_interval=1)')
+        if self.cfg.get('train_dataloader') is None:
+            raise KeyError('training needs train_dataloader in the config')
+        loader = self._loader('train_dataloader', shuffle=True)
+        train_cfg = dict(train_cfg)
+        if 'type' in train_cfg:
+            loop_type = train_cfg.pop('type')
+            train_cfg.pop('by_epoch', None)
+        else:
+            by_epoch = train_cfg.pop('by_epoch', 'max_iters' not in train_cfg)
+            loop_type = 'EpochBasedTrainLoop' if by_epoch else 'IterBasedTrainLoop'
+        with config_file_context(self._cfg_file):
+            return LOOPS.build(dict(type=loop_type, **train_cfg), default_args=dict(runner=self, dataloader=loader),
+                               key_path='train_cfg')
+
+    def _build_eval_loop(self, mode: str):
+        """False (not None) when the config has no such loop, so the property does not retry."""
+        loop_cfg = self.cfg.get(f'{mode}_cfg')
+        loader_cfg = self.cfg.get(f'{mode}_dataloader')
+        evaluator_cfg = self.cfg.get(f'{mode}_evaluator')
+        if loop_cfg is None or loader_cfg is None or evaluator_cfg is None:
+            return False
+        from ..evaluation import Evaluator
+        with config_file_context(self._cfg_file):
+            evaluator_cfg = _as_dict(evaluator_cfg)
+            evaluator = (evaluator_cfg if isinstance(evaluator_cfg, Evaluator) else
+                         EVALUATORS.build(evaluator_cfg, key_path=f'{mode}_evaluator')
+                         if isinstance(evaluator_cfg, dict) and evaluator_cfg.get('type') == 'Evaluator'
+                         else Evaluator(evaluator_cfg))
+            loop_cfg = dict(_as_dict(loop_cfg))
+            loop_cfg.setdefault('type', 'ValLoop' if mode == 'val' else 'TestLoop')
+            loader = self._loader(f'{mode}_dataloader', shuffle=False)
+            return LOOPS.build(loop_cfg, default_args=dict(runner=self, dataloader=loader, evaluator=evaluator),
+                               key_path=f'{mode}_cfg')
+
+    # -- the three entry points ------------------------------------------------------------------
+    def train(self) -> nn.Module:
+        from .optim import build_optim_wrapper, build_param_schedulers
+        loop = self.train_loop
+        with config_file_context(self._cfg_file):
+            optim_cfg = _as_dict(self.cfg.get('optim_wrapper'))
+            if optim_cfg is None:
+                raise KeyError('training needs optim_wrapper, e.g. dict(optimizer=dict(type="SGD", lr=0.01))')
+            optim_cfg = self._scale_lr(copy.deepcopy(optim_cfg), loop.dataloader)
+            model = getattr(self.model, 'module', self.model)
+            self.optim_wrapper = build_optim_wrapper(model, optim_cfg)
+            sched_cfg = _as_dict(self.cfg.get('param_scheduler')) or []
+            self.param_schedulers = build_param_schedulers(
+                sched_cfg, self.optim_wrapper, epoch_length=len(loop.dataloader),
+                max_epochs=loop.max_epochs, max_iters=loop.max_iters)
+        _ = self.val_loop  # built before training so configuration errors surface early
+        self.call_hook('before_run')
+        self.load_or_resume()
+        if hasattr(self.optim_wrapper, 'initialize_count_status'):
+            self.optim_wrapper.initialize_count_status(cur_iter=self.iter, max_iters=loop.max_iters)
+        try:
+            loop.run()
+        finally:
+            self.call_hook('after_run')
+            self.visualizer.close()
+        return self.model
+
+    def val(self) -> dict:
+        loop = self.val_loop
+        if loop is None:
+            raise KeyError('validation needs val_dataloader, val_cfg and val_evaluator in the config')
+        self.call_hook('before_run')
+        self.load_or_resume()
+        metrics = loop.run()
+        self.call_hook('after_run')
+        return metrics
+
+    def test(self) -> dict:
+        loop = self.test_loop
+        self.call_hook('before_run')
+        self.load_or_resume()
+        metrics = loop.run()
+        self.call_hook('after_run')
+        self.visualizer.close()
+        return metrics
+
+    def _scale_lr(self, optim_cfg: dict, loader) -> dict:
+        scale = _as_dict(self.cfg.get('auto_scale_lr')) or {}
+        if not scale.get('enable', False):
+            return optim_cfg
+        if 'base_batch_size' not in scale:
+            raise KeyError('auto_scale_lr needs base_batch_size (the total batch size the LR was set for)')
+        real = self.world_size * int(loader.batch_size or 1)
+        ratio = real / float(scale['base_batch_size'])
+        opt = optim_cfg.get('optimizer')
+        if not isinstance(opt, dict) or 'lr' not in opt:
+            raise KeyError('auto_scale_lr needs optim_wrapper.optimizer.lr in the config')
+        old = opt['lr']
+        opt['lr'] = old * ratio
+        self.logger.info(f'LR is set based on batch size of {scale["base_batch_size"]} and the current batch size '
+                         f'is {real} ({self.world_size} x {loader.batch_size}). Scaling the original LR {old} to '
+                         f'{opt["lr"]}.')
+        return optim_cfg
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def load_or_resume(self) -> None:
+        resume = self.cfg.get('resume', False)
+        load_from = self.cfg.get('load_from')
+        if resume and self._train_loop is not None:
+            path = None
+            if isinstance(resume, str) and resume not in ('auto', 'True', 'true'):
+                path = resume
+            elif load_from:
+                path = load_from
+            else:
+                found = find_latest_checkpoint(self.work_dir)
+                if found is None:
+                    self.logger.info(f'--resume: no checkpoint found in {self.work_dir} (no last_checkpoint '
+                                     'pointer); starting from scratch')
+                    return
+                path = str(found)
+            self.resume(path)
+        elif load_from:
+            self.load_weights(load_from)
+
+    def load_weights(self, path: str) -> None:
+        ckpt = load_checkpoint_file(path)
+        self.logger.info(f'Load weights from {path}')
+        load_model_weights(self.model, extract_state_dict(ckpt), logger=self.logger)
+        meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+        if meta.get('dataset_meta') and hasattr(self.visualizer, 'dataset_meta') and not self.visualizer.dataset_meta:
+            self.visualizer.dataset_meta = meta['dataset_meta']
+
+    def resume(self, path: str) -> None:
+        ckpt = load_checkpoint_file(path)
+        self.resuming = True
+        meta = ckpt.get('meta', {})
+        report = load_model_weights(self.model, extract_state_dict(ckpt))
+        if not report.clean:
+            self.logger.warning(f'Resumed weights differ from the model:\n{report}')
+        if 'optimizer' in ckpt and self.optim_wrapper is not None:
+            self.optim_wrapper.load_state_dict(ckpt['optimizer'])
+        else:
+            self.logger.warning(f'{path} has no optimizer state: the optimizer starts fresh')
+        for sched, state in zip(self.param_schedulers, ckpt.get('param_schedulers', [])):
+            sched.load_state_dict(state)
+        hook_states = ckpt.get('hooks', {})
+        for key, hook in self._hook_keys():
+            if key in hook_states:
+                hook.load_state_dict(hook_states[key])
+        if 'rng' in ckpt and meta.get('seed') == self.seed:
+            set_rng_state(ckpt['rng'])
+        elif 'rng' in ckpt:
+            self.logger.warning(f'the checkpoint was trained with seed {meta.get("seed")} and this run uses '
+                                f'{self.seed}: RNG states not restored, so the run will not repeat exactly')
+        self._epoch = int(meta.get('epoch', 0))
+        self._iter = int(meta.get('iter', 0))
+        self.position = dict(epoch=self._epoch, iter=self._iter, inner_iter=int(meta.get('inner_iter', 0)))
+        self.train_loop.resume_inner_iter = int(meta.get('inner_iter', 0))
+        loop = self.train_loop
+        for key, now in (('max_epochs', loop.max_epochs), ('max_iters', loop.max_iters)):
+            before = meta.get(key)
+            if before is not None and now is not None and before != now:
+                self.logger.info(f'{key} changed from {before} (checkpoint) to {now} (config): training '
+                                 f'continues to {now}')
+        self.call_hook('after_load_checkpoint', checkpoint=ckpt)
+        self.logger.info(f'Resumed from {path}: epoch {self._epoch}, iteration {self._iter}')
+
+    def _hook_keys(self) -> list[tuple[str, Hook]]:
+        seen: dict[str, int] = {}
+        out = []
+        for _, hook in self.hooks:
+            name = type(hook).__name__
+            n = seen.get(name, 0)
+            seen[name] = n + 1
+            out.append((name if n == 0 else f'{name}.{n}', hook))
+        return out
+
+    def save_checkpoint(self, path: str | os.PathLike, *, save_optimizer: bool = True,
+                        save_param_scheduler: bool = True) -> None:
+        """Write a checkpoint that resumes at :attr:`position` (rank 0 writes; every rank runs hooks)."""
+        from .. import __version__
+        model = getattr(self.model, 'module', self.model)
+        loop = self._train_loop
+        dataset = getattr(getattr(loop, 'dataloader', None), 'dataset', None)
+        meta = dict(self.position, seed=self.seed, timestamp=self.timestamp, experiment_name=self.experiment_name,
+                    visioncraft_version=__version__, torch_version=torch.__version__,
+                    max_epochs=getattr(loop, 'max_epochs', None), max_iters=getattr(loop, 'max_iters', None),
+                    dataset_meta=_plain(getattr(dataset, 'metainfo', None)),
+                    cfg=self.cfg.pretty_text)
+        ckpt: dict[str, Any] = dict(meta=meta, state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()})
+        if save_optimizer and self.optim_wrapper is not None:
+            ckpt['optimizer'] = self.optim_wrapper.state_dict()
+        if save_param_scheduler and self.param_schedulers:
+            ckpt['param_schedulers'] = [s.state_dict() for s in self.param_schedulers]
+        ckpt['hooks'] = {k: h.state_dict() for k, h in self._hook_keys() if h.state_dict()}
+        ckpt['rng'] = get_rng_state()
+        self.call_hook('before_save_checkpoint', checkpoint=ckpt)
+        if self.rank == 0:
+            save_checkpoint(ckpt, path)
+        dist.barrier()
+
+
+def _plain(x: Any) -> Any:
+    """Make metadata loadable with weights_only=True (tuples/lists/dicts of plain values)."""
+    if x is None or isinstance(x, (str, int, float, bool)):
+        return x
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if hasattr(x, 'tolist'):
+        return x.tolist()
+    return str(x)

@@ -1,0 +1,4 @@
+"""Shared metrics."""
+from .accuracy import Accuracy
+
+__all__ = ['Accuracy']

@@ -1,0 +1,123 @@
+"""Visualizer: sends scalars and images to its backends, and draws data samples.
+
+Task visualizers subclass :class:`Visualizer` and override :meth:`draw_sample` (boxes, polygons,
+keypoints...). The base one writes the ground-truth and predicted labels on the image.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..registry import VISBACKENDS, VISUALIZERS
+
+__all__ = ['Visualizer']
+
+
+@VISUALIZERS.register_module()
+class Visualizer:
+    """Args:
+        vis_backends: backend configs, e.g. ``[dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]``.
+        save_dir: the backends' folder (the runner sets ``<log_dir>/vis_data``).
+        name: for messages.
+    """
+
+    def __init__(self, vis_backends: list[dict] | None = None, save_dir: str | Path | None = None,
+                 name: str = 'visualizer') -> None:
+        self.name = name
+        self.backends = [VISBACKENDS.build(b, key_path=f'visualizer.vis_backends.{i}')
+                         for i, b in enumerate(vis_backends or [])]
+        self.dataset_meta: dict[str, Any] = {}
+        self._warned_show = False
+        if save_dir is not None:
+            self.set_save_dir(save_dir)
+
+    def set_save_dir(self, save_dir: str | Path) -> None:
+        for b in self.backends:
+            b.set_save_dir(save_dir)
+
+    def add_config(self, config_text: str) -> None:
+        for b in self.backends:
+            b.add_config(config_text)
+
+    def add_scalars(self, scalars: dict[str, float], step: int = 0) -> None:
+        for b in self.backends:
+            b.add_scalars(scalars, step)
+
+    def add_image(self, name: str, image: np.ndarray, step: int = 0) -> None:
+        """``image``: HxWx3 uint8 RGB."""
+        for b in self.backends:
+            b.add_image(name, image, step)
+
+    def close(self) -> None:
+        for b in self.backends:
+            b.close()
+
+    # -- drawing --------------------------------------------------------------------------------
+    def _label_name(self, label: Any) -> str:
+        idx = int(label.item() if hasattr(label, 'item') else label)
+        classes = self.dataset_meta.get('classes')
+        return classes[idx] if classes and 0 <= idx < len(classes) else str(idx)
+
+    def draw_sample(self, image: np.ndarray, data_sample: Any, *, draw_gt: bool = True, draw_pred: bool = True,
+                    pred_score_thr: float = 0.3) -> np.ndarray:
+        """Return a copy of ``image`` (HxWx3 uint8 RGB) with the sample's labels drawn on it."""
+        import cv2
+        img = np.ascontiguousarray(image.copy())
+        scale = max(img.shape[0], img.shape[1]) / 256
+        if scale < 1:  # small images: enlarge so the text is readable
+            f = int(np.ceil(1 / scale))
+            img = cv2.resize(img, (img.shape[1] * f, img.shape[0] * f), interpolation=cv2.INTER_NEAREST)
+        y = 14
+        if draw_gt and data_sample is not None and 'gt_label' in data_sample:
+            cv2.putText(img, f'gt: {self._label_name(data_sample.gt_label)}', (2, y), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.45, (0, 200, 0), 1, cv2.LINE_AA)
+            y += 16
+        if draw_pred and data_sample is not None and 'pred_label' in data_sample:
+            text = f'pred: {self._label_name(data_sample.pred_label)}'
+            if 'pred_score' in data_sample:
+                score = data_sample.pred_score
+                score = float(score.max()) if hasattr(score, 'max') else float(score)
+                text += f' {score:.2f}'
+            cv2.putText(img, text, (2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (220, 0, 0), 1, cv2.LINE_AA)
+        return img
+
+    def show(self, image: np.ndarray, win_name: str = 'image', wait_time: float = 0) -> None:
+        """Show an RGB image in a window; without a display, warn once and return."""
+        import cv2
+        if not os.environ.get('DISPLAY') and not os.environ.get('WAYLAND_DISPLAY'):
+            if not self._warned_show:
+                import logging
+                logging.getLogger('visioncraft').warning(
+                    '--show needs a display, and none is set (DISPLAY is empty): use --show-dir DIR to '
+                    'write the pictures to files instead')
+                self._warned_show = True
+            return
+        try:
+            cv2.imshow(win_name, image[..., ::-1])
+            cv2.waitKey(max(int(wait_time * 1000), 1) if wait_time > 0 else 0)
+        except cv2.error as exc:
+            if not self._warned_show:
+                import logging
+                logging.getLogger('visioncraft').warning(
+                    f'cannot open a window ({exc.msg.strip()}); opencv-python-headless has no GUI. '
+                    'Use --show-dir DIR, or install opencv-python for windows.')
+                self._warned_show = True
+
+    def add_datasample(self, name: str, image: np.ndarray, data_sample: Any = None, *, draw_gt: bool = True,
+                       draw_pred: bool = True, show: bool = False, wait_time: float = 0,
+                       out_file: str | Path | None = None, pred_score_thr: float = 0.3, step: int = 0) -> np.ndarray:
+        """Draw ``data_sample`` on ``image``; show it, write it to ``out_file``, or else to the backends."""
+        drawn = self.draw_sample(image, data_sample, draw_gt=draw_gt, draw_pred=draw_pred,
+                                 pred_score_thr=pred_score_thr)
+        if show:
+            self.show(drawn, win_name=name, wait_time=wait_time)
+        if out_file is not None:
+            import cv2
+            Path(out_file).parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(out_file), drawn[..., ::-1])
+        elif not show:
+            self.add_image(name, drawn, step)
+        return drawn
