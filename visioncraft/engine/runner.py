@@ -58,13 +58,18 @@ class Runner:
         if 'work_dir' not in cfg or not cfg.work_dir:
             raise KeyError('the config needs work_dir (tools/train.py sets ./work_dirs/<config name> by default)')
         self.work_dir = Path(cfg.work_dir).absolute()
-        self.timestamp = dist.broadcast_object(time.strftime('%Y%m%d_%H%M%S'))
+        stamp = time.strftime('%Y%m%d_%H%M%S')
+        n = 1
+        while self.rank == 0 and (self.work_dir / stamp).exists():  # two runs in one second
+            stamp = f"{time.strftime('%Y%m%d_%H%M%S')}_{n}"
+            n += 1
+        self.timestamp = dist.broadcast_object(stamp)
         self.log_dir = self.work_dir / self.timestamp
         if self.rank == 0:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         self.logger = setup_logger(self.log_dir / f'{self.timestamp}.log', rank=self.rank,
                                    level=cfg.get('log_level', 'INFO'))
-        name = Path(self._cfg_file).stem if self._cfg_file else 'visioncraft'
+        name = Path(self._cfg_file).stem if self._cfg_file else 'config'
         self.experiment_name = cfg.get('experiment_name') or f'{name}_{self.timestamp}'
         self.message_hub = MessageHub()
         self._log_env()
@@ -415,7 +420,7 @@ class Runner:
         loop = self._train_loop
         dataset = getattr(getattr(loop, 'dataloader', None), 'dataset', None)
         meta = dict(self.position, seed=self.seed, timestamp=self.timestamp, experiment_name=self.experiment_name,
-                    visioncraft_version=__version__, torch_version=torch.__version__,
+                    visioncraft_version=__version__, torch_version=str(torch.__version__),
                     max_epochs=getattr(loop, 'max_epochs', None), max_iters=getattr(loop, 'max_iters', None),
                     dataset_meta=_plain(getattr(dataset, 'metainfo', None)),
                     cfg=self.cfg.pretty_text)

@@ -43,10 +43,8 @@ class EMAHook(Hook):
         return getattr(runner.model, 'module', runner.model)
 
     def _tracked(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        out = dict(model.named_parameters())
-        for k, b in model.named_buffers():
-            out[k] = b
-        return out
+        # Exactly what a checkpoint holds: parameters and persistent buffers.
+        return dict(model.state_dict(keep_vars=True))
 
     def before_run(self, runner) -> None:
         self.ema = {k: v.detach().clone() for k, v in self._tracked(self._model(runner)).items()}

@@ -127,7 +127,7 @@ class LoggerHook(Hook):
             head = f'Iter(train) [{runner.iter + 1:>{width}}/{runner.max_iters}]'
         parts = [head]
         if 'lr' in scalars:
-            parts.append(f"base_lr: {_fmt(scalars['base_lr'])} lr: {_fmt(scalars['lr'])}")
+            parts.append(f"base_lr: {scalars['base_lr']:.4e} lr: {scalars['lr']:.4e}")
         parts.append(f'eta: {datetime.timedelta(seconds=int(eta_s))}')
         parts.append('  '.join(f'{k}: {_fmt(v)}' for k, v in scalars.items() if k not in ('lr', 'base_lr')))
         runner.logger.info('  '.join(parts))
