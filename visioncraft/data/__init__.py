@@ -1,0 +1,17 @@
+"""Datasets, dataset wrappers, samplers, collate functions and the transform protocol."""
+from .base_dataset import BaseDataset
+from .collate import default_collate, pseudo_collate
+from .samplers import DefaultSampler, InfiniteSampler
+from .seeding import SeededIndex, derive_seed, sample_rng, sample_seed
+from .transforms import BaseTransform, Compose
+from .worker import worker_init_fn
+from .wrappers import CombinedDataset, ConcatDataset, RepeatDataset
+
+__all__ = [
+    'BaseDataset', 'ConcatDataset', 'RepeatDataset', 'CombinedDataset',
+    'DefaultSampler', 'InfiniteSampler',
+    'pseudo_collate', 'default_collate',
+    'BaseTransform', 'Compose',
+    'SeededIndex', 'sample_seed', 'derive_seed', 'sample_rng',
+    'worker_init_fn',
+]

@@ -1,0 +1,197 @@
+"""Distributed samplers for epoch-based and iteration-based training.
+
+Both split the dataset order between ranks by striding (rank ``r`` of ``W`` takes positions
+``r, r + W, r + 2W, ...``), which is what :meth:`BaseMetric.evaluate
+<visioncraft.evaluation.BaseMetric.evaluate>` assumes when it puts gathered results back in dataset order.
+
+With ``yield_seeds`` (the default) they yield :class:`~visioncraft.data.seeding.SeededIndex` values whose
+seed is ``sample_seed(seed, epoch_or_pass, dataset_index)``: it depends on the sample and the epoch, not on
+the rank, the number of workers or where training resumed.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sized
+
+import torch
+from torch.utils.data import Sampler
+
+from visioncraft.registry import DATA_SAMPLERS
+
+from .seeding import SeededIndex, sample_seed
+
+__all__ = ['DefaultSampler', 'InfiniteSampler']
+
+
+def get_dist_info() -> tuple[int, int]:
+    from visioncraft.engine import dist  # imported late: the engine imports the data package
+    return dist.get_dist_info()
+
+
+def sync_random_seed() -> int:
+    from visioncraft.engine import dist
+    return dist.sync_random_seed()
+
+
+def _order(n: int, shuffle: bool, seed: int) -> list[int]:
+    if not shuffle:
+        return list(range(n))
+    g = torch.Generator()
+    g.manual_seed(int(seed))
+    return torch.randperm(n, generator=g).tolist()
+
+
+def _pad(indices: list[int], total: int) -> list[int]:
+    """Repeat ``indices`` from the start until there are ``total`` of them."""
+    if len(indices) >= total or not indices:
+        return indices[:total]
+    reps = math.ceil(total / len(indices))
+    return (indices * reps)[:total]
+
+
+class _DistSampler(Sampler[int]):
+    def __init__(self, dataset: Sized, shuffle: bool, seed: int | None, rank: int | None,
+                 world_size: int | None) -> None:
+        dist_rank, dist_world = get_dist_info()
+        self.rank = dist_rank if rank is None else int(rank)
+        self.world_size = dist_world if world_size is None else int(world_size)
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f'{type(self).__name__}: rank {self.rank} is not in [0, world_size={self.world_size})')
+        self.dataset = dataset
+        self.shuffle = shuffle
+        self.seed = sync_random_seed() if seed is None else int(seed)
+        self.yield_seeds = True
+        self._skip = 0
+
+    def set_skip(self, n: int) -> None:
+        """Make the next ``__iter__`` skip this rank's first ``n`` indices (mid-epoch resume)."""
+        if int(n) < 0:
+            raise ValueError(f'{type(self).__name__}.set_skip: n must be >= 0, got {n}')
+        self._skip = int(n)
+
+    def _take_skip(self) -> int:
+        skip, self._skip = self._skip, 0
+        return skip
+
+    def _emit(self, index: int, epoch: int) -> int:
+        if self.yield_seeds:
+            return SeededIndex(index, seed=sample_seed(self.seed, epoch, index))
+        return index
+
+
+@DATA_SAMPLERS.register_module()
+class DefaultSampler(_DistSampler):
+    """Epoch-based sampler: each epoch is a (shuffled) pass over the dataset, split between ranks.
+
+    Args:
+        dataset: anything with a length.
+        shuffle: shuffle with ``torch.randperm`` seeded by ``seed + epoch``; otherwise dataset order.
+        seed: shared shuffle seed; None draws one on rank 0 and broadcasts it (``sync_random_seed``).
+        round_up: pad the order by repeating it from the start to a multiple of ``world_size`` so every rank
+            gets the same number of samples; otherwise nothing is added and the last ranks may get one less.
+        rank, world_size: override ``get_dist_info()`` (tests, custom launchers).
+
+    Attributes:
+        yield_seeds: yield :class:`SeededIndex` values (default True); set False to yield plain ints.
+        num_samples: this rank's samples per epoch. total_size: samples per epoch over all ranks.
+    """
+
+    def __init__(self, dataset: Sized, shuffle: bool = True, seed: int | None = None, round_up: bool = True,
+                 *, rank: int | None = None, world_size: int | None = None) -> None:
+        super().__init__(dataset, shuffle, seed, rank, world_size)
+        self.round_up = round_up
+        self.epoch = 0
+
+    @property
+    def total_size(self) -> int:
+        n = len(self.dataset)
+        if self.round_up:
+            return math.ceil(n / self.world_size) * self.world_size
+        return n
+
+    @property
+    def num_samples(self) -> int:
+        if self.round_up:
+            return self.total_size // self.world_size
+        return len(range(self.rank, len(self.dataset), self.world_size))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the order of ``epoch`` from the next ``__iter__`` on."""
+        self.epoch = int(epoch)
+
+    def rank_indices(self) -> list[int]:
+        """This rank's dataset indices for the current epoch, before any skip."""
+        indices = _order(len(self.dataset), self.shuffle, self.seed + self.epoch)
+        indices = _pad(indices, self.total_size)
+        return indices[self.rank:self.total_size:self.world_size]
+
+    def __iter__(self) -> Iterator[int]:
+        # The skip and the epoch are read now, not at the first next().
+        skip, epoch = self._take_skip(), self.epoch
+        indices = self.rank_indices()[skip:]
+        return (self._emit(index, epoch) for index in indices)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __repr__(self) -> str:
+        return (f'DefaultSampler(num_samples={self.num_samples}, shuffle={self.shuffle}, seed={self.seed}, '
+                f'round_up={self.round_up}, rank={self.rank}, world_size={self.world_size}, epoch={self.epoch})')
+
+
+@DATA_SAMPLERS.register_module()
+class InfiniteSampler(_DistSampler):
+    """Endless sampler for iteration-based training.
+
+    The stream is made of passes ``p = 0, 1, 2, ...``; pass ``p`` is a permutation seeded with ``seed + p``
+    (or dataset order when ``shuffle`` is False) padded to a multiple of ``world_size``, of which this rank
+    takes ``[rank::world_size]``. Sample seeds are ``sample_seed(seed, p, index)``.
+
+    Args:
+        dataset: anything with a non-zero length.
+        shuffle: shuffle every pass.
+        seed: shared seed; None draws one on rank 0 and broadcasts it.
+        rank, world_size: override ``get_dist_info()``.
+    """
+
+    def __init__(self, dataset: Sized, shuffle: bool = True, seed: int | None = None,
+                 *, rank: int | None = None, world_size: int | None = None) -> None:
+        super().__init__(dataset, shuffle, seed, rank, world_size)
+
+    @property
+    def num_samples(self) -> int:
+        """This rank's items per pass."""
+        return math.ceil(len(self.dataset) / self.world_size)
+
+    @property
+    def total_size(self) -> int:
+        return self.num_samples * self.world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """No-op: the stream has no epochs."""
+
+    def pass_indices(self, p: int) -> list[int]:
+        """This rank's dataset indices in pass ``p``."""
+        indices = _pad(_order(len(self.dataset), self.shuffle, self.seed + p), self.total_size)
+        return indices[self.rank:self.total_size:self.world_size]
+
+    def __iter__(self) -> Iterator[int]:
+        per_pass = self.num_samples
+        if per_pass == 0:
+            raise ValueError('InfiniteSampler: the dataset is empty')
+        return self._stream(self._take_skip())
+
+    def _stream(self, skip: int) -> Iterator[int]:
+        p, offset = divmod(skip, self.num_samples)  # whole passes are jumped, not iterated
+        while True:
+            for index in self.pass_indices(p)[offset:]:
+                yield self._emit(index, p)
+            offset = 0
+            p += 1
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __repr__(self) -> str:
+        return (f'InfiniteSampler(per_pass={self.num_samples}, shuffle={self.shuffle}, seed={self.seed}, '
+                f'rank={self.rank}, world_size={self.world_size})')
