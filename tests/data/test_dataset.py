@@ -72,7 +72,7 @@ def test_sample_seed_deterministic_and_distinct():
     assert sample_seed(-3, 0, 0) >= 0
 
 
-def test_sample_rng_seeds_and_restores_global_state():
+def test_sample_rng_seeds_and_restores_torch_and_python_state():
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
@@ -85,8 +85,13 @@ def test_sample_rng_seeds_and_restores_global_state():
     with sample_rng(42):
         inside_again = (random.random(), np.random.rand(), torch.rand(1).item())
     assert inside == inside_again
-    # The outer streams continue as if the blocks had never run.
-    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+    # torch's and python's outer streams continue as if the blocks had never run; NumPy's is left as the
+    # last sample seeded it (restoring it would cost more than the rest of a pipeline): deterministic.
+    after = (random.random(), np.random.rand(), torch.rand(1).item())
+    assert (after[0], after[2]) == (expected[0], expected[2])
+    np.random.seed(42)
+    np.random.rand()
+    assert after[1] == np.random.rand()
 
 
 # -- BaseDataset ----------------------------------------------------------------------------------------

@@ -15,12 +15,15 @@ __all__ = ['TinyClassifier']
 
 @MODELS.register_module()
 class TinyClassifier(BaseModel):
-    """conv-norm-ReLU stages (stride 2 each) -> global average pool -> dropout -> linear.
+    """Stages of ``depth`` conv-norm-ReLU blocks (the last one of each stage has stride 2) -> global
+    pool (average or max) -> dropout -> linear.
 
     Args:
         num_classes: number of classes.
         in_channels: input channels.
         widths: output channels of each stage.
+        depth: 3x3 convolutions per stage.
+        pool: ``'avg'`` or ``'max'`` global pooling (max keeps small local evidence, e.g. a corner).
         norm: ``'bn'`` (BatchNorm), ``'gn'`` (GroupNorm, 8 groups) or ``'none'``.
         dropout: dropout before the classifier.
     Forward: ``inputs`` NxCxHxW float; ``'loss'`` -> ``dict(loss_cls, acc)``; ``'predict'`` -> the data
@@ -28,27 +31,35 @@ class TinyClassifier(BaseModel):
     """
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64),
-                 norm: str = 'bn', dropout: float = 0.0, data_preprocessor: dict | None = None,
+                 depth: int = 2, pool: str = 'avg', norm: str = 'bn', dropout: float = 0.0, data_preprocessor: dict | None = None,
                  init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if norm not in ('bn', 'gn', 'none'):
             raise ValueError(f"TinyClassifier norm must be 'bn', 'gn' or 'none', got {norm!r}")
         layers: list[nn.Module] = []
         c = in_channels
+        if pool not in ('avg', 'max'):
+            raise ValueError(f"TinyClassifier pool must be 'avg' or 'max', got {pool!r}")
+        self.pool = pool
+        if depth < 1:
+            raise ValueError(f'TinyClassifier depth must be >= 1, got {depth}')
         for w in widths:
-            layers.append(nn.Conv2d(c, w, 3, stride=2, padding=1, bias=norm == 'none'))
-            if norm == 'bn':
-                layers.append(nn.BatchNorm2d(w))
-            elif norm == 'gn':
-                layers.append(nn.GroupNorm(min(8, w), w))
-            layers.append(nn.ReLU(inplace=True))
-            c = w
+            for d in range(depth):
+                layers.append(nn.Conv2d(c, w, 3, stride=2 if d == depth - 1 else 1, padding=1,
+                                        bias=norm == 'none'))
+                if norm == 'bn':
+                    layers.append(nn.BatchNorm2d(w))
+                elif norm == 'gn':
+                    layers.append(nn.GroupNorm(min(8, w), w))
+                layers.append(nn.ReLU(inplace=True))
+                c = w
         self.backbone = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(c, num_classes)
 
     def forward(self, inputs: torch.Tensor, data_samples: list | None = None, mode: str = 'tensor'):
-        feats = self.backbone(inputs).mean(dim=(2, 3))
+        fmap = self.backbone(inputs)
+        feats = fmap.amax(dim=(2, 3)) if self.pool == 'max' else fmap.mean(dim=(2, 3))
         logits = self.head(self.dropout(feats))
         if mode == 'tensor':
             return logits

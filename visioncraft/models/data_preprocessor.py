@@ -71,28 +71,30 @@ class ImgDataPreprocessor(BaseDataPreprocessor):
         self.pad_size_divisor = pad_size_divisor
         self.pad_value = pad_value
 
+    def _convert(self, batch: torch.Tensor) -> torch.Tensor:
+        """NxCxHxW -> float, channels swapped (optional), normalised."""
+        batch = batch.float()
+        if self.swap_channels and batch.shape[1] == 3:
+            batch = batch.flip(1)
+        if self._normalize:
+            batch = (batch - self.mean) / self.std
+        return batch
+
     def forward(self, data: dict, training: bool = False) -> dict:
         data = super().forward(data, training)
         inputs = data['inputs']
         imgs = list(inputs) if isinstance(inputs, (list, tuple)) else list(inputs.unbind(0))
-        out = []
-        for img in imgs:
-            img = img.float()
-            if self.swap_channels and img.shape[0] == 3:
-                img = img.flip(0)
-            if self._normalize:
-                img = (img - self.mean) / self.std
-            out.append(img)
-        h = max(i.shape[-2] for i in out)
-        w = max(i.shape[-1] for i in out)
+        h = max(i.shape[-2] for i in imgs)
+        w = max(i.shape[-1] for i in imgs)
         d = self.pad_size_divisor
         if d > 1:
             h, w = -(-h // d) * d, -(-w // d) * d
-        if all(i.shape[-2:] == (h, w) for i in out):
-            batch = torch.stack(out)
+        if all(i.shape[-2:] == (h, w) for i in imgs) and len({i.shape for i in imgs}) == 1:
+            # one size: convert and normalise the whole batch at once (no per-image ops)
+            batch = self._convert(torch.stack(imgs) if isinstance(inputs, (list, tuple)) else inputs)
         else:
-            batch = torch.stack([F.pad(i, (0, w - i.shape[-1], 0, h - i.shape[-2]), value=self.pad_value)
-                                 for i in out])
+            batch = torch.stack([F.pad(self._convert(i[None])[0], (0, w - i.shape[-1], 0, h - i.shape[-2]),
+                                       value=self.pad_value) for i in imgs])
         samples = data.get('data_samples')
         if samples is not None:
             for s, img in zip(samples, imgs):

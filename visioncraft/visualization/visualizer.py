@@ -70,10 +70,14 @@ class Visualizer:
         if scale < 1:  # small images: enlarge so the text is readable
             f = int(np.ceil(1 / scale))
             img = cv2.resize(img, (img.shape[1] * f, img.shape[0] * f), interpolation=cv2.INTER_NEAREST)
+        lines = int(draw_gt and data_sample is not None and 'gt_label' in data_sample) + \
+            int(draw_pred and data_sample is not None and 'pred_label' in data_sample)
+        if lines:  # a dark strip keeps the text readable on any background
+            img[:4 + 16 * lines] = (img[:4 + 16 * lines] * 0.35).astype(img.dtype)
         y = 14
         if draw_gt and data_sample is not None and 'gt_label' in data_sample:
             cv2.putText(img, f'gt: {self._label_name(data_sample.gt_label)}', (2, y), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.45, (0, 200, 0), 1, cv2.LINE_AA)
+                        0.45, (80, 255, 80), 1, cv2.LINE_AA)
             y += 16
         if draw_pred and data_sample is not None and 'pred_label' in data_sample:
             text = f'pred: {self._label_name(data_sample.pred_label)}'
@@ -81,7 +85,7 @@ class Visualizer:
                 score = data_sample.pred_score
                 score = float(score.max()) if hasattr(score, 'max') else float(score)
                 text += f' {score:.2f}'
-            cv2.putText(img, text, (2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (220, 0, 0), 1, cv2.LINE_AA)
+            cv2.putText(img, text, (2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 90, 90), 1, cv2.LINE_AA)
         return img
 
     def show(self, image: np.ndarray, win_name: str = 'image', wait_time: float = 0) -> None:

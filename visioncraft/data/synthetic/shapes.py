@@ -8,6 +8,7 @@ on noisy backgrounds; the same seed always gives the same files.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -53,14 +54,23 @@ def draw_shape(rng: np.random.Generator, label: int, size: int) -> np.ndarray:
     return img
 
 
-def generate_shapes_classification(root: str | os.PathLike, *, num_train: int = 800, num_val: int = 200,
+def generate_shapes_classification(root: str | os.PathLike, *, num_train: int = 4000, num_val: int = 400,
                                    size: int = 32, seed: int = 0) -> Path:
-    """Write the dataset under ``root`` (no-op when it is already there). Safe with concurrent callers:
-    each writes a private temporary folder and renames it into place; the first rename wins."""
+    """Write the dataset under ``root``: a no-op when it is there with the same settings, regenerated when
+    it was made with others. Safe with concurrent callers: each writes a private temporary folder and
+    renames it into place; the first rename wins."""
     import cv2
     root = Path(root)
+    settings = {'num_train': num_train, 'num_val': num_val, 'image_size': size, 'seed': seed}
     if (root / 'val.json').is_file() and (root / 'train.json').is_file():
-        return root
+        try:
+            found = json.loads((root / 'train.json').read_text()).get('metainfo', {}).get('generated_with')
+        except (OSError, ValueError):
+            found = None
+        if found == settings:
+            return root
+        logging.getLogger('visioncraft').info(
+            f'{root} was generated with {found}; regenerating it with {settings}')
     tmp = root.parent / f'.{root.name}.tmp-{uuid.uuid4().hex[:8]}'
     try:
         for split, n, offset in (('train', num_train, 0), ('val', num_val, 1_000_000)):
@@ -72,9 +82,16 @@ def generate_shapes_classification(root: str | os.PathLike, *, num_train: int = 
                 name = f'{split}/{i:05d}.png'
                 cv2.imwrite(str(tmp / name), draw_shape(rng, label, size))
                 items.append({'img_path': name, 'gt_label': label})
-            meta = {'classes': list(SHAPE_CLASSES), 'image_size': size, 'seed': seed}
+            meta = {'classes': list(SHAPE_CLASSES), 'generated_with': settings}
             (tmp / f'{split}.json').write_text(json.dumps({'metainfo': meta, 'data_list': items}))
         root.parent.mkdir(parents=True, exist_ok=True)
+        if root.exists():  # stale: move it aside first, so the new one appears in one rename
+            old = root.parent / f'.{root.name}.old-{uuid.uuid4().hex[:8]}'
+            try:
+                os.rename(root, old)
+                shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                pass  # another process replaced it already
         try:
             os.rename(tmp, root)
         except OSError:
@@ -98,7 +115,7 @@ class ShapesClassificationDataset(BaseDataset):
     METAINFO = dict(classes=SHAPE_CLASSES)
 
     def __init__(self, data_root: str = 'data/shapes_cls', ann_file: str = 'train.json', *, generate: bool = True,
-                 num_train: int = 800, num_val: int = 200, image_size: int = 32, seed: int = 0, **kwargs) -> None:
+                 num_train: int = 4000, num_val: int = 400, image_size: int = 32, seed: int = 0, **kwargs) -> None:
         if generate:
             generate_shapes_classification(data_root, num_train=num_train, num_val=num_val, size=image_size,
                                            seed=seed)
