@@ -118,3 +118,17 @@ def test_show_without_display_warns_and_continues(cfg_file, tmp_path, monkeypatc
     vc_main(['train', str(cfg_file), '--work-dir', str(wd), '-o', 'train_cfg.max_epochs=1'])
     vc_main(['test', str(cfg_file), str(wd / 'epoch_1.pth'), '--work-dir', str(wd), '--show'])
     assert '--show needs a display' in log_text(wd)
+
+
+def test_yaml_config_with_base_trains_paddle_style(shapes_root, tmp_path):
+    """A YAML config inheriting a YAML base (PaddleOCR's _BASE_ spelling), run with -c FILE -o k=v."""
+    cfg = tiny_cfg(tmp_path / 'unused', shapes_root)
+    base = {k: v for k, v in cfg.items() if k != 'train_cfg'}
+    Config(base).dump(tmp_path / 'base.yaml')
+    (tmp_path / 'exp.yml').write_text('_BASE_: [base.yaml]\ntrain_cfg:\n  by_epoch: true\n  max_epochs: 3\n'
+                                      'optim_wrapper:\n  optimizer:\n    lr: 0.02\n')
+    wd = tmp_path / 'wd'
+    vc_main(['train', '-c', str(tmp_path / 'exp.yml'), '-o', 'train_cfg.max_epochs=1', f'work_dir={wd}'])
+    merged = (wd / 'exp.py').read_text()
+    assert 'max_epochs=1' in merged and 'lr=0.02' in merged and 'momentum=0.9' in merged
+    assert sorted(train_losses(wd)) == list(range(1, 7))

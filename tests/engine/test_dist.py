@@ -62,9 +62,10 @@ def one_process_run(dist_cfg, tmp_path_factory) -> Path:
 def test_two_process_training_matches_one_process(dist_cfg, one_process_run, tmp_path):
     wd2 = tmp_path / 'two'
     _sh(['bash', 'tools/dist_train.sh', str(dist_cfg), '2', '--work-dir', str(wd2),
-         '--cfg-options', 'train_dataloader.batch_size=4'], PORT=_free_port())
+         '--cfg-options', 'train_dataloader.batch_size=4', '+sync_bn=torch'], PORT=_free_port())
     log = next(wd2.glob('*/*.log')).read_text()
     assert 'distributed: True, world size: 2' in log
+    assert 'SyncBatchNorm runs on GPUs only' in log  # a CPU run says so and carries on
     a = torch.load(one_process_run / 'epoch_2.pth', weights_only=True)['state_dict']
     b = torch.load(wd2 / 'epoch_2.pth', weights_only=True)['state_dict']
     assert a.keys() == b.keys()

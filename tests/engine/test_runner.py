@@ -281,3 +281,20 @@ def test_test_loop_returns_metrics_and_visualizes(make_cfg):
     metrics = runner.test()
     assert set(metrics) == {'accuracy/top1'} and 0 <= metrics['accuracy/top1'] <= 100
     assert len(list((runner.log_dir / 'pics').glob('*.png'))) == 21
+
+
+def test_empty_cache_hook_releases_cuda_cache_at_the_configured_points(make_cfg, monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'empty_cache', lambda: calls.append(1))
+    from visioncraft.engine.hooks import EmptyCacheHook
+
+    class R:  # the hook reads nothing from the runner
+        pass
+    hook = EmptyCacheHook(before_epoch=False, after_epoch=True, after_iter=True)
+    hook.before_train_epoch(R())
+    assert calls == []
+    hook.after_train_iter(R(), 0)
+    hook.after_train_epoch(R())
+    hook.after_val_epoch(R())
+    assert len(calls) == 3

@@ -184,7 +184,10 @@ class Runner:
             model.init_weights()
         model = model.to(self.device)
         if dist.is_distributed():
-            if self.cfg.get('sync_bn'):
+            if self.cfg.get('sync_bn') and self.device.type != 'cuda':
+                self.logger.warning("sync_bn is set, but PyTorch's SyncBatchNorm runs on GPUs only: "
+                                    'kept plain BatchNorm for this CPU run')
+            elif self.cfg.get('sync_bn'):
                 model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
                 self.logger.info('Converted BatchNorm layers to SyncBatchNorm')
             wrapper = _as_dict(self.cfg.get('model_wrapper_cfg')) or dict(type='DistributedModel')
