@@ -2,7 +2,8 @@
 """Train a model: ``python tools/train.py CONFIG [--work-dir DIR] [--resume [PATH]] [--amp] ...``."""
 import sys
 
+from visioncraft.cli.main import run_cli
 from visioncraft.cli.train import main
 
 if __name__ == '__main__':
-    main(sys.argv[1:], prog='tools/train.py')
+    run_cli(main, sys.argv[1:], 'tools/train.py')

@@ -132,3 +132,18 @@ def test_yaml_config_with_base_trains_paddle_style(shapes_root, tmp_path):
     merged = (wd / 'exp.py').read_text()
     assert 'max_epochs=1' in merged and 'lr=0.02' in merged and 'momentum=0.9' in merged
     assert sorted(train_losses(wd)) == list(range(1, 7))
+
+
+def test_input_errors_print_one_clear_line_and_exit_2(cfg_file, tmp_path):
+    env = {'PYTHONPATH': str(REPO), 'PATH': f'{Path(sys.executable).parent}:/usr/bin:/bin'}
+    for args, words in ((['tools/train.py', str(cfg_file), '-o', 'train_cfg.max_epoch=3'],
+                         ['train_cfg.max_epoch', 'train_cfg.max_epochs']),
+                        (['tools/train.py', str(tmp_path / 'nope.py')], ['nope.py']),
+                        (['tools/train.py', str(cfg_file), '--work-dir', str(tmp_path), '-o', 'model.type=TinyClasifier'],
+                         ["'TinyClassifier'", str(cfg_file)])):
+        out = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=REPO,
+                             timeout=120)
+        assert out.returncode == 2, out.stderr[-2000:]
+        assert 'Traceback' not in out.stderr and out.stderr.startswith('error: ')
+        for w in words:
+            assert w in out.stderr, (w, out.stderr)

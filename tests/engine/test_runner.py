@@ -298,3 +298,19 @@ def test_empty_cache_hook_releases_cuda_cache_at_the_configured_points(make_cfg,
     hook.after_train_epoch(R())
     hook.after_val_epoch(R())
     assert len(calls) == 3
+
+
+def test_hook_state_is_saved_and_restored_on_resume(make_cfg):
+    hooks = [dict(type='EarlyStoppingHook', monitor='accuracy/top1', patience=10, min_delta=1000.0)]
+    cfg = make_cfg(custom_hooks=hooks)
+    first = Runner(cfg)
+    first.train()
+    saved = first.get_hook('EarlyStoppingHook').state_dict()
+    assert saved['best'] is not None and saved['wait_count'] == 1  # 2 validations, min_delta never met
+    ckpt = load_checkpoint_file(Path(cfg['work_dir']) / 'epoch_2.pth')
+    assert ckpt['hooks']['EarlyStoppingHook'] == saved
+    assert ckpt['hooks']['CheckpointHook']['kept'][-1].endswith('epoch_2.pth')
+    resumed = Runner(dict(cfg, resume=True))
+    resumed.train()  # nothing left to train: only the resume happens
+    assert resumed.get_hook('EarlyStoppingHook').state_dict() == saved
+    assert resumed.epoch == 2 and resumed.iter == 12

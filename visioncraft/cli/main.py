@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ['main']
+__all__ = ['main', 'entry', 'run_cli']
 
 _COMMANDS = {
     'train': 'train a model from a config file',
@@ -57,5 +60,24 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"visioncraft: unknown command {cmd!r}{hint} (commands: {', '.join(_COMMANDS)})")
 
 
+def run_cli(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a command; a mistake in the user's input (config key, type name, missing file) is printed as
+    one clear line and exit status 2, not a traceback. ``VISIONCRAFT_DEBUG=1`` shows the traceback."""
+    from ..config import ConfigError
+    from ..registry import RegistryError
+    try:
+        return fn(*args)
+    except (ConfigError, RegistryError, FileNotFoundError) as exc:
+        if os.environ.get('VISIONCRAFT_DEBUG'):
+            raise
+        print(f'error: {exc}', file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def entry() -> None:
+    """The ``visioncraft`` console command."""
+    run_cli(main)
+
+
 if __name__ == '__main__':  # pragma: no cover
-    main()
+    entry()

@@ -43,6 +43,12 @@ class _TrainLoop:
         self.stop_training = False
         self.resume_inner_iter = 0  # batches of the current epoch already done (set on resume)
 
+    def val_due(self, done: int) -> bool:
+        """Whether validation runs once ``done`` epochs (epoch-based) or iterations are complete."""
+        limit = self.max_epochs if self.by_epoch else self.max_iters
+        return (self.runner.val_loop is not None and done >= self.val_begin
+                and (done % self.val_interval == 0 or done == limit))
+
     def run_iter(self, batch_idx: int, data_batch: Any, epoch_len: int | None) -> None:
         from ..models.base import NonFiniteLossError
         runner = self.runner
@@ -84,8 +90,7 @@ class EpochBasedTrainLoop(_TrainLoop):
         runner.call_hook('before_train')
         while runner.epoch < self.max_epochs and not self.stop_training:
             self.run_epoch()
-            if (runner.val_loop is not None and runner.epoch >= self.val_begin
-                    and (runner.epoch % self.val_interval == 0 or runner.epoch == self.max_epochs)):
+            if self.val_due(runner.epoch):
                 runner.val_loop.run()
         runner.call_hook('after_train')
 
@@ -167,8 +172,7 @@ class IterBasedTrainLoop(_TrainLoop):
         runner.model.train()
         while runner.iter < self.max_iters and not self.stop_training:
             self.run_iter(runner.iter, next(data), None)
-            if (runner.val_loop is not None and runner.iter >= self.val_begin
-                    and (runner.iter % self.val_interval == 0 or runner.iter == self.max_iters)):
+            if self.val_due(runner.iter):
                 runner.val_loop.run()
                 runner.model.train()
         runner.position = dict(epoch=0, iter=runner.iter, inner_iter=0)
@@ -196,7 +200,12 @@ class _EvalLoop:
         return torch.autocast(device, dtype=torch.float16 if device == 'cuda' else torch.bfloat16)
 
     def run(self) -> dict:
-        """Run the whole evaluation; global RNG states are left as they were (training stays exact)."""
+        """Run the whole evaluation; global RNG states are left as they were (training stays exact).
+
+        The ``after_*_epoch`` hooks run once the training RNG state is back, so a checkpoint written
+        there (the checkpoint hook defers an epoch-end save past a validation that follows it) holds
+        both the validation's effects on hook state and the right RNG state.
+        """
         runner, m = self.runner, self.mode
         with preserve_rng():
             runner.call_hook(f'before_{m}')
@@ -209,8 +218,8 @@ class _EvalLoop:
                 self.evaluator.process(data_samples=outputs, data_batch=data_batch)
                 runner.call_hook(f'after_{m}_iter', batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
             metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
-            runner.call_hook(f'after_{m}_epoch', metrics=metrics)
-            runner.call_hook(f'after_{m}')
+        runner.call_hook(f'after_{m}_epoch', metrics=metrics)
+        runner.call_hook(f'after_{m}')
         return metrics
 
     def _iterate(self):

@@ -69,34 +69,46 @@ class CheckpointHook(Hook):
         self.rules = rules
         self.filename_tmpl = filename_tmpl or ('epoch_{}.pth' if by_epoch else 'iter_{}.pth')
         self.kept: list[str] = []
+        self._pending: int | None = None  # a save waiting for the validation that follows it
         self.best: dict[str, dict] = {}  # metric -> {'score': float, 'path': str}
 
     def _dir(self, runner) -> Path:
         return Path(self.out_dir) if self.out_dir else Path(runner.work_dir)
 
     # -- periodic -------------------------------------------------------------------------------
+    # A save point followed at once by a validation is written after that validation (in
+    # after_val_epoch), so what the validation changes (best score, early-stopping counters) is in the
+    # checkpoint and a resumed run continues exactly as an uninterrupted one.
     def after_train_epoch(self, runner) -> None:
         if not self.by_epoch:
             return
         if self.every_n_epochs(runner, self.interval) or (self.save_last and self.is_last_train_epoch(runner)):
-            self._save_regular(runner, runner.epoch + 1)
+            self._save_or_defer(runner, runner.epoch + 1)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if self.by_epoch:
             return
         if self.every_n_train_iters(runner, self.interval) or (self.save_last and self.is_last_train_iter(runner)):
-            self._save_regular(runner, runner.iter + 1)
+            self._save_or_defer(runner, runner.iter + 1)
+
+    def _save_or_defer(self, runner, n: int) -> None:
+        loop = runner.train_loop
+        at_epoch_end = loop.by_epoch == self.by_epoch  # iteration saves inside epochs never wait
+        if at_epoch_end and hasattr(loop, 'val_due') and loop.val_due(n):
+            self._pending = n
+        else:
+            self._save_regular(runner, n)
 
     def _save_regular(self, runner, n: int) -> None:
         name = self.filename_tmpl.format(n)
         path = self._dir(runner) / name
+        if str(path) not in self.kept:  # before saving, so the checkpoint's hook state lists itself
+            self.kept.append(str(path))
         runner.save_checkpoint(path, save_optimizer=self.save_optimizer,
                                save_param_scheduler=self.save_param_scheduler)
         if runner.rank != 0:
             return
         atomic_write_text(Path(runner.work_dir) / 'last_checkpoint', str(path))
-        if str(path) not in self.kept:
-            self.kept.append(str(path))
         if self.max_keep_ckpts > 0:
             while len(self.kept) > self.max_keep_ckpts:
                 old = self.kept.pop(0)
@@ -105,6 +117,12 @@ class CheckpointHook(Hook):
 
     # -- best -----------------------------------------------------------------------------------
     def after_val_epoch(self, runner, metrics=None) -> None:
+        self._save_best(runner, metrics)
+        if self._pending is not None:
+            n, self._pending = self._pending, None
+            self._save_regular(runner, n)
+
+    def _save_best(self, runner, metrics) -> None:
         if not self.save_best or not metrics or not runner.train_loop_built:
             return
         keys = [next(iter(metrics))] if self.save_best == ['auto'] else self.save_best
