@@ -15,5 +15,6 @@ from . import models  # noqa: E402,F401
 from . import engine  # noqa: E402,F401
 from .data import loading as _loading  # noqa: E402,F401
 from .data.synthetic import shapes as _shapes  # noqa: E402,F401
+from .tasks import detection as _detection  # noqa: E402,F401
 
 __all__ = ['__version__', 'registry']

@@ -1,5 +1,6 @@
 """Datasets, dataset wrappers, samplers, collate functions and the transform protocol."""
 from .base_dataset import BaseDataset
+from . import geometric  # noqa: F401  (registers Resize, RandomCrop, Pad, ...)
 from .collate import default_collate, pseudo_collate
 from .samplers import DefaultSampler, InfiniteSampler
 from .seeding import SeededIndex, derive_seed, sample_rng, sample_seed

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..registry import TRANSFORMS
+from .geometric import flip_geometry
 from .transforms import BaseTransform
 
 __all__ = ['LoadImageFromFile', 'RandomFlip', 'PackInputs']
@@ -52,7 +53,12 @@ class LoadImageFromFile(BaseTransform):
 
 @TRANSFORMS.register_module()
 class RandomFlip(BaseTransform):
-    """Flip the image with probability ``prob``; ``gt_bboxes`` (Nx4 xyxy, absolute pixels) move with it.
+    """Flip the image with probability ``prob``; every geometric key present moves with it.
+
+    ``gt_bboxes`` (N x 4 xyxy, absolute pixels: x -> W - x), ``gt_masks`` (Bitmap/PolygonMasks),
+    ``gt_polygons``, ``gt_keypoints`` (N x K x 2/3) and ``gt_seg_map`` are flipped; on a horizontal or diagonal
+    flip, keypoints are also reordered by ``results['flip_indices']`` (left <-> right) when it is present.
+    See :func:`visioncraft.data.geometric.flip_geometry`.
 
     Args:
         prob: flip probability (a list gives one per direction).
@@ -81,23 +87,8 @@ class RandomFlip(BaseTransform):
                 break
         results['flip'] = chosen is not None
         results['flip_direction'] = chosen
-        if chosen is None:
-            return results
-        img = results['img']
-        h, w = img.shape[:2]
-        if chosen in ('horizontal', 'diagonal'):
-            img = img[:, ::-1]
-        if chosen in ('vertical', 'diagonal'):
-            img = img[::-1]
-        results['img'] = np.ascontiguousarray(img)
-        boxes = results.get('gt_bboxes')
-        if boxes is not None and len(boxes):
-            b = np.asarray(boxes, dtype=np.float32).copy()
-            if chosen in ('horizontal', 'diagonal'):
-                b[:, [0, 2]] = w - b[:, [2, 0]]
-            if chosen in ('vertical', 'diagonal'):
-                b[:, [1, 3]] = h - b[:, [3, 1]]
-            results['gt_bboxes'] = b
+        if chosen is not None:
+            flip_geometry(results, chosen)
         return results
 
 

@@ -1,5 +1,7 @@
 """Data structures passed between datasets, models and metrics."""
 from .data_sample import DataSample
 from .instance_data import BaseDataElement, InstanceData
+from .masks import BitmapMasks, PolygonMasks, bitmap_to_polygons, polygons_to_bitmap, rle_to_bitmap
 
-__all__ = ['BaseDataElement', 'DataSample', 'InstanceData']
+__all__ = ['BaseDataElement', 'DataSample', 'InstanceData', 'BitmapMasks', 'PolygonMasks',
+           'polygons_to_bitmap', 'rle_to_bitmap', 'bitmap_to_polygons']

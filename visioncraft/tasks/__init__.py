@@ -1,0 +1,1 @@
+"""Task packages (detection, text detection / recognition, pose): datasets, transforms, models, metrics."""

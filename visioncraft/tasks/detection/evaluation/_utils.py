@@ -1,0 +1,63 @@
+"""Reading predictions and ground truth out of data samples, whichever form they arrive in.
+
+A sample is a :class:`~visioncraft.structures.DataSample` or the dict its ``to_dict()`` gives; instance
+containers are :class:`~visioncraft.structures.InstanceData` or plain dicts. Everything comes back as numpy.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ['get_key', 'instances_of', 'to_numpy', 'masks_to_numpy', 'boxes_of', 'labels_of']
+
+
+def get_key(sample: Any, key: str, default: Any = None) -> Any:
+    """``sample[key]`` for dicts, the field or metainfo ``key`` for data elements, else ``default``."""
+    if isinstance(sample, dict):
+        return sample.get(key, default)
+    getter = getattr(sample, 'get', None)
+    if callable(getter):
+        return getter(key, default)
+    return getattr(sample, key, default)
+
+
+def instances_of(sample: Any, key: str) -> Any:
+    """The instance container ``key`` (``pred_instances``, ``gt_instances``, ...) or None when absent."""
+    return get_key(sample, key)
+
+
+def to_numpy(value: Any, dtype: Any = None) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    out = np.asarray(value)
+    return out.astype(dtype, copy=False) if dtype is not None else out
+
+
+def boxes_of(instances: Any) -> np.ndarray:
+    """``bboxes`` as float64 Nx4 (xyxy); an empty 0x4 array when the container or the field is missing."""
+    boxes = None if instances is None else get_key(instances, 'bboxes')
+    if boxes is None:
+        return np.zeros((0, 4), dtype=np.float64)
+    return to_numpy(boxes, np.float64).reshape(-1, 4)
+
+
+def labels_of(instances: Any, n: int) -> np.ndarray:
+    """``labels`` as int64 N; zeros when the field is missing (class-agnostic proposals)."""
+    labels = None if instances is None else get_key(instances, 'labels')
+    if labels is None:
+        return np.zeros(n, dtype=np.int64)
+    return to_numpy(labels, np.int64).reshape(-1)
+
+
+def masks_to_numpy(masks: Any) -> np.ndarray:
+    """Bool NxHxW from a tensor / array (float masks are cut at 0.5) or a mask container with
+    ``to_ndarray()`` (``BitmapMasks`` / ``PolygonMasks``)."""
+    to_ndarray = getattr(masks, 'to_ndarray', None)
+    if callable(to_ndarray) and not isinstance(masks, (np.ndarray, torch.Tensor)):
+        masks = to_ndarray()
+    arr = to_numpy(masks)
+    if arr.dtype != np.bool_:
+        arr = arr > 0.5 if np.issubdtype(arr.dtype, np.floating) else arr != 0
+    return arr
