@@ -10,7 +10,7 @@ from ..registry import TRANSFORMS
 from .geometric import flip_geometry
 from .transforms import BaseTransform
 
-__all__ = ['LoadImageFromFile', 'RandomFlip', 'PackInputs']
+__all__ = ['LoadImageFromFile', 'RandomFlip', 'PackInputs', 'pack_image']
 
 
 @TRANSFORMS.register_module()
@@ -92,6 +92,17 @@ class RandomFlip(BaseTransform):
         return results
 
 
+def pack_image(results: dict, meta_keys: Sequence[str]) -> tuple[torch.Tensor, 'DataSample']:
+    """``results['img']`` (HxW or HxWxC) as a CxHxW tensor, and a DataSample holding the ``meta_keys``
+    present in ``results`` as metainfo. The shared first half of every Pack* transform."""
+    from ..structures import DataSample
+    img = results['img']
+    if img.ndim == 2:
+        img = img[..., None]
+    inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+    return inputs, DataSample(metainfo={k: results[k] for k in meta_keys if k in results})
+
+
 @TRANSFORMS.register_module()
 class PackInputs(BaseTransform):
     """Make ``dict(inputs=CxHxW uint8 tensor, data_samples=DataSample)`` from a transformed sample.
@@ -105,12 +116,7 @@ class PackInputs(BaseTransform):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
-        from ..structures import DataSample
-        img = results['img']
-        if img.ndim == 2:
-            img = img[..., None]
-        inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-        sample = DataSample(metainfo={k: results[k] for k in self.meta_keys if k in results})
+        inputs, sample = pack_image(results, self.meta_keys)
         if 'gt_label' in results:
             sample.gt_label = torch.as_tensor(results['gt_label'], dtype=torch.long).reshape(-1)
         return dict(inputs=inputs, data_samples=sample)

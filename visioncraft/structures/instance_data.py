@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .indexing import normalize_index
+
 __all__ = ['BaseDataElement', 'InstanceData']
 
 _MISSING = object()
@@ -343,39 +345,7 @@ class InstanceData(BaseDataElement):
         return f'InstanceData(num_instances={len(self)},'
 
     def _normalize_index(self, index: Any) -> slice | np.ndarray:
-        n = len(self)
-        if isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_)):
-            i = int(index)
-            if not -n <= i < n:
-                raise IndexError(f'InstanceData index {i} is out of range for {n} instances')
-            i %= n
-            return slice(i, i + 1)
-        if isinstance(index, slice):
-            return index
-        if isinstance(index, torch.Tensor):
-            index = index.detach().cpu().numpy()
-        elif isinstance(index, (list, tuple)):
-            index = np.asarray(index)
-            if index.size == 0:
-                index = index.astype(np.int64)
-        if not isinstance(index, np.ndarray):
-            raise TypeError(f'InstanceData cannot be indexed with {type(index).__name__}; use an int, slice, '
-                            'bool/long tensor, list or numpy array')
-        if index.ndim == 0:
-            return self._normalize_index(int(index))
-        if index.ndim != 1:
-            raise IndexError(f'InstanceData index must be 1-D, got shape {index.shape}')
-        if index.dtype == np.bool_:
-            if len(index) != n:
-                raise IndexError(f'boolean index has length {len(index)} but InstanceData has {n} instances')
-            return np.nonzero(index)[0].astype(np.int64)
-        if not np.issubdtype(index.dtype, np.integer):
-            raise TypeError(f'InstanceData index must hold integers or booleans, got dtype {index.dtype}')
-        index = index.astype(np.int64)
-        if index.size and (index.min() < -n or index.max() >= n):
-            raise IndexError(f'InstanceData index out of range for {n} instances: '
-                             f'min {index.min()}, max {index.max()}')
-        return np.where(index < 0, index + n, index)
+        return normalize_index(index, len(self), 'InstanceData instances')
 
     def __getitem__(self, index: Any) -> InstanceData:
         """A new InstanceData with every field indexed by ``index``.

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .indexing import normalize_index
+
 __all__ = ['BitmapMasks', 'PolygonMasks', 'polygons_to_bitmap', 'rle_to_bitmap', 'bitmap_to_polygons']
 
 
@@ -69,34 +71,6 @@ def bitmap_to_polygons(mask: np.ndarray) -> list[np.ndarray]:
     contours, _ = cv2.findContours(np.ascontiguousarray(mask, dtype=np.uint8), cv2.RETR_EXTERNAL,
                                    cv2.CHAIN_APPROX_SIMPLE)
     return [c.reshape(-1).astype(np.float64) for c in contours if len(c) >= 3]
-
-
-def _normalize_index(index: Any, n: int) -> slice | np.ndarray:
-    if isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_)):
-        i = int(index)
-        if not -n <= i < n:
-            raise IndexError(f'mask index {i} is out of range for {n} masks')
-        i %= n
-        return slice(i, i + 1)
-    if isinstance(index, slice):
-        return index
-    if isinstance(index, torch.Tensor):
-        index = index.detach().cpu().numpy()
-    index = np.asarray(index)
-    if index.ndim == 0:
-        return _normalize_index(int(index), n)
-    if index.dtype == np.bool_:
-        if len(index) != n:
-            raise IndexError(f'boolean mask index has length {len(index)} but there are {n} masks')
-        return np.nonzero(index)[0]
-    if index.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if not np.issubdtype(index.dtype, np.integer):
-        raise TypeError(f'masks must be indexed with ints or booleans, got dtype {index.dtype}')
-    index = index.astype(np.int64)
-    if index.min() < -n or index.max() >= n:
-        raise IndexError(f'mask index out of range for {n} masks: min {index.min()}, max {index.max()}')
-    return index
 
 
 def _rescale_shape(height: int, width: int, scale: float | tuple[int, int]) -> tuple[int, int]:
@@ -152,7 +126,7 @@ class BitmapMasks:
         return int(self.masks.shape[0])
 
     def __getitem__(self, index: Any) -> BitmapMasks:
-        return BitmapMasks(self.masks[_normalize_index(index, len(self))], self.height, self.width)
+        return BitmapMasks(self.masks[normalize_index(index, len(self), 'masks')], self.height, self.width)
 
     def __iter__(self):
         return iter(self.masks)
@@ -279,7 +253,7 @@ class PolygonMasks:
         return len(self.masks)
 
     def __getitem__(self, index: Any) -> PolygonMasks:
-        norm = _normalize_index(index, len(self))
+        norm = normalize_index(index, len(self), 'masks')
         picked = self.masks[norm] if isinstance(norm, slice) else [self.masks[i] for i in norm.tolist()]
         return PolygonMasks(picked, self.height, self.width)
 

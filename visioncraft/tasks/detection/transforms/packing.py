@@ -7,8 +7,9 @@ import numpy as np
 import torch
 
 from visioncraft.data import BaseTransform
+from visioncraft.data.loading import pack_image
 from visioncraft.registry import TRANSFORMS
-from visioncraft.structures import DataSample, InstanceData
+from visioncraft.structures import InstanceData
 
 __all__ = ['PackDetInputs']
 
@@ -34,11 +35,7 @@ class PackDetInputs(BaseTransform):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
-        img = results['img']
-        if img.ndim == 2:
-            img = img[..., None]
-        inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-        sample = DataSample(metainfo={k: results[k] for k in self.meta_keys if k in results})
+        inputs, sample = pack_image(results, self.meta_keys)
         present = [k for k in FIELD_MAP if results.get(k) is not None]
         n = len(results[present[0]]) if present else 0
         ignore = results.get('gt_ignore_flags')
