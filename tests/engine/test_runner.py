@@ -314,3 +314,17 @@ def test_hook_state_is_saved_and_restored_on_resume(make_cfg):
     resumed.train()  # nothing left to train: only the resume happens
     assert resumed.get_hook('EarlyStoppingHook').state_dict() == saved
     assert resumed.epoch == 2 and resumed.iter == 12
+
+
+def test_worker_processes_are_released_when_a_run_fails(make_cfg):
+    import multiprocessing
+    cfg = make_cfg()
+    cfg['train_dataloader'] = dict(cfg['train_dataloader'], num_workers=2, persistent_workers=True)
+    runner = None
+    try:
+        runner = Runner(dict(cfg, custom_hooks=[Crash(3)]))
+        runner.train()
+    except KeyboardInterrupt:
+        pass
+    assert runner is not None and runner.train_loop.dataloader._iterator is None
+    assert not [p for p in multiprocessing.active_children() if p.is_alive()]

@@ -302,7 +302,19 @@ class Runner:
         finally:
             self.call_hook('after_run')
             self.visualizer.close()
+            self.release_workers()
         return self.model
+
+    def release_workers(self) -> None:
+        """Stop the DataLoader worker processes of every built loop now (persistent workers otherwise
+        live until garbage collection, which can stall whatever runs then, e.g. after an exception)."""
+        for loop in (self._train_loop, self._val_loop, self._test_loop):
+            loader = getattr(loop, 'dataloader', None)
+            it = getattr(loader, '_iterator', None)
+            if it is not None and hasattr(it, '_shutdown_workers'):
+                it._shutdown_workers()
+            if loader is not None and hasattr(loader, '_iterator'):
+                loader._iterator = None
 
     def val(self) -> dict:
         loop = self.val_loop
@@ -310,17 +322,23 @@ class Runner:
             raise KeyError('validation needs val_dataloader, val_cfg and val_evaluator in the config')
         self.call_hook('before_run')
         self.load_or_resume()
-        metrics = loop.run()
-        self.call_hook('after_run')
+        try:
+            metrics = loop.run()
+        finally:
+            self.call_hook('after_run')
+            self.release_workers()
         return metrics
 
     def test(self) -> dict:
         loop = self.test_loop
         self.call_hook('before_run')
         self.load_or_resume()
-        metrics = loop.run()
-        self.call_hook('after_run')
-        self.visualizer.close()
+        try:
+            metrics = loop.run()
+        finally:
+            self.call_hook('after_run')
+            self.visualizer.close()
+            self.release_workers()
         return metrics
 
     def _scale_lr(self, optim_cfg: dict, loader) -> dict:

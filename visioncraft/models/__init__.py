@@ -1,8 +1,11 @@
-"""Shared model parts: BaseModel, data preprocessors, the DDP wrapper, small demo models."""
+"""Shared model parts: BaseModel, data preprocessors, the DDP wrapper, backbones, necks, losses, demo models."""
 from .base import BaseModel, NonFiniteLossError, parse_losses
 from .classifiers import TinyClassifier
 from .data_preprocessor import BaseDataPreprocessor, ImgDataPreprocessor
 from .wrappers import DistributedModel
+from . import backbones, losses, necks  # noqa: F401  (register on import)
+from .backbones import FeatureSpec, ResNet
+from .necks import FPN
 
 __all__ = ['BaseModel', 'NonFiniteLossError', 'parse_losses', 'BaseDataPreprocessor', 'ImgDataPreprocessor',
-           'DistributedModel', 'TinyClassifier']
+           'DistributedModel', 'TinyClassifier', 'FeatureSpec', 'ResNet', 'FPN']

@@ -1,0 +1,106 @@
+"""Single-stage detectors: backbone -> neck -> dense head, nothing else."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from visioncraft.models.base import BaseModel
+from visioncraft.registry import MODELS
+from visioncraft.structures import DataSample
+
+__all__ = ['SingleStageDetector', 'RetinaNet']
+
+
+def _build(cfg: dict | nn.Module, key: str, **fill) -> nn.Module:
+    """Build ``cfg`` (a module passes through); keys in ``fill`` are set when the config lacks them."""
+    if isinstance(cfg, nn.Module):
+        return cfg
+    cfg = dict(cfg)
+    for k, v in fill.items():
+        if cfg.get(k) is None:
+            cfg[k] = v
+    return MODELS.build(cfg, key_path=key)
+
+
+@MODELS.register_module()
+class SingleStageDetector(BaseModel):
+    """Wires ``backbone -> neck -> bbox_head``; the head owns the loss and the post-processing.
+
+    Args:
+        backbone: config or module returning a tuple of feature maps and declaring ``out_channels``.
+        neck: config or module (optional); its ``in_channels`` default to the backbone's ``out_channels``
+            (a mismatch is an error).
+        bbox_head: config or module with ``loss(feats, data_samples)`` and ``predict(feats, data_samples)``;
+            its ``in_channels`` default to the neck's, and ``train_cfg`` / ``test_cfg`` are passed to it.
+        train_cfg, test_cfg: the head's training (assigner) and test (thresholds, NMS) settings.
+        data_preprocessor: default ``DetDataPreprocessor`` (pads to a multiple of 32, no normalisation).
+        init_cfg: unused (the backbone's own ``init_cfg`` loads pretrained weights in ``init_weights``).
+
+    ``forward(inputs, data_samples, mode)``, ``inputs`` float N x 3 x H x W (preprocessed):
+
+    * ``'loss'``: ``dict(loss_cls, loss_bbox)``; data samples need ``gt_instances`` (bboxes xyxy pixels of
+      ``inputs``, labels int64).
+    * ``'predict'``: the data samples with ``pred_instances = InstanceData(bboxes float32 K x 4 xyxy in
+      ORIGINAL image pixels, scores float32 K, labels int64 K)``.
+    * ``'tensor'``: the head's raw outputs (per-level classification logits and box deltas).
+    """
+
+    def __init__(self, *, backbone: dict | nn.Module, bbox_head: dict | nn.Module, neck: dict | nn.Module | None = None,
+                 train_cfg: dict | None = None, test_cfg: dict | None = None,
+                 data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | None = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor or dict(type='DetDataPreprocessor'), init_cfg=init_cfg)
+        self.backbone = _build(backbone, 'backbone')
+        channels = list(getattr(self.backbone, 'out_channels', []) or [])
+        strides = getattr(self.backbone, 'strides', None)
+        if neck is not None:
+            if isinstance(neck, dict) and neck.get('in_channels') is not None and channels \
+                    and list(neck['in_channels']) != channels:
+                raise ValueError(f"neck.in_channels={list(neck['in_channels'])} but the backbone outputs "
+                                 f'{channels} channels (backbone out_indices / depth?)')
+            fill = dict(in_channels=channels or None)
+            if isinstance(neck, dict) and neck.get('type') in ('FPN', 'mmdet.FPN') and strides:
+                fill['in_strides'] = list(strides)
+            self.neck = _build(neck, 'neck', **fill)
+            channels = list(getattr(self.neck, 'out_channels', []) or [])
+            strides = getattr(self.neck, 'strides', None)
+        else:
+            self.neck = None
+        if isinstance(bbox_head, dict):
+            bbox_head = dict(bbox_head)
+            if train_cfg is not None:
+                bbox_head.setdefault('train_cfg', train_cfg)
+            if test_cfg is not None:
+                bbox_head.setdefault('test_cfg', test_cfg)
+        self.bbox_head = _build(bbox_head, 'bbox_head', in_channels=channels[0] if channels else None)
+        anchor_strides = getattr(getattr(self.bbox_head, 'anchor_generator', None), 'strides', None)
+        if anchor_strides is not None and strides is not None and list(anchor_strides) != list(strides):
+            raise ValueError(f'bbox_head.anchor_generator.strides={list(anchor_strides)} but the features have '
+                             f'strides {list(strides)}')
+
+    def extract_feat(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        feats = self.backbone(inputs)
+        return tuple(self.neck(feats)) if self.neck is not None else tuple(feats)
+
+    def forward(self, inputs: torch.Tensor, data_samples: list | None = None, mode: str = 'tensor'):
+        if mode not in ('loss', 'predict', 'tensor'):
+            raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+        feats = self.extract_feat(inputs)
+        if mode == 'tensor':
+            return self.bbox_head(feats)
+        if mode == 'loss':
+            if not data_samples:
+                raise ValueError(f"{type(self).__name__} mode='loss' needs data_samples with gt_instances")
+            return self.bbox_head.loss(feats, data_samples)
+        if data_samples is None:
+            h, w = inputs.shape[-2:]
+            data_samples = [DataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w))) for _ in range(len(inputs))]
+        results = self.bbox_head.predict(feats, data_samples, rescale=True)
+        for sample, pred in zip(data_samples, results):
+            sample.pred_instances = pred
+        return data_samples
+
+
+@MODELS.register_module()
+class RetinaNet(SingleStageDetector):
+    """RetinaNet (Lin et al., "Focal Loss for Dense Object Detection", 2017): a SingleStageDetector
+    with a ResNet + FPN (P3-P7) and a :class:`RetinaHead`."""

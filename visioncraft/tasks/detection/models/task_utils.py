@@ -1,0 +1,241 @@
+"""Anchor-based detection utilities (registered in TASK_UTILS): anchors, the box codec, the assigner.
+
+All boxes are float ``xyxy`` in absolute pixels of the network input (the resized, padded image).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torchvision.ops import box_iou
+
+from visioncraft.registry import TASK_UTILS
+
+__all__ = ['AnchorGenerator', 'DeltaXYWHBBoxCoder', 'MaxIoUAssigner', 'AssignResult']
+
+
+@TASK_UTILS.register_module()
+class AnchorGenerator:
+    """Anchors of every feature level: ``len(ratios) * len(sizes)`` per cell, ratio-major.
+
+    The sizes (side of the square anchor of each scale) of level ``i`` are, in order of precedence:
+    ``sizes[i]``; else ``base_sizes[i] * scales``; else ``strides[i] * octave_base_scale *
+    2 ** (k / scales_per_octave)`` for ``k = 0..scales_per_octave - 1`` (RetinaNet: 4 * stride * {1, 2^(1/3),
+    2^(2/3)}). A ratio is height / width: the anchor of size ``s`` and ratio ``r`` is ``s / sqrt(r)`` wide and
+    ``s * sqrt(r)`` high.
+
+    Args:
+        strides: stride of every level (pixels per cell), e.g. ``[8, 16, 32, 64, 128]``.
+        ratios: aspect ratios (h / w).
+        octave_base_scale, scales_per_octave: see above.
+        scales: explicit scales (multiplied by ``base_sizes``, default the strides).
+        base_sizes: per-level base size (default the strides).
+        sizes: explicit per-level sizes, e.g. torchvision RetinaNet's
+            ``[(32, 40, 50), (64, 80, 101), (128, 161, 203), (256, 322, 406), (512, 645, 812)]``.
+        center_offset: anchor centres are at ``(x + center_offset) * stride`` for cell ``x`` (0 as
+            torchvision and MMDetection).
+        round_base_anchors: round the zero-centred anchors to integers, as torchvision does.
+    """
+
+    def __init__(self, strides: Sequence[int], ratios: Sequence[float] = (0.5, 1.0, 2.0),
+                 octave_base_scale: float | None = None, scales_per_octave: int | None = None,
+                 scales: Sequence[float] | None = None, base_sizes: Sequence[float] | None = None,
+                 sizes: Sequence[Sequence[float]] | None = None, center_offset: float = 0.0,
+                 round_base_anchors: bool = False) -> None:
+        self.strides = [int(s[0]) if isinstance(s, (list, tuple)) else int(s) for s in strides]
+        self.ratios = [float(r) for r in ratios]
+        if sizes is not None:
+            if len(sizes) != len(self.strides):
+                raise ValueError(f'AnchorGenerator: sizes has {len(sizes)} levels, strides {len(self.strides)}')
+            level_sizes = [[float(s) for s in lvl] for lvl in sizes]
+        else:
+            if scales is not None and octave_base_scale is not None:
+                raise ValueError('AnchorGenerator: give scales or octave_base_scale/scales_per_octave, not both')
+            if scales is None:
+                if octave_base_scale is None or scales_per_octave is None:
+                    raise ValueError('AnchorGenerator needs sizes, scales, or octave_base_scale and scales_per_octave')
+                scales = [octave_base_scale * 2 ** (k / scales_per_octave) for k in range(scales_per_octave)]
+            base = self.strides if base_sizes is None else list(base_sizes)
+            if len(base) != len(self.strides):
+                raise ValueError(f'AnchorGenerator: base_sizes has {len(base)} levels, strides {len(self.strides)}')
+            level_sizes = [[b * s for s in scales] for b in base]
+        if len({len(lvl) for lvl in level_sizes}) != 1:
+            raise ValueError('AnchorGenerator: every level needs the same number of sizes')
+        self.sizes = level_sizes
+        self.center_offset = float(center_offset)
+        self.round_base_anchors = bool(round_base_anchors)
+        self.base_anchors = [self._base_anchors(lvl) for lvl in level_sizes]
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.strides)
+
+    @property
+    def num_base_anchors(self) -> int:
+        """Anchors per feature-map cell (the same on every level)."""
+        return len(self.ratios) * len(self.sizes[0])
+
+    def _base_anchors(self, sizes: list[float]) -> torch.Tensor:
+        """Zero-centred anchors (A x 4, xyxy, float32), ratio-major then size."""
+        scales = torch.as_tensor(sizes, dtype=torch.float32)
+        ratios = torch.as_tensor(self.ratios, dtype=torch.float32)
+        h_ratios = torch.sqrt(ratios)
+        w_ratios = 1 / h_ratios
+        ws = (w_ratios[:, None] * scales[None, :]).view(-1)
+        hs = (h_ratios[:, None] * scales[None, :]).view(-1)
+        base = torch.stack([-ws, -hs, ws, hs], dim=1) / 2
+        return base.round() if self.round_base_anchors else base
+
+    def grid_priors(self, featmap_sizes: Sequence[Sequence[int]], device: torch.device | str = 'cpu',
+                    dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+        """Anchors of every level: a list of (H_i * W_i * A) x 4 tensors, ordered (y, x, anchor)."""
+        if len(featmap_sizes) != self.num_levels:
+            raise ValueError(f'AnchorGenerator has {self.num_levels} levels (strides {self.strides}) but got '
+                             f'{len(featmap_sizes)} feature maps')
+        out = []
+        for (h, w), stride, base in zip(featmap_sizes, self.strides, self.base_anchors):
+            shift_x = torch.arange(0, int(w), device=device, dtype=torch.int32) * stride
+            shift_y = torch.arange(0, int(h), device=device, dtype=torch.int32) * stride
+            yy, xx = torch.meshgrid(shift_y, shift_x, indexing='ij')
+            xx, yy = xx.reshape(-1), yy.reshape(-1)
+            shifts = torch.stack([xx, yy, xx, yy], dim=1).to(dtype)
+            if self.center_offset:
+                shifts = shifts + self.center_offset * stride
+            out.append((shifts.view(-1, 1, 4) + base.to(device=device, dtype=dtype).view(1, -1, 4)).reshape(-1, 4))
+        return out
+
+
+@TASK_UTILS.register_module()
+class DeltaXYWHBBoxCoder:
+    """The R-CNN box codec: ``dx = (gx - ax) / aw``, ``dy = (gy - ay) / ah``, ``dw = log(gw / aw)``,
+    ``dh = log(gh / ah)`` (centres and sizes, widths = x2 - x1), then ``(d - target_means) / target_stds``.
+
+    ``target_stds = (1, 1, 1, 1)`` is torchvision RetinaNet's ``BoxCoder(weights=(1, 1, 1, 1))``
+    (its weights are 1 / stds). Decoding clamps ``dw``, ``dh`` from above at ``log(1 / wh_ratio_clip)``
+    (log(1000 / 16), torchvision's ``bbox_xform_clip``).
+
+    Args:
+        target_means, target_stds: per-coordinate normalisation of the deltas.
+        wh_ratio_clip: smallest ratio the decoder's clamp allows (see above).
+    """
+
+    def __init__(self, target_means: Sequence[float] = (0.0, 0.0, 0.0, 0.0),
+                 target_stds: Sequence[float] = (1.0, 1.0, 1.0, 1.0), wh_ratio_clip: float = 16 / 1000,
+                 clip_border: bool = True) -> None:
+        if len(target_means) != 4 or len(target_stds) != 4:
+            raise ValueError('DeltaXYWHBBoxCoder: target_means and target_stds need 4 values each')
+        self.means = tuple(float(m) for m in target_means)
+        self.stds = tuple(float(s) for s in target_stds)
+        self.max_ratio = abs(math.log(wh_ratio_clip))
+        self.clip_border = clip_border
+
+    def encode(self, anchors: torch.Tensor, gt_bboxes: torch.Tensor) -> torch.Tensor:
+        """K x 4 anchors and their K x 4 target boxes (xyxy) -> K x 4 normalised deltas."""
+        aw = anchors[:, 2] - anchors[:, 0]
+        ah = anchors[:, 3] - anchors[:, 1]
+        ax = anchors[:, 0] + 0.5 * aw
+        ay = anchors[:, 1] + 0.5 * ah
+        gw = gt_bboxes[:, 2] - gt_bboxes[:, 0]
+        gh = gt_bboxes[:, 3] - gt_bboxes[:, 1]
+        gx = gt_bboxes[:, 0] + 0.5 * gw
+        gy = gt_bboxes[:, 1] + 0.5 * gh
+        deltas = torch.stack([(gx - ax) / aw, (gy - ay) / ah, torch.log(gw / aw), torch.log(gh / ah)], dim=1)
+        means = deltas.new_tensor(self.means)
+        stds = deltas.new_tensor(self.stds)
+        return (deltas - means) / stds
+
+    def decode(self, anchors: torch.Tensor, deltas: torch.Tensor,
+               max_shape: Sequence[int] | None = None) -> torch.Tensor:
+        """K x 4 anchors and K x 4 deltas -> K x 4 boxes (xyxy); clipped to ``max_shape`` (h, w) when given."""
+        anchors = anchors.to(deltas.dtype)
+        if self.means != (0.0, 0.0, 0.0, 0.0) or self.stds != (1.0, 1.0, 1.0, 1.0):
+            deltas = deltas * deltas.new_tensor(self.stds) + deltas.new_tensor(self.means)
+        aw = anchors[:, 2] - anchors[:, 0]
+        ah = anchors[:, 3] - anchors[:, 1]
+        ax = anchors[:, 0] + 0.5 * aw
+        ay = anchors[:, 1] + 0.5 * ah
+        dw = deltas[:, 2].clamp(max=self.max_ratio)
+        dh = deltas[:, 3].clamp(max=self.max_ratio)
+        cx = deltas[:, 0] * aw + ax
+        cy = deltas[:, 1] * ah + ay
+        half_w = 0.5 * (torch.exp(dw) * aw)
+        half_h = 0.5 * (torch.exp(dh) * ah)
+        boxes = torch.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], dim=1)
+        if max_shape is not None and self.clip_border:
+            boxes = clip_boxes(boxes, max_shape)
+        return boxes
+
+
+def clip_boxes(boxes: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """Clamp xyxy ``boxes`` into an image of ``shape`` (h, w)."""
+    h, w = int(shape[0]), int(shape[1])
+    x = boxes[..., 0::2].clamp(min=0, max=w)
+    y = boxes[..., 1::2].clamp(min=0, max=h)
+    return torch.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], dim=-1)
+
+
+class AssignResult:
+    """Per-anchor assignment: ``gt_inds`` int64 K: ``>= 0`` index of the matched gt box (positive),
+    ``-1`` negative (background), ``-2`` ignored (no classification loss); ``max_ious`` float K."""
+
+    NEGATIVE = -1
+    IGNORE = -2
+
+    def __init__(self, gt_inds: torch.Tensor, max_ious: torch.Tensor) -> None:
+        self.gt_inds, self.max_ious = gt_inds, max_ious
+
+    @property
+    def pos_mask(self) -> torch.Tensor:
+        return self.gt_inds >= 0
+
+    @property
+    def num_pos(self) -> int:
+        return int(self.pos_mask.sum())
+
+
+@TASK_UTILS.register_module()
+class MaxIoUAssigner:
+    """Assign every anchor to the gt box it overlaps most (IoU), as torchvision's ``Matcher``.
+
+    IoU >= ``pos_iou_thr``: positive; < ``neg_iou_thr``: negative; in between: ignored. With
+    ``match_low_quality``, for every gt box the anchors of highest IoU with it (ties included; IoU must be
+    > 0 and >= ``min_pos_iou``) become positive too, matched to *their own* best gt box (torchvision's
+    ``allow_low_quality_matches``).
+
+    Args:
+        pos_iou_thr, neg_iou_thr, min_pos_iou, match_low_quality: see above.
+        ignore_iof_thr: only -1 (ignored gt regions are not used yet).
+    """
+
+    def __init__(self, pos_iou_thr: float = 0.5, neg_iou_thr: float = 0.4, min_pos_iou: float = 0.0,
+                 match_low_quality: bool = True, ignore_iof_thr: float = -1, gt_max_assign_all: bool = True) -> None:
+        if not isinstance(neg_iou_thr, (int, float)):
+            raise NotImplementedError('MaxIoUAssigner: neg_iou_thr must be a number (ranges are not supported)')
+        if neg_iou_thr > pos_iou_thr:
+            raise ValueError(f'MaxIoUAssigner: neg_iou_thr={neg_iou_thr} > pos_iou_thr={pos_iou_thr}')
+        if ignore_iof_thr is not None and ignore_iof_thr > 0:
+            raise NotImplementedError('MaxIoUAssigner: ignore_iof_thr > 0 (ignoring anchors on ignored gt '
+                                      'regions) is not implemented; use -1')
+        if not gt_max_assign_all:
+            raise NotImplementedError('MaxIoUAssigner: only gt_max_assign_all=True (all ties) is implemented')
+        self.pos_iou_thr, self.neg_iou_thr = float(pos_iou_thr), float(neg_iou_thr)
+        self.min_pos_iou, self.match_low_quality = float(min_pos_iou), bool(match_low_quality)
+
+    def assign(self, anchors: torch.Tensor, gt_bboxes: torch.Tensor) -> AssignResult:
+        """K x 4 anchors, G x 4 gt boxes (xyxy) -> :class:`AssignResult`."""
+        k = anchors.shape[0]
+        if gt_bboxes.numel() == 0:
+            return AssignResult(torch.full((k,), AssignResult.NEGATIVE, dtype=torch.long, device=anchors.device),
+                                anchors.new_zeros(k))
+        ious = box_iou(gt_bboxes.to(anchors.dtype), anchors)  # G x K
+        max_ious, best_gt = ious.max(dim=0)
+        gt_inds = best_gt.clone()
+        gt_inds[max_ious < self.neg_iou_thr] = AssignResult.NEGATIVE
+        gt_inds[(max_ious >= self.neg_iou_thr) & (max_ious < self.pos_iou_thr)] = AssignResult.IGNORE
+        if self.match_low_quality:
+            best_per_gt = ious.max(dim=1).values  # G
+            usable = (best_per_gt > 0) & (best_per_gt >= self.min_pos_iou)
+            pairs = torch.nonzero((ious == best_per_gt[:, None]) & usable[:, None], as_tuple=True)
+            gt_inds[pairs[1]] = best_gt[pairs[1]]
+        return AssignResult(gt_inds, max_ious)
