@@ -29,7 +29,7 @@ def _mask_utils():
     try:
         from pycocotools import mask as mask_utils
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError('decoding polygon / RLE masks needs pycocotools: pip install "visioncraft[coco]"') from exc
+        raise ImportError('decoding polygon / RLE masks needs pycocotools: pip install pycocotools') from exc
     return mask_utils
 
 

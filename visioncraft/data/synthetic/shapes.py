@@ -8,16 +8,14 @@ on noisy backgrounds; the same seed always gives the same files.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from ...registry import DATASETS
 from ..base_dataset import BaseDataset
+from . import materialize
 
 __all__ = ['SHAPE_CLASSES', 'draw_shape', 'generate_shapes_classification', 'ShapesClassificationDataset']
 
@@ -59,20 +57,17 @@ def generate_shapes_classification(root: str | os.PathLike, *, num_train: int = 
     """Write the dataset under ``root``: a no-op when it is there with the same settings, regenerated when
     it was made with others. Safe with concurrent callers: each writes a private temporary folder and
     renames it into place; the first rename wins."""
-    import cv2
-    root = Path(root)
     settings = {'num_train': num_train, 'num_val': num_val, 'image_size': size, 'seed': seed}
-    if (root / 'val.json').is_file() and (root / 'train.json').is_file():
+
+    def stored(folder: Path) -> dict | None:
         try:
-            found = json.loads((root / 'train.json').read_text()).get('metainfo', {}).get('generated_with')
+            return json.loads((folder / 'train.json').read_text()).get('metainfo', {}).get('generated_with') \
+                if (folder / 'val.json').is_file() else None
         except (OSError, ValueError):
-            found = None
-        if found == settings:
-            return root
-        logging.getLogger('visioncraft').info(
-            f'{root} was generated with {found}; regenerating it with {settings}')
-    tmp = root.parent / f'.{root.name}.tmp-{uuid.uuid4().hex[:8]}'
-    try:
+            return None
+
+    def write(tmp: Path) -> None:
+        import cv2
         for split, n, offset in (('train', num_train, 0), ('val', num_val, 1_000_000)):
             (tmp / split).mkdir(parents=True)
             items = []
@@ -84,22 +79,8 @@ def generate_shapes_classification(root: str | os.PathLike, *, num_train: int = 
                 items.append({'img_path': name, 'gt_label': label})
             meta = {'classes': list(SHAPE_CLASSES), 'generated_with': settings}
             (tmp / f'{split}.json').write_text(json.dumps({'metainfo': meta, 'data_list': items}))
-        root.parent.mkdir(parents=True, exist_ok=True)
-        if root.exists():  # stale: move it aside first, so the new one appears in one rename
-            old = root.parent / f'.{root.name}.old-{uuid.uuid4().hex[:8]}'
-            try:
-                os.rename(root, old)
-                shutil.rmtree(old, ignore_errors=True)
-            except OSError:
-                pass  # another process replaced it already
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not (root / 'val.json').is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+
+    return materialize(root, settings, stored, write)
 
 
 @DATASETS.register_module()

@@ -74,7 +74,7 @@ class CocoDataset(BaseDetDataset):
         try:
             from pycocotools.coco import COCO
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError('CocoDataset needs pycocotools: pip install "visioncraft[coco]"') from exc
+            raise ImportError('CocoDataset needs pycocotools: pip install pycocotools') from exc
         if not self.ann_file:
             raise ValueError('CocoDataset: no ann_file given')
         with contextlib.redirect_stdout(io.StringIO()):

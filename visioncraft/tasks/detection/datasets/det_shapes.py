@@ -16,14 +16,12 @@ dataset needs no image prefix. The same settings always give the same bytes.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 
+from visioncraft.data.synthetic import materialize
 from visioncraft.registry import DATASETS
 from visioncraft.tasks.detection.datasets import CocoDataset
 from visioncraft.tasks.detection.datasets.base_det import make_palette
@@ -167,32 +165,13 @@ def generate_det_shapes(root: str | os.PathLike, *, num_train: int = 2000, num_v
     if max_objects < 1 or not 4 <= object_size[0] <= object_size[1]:
         raise ValueError(f'generate_det_shapes: need max_objects >= 1 and 4 <= min <= max object_size, got '
                          f'max_objects={max_objects}, object_size={object_size}')
-    marker = root / 'annotations' / 'instances_val.json'
-    if marker.is_file():
-        found = _stored_settings(root)
-        if found == settings:
-            return root
-        logging.getLogger('visioncraft').info(f'{root} was generated with {found}; regenerating it with {settings}')
-    tmp = root.parent / f'.{root.name}.tmp-{uuid.uuid4().hex[:8]}'
-    try:
+
+    def write(tmp: Path) -> None:
         (tmp / 'annotations').mkdir(parents=True)
         for split in ('train', 'val'):
             _write_split(tmp, split, settings[f'num_{split}'], settings)
-        if root.exists():  # stale: move it aside first, so the new one appears in one rename
-            old = root.parent / f'.{root.name}.old-{uuid.uuid4().hex[:8]}'
-            try:
-                os.rename(root, old)
-                shutil.rmtree(old, ignore_errors=True)
-            except OSError:
-                pass  # another process replaced it already
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not marker.is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+
+    return materialize(root, settings, _stored_settings, write)
 
 
 @DATASETS.register_module()

@@ -45,8 +45,8 @@ def _pycocotools():
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
     except ImportError as exc:
-        raise ImportError('CocoMetric needs pycocotools: pip install "visioncraft[coco]" '
-                          f'(or pip install pycocotools); import failed with: {exc}') from exc
+        raise ImportError(f'CocoMetric needs pycocotools: pip install pycocotools; import failed with: {exc}') \
+            from exc
     return mask_util, COCO, COCOeval
 
 
