@@ -14,14 +14,16 @@ from visioncraft.registry import (DATASETS, HOOKS, LOOPS, METRICS, MODELS, OPTIM
 
 
 def test_builtins_are_registered_on_import():
-    for reg, names in ((MODELS, ['TinyClassifier', 'ImgDataPreprocessor']),
+    for reg, names in ((MODELS, ['TinyClassifier', 'ImgDataPreprocessor', 'ResNet', 'FPN', 'RetinaNet']),
                        (HOOKS, ['CheckpointHook', 'LoggerHook', 'EMAHook', 'EarlyStoppingHook', 'ProfilerHook',
                                 'EmptyCacheHook', 'IterTimerHook', 'ParamSchedulerHook', 'DistSamplerSeedHook']),
                        (LOOPS, ['EpochBasedTrainLoop', 'IterBasedTrainLoop', 'ValLoop', 'TestLoop']),
                        (OPTIMIZERS, ['SGD', 'AdamW']), (PARAM_SCHEDULERS, ['LinearLR', 'OneCycleLR', 'PolyLR']),
-                       (DATASETS, ['ConcatDataset', 'RepeatDataset', 'ShapesClassificationDataset']),
-                       (TRANSFORMS, ['LoadImageFromFile', 'RandomFlip', 'PackInputs']),
-                       (METRICS, ['Accuracy', 'DumpResults']),
+                       (DATASETS, ['ConcatDataset', 'RepeatDataset', 'ShapesClassificationDataset', 'CocoDataset',
+                                   'VOCDataset', 'DetShapesDataset']),
+                       (TRANSFORMS, ['LoadImageFromFile', 'LoadImageFromNDArray', 'RandomFlip', 'PackInputs', 'Resize',
+                                     'RandomCrop', 'Pad', 'LoadAnnotations', 'PackDetInputs']),
+                       (METRICS, ['Accuracy', 'DumpResults', 'CocoMetric', 'VOCMetric']),
                        (VISBACKENDS, ['LocalVisBackend', 'TensorboardVisBackend'])):
         for n in names:
             assert n in reg, (reg.name, n)

@@ -1,0 +1,4 @@
+"""Public entry points for using trained models: build one from a config and run it on images."""
+from .det_inference import LoadImageFromNDArray, async_inference_detector, inference_detector, init_detector
+
+__all__ = ['init_detector', 'inference_detector', 'async_inference_detector', 'LoadImageFromNDArray']
