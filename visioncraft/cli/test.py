@@ -45,6 +45,17 @@ def prepare_config(args: argparse.Namespace):
 def main(argv: list[str] | None = None, prog: str = 'visioncraft test') -> dict:
     args = build_parser(prog).parse_args(argv)
     cfg = prepare_config(args)
+    from ..engine import dist
+    ok = False
+    try:
+        metrics = _run_test(cfg)
+        ok = True
+    finally:
+        dist.destroy_dist(wait=ok)  # leave the process group before exit (see destroy_dist)
+    return metrics
+
+
+def _run_test(cfg) -> dict:
     from ..engine import Runner
     runner = Runner(cfg)
     for m in getattr(runner.test_loop.evaluator, 'metrics', []):  # resolve the --save-preds path

@@ -63,9 +63,14 @@ def prepare_config(args: argparse.Namespace):
 def main(argv: list[str] | None = None, prog: str = 'visioncraft train') -> None:
     args = build_parser(prog).parse_args(argv)
     cfg = prepare_config(args)
-    from ..engine import Runner
-    runner = Runner(cfg)
-    runner.train()
+    from ..engine import Runner, dist
+    ok = False
+    try:
+        runner = Runner(cfg)
+        runner.train()
+        ok = True
+    finally:
+        dist.destroy_dist(wait=ok)  # leave the process group before exit (see destroy_dist)
 
 
 if __name__ == '__main__':  # pragma: no cover

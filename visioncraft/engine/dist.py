@@ -100,8 +100,13 @@ def init_dist(launcher: str, backend: str | None = None, timeout_s: int = 1800) 
     torch_dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
 
 
-def destroy_dist() -> None:
+def destroy_dist(*, wait: bool = True) -> None:
+    """Leave the process group. With ``wait``, first wait for every rank, so no process exits while
+    another still talks to it. Letting interpreter shutdown tear the group down instead can abort a
+    process ("terminate called without an active exception") and fail a run that had succeeded."""
     if is_distributed():
+        if wait:
+            torch_dist.barrier()
         torch_dist.destroy_process_group()
 
 
