@@ -5,7 +5,7 @@ import argparse
 import os
 from pathlib import Path
 
-__all__ = ['add_common_args', 'load_config', 'enable_visualization']
+__all__ = ['add_common_args', 'load_config', 'enable_visualization', 'run_in_process_group']
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -52,3 +52,16 @@ def enable_visualization(cfg, args: argparse.Namespace, *, testing: bool) -> Non
     hooks = dict(hooks)
     hooks['visualization'] = vis
     cfg['default_hooks'] = hooks
+
+
+def run_in_process_group(fn, *args):
+    """Run ``fn(*args)``, then leave the process group explicitly: waiting for every rank on success,
+    at once on failure (see :func:`visioncraft.engine.dist.destroy_dist`)."""
+    from ..engine import dist
+    ok = False
+    try:
+        result = fn(*args)
+        ok = True
+        return result
+    finally:
+        dist.destroy_dist(wait=ok)

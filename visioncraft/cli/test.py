@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from .common import add_common_args, enable_visualization, load_config
+from .common import add_common_args, enable_visualization, load_config, run_in_process_group
 
 __all__ = ['build_parser', 'main', 'prepare_config']
 
@@ -45,14 +45,7 @@ def prepare_config(args: argparse.Namespace):
 def main(argv: list[str] | None = None, prog: str = 'visioncraft test') -> dict:
     args = build_parser(prog).parse_args(argv)
     cfg = prepare_config(args)
-    from ..engine import dist
-    ok = False
-    try:
-        metrics = _run_test(cfg)
-        ok = True
-    finally:
-        dist.destroy_dist(wait=ok)  # leave the process group before exit (see destroy_dist)
-    return metrics
+    return run_in_process_group(_run_test, cfg)
 
 
 def _run_test(cfg) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_common_args, enable_visualization, load_config
+from .common import add_common_args, enable_visualization, load_config, run_in_process_group
 
 __all__ = ['build_parser', 'main', 'prepare_config']
 
@@ -63,14 +63,8 @@ def prepare_config(args: argparse.Namespace):
 def main(argv: list[str] | None = None, prog: str = 'visioncraft train') -> None:
     args = build_parser(prog).parse_args(argv)
     cfg = prepare_config(args)
-    from ..engine import Runner, dist
-    ok = False
-    try:
-        runner = Runner(cfg)
-        runner.train()
-        ok = True
-    finally:
-        dist.destroy_dist(wait=ok)  # leave the process group before exit (see destroy_dist)
+    from ..engine import Runner
+    run_in_process_group(lambda: Runner(cfg).train())
 
 
 if __name__ == '__main__':  # pragma: no cover

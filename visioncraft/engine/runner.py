@@ -320,26 +320,20 @@ class Runner:
         loop = self.val_loop
         if loop is None:
             raise KeyError('validation needs val_dataloader, val_cfg and val_evaluator in the config')
-        self.call_hook('before_run')
-        self.load_or_resume()
-        try:
-            metrics = loop.run()
-        finally:
-            self.call_hook('after_run')
-            self.release_workers()
-        return metrics
+        return self._evaluate(loop)
 
     def test(self) -> dict:
-        loop = self.test_loop
+        return self._evaluate(self.test_loop)
+
+    def _evaluate(self, loop) -> dict:
         self.call_hook('before_run')
         self.load_or_resume()
         try:
-            metrics = loop.run()
+            return loop.run()
         finally:
             self.call_hook('after_run')
             self.visualizer.close()
             self.release_workers()
-        return metrics
 
     def _scale_lr(self, optim_cfg: dict, loader) -> dict:
         scale = _as_dict(self.cfg.get('auto_scale_lr')) or {}

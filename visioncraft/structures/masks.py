@@ -84,6 +84,17 @@ def _rescale_shape(height: int, width: int, scale: float | tuple[int, int]) -> t
     return int(height * factor + 0.5), int(width * factor + 0.5)
 
 
+def _cat_shape(cls: type, masks: list) -> tuple[int, int]:
+    """The common (height, width) of masks to concatenate; an error unless all are ``cls`` of one size."""
+    name = cls.__name__
+    if not masks:
+        raise ValueError(f'{name}.cat needs at least one {name}')
+    shapes = {(m.height, m.width) for m in masks}
+    if len(shapes) != 1 or not all(isinstance(m, cls) for m in masks):
+        raise ValueError(f'{name}.cat needs {name} of one size, got sizes {sorted(shapes)}')
+    return shapes.pop()
+
+
 class BitmapMasks:
     """N binary masks of one image.
 
@@ -138,12 +149,7 @@ class BitmapMasks:
     def cat(cls, masks: Sequence[BitmapMasks]) -> BitmapMasks:
         """Concatenate along the instance axis; all inputs must have the same height and width."""
         masks = list(masks)
-        if not masks:
-            raise ValueError('BitmapMasks.cat needs at least one BitmapMasks')
-        shapes = {(m.height, m.width) for m in masks}
-        if len(shapes) != 1 or not all(isinstance(m, BitmapMasks) for m in masks):
-            raise ValueError(f'BitmapMasks.cat needs BitmapMasks of one size, got sizes {sorted(shapes)}')
-        h, w = shapes.pop()
+        h, w = _cat_shape(cls, masks)
         return cls(np.concatenate([m.masks for m in masks]), h, w)
 
     # -- geometry ---------------------------------------------------------------------------------
@@ -267,12 +273,7 @@ class PolygonMasks:
     def cat(cls, masks: Sequence[PolygonMasks]) -> PolygonMasks:
         """Concatenate along the instance axis; all inputs must have the same height and width."""
         masks = list(masks)
-        if not masks:
-            raise ValueError('PolygonMasks.cat needs at least one PolygonMasks')
-        shapes = {(m.height, m.width) for m in masks}
-        if len(shapes) != 1 or not all(isinstance(m, PolygonMasks) for m in masks):
-            raise ValueError(f'PolygonMasks.cat needs PolygonMasks of one size, got sizes {sorted(shapes)}')
-        h, w = shapes.pop()
+        h, w = _cat_shape(cls, masks)
         return cls([inst for m in masks for inst in m.masks], h, w)
 
     def _map(self, fn, height: int, width: int) -> PolygonMasks:

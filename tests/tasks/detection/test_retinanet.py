@@ -11,6 +11,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator as TVAncho
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import sigmoid_focal_loss
 
+from conftest import det_batch, tiny_retinanet
 from visioncraft.config import Config
 from visioncraft.engine.optim import OptimWrapper
 from visioncraft.registry import MODELS, TASK_UTILS, TRANSFORMS
@@ -20,37 +21,6 @@ from visioncraft.tasks.detection.models import (AnchorGenerator, DeltaXYWHBBoxCo
 from visioncraft.tasks.detection.models.convert_torchvision import TORCHVISION_ANCHOR_SIZES
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def tiny_retinanet(**over) -> dict:
-    cfg = dict(
-        type='RetinaNet',
-        data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
-        backbone=dict(type='ResNet', depth=18, frozen_stages=1),
-        neck=dict(type='FPN', out_channels=32, start_level=1, add_extra_convs='on_input', num_outs=5),
-        bbox_head=dict(type='RetinaHead', num_classes=3, feat_channels=32, stacked_convs=2,
-                       anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
-                                             ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32, 64, 128])),
-        train_cfg=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0)),
-        test_cfg=dict(nms_pre=100, score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5), max_per_img=10),
-    )
-    cfg.update(over)
-    return cfg
-
-
-def det_batch(n=2, size=64):
-    """Packed-style batch: uint8 BGR images and data samples with 1-2 boxes."""
-    g = torch.Generator().manual_seed(0)
-    inputs, samples = [], []
-    for i in range(n):
-        h, w = size, size - 8 * i
-        inputs.append(torch.randint(0, 255, (3, h, w), dtype=torch.uint8, generator=g))
-        boxes = torch.tensor([[4.0, 6.0, 30.0, 40.0], [20.0, 10.0, 50.0, 30.0]])[: 1 + i % 2]
-        gt = InstanceData(bboxes=boxes, labels=torch.tensor([0, 2])[: len(boxes)])
-        samples.append(DataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h // 2, w // 2), scale_factor=(2.0, 2.0)),
-                                  gt_instances=gt))
-    return dict(inputs=inputs, data_samples=samples)
 
 
 # -- anchors, codec, assigner -----------------------------------------------------------------------
