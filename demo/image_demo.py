@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import warnings
+
+import numpy as np
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from visioncraft.apis.video import add_model_args
     parser = argparse.ArgumentParser(description='Run a detector on one image and draw its predictions.')
     parser.add_argument('img', help='image file')
-    parser.add_argument('config', help='model config file')
-    parser.add_argument('checkpoint', nargs='?', default=None, help='checkpoint file or URL (default: none)')
-    parser.add_argument('--device', default='cuda:0', help="device to run on, e.g. 'cpu' or 'cuda:0'")
-    parser.add_argument('--score-thr', type=float, default=0.3, help='hide predictions scoring below this')
+    add_model_args(parser, checkpoint_optional=True)
     parser.add_argument('--out-file', default=None, help='write the drawing here instead of showing it')
     parser.add_argument('--async-test', action='store_true', help='use async_inference_detector')
     return parser.parse_args(argv)
@@ -29,6 +27,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from visioncraft.apis import async_inference_detector, inference_detector, init_detector
+    from visioncraft.apis.video import FrameWindow
     from visioncraft.tasks.detection.visualization import show_result
 
     model = init_detector(args.config, args.checkpoint, device=args.device)
@@ -41,17 +40,12 @@ def main(argv=None) -> int:
     if args.out_file is not None:
         print(f'wrote {args.out_file}')
         return 0
-    if sys.platform.startswith('linux') and not (os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')):
-        warnings.warn('no display to show the result on; pass --out-file to save it instead')
-        return 0
-    import cv2
-    try:
-        cv2.imshow('image_demo', drawn[..., ::-1])
-        cv2.waitKey(0)
-    except cv2.error as exc:
-        warnings.warn(f'could not open a window ({exc}); pass --out-file to save the result instead')
+    window = FrameWindow('image_demo', wait_time=0)  # warns when there is no display
+    window.show(np.ascontiguousarray(drawn[..., ::-1]))
+    window.close()
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from visioncraft.apis.video import run_demo
+    sys.exit(run_demo(main))

@@ -47,6 +47,8 @@ def enable_visualization(cfg, args: argparse.Namespace, *, testing: bool) -> Non
     hooks = cfg.get('default_hooks') or {}
     vis = dict(hooks.get('visualization') or dict(type='VisualizationHook'))
     vis.update(draw=True, show=bool(args.show), wait_time=args.wait_time, interval=args.interval)
+    if getattr(args, 'show_score_thr', None) is not None:  # `test --show-score-thr`
+        vis['score_thr'] = float(args.show_score_thr)
     if args.show_dir:
         vis['test_out_dir' if testing else 'out_dir'] = args.show_dir
     hooks = dict(hooks)

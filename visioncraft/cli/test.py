@@ -19,6 +19,9 @@ def build_parser(prog: str = 'visioncraft test') -> argparse.ArgumentParser:
     p.add_argument('--save-preds', action='store_true',
                    help='write the predictions to WORK_DIR/TIMESTAMP/predictions.pkl (MMOCR spelling)')
     add_common_args(p)
+    p.add_argument('--show-score-thr', type=float, default=None,
+                   help='--show / --show-dir pictures leave out predictions scoring below this (default: the '
+                        "config's default_hooks.visualization.score_thr, else 0.3)")
     return p
 
 

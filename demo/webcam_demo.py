@@ -1,0 +1,52 @@
+"""Detect objects in a camera's frames as they come, and show them.
+
+    python demo/webcam_demo.py CONFIG CHECKPOINT [--device cuda:0] [--camera-id 0] [--score-thr 0.5]
+                               [--out drawn.mp4] [--max-frames N]
+
+``--camera-id`` is a camera index, or anything ``cv2.VideoCapture`` opens: a video file or a stream URL
+(``rtsp://...``). The drawn frames are shown in a window (q, Q or Esc quits); ``--out`` also writes them
+to a video and ``--max-frames`` stops after N frames, so the demo can run without a display.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _camera(value: str) -> int | str:
+    return int(value) if value.lstrip('-').isdigit() else value
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from visioncraft.apis.video import add_model_args
+    parser = argparse.ArgumentParser(description='Run a detector on a camera stream and show its predictions.')
+    add_model_args(parser, score_thr=0.5)
+    parser.add_argument('--camera-id', type=_camera, default=0,
+                        help='camera index, or a video file / stream URL that OpenCV opens (default: 0)')
+    parser.add_argument('--out', default=None, help='also write the drawn frames to this video file')
+    parser.add_argument('--max-frames', type=int, default=None, help='stop after this many frames')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from visioncraft.apis import inference_detector, init_detector
+    from visioncraft.apis.video import FrameDrawer, FrameWindow, VideoIOError, has_display, open_video, \
+        read_frames, run_on_stream
+
+    if not (has_display() or args.out):
+        raise VideoIOError('no display to show the camera on (DISPLAY is not set, or OpenCV is a headless '
+                           'build); pass --out FILE (and --max-frames N) to write the drawn frames instead')
+    cap, info = open_video(args.camera_id)
+    model = init_detector(args.config, args.checkpoint, device=args.device)
+    n = run_on_stream(read_frames(cap), lambda frames: inference_detector(model, frames),
+                      drawer=FrameDrawer(args.score_thr, model.dataset_meta.get('classes')), fps=info.fps,
+                      out=args.out, window=FrameWindow('webcam_demo') if has_display() else None,
+                      total=info.frame_count, max_frames=args.max_frames)
+    print(f'{n} frames' + (f', wrote {args.out}' if args.out else ''))
+    return 0
+
+
+if __name__ == '__main__':
+    from visioncraft.apis.video import run_demo
+    sys.exit(run_demo(main))
