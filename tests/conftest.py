@@ -113,3 +113,77 @@ def det_batch(n=2, size=64):
         samples.append(DataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h // 2, w // 2), scale_factor=(2.0, 2.0)),
                                   gt_instances=gt))
     return dict(inputs=inputs, data_samples=samples)
+
+
+def tiny_faster_rcnn(**over) -> dict:
+    """A Faster R-CNN small enough for CPU tests: ResNet-18, 32-channel FPN (P2-P6), RPN, 64-wide 2-FC box
+    head, 3 classes, few sampled anchors / RoIs."""
+    cfg = dict(
+        type='FasterRCNN',
+        data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
+        backbone=dict(type='ResNet', depth=18, frozen_stages=1),
+        neck=dict(type='FPN', out_channels=32, num_outs=5),
+        rpn_head=dict(type='RPNHead', feat_channels=32,
+                      anchor_generator=dict(type='AnchorGenerator', scales=[4], ratios=[0.5, 1.0, 2.0],
+                                            strides=[4, 8, 16, 32, 64])),
+        roi_head=dict(type='StandardRoIHead',
+                      bbox_roi_extractor=dict(type='SingleRoIExtractor', featmap_strides=[4, 8, 16, 32],
+                                              roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0)),
+                      bbox_head=dict(type='Shared2FCBBoxHead', num_classes=3, fc_out_channels=64)),
+        train_cfg=dict(rpn=dict(sampler=dict(type='RandomSampler', num=64, pos_fraction=0.5,
+                                             add_gt_as_proposals=False)),
+                       rpn_proposal=dict(nms_pre=200, max_per_img=100, nms=dict(type='nms', iou_threshold=0.7)),
+                       rcnn=dict(sampler=dict(type='RandomSampler', num=64, pos_fraction=0.25))),
+        test_cfg=dict(rpn=dict(nms_pre=200, max_per_img=50, nms=dict(type='nms', iou_threshold=0.7)),
+                      rcnn=dict(score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5), max_per_img=10)),
+    )
+    cfg.update(over)
+    return cfg
+
+
+def tiny_mask_rcnn(**over) -> dict:
+    """:func:`tiny_faster_rcnn` with a 2-conv 32-channel FCNMaskHead (7 x 7 RoIs -> 14 x 14 masks)."""
+    cfg = tiny_faster_rcnn(type='MaskRCNN')
+    cfg['roi_head'] = dict(cfg['roi_head'],
+                           mask_roi_extractor=dict(type='SingleRoIExtractor', featmap_strides=[4, 8, 16, 32],
+                                                   roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0)),
+                           mask_head=dict(type='FCNMaskHead', num_classes=3, num_convs=2, roi_feat_size=7,
+                                          conv_out_channels=32))
+    cfg.update(over)
+    return cfg
+
+
+def det_batch_with_masks(n=2, size=64):
+    """:func:`det_batch` whose gt_instances also carry masks: a BitmapMasks (filled boxes) on even images,
+    a PolygonMasks (a triangle in each box) on odd ones."""
+    from visioncraft.structures import BitmapMasks, PolygonMasks
+    batch = det_batch(n, size)
+    for i, (img, sample) in enumerate(zip(batch['inputs'], batch['data_samples'])):
+        h, w = img.shape[-2:]
+        boxes = sample.gt_instances.bboxes
+        if i % 2 == 0:
+            m = torch.zeros((len(boxes), h, w), dtype=torch.uint8)
+            for k, (x1, y1, x2, y2) in enumerate(boxes.round().long().tolist()):
+                m[k, y1:y2, x1:x2] = 1
+            masks = BitmapMasks(m.numpy(), h, w)
+        else:
+            masks = PolygonMasks([[[x1, y1, x2, y1, x1, y2]] for x1, y1, x2, y2 in boxes.tolist()], h, w)
+        sample.gt_instances.masks = masks
+    return batch
+
+
+def randomise_batchnorm(body, inputs, generator):
+    """Give a random-init torchvision backbone ``body`` varied BatchNorm affines (from ``generator``) and running
+    statistics measured on ``inputs`` (N x 3 x H x W), then put it in eval mode: the parity tests' way of
+    making random-init models produce varied, well-scaled features."""
+    for m in body.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+            m.weight.data.uniform_(0.5, 1.5, generator=generator)
+            m.bias.data.uniform_(-0.2, 0.2, generator=generator)
+    body.train()
+    with torch.no_grad():
+        body(inputs)
+    body.eval()

@@ -12,6 +12,7 @@ import torch
 
 import visioncraft  # noqa: F401  (fills the registries)
 from conftest import det_batch, tiny_retinanet
+from conftest import det_batch_with_masks, tiny_faster_rcnn, tiny_mask_rcnn
 from visioncraft.models import BaseModel
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
@@ -31,6 +32,17 @@ TINY = {
     'RetinaNet': (tiny_retinanet(), det_batch, 'pred_instances'),
     'SingleStageDetector': (tiny_retinanet(type='SingleStageDetector'), det_batch, 'pred_instances'),
 }
+
+# FCOS: the tiny RetinaNet's backbone and neck with a 2-conv GroupNorm FCOSHead (8 groups of the 32 channels).
+TINY['FCOS'] = (tiny_retinanet(type='FCOS', train_cfg=None,
+                               bbox_head=dict(type='FCOSHead', num_classes=3, feat_channels=32, stacked_convs=2,
+                                              norm_cfg=dict(type='GN', num_groups=8))),
+                det_batch, 'pred_instances')
+
+# Two-stage detectors: ResNet-18, 32-channel FPN, RPN and small RoI heads (the mask batch mixes bitmaps / polygons).
+TINY['FasterRCNN'] = (tiny_faster_rcnn(), det_batch, 'pred_instances')
+TINY['TwoStageDetector'] = (tiny_faster_rcnn(type='TwoStageDetector'), det_batch, 'pred_instances')
+TINY['MaskRCNN'] = (tiny_mask_rcnn(), det_batch_with_masks, 'pred_instances')
 
 
 def _registered_models() -> list[str]:

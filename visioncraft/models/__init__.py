@@ -4,8 +4,8 @@ from .classifiers import TinyClassifier
 from .data_preprocessor import BaseDataPreprocessor, ImgDataPreprocessor
 from .wrappers import DistributedModel
 from . import backbones, losses, necks  # noqa: F401  (register on import)
-from .backbones import FeatureSpec, ResNet
+from .backbones import FeatureSpec, MobileNetV3, ResNet, TinyDetBackbone
 from .necks import FPN
 
 __all__ = ['BaseModel', 'NonFiniteLossError', 'parse_losses', 'BaseDataPreprocessor', 'ImgDataPreprocessor',
-           'DistributedModel', 'TinyClassifier', 'FeatureSpec', 'ResNet', 'FPN']
+           'DistributedModel', 'TinyClassifier', 'FeatureSpec', 'ResNet', 'MobileNetV3', 'TinyDetBackbone', 'FPN']

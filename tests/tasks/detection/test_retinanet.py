@@ -73,8 +73,8 @@ def test_max_iou_assigner_matches_torchvision_matcher():
     assert ours.num_pos > 0 and (ours.gt_inds == -2).any()
     empty = MaxIoUAssigner().assign(anchors, torch.zeros(0, 4))
     assert (empty.gt_inds == -1).all()
-    with pytest.raises(NotImplementedError):
-        MaxIoUAssigner(ignore_iof_thr=0.5)
+    with pytest.raises(ValueError, match='ignore_iof_thr'):  # ignored regions: tests/.../test_assigners.py
+        MaxIoUAssigner(ignore_iof_thr=1.5)
 
 
 def test_losses():

@@ -1,5 +1,7 @@
 """Shared backbones. Each declares what it outputs (``out_channels``, ``strides``, ``output_shape()``)."""
 from .base import FeatureSpec
+from .mobilenet_v3 import MobileNetV3
 from .resnet import ResNet
+from .tiny_det import TinyDetBackbone
 
-__all__ = ['FeatureSpec', 'ResNet']
+__all__ = ['FeatureSpec', 'MobileNetV3', 'ResNet', 'TinyDetBackbone']

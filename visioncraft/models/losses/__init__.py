@@ -1,4 +1,8 @@
 """Shared losses (registered in MODELS): focal, L1, smooth L1."""
 from .basic import FocalLoss, L1Loss, SmoothL1Loss, weighted_reduce
+from .cross_entropy import CrossEntropyLoss
+from .iou import GIoULoss, IoULoss, aligned_box_iou
 
 __all__ = ['FocalLoss', 'L1Loss', 'SmoothL1Loss', 'weighted_reduce']
+__all__ += ['CrossEntropyLoss']
+__all__ += ['IoULoss', 'GIoULoss', 'aligned_box_iou']

@@ -1,12 +1,22 @@
-"""Detection models: the data preprocessor, anchor utilities, RetinaHead, single-stage detectors and the
-torchvision RetinaNet weight converter."""
+"""Detection models: the data preprocessor, box/anchor/point utilities, samplers, dense heads (RetinaHead,
+FCOSHead, RPNHead), RoI heads, single- and two-stage detectors, and the torchvision weight converters
+(``convert_torchvision``)."""
 from .data_preprocessor import DetDataPreprocessor
-from .detectors import RetinaNet, SingleStageDetector
+from .detectors import FCOS, BaseDetector, RetinaNet, SingleStageDetector
+from .fcos_head import FCOSHead, Scale
 from .retina_head import RetinaHead
-from .task_utils import AnchorGenerator, AssignResult, DeltaXYWHBBoxCoder, MaxIoUAssigner
+from .roi_heads import FCNMaskHead, Shared2FCBBoxHead, SingleRoIExtractor, StandardRoIHead
+from .rpn_head import RPNHead
+from .samplers import RandomSampler, SamplingResult
+from .task_utils import (AnchorGenerator, AssignResult, DeltaXYWHBBoxCoder, MaxIoUAssigner, MlvlPointGenerator,
+                         box_iof)
+from .two_stage import FasterRCNN, MaskRCNN, TwoStageDetector
 
-__all__ = ['DetDataPreprocessor', 'RetinaNet', 'SingleStageDetector', 'RetinaHead', 'AnchorGenerator',
-           'AssignResult', 'DeltaXYWHBBoxCoder', 'MaxIoUAssigner', 'retinanet_from_torchvision']
+__all__ = ['DetDataPreprocessor', 'BaseDetector', 'SingleStageDetector', 'RetinaNet', 'FCOS', 'RetinaHead',
+           'FCOSHead', 'Scale', 'RPNHead', 'SingleRoIExtractor', 'Shared2FCBBoxHead', 'FCNMaskHead',
+           'StandardRoIHead', 'TwoStageDetector', 'FasterRCNN', 'MaskRCNN', 'AnchorGenerator', 'AssignResult',
+           'DeltaXYWHBBoxCoder', 'MaxIoUAssigner', 'MlvlPointGenerator', 'box_iof', 'RandomSampler',
+           'SamplingResult', 'retinanet_from_torchvision']
 
 
 def __getattr__(name: str):

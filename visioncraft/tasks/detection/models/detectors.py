@@ -1,4 +1,4 @@
-"""Single-stage detectors: backbone -> neck -> dense head, nothing else."""
+"""Detectors' shared wiring (backbone -> neck) and the single-stage detectors: backbone -> neck -> dense head."""
 from __future__ import annotations
 
 import torch
@@ -8,7 +8,7 @@ from visioncraft.models.base import BaseModel
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
 
-__all__ = ['SingleStageDetector', 'RetinaNet']
+__all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'FCOS']
 
 
 def _build(cfg: dict | nn.Module, key: str, **fill) -> nn.Module:
@@ -22,8 +22,64 @@ def _build(cfg: dict | nn.Module, key: str, **fill) -> nn.Module:
     return MODELS.build(cfg, key_path=key)
 
 
+class BaseDetector(BaseModel):
+    """The wiring every detector shares: ``backbone -> neck`` (channels and strides filled from the backbone),
+    :meth:`extract_feat`, and the default data samples of ``mode='predict'`` without any.
+
+    After ``__init__`` :attr:`feat_channels` / :attr:`feat_strides` describe the features the heads get
+    (the neck's, else the backbone's; empty / None when the modules do not declare them).
+    """
+
+    def __init__(self, *, backbone: dict | nn.Module, neck: dict | nn.Module | None = None,
+                 data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | None = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor or dict(type='DetDataPreprocessor'), init_cfg=init_cfg)
+        self.backbone = _build(backbone, 'backbone')
+        channels = list(getattr(self.backbone, 'out_channels', []) or [])
+        strides = getattr(self.backbone, 'strides', None)
+        if neck is not None:
+            if isinstance(neck, dict) and neck.get('in_channels') is not None and channels \
+                    and list(neck['in_channels']) != channels:
+                raise ValueError(f"neck.in_channels={list(neck['in_channels'])} but the backbone outputs "
+                                 f'{channels} channels (backbone out_indices / depth?)')
+            fill = dict(in_channels=channels or None)
+            if isinstance(neck, dict) and neck.get('type') in ('FPN', 'mmdet.FPN') and strides:
+                fill['in_strides'] = list(strides)
+            self.neck = _build(neck, 'neck', **fill)
+            channels = list(getattr(self.neck, 'out_channels', []) or [])
+            strides = getattr(self.neck, 'strides', None)
+        else:
+            self.neck = None
+        self.feat_channels: list[int] = channels
+        self.feat_strides: list[int] | None = list(strides) if strides is not None else None
+
+    def _check_anchor_strides(self, head: nn.Module, key: str) -> None:
+        """An error when ``head.anchor_generator.strides`` differ from the feature strides."""
+        anchor_strides = getattr(getattr(head, 'anchor_generator', None), 'strides', None)
+        if anchor_strides is not None and self.feat_strides is not None \
+                and list(anchor_strides) != list(self.feat_strides):
+            raise ValueError(f'{key}.anchor_generator.strides={list(anchor_strides)} but the features have '
+                             f'strides {list(self.feat_strides)}')
+
+    def extract_feat(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        feats = self.backbone(inputs)
+        return tuple(self.neck(feats)) if self.neck is not None else tuple(feats)
+
+    @staticmethod
+    def _check_mode(mode: str) -> None:
+        if mode not in ('loss', 'predict', 'tensor'):
+            raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+
+    @staticmethod
+    def _default_samples(inputs: torch.Tensor, data_samples: list | None) -> list:
+        """``data_samples``, or (when None) one per image with ``img_shape = ori_shape`` = the input size."""
+        if data_samples is not None:
+            return data_samples
+        h, w = inputs.shape[-2:]
+        return [DataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w))) for _ in range(len(inputs))]
+
+
 @MODELS.register_module()
-class SingleStageDetector(BaseModel):
+class SingleStageDetector(BaseDetector):
     """Wires ``backbone -> neck -> bbox_head``; the head owns the loss and the post-processing.
 
     Args:
@@ -48,23 +104,8 @@ class SingleStageDetector(BaseModel):
     def __init__(self, *, backbone: dict | nn.Module, bbox_head: dict | nn.Module, neck: dict | nn.Module | None = None,
                  train_cfg: dict | None = None, test_cfg: dict | None = None,
                  data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | None = None) -> None:
-        super().__init__(data_preprocessor=data_preprocessor or dict(type='DetDataPreprocessor'), init_cfg=init_cfg)
-        self.backbone = _build(backbone, 'backbone')
-        channels = list(getattr(self.backbone, 'out_channels', []) or [])
-        strides = getattr(self.backbone, 'strides', None)
-        if neck is not None:
-            if isinstance(neck, dict) and neck.get('in_channels') is not None and channels \
-                    and list(neck['in_channels']) != channels:
-                raise ValueError(f"neck.in_channels={list(neck['in_channels'])} but the backbone outputs "
-                                 f'{channels} channels (backbone out_indices / depth?)')
-            fill = dict(in_channels=channels or None)
-            if isinstance(neck, dict) and neck.get('type') in ('FPN', 'mmdet.FPN') and strides:
-                fill['in_strides'] = list(strides)
-            self.neck = _build(neck, 'neck', **fill)
-            channels = list(getattr(self.neck, 'out_channels', []) or [])
-            strides = getattr(self.neck, 'strides', None)
-        else:
-            self.neck = None
+        super().__init__(backbone=backbone, neck=neck, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        channels = self.feat_channels
         if isinstance(bbox_head, dict):
             bbox_head = dict(bbox_head)
             if train_cfg is not None:
@@ -72,18 +113,10 @@ class SingleStageDetector(BaseModel):
             if test_cfg is not None:
                 bbox_head.setdefault('test_cfg', test_cfg)
         self.bbox_head = _build(bbox_head, 'bbox_head', in_channels=channels[0] if channels else None)
-        anchor_strides = getattr(getattr(self.bbox_head, 'anchor_generator', None), 'strides', None)
-        if anchor_strides is not None and strides is not None and list(anchor_strides) != list(strides):
-            raise ValueError(f'bbox_head.anchor_generator.strides={list(anchor_strides)} but the features have '
-                             f'strides {list(strides)}')
-
-    def extract_feat(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        feats = self.backbone(inputs)
-        return tuple(self.neck(feats)) if self.neck is not None else tuple(feats)
+        self._check_anchor_strides(self.bbox_head, 'bbox_head')
 
     def forward(self, inputs: torch.Tensor, data_samples: list | None = None, mode: str = 'tensor'):
-        if mode not in ('loss', 'predict', 'tensor'):
-            raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+        self._check_mode(mode)
         feats = self.extract_feat(inputs)
         if mode == 'tensor':
             return self.bbox_head(feats)
@@ -91,9 +124,7 @@ class SingleStageDetector(BaseModel):
             if not data_samples:
                 raise ValueError(f"{type(self).__name__} mode='loss' needs data_samples with gt_instances")
             return self.bbox_head.loss(feats, data_samples)
-        if data_samples is None:
-            h, w = inputs.shape[-2:]
-            data_samples = [DataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w))) for _ in range(len(inputs))]
+        data_samples = self._default_samples(inputs, data_samples)
         results = self.bbox_head.predict(feats, data_samples, rescale=True)
         for sample, pred in zip(data_samples, results):
             sample.pred_instances = pred
@@ -104,3 +135,18 @@ class SingleStageDetector(BaseModel):
 class RetinaNet(SingleStageDetector):
     """RetinaNet (Lin et al., "Focal Loss for Dense Object Detection", 2017): a SingleStageDetector
     with a ResNet + FPN (P3-P7) and a :class:`RetinaHead`."""
+
+
+@MODELS.register_module()
+class FCOS(SingleStageDetector):
+    """FCOS (Tian et al., 2019): a :class:`SingleStageDetector` with a backbone + FPN (P3-P7) and an
+    :class:`FCOSHead`. ``mode='loss'`` returns ``dict(loss_cls, loss_bbox, loss_centerness)``; ``'tensor'``
+    the head's (cls_scores, bbox_preds, centernesses)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        head_strides = getattr(getattr(self.bbox_head, 'prior_generator', None), 'strides', None)
+        feat_strides = getattr(self, 'feat_strides', None) or getattr(self.neck, 'strides', None)
+        if head_strides is not None and feat_strides is not None and list(head_strides) != list(feat_strides):
+            raise ValueError(f'bbox_head.strides={list(head_strides)} but the features have strides '
+                             f'{list(feat_strides)}')

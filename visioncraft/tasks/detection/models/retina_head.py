@@ -30,6 +30,14 @@ def _flatten_levels(maps: Sequence[torch.Tensor], last: int) -> torch.Tensor:
     return torch.cat([m.permute(0, 2, 3, 1).reshape(m.shape[0], -1, last) for m in maps], dim=1)
 
 
+def _ignored_boxes(sample) -> torch.Tensor | None:
+    """The sample's ignored gt boxes (``ignored_instances.bboxes``, e.g. COCO crowd boxes), None when none."""
+    if 'ignored_instances' not in sample:
+        return None
+    boxes = getattr(sample.ignored_instances, 'bboxes', None)
+    return boxes if boxes is not None and len(boxes) else None
+
+
 @MODELS.register_module()
 class RetinaHead(nn.Module):
     """RetinaNet head (Lin et al., 2017): two towers of ``stacked_convs`` 3x3 conv + ReLU, then a 3x3 conv to
@@ -44,7 +52,8 @@ class RetinaHead(nn.Module):
         anchor_generator, bbox_coder: TASK_UTILS configs (AnchorGenerator, DeltaXYWHBBoxCoder).
         loss_cls, loss_bbox: MODELS configs (FocalLoss, L1Loss / SmoothL1Loss); both are normalised by the
             number of positive anchors in the batch (at least 1).
-        train_cfg: ``dict(assigner=dict(type='MaxIoUAssigner', ...))``.
+        train_cfg: ``dict(assigner=dict(type='MaxIoUAssigner', ...))``; a sample's ``ignored_instances.bboxes``
+            (crowd boxes) reach the assigner as ``gt_bboxes_ignore`` (used when ``ignore_iof_thr > 0``).
         test_cfg: ``score_thr`` (keep scores above it), ``nms_pre`` (top-k per level before NMS),
             ``nms=dict(iou_threshold=...)`` (class-wise), ``max_per_img``. Default 0.05 / 1000 / 0.5 / 100
             (torchvision keeps up to 300 per image).
@@ -121,7 +130,11 @@ class RetinaHead(nn.Module):
             gt = sample.gt_instances
             gt_boxes = gt.bboxes.to(anchors)
             gt_labels = gt.labels.to(anchors.device).long()
-            result: AssignResult = self.assigner.assign(anchors, gt_boxes)
+            ignored = _ignored_boxes(sample)
+            if ignored is None:  # keeps assigners without a gt_bboxes_ignore argument working
+                result: AssignResult = self.assigner.assign(anchors, gt_boxes)
+            else:
+                result = self.assigner.assign(anchors, gt_boxes, gt_bboxes_ignore=ignored.to(anchors))
             pos = result.pos_mask
             target = torch.full((anchors.shape[0],), self.num_classes, dtype=torch.long, device=anchors.device)
             target[pos] = gt_labels[result.gt_inds[pos]]

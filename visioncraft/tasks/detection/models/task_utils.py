@@ -1,4 +1,4 @@
-"""Anchor-based detection utilities (registered in TASK_UTILS): anchors, the box codec, the assigner.
+"""Dense-detection utilities (registered in TASK_UTILS): anchors, points, the box codec, the assigner.
 
 All boxes are float ``xyxy`` in absolute pixels of the network input (the resized, padded image).
 """
@@ -12,7 +12,8 @@ from torchvision.ops import box_iou
 
 from visioncraft.registry import TASK_UTILS
 
-__all__ = ['AnchorGenerator', 'DeltaXYWHBBoxCoder', 'MaxIoUAssigner', 'AssignResult']
+__all__ = ['AnchorGenerator', 'MlvlPointGenerator', 'DeltaXYWHBBoxCoder', 'MaxIoUAssigner', 'AssignResult',
+           'box_iof']
 
 
 @TASK_UTILS.register_module()
@@ -103,6 +104,53 @@ class AnchorGenerator:
             if self.center_offset:
                 shifts = shifts + self.center_offset * stride
             out.append((shifts.view(-1, 1, 4) + base.to(device=device, dtype=dtype).view(1, -1, 4)).reshape(-1, 4))
+        return out
+
+
+@TASK_UTILS.register_module()
+class MlvlPointGenerator:
+    """One point per feature-map cell on every level, for anchor-free heads (FCOS).
+
+    The point of cell (x, y) on a level of stride ``s`` is ``((x + offset) * s, (y + offset) * s)``:
+    ``offset=0.5`` puts it at the cell centre (MMDetection's FCOS), ``offset=0.0`` at the cell's top-left
+    corner (torchvision's FCOS, whose one stride-sized anchor per cell is centred there).
+
+    Args:
+        strides: stride of every level, e.g. ``[8, 16, 32, 64, 128]``.
+        offset: see above.
+    """
+
+    def __init__(self, strides: Sequence[int], offset: float = 0.5) -> None:
+        self.strides = [int(s[0]) if isinstance(s, (list, tuple)) else int(s) for s in strides]
+        if not self.strides or any(s <= 0 for s in self.strides):
+            raise ValueError(f'MlvlPointGenerator: strides must be positive, got {list(strides)}')
+        self.offset = float(offset)
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.strides)
+
+    @property
+    def num_base_priors(self) -> int:
+        """Points per feature-map cell (always 1)."""
+        return 1
+
+    def grid_priors(self, featmap_sizes: Sequence[Sequence[int]], device: torch.device | str = 'cpu',
+                    dtype: torch.dtype = torch.float32, with_stride: bool = False) -> list[torch.Tensor]:
+        """Points of every level: a list of (H_i * W_i) x 2 tensors ``(x, y)`` in input pixels, ordered (y, x);
+        with ``with_stride`` (H_i * W_i) x 3 ``(x, y, stride)``."""
+        if len(featmap_sizes) != self.num_levels:
+            raise ValueError(f'MlvlPointGenerator has {self.num_levels} levels (strides {self.strides}) but got '
+                             f'{len(featmap_sizes)} feature maps')
+        out = []
+        for (h, w), stride in zip(featmap_sizes, self.strides):
+            xs = (torch.arange(int(w), device=device, dtype=dtype) + self.offset) * stride
+            ys = (torch.arange(int(h), device=device, dtype=dtype) + self.offset) * stride
+            yy, xx = torch.meshgrid(ys, xs, indexing='ij')
+            cols = [xx.reshape(-1), yy.reshape(-1)]
+            if with_stride:
+                cols.append(xx.new_full((xx.numel(),), float(stride)))
+            out.append(torch.stack(cols, dim=1))
         return out
 
 
@@ -203,9 +251,15 @@ class MaxIoUAssigner:
     > 0 and >= ``min_pos_iou``) become positive too, matched to *their own* best gt box (torchvision's
     ``allow_low_quality_matches``).
 
+    Ignored gt regions (crowd boxes, ``data_sample.ignored_instances``): with ``ignore_iof_thr > 0`` and
+    ``gt_bboxes_ignore`` given, an anchor that is not positive and whose intersection with some ignored box
+    covers more than ``ignore_iof_thr`` of the anchor's own area (IoF) becomes ignored (-2: no loss), so the
+    unlabelled objects in a crowd region are not trained as background. Unlike MMDetection's assigner,
+    such an anchor can still be positive for a real gt box it matches.
+
     Args:
         pos_iou_thr, neg_iou_thr, min_pos_iou, match_low_quality: see above.
-        ignore_iof_thr: only -1 (ignored gt regions are not used yet).
+        ignore_iof_thr: IoF threshold for ignored regions; <= 0 (default -1) disables them.
     """
 
     def __init__(self, pos_iou_thr: float = 0.5, neg_iou_thr: float = 0.4, min_pos_iou: float = 0.0,
@@ -214,28 +268,47 @@ class MaxIoUAssigner:
             raise NotImplementedError('MaxIoUAssigner: neg_iou_thr must be a number (ranges are not supported)')
         if neg_iou_thr > pos_iou_thr:
             raise ValueError(f'MaxIoUAssigner: neg_iou_thr={neg_iou_thr} > pos_iou_thr={pos_iou_thr}')
-        if ignore_iof_thr is not None and ignore_iof_thr > 0:
-            raise NotImplementedError('MaxIoUAssigner: ignore_iof_thr > 0 (ignoring anchors on ignored gt '
-                                      'regions) is not implemented; use -1')
+        if ignore_iof_thr is not None and ignore_iof_thr > 1:
+            raise ValueError(f'MaxIoUAssigner: ignore_iof_thr={ignore_iof_thr} > 1 would never ignore an anchor '
+                             '(IoF is at most 1); use a value in (0, 1], or -1 to disable')
         if not gt_max_assign_all:
             raise NotImplementedError('MaxIoUAssigner: only gt_max_assign_all=True (all ties) is implemented')
         self.pos_iou_thr, self.neg_iou_thr = float(pos_iou_thr), float(neg_iou_thr)
         self.min_pos_iou, self.match_low_quality = float(min_pos_iou), bool(match_low_quality)
+        self.ignore_iof_thr = -1.0 if ignore_iof_thr is None else float(ignore_iof_thr)
 
-    def assign(self, anchors: torch.Tensor, gt_bboxes: torch.Tensor) -> AssignResult:
-        """K x 4 anchors, G x 4 gt boxes (xyxy) -> :class:`AssignResult`."""
+    def assign(self, anchors: torch.Tensor, gt_bboxes: torch.Tensor,
+               gt_bboxes_ignore: torch.Tensor | None = None) -> AssignResult:
+        """K x 4 anchors, G x 4 gt boxes, optional I x 4 ignored gt boxes (all xyxy) -> :class:`AssignResult`."""
         k = anchors.shape[0]
         if gt_bboxes.numel() == 0:
-            return AssignResult(torch.full((k,), AssignResult.NEGATIVE, dtype=torch.long, device=anchors.device),
-                                anchors.new_zeros(k))
-        ious = box_iou(gt_bboxes.to(anchors.dtype), anchors)  # G x K
-        max_ious, best_gt = ious.max(dim=0)
-        gt_inds = best_gt.clone()
-        gt_inds[max_ious < self.neg_iou_thr] = AssignResult.NEGATIVE
-        gt_inds[(max_ious >= self.neg_iou_thr) & (max_ious < self.pos_iou_thr)] = AssignResult.IGNORE
-        if self.match_low_quality:
-            best_per_gt = ious.max(dim=1).values  # G
-            usable = (best_per_gt > 0) & (best_per_gt >= self.min_pos_iou)
-            pairs = torch.nonzero((ious == best_per_gt[:, None]) & usable[:, None], as_tuple=True)
-            gt_inds[pairs[1]] = best_gt[pairs[1]]
+            gt_inds = torch.full((k,), AssignResult.NEGATIVE, dtype=torch.long, device=anchors.device)
+            max_ious = anchors.new_zeros(k)
+        else:
+            ious = box_iou(gt_bboxes.to(anchors.dtype), anchors)  # G x K
+            max_ious, best_gt = ious.max(dim=0)
+            gt_inds = best_gt.clone()
+            gt_inds[max_ious < self.neg_iou_thr] = AssignResult.NEGATIVE
+            gt_inds[(max_ious >= self.neg_iou_thr) & (max_ious < self.pos_iou_thr)] = AssignResult.IGNORE
+            if self.match_low_quality:
+                best_per_gt = ious.max(dim=1).values  # G
+                usable = (best_per_gt > 0) & (best_per_gt >= self.min_pos_iou)
+                pairs = torch.nonzero((ious == best_per_gt[:, None]) & usable[:, None], as_tuple=True)
+                gt_inds[pairs[1]] = best_gt[pairs[1]]
+        if self.ignore_iof_thr > 0 and gt_bboxes_ignore is not None and gt_bboxes_ignore.numel() and k:
+            iof = box_iof(anchors, gt_bboxes_ignore.to(anchors).reshape(-1, 4)).max(dim=1).values  # K
+            gt_inds[(iof > self.ignore_iof_thr) & (gt_inds < 0)] = AssignResult.IGNORE
         return AssignResult(gt_inds, max_ious)
+
+
+def box_iof(boxes: torch.Tensor, regions: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Intersection over the area of ``boxes`` ("foreground"): K x 4 and R x 4 xyxy -> float K x R in [0, 1].
+
+    A degenerate box (zero area) has IoF 0 with everything.
+    """
+    lt = torch.max(boxes[:, None, :2], regions[None, :, :2])
+    rb = torch.min(boxes[:, None, 2:], regions[None, :, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=eps)
+    return inter / area[:, None]
