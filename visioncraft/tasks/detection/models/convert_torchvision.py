@@ -1,16 +1,27 @@
-"""Convert torchvision's ``retinanet_resnet50_fpn``, ``fasterrcnn_resnet50_fpn`` and ``maskrcnn_resnet50_fpn``
-(v1) weights into VisionCraft's RetinaNet / FasterRCNN / MaskRCNN.
+"""Convert torchvision's ``retinanet_resnet50_fpn``, ``fasterrcnn_resnet50_fpn``, ``maskrcnn_resnet50_fpn`` and
+``fcos_resnet50_fpn`` (v1) weights into VisionCraft's RetinaNet / FasterRCNN / MaskRCNN / FCOS.
 
-Usage::
+torchvision's COCO models have 91 class slots: index = COCO category id, 0 the background, and 10 ids
+(12, 26, 29, 30, 45, 66, 68, 69, 71, 83) that COCO never uses ('N/A'). ``--coco80`` (``coco80=True``) keeps
+only the 80 real classes, in category-id order, so that label ``k`` is :class:`CocoDataset`'s class ``k``
+and the converted checkpoint runs with the COCO configs of ``configs/detection/torchvision/``::
 
-    python -m visioncraft.tasks.detection.models.convert_torchvision \
-        retinanet_resnet50_fpn_coco-eeacb38b.pth retinanet_r50_fpn_tv.pth
-    python -m visioncraft.tasks.detection.models.convert_torchvision --arch fasterrcnn \
-        fasterrcnn_resnet50_fpn_coco-258fb6c6.pth faster_rcnn_r50_fpn_tv.pth
+    python -m visioncraft.tasks.detection.models.convert_torchvision --arch retinanet --coco80 \
+        retinanet_resnet50_fpn_coco-eeacb38b.pth retinanet_r50_fpn_tv_coco.pth
+    python tools/test.py configs/detection/torchvision/retinanet_r50_fpn_tv_coco.py retinanet_r50_fpn_tv_coco.pth
 
-and build the model with :func:`torchvision_retinanet_config` (the same architecture: P6 from P5, ReLU
-before P7, torchvision's rounded integer anchor sizes, 91 COCO category slots incl. unused ids), or
-:func:`torchvision_fasterrcnn_config` / :func:`torchvision_maskrcnn_config` (background class moved last).
+(``--arch fasterrcnn`` / ``maskrcnn`` / ``fcos`` with ``faster-rcnn_`` / ``mask-rcnn_`` / ``fcos_r50_fpn_tv_coco.py``).
+The checkpoint's ``meta`` holds ``arch`` (torchvision's builder name), ``converted_from`` and
+``dataset_meta=dict(classes=...)``: the 80 COCO names with ``--coco80``, else torchvision's slot names
+('N/A' for the unused ids), which ``init_detector`` and the Runner's visualiser read.
+
+Without ``--coco80`` the weights keep every slot: build the model with :func:`torchvision_retinanet_config` /
+:func:`torchvision_fcos_config` (91 classes, label = category id) or :func:`torchvision_fasterrcnn_config` /
+:func:`torchvision_maskrcnn_config` (90 object classes, label = category id - 1: the background class is
+moved last). These configs are torchvision's architecture (P6 from P5 and a ReLU before P7 for RetinaNet and
+FCOS, torchvision's rounded integer anchor sizes and anchor positions (:class:`TorchvisionAnchorGenerator`,
+:class:`TorchvisionPointGenerator`: ``padded size // grid size`` apart), its RoI level mapping and thresholds);
+pass ``num_classes=80`` (single-stage) / ``81`` (R-CNN, background included) for ``coco80`` weights.
 """
 from __future__ import annotations
 
@@ -20,12 +31,94 @@ from collections import OrderedDict
 
 import torch
 
+from visioncraft.registry import TASK_UTILS
+
+from ..datasets.coco import COCO_CLASSES
+from .task_utils import AnchorGenerator, MlvlPointGenerator
+
 __all__ = ['retinanet_from_torchvision', 'torchvision_retinanet_config', 'TORCHVISION_ANCHOR_SIZES',
            'fasterrcnn_from_torchvision', 'maskrcnn_from_torchvision', 'torchvision_fasterrcnn_config',
-           'torchvision_maskrcnn_config']
+           'torchvision_maskrcnn_config', 'COCO80_CATEGORY_IDS', 'TORCHVISION_COCO_CATEGORIES',
+           'TORCHVISION_ARCHS', 'converted_meta', 'TorchvisionAnchorGenerator', 'TorchvisionPointGenerator']
+
+#: torchvision's COCO models have 91 class slots, slot = COCO category id (0: background); these 10 ids
+#: are absent from COCO 2014/2017 (torchvision names them 'N/A').
+_COCO_UNUSED_IDS = (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)
+_TV_COCO_SLOTS = 91
+#: the category ids (= torchvision class slots) of the 80 COCO classes, in label order: CocoDataset's label
+#: ``k`` (``COCO_CLASSES[k]``) is torchvision's class ``COCO80_CATEGORY_IDS[k]``.
+COCO80_CATEGORY_IDS = tuple(i for i in range(1, _TV_COCO_SLOTS) if i not in _COCO_UNUSED_IDS)
+#: torchvision's 91 slot names (its weights' ``meta['categories']``): '__background__', the COCO names, 'N/A'.
+TORCHVISION_COCO_CATEGORIES = tuple(
+    ['__background__'] + [COCO_CLASSES[COCO80_CATEGORY_IDS.index(i)] if i in COCO80_CATEGORY_IDS else 'N/A'
+                          for i in range(1, _TV_COCO_SLOTS)])
+#: ``--arch`` -> torchvision's builder name (recorded in the converted checkpoint's ``meta['arch']``)
+TORCHVISION_ARCHS = dict(retinanet='retinanet_resnet50_fpn', fasterrcnn='fasterrcnn_resnet50_fpn',
+                         maskrcnn='maskrcnn_resnet50_fpn', fcos='fcos_resnet50_fpn')
 
 #: torchvision's ``_default_anchorgen``: int(x * 2 ** (k / 3)) for x in 32..512.
 TORCHVISION_ANCHOR_SIZES = [[x, int(x * 2 ** (1 / 3)), int(x * 2 ** (2 / 3))] for x in (32, 64, 128, 256, 512)]
+
+
+def _torchvision_strides(featmap_sizes, first_stride: int) -> list[tuple[int, int]]:
+    """torchvision's per-level ``(stride_y, stride_x)``: the padded input size (the first level's grid times
+    its stride) floor-divided by each level's grid size, e.g. 800 // 13 = 61 for P6 of an 800-high input."""
+    in_h, in_w = (int(featmap_sizes[0][0]) * first_stride, int(featmap_sizes[0][1]) * first_stride)
+    return [(in_h // int(h), in_w // int(w)) for h, w in featmap_sizes]
+
+
+@TASK_UTILS.register_module()
+class TorchvisionAnchorGenerator(AnchorGenerator):
+    """:class:`AnchorGenerator` placing each level's anchors as torchvision's ``AnchorGenerator`` does: at
+    ``padded input size // grid size`` (per axis) instead of the nominal stride. The two differ on the levels
+    whose grid is rounded up (P6 / P7 of an input not divisible by 64 / 128: 61 and 114 instead of 64 and 128
+    for an 800-high input), and torchvision's weights were trained and evaluated with them. The input size
+    is read from the first level (grid x ``strides[0]``: exact when the input is padded to a multiple of
+    it). Same arguments and output as :class:`AnchorGenerator`."""
+
+    def grid_priors(self, featmap_sizes, device: torch.device | str = 'cpu',
+                    dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+        if len(featmap_sizes) != self.num_levels:
+            raise ValueError(f'TorchvisionAnchorGenerator has {self.num_levels} levels (strides {self.strides}) '
+                             f'but got {len(featmap_sizes)} feature maps')
+        out = []
+        for (h, w), (sy, sx), base in zip(featmap_sizes, _torchvision_strides(featmap_sizes, self.strides[0]),
+                                          self.base_anchors):
+            shift_x = torch.arange(0, int(w), device=device, dtype=torch.int32) * sx
+            shift_y = torch.arange(0, int(h), device=device, dtype=torch.int32) * sy
+            yy, xx = torch.meshgrid(shift_y, shift_x, indexing='ij')
+            xx, yy = xx.reshape(-1).to(dtype), yy.reshape(-1).to(dtype)
+            if self.center_offset:
+                xx, yy = xx + self.center_offset * sx, yy + self.center_offset * sy
+            shifts = torch.stack([xx, yy, xx, yy], dim=1)
+            out.append((shifts.view(-1, 1, 4) + base.to(device=device, dtype=dtype).view(1, -1, 4)).reshape(-1, 4))
+        return out
+
+
+@TASK_UTILS.register_module()
+class TorchvisionPointGenerator(MlvlPointGenerator):
+    """:class:`MlvlPointGenerator` with torchvision FCOS's point positions: ``(x + offset) * stride_x`` with
+    the per-axis stride ``padded input size // grid size`` (see :class:`TorchvisionAnchorGenerator`); the
+    ``with_stride`` column stays the nominal stride (torchvision scales the distances by its nominal anchor
+    size)."""
+
+    def grid_priors(self, featmap_sizes, device: torch.device | str = 'cpu', dtype: torch.dtype = torch.float32,
+                    with_stride: bool = False) -> list[torch.Tensor]:
+        if len(featmap_sizes) != self.num_levels:
+            raise ValueError(f'TorchvisionPointGenerator has {self.num_levels} levels (strides {self.strides}) '
+                             f'but got {len(featmap_sizes)} feature maps')
+        out = []
+        for (h, w), (sy, sx), stride in zip(featmap_sizes, _torchvision_strides(featmap_sizes, self.strides[0]),
+                                            self.strides):
+            xs = (torch.arange(int(w), device=device, dtype=torch.int32) * sx).to(dtype) + self.offset * sx
+            ys = (torch.arange(int(h), device=device, dtype=torch.int32) * sy).to(dtype) + self.offset * sy
+            yy, xx = torch.meshgrid(ys, xs, indexing='ij')
+            cols = [xx.reshape(-1), yy.reshape(-1)]
+            if with_stride:
+                cols.append(xx.new_full((xx.numel(),), float(stride)))
+            out.append(torch.stack(cols, dim=1))
+        return out
+
 
 _RULES = [
     (r'^backbone\.body\.(.+)$', r'backbone.\1'),
@@ -41,17 +134,54 @@ _RULES = [
 _V1_TOWER = re.compile(r'^(head\.(?:classification|regression)_head\.conv)\.(\d+)\.(weight|bias)$')
 
 
-def retinanet_from_torchvision(tv_state_dict: dict[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
+def retinanet_from_torchvision(tv_state_dict: dict[str, torch.Tensor],
+                               coco80: bool = False) -> 'OrderedDict[str, torch.Tensor]':
     """Rename a torchvision RetinaNet (v1, ResNet-50-FPN) state dict to VisionCraft's keys.
 
     Accepts torchvision's current layout and the old one (towers as ``conv.0, conv.2, ...``). Raises
     ``KeyError`` listing every key it does not know (e.g. a v2 checkpoint's GroupNorm layers).
+
+    ``coco80``: keep only the 80 COCO classes of the 91 slots (:data:`COCO80_CATEGORY_IDS`): the classifier's
+    ``A * 91`` output channels (anchor-major: channel ``a * 91 + c``) become ``A * 80`` (``a * 80 + k``), for
+    a model built with ``torchvision_retinanet_config(num_classes=80)``. ``ValueError`` if the classifier
+    does not have ``A * 91`` channels.
     """
     def v1_tower(key: str) -> str:
         m = _V1_TOWER.match(key)
         # old layout: Sequential(conv, relu, conv, relu, ...) -> conv index 2i
         return f'{m.group(1)}.{int(m.group(2)) // 2}.0.{m.group(3)}' if m else key
-    return _rename(tv_state_dict, _RULES, 'retinanet_from_torchvision', 'retinanet_resnet50_fpn v1', v1_tower)
+    out = _rename(tv_state_dict, _RULES, 'retinanet_from_torchvision', 'retinanet_resnet50_fpn v1', v1_tower)
+    if coco80:
+        _keep_classes(out, ['bbox_head.retina_cls'], COCO80_CATEGORY_IDS, 'retinanet_from_torchvision')
+    return out
+
+
+def _keep_classes(state: 'OrderedDict[str, torch.Tensor]', layers: list[str], keep: tuple[int, ...], fn: str,
+                  block: int = 1, groups: int | None = None) -> None:
+    """Keep class slots ``keep`` of 91 (in that order) in the output rows (dim 0) of ``layer.weight`` /
+    ``layer.bias``, in place.
+
+    The rows are read as ``G x 91 x block`` (row ``(g * 91 + c) * block + j``): ``G`` groups (RetinaNet's
+    anchors; ``groups`` checks the count when given) of 91 slots of ``block`` rows each (4 for box
+    deltas). A layer absent from ``state`` is skipped (partial state dicts); a row count that does not
+    factor so is a ``ValueError`` naming the key and its shape.
+    """
+    index = torch.tensor(keep, dtype=torch.long)
+    for layer in layers:
+        for suffix in ('weight', 'bias'):
+            key = f'{layer}.{suffix}'
+            if key not in state:
+                continue
+            t = state[key]
+            rows = t.shape[0] if t.dim() else 0
+            g = rows // (_TV_COCO_SLOTS * block)
+            if g == 0 or rows != g * _TV_COCO_SLOTS * block or (groups is not None and g != groups):
+                expected = f'{groups or "G"} x {_TV_COCO_SLOTS}' + (f' x {block}' if block > 1 else '')
+                raise ValueError(f'{fn}(coco80=True): {key} has shape {tuple(t.shape)}, expected {expected} '
+                                 f'output rows (torchvision\'s 91 COCO class slots); not a COCO-trained '
+                                 'torchvision checkpoint?')
+            view = t.reshape(g, _TV_COCO_SLOTS, block, *t.shape[1:])
+            state[key] = view[:, index].reshape(g * len(keep) * block, *t.shape[1:]).contiguous()
 
 
 def _rename(tv_state_dict: dict[str, torch.Tensor], rules: list[tuple[str, str]], fn: str, arch: str,
@@ -95,7 +225,7 @@ def torchvision_retinanet_config(num_classes: int = 91, max_per_img: int = 300, 
         neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256, start_level=1,
                   add_extra_convs='on_output', relu_before_extra_convs=True, num_outs=5),
         bbox_head=dict(type='RetinaHead', num_classes=num_classes, in_channels=256, feat_channels=256,
-                       anchor_generator=dict(type='AnchorGenerator', strides=[8, 16, 32, 64, 128],
+                       anchor_generator=dict(type='TorchvisionAnchorGenerator', strides=[8, 16, 32, 64, 128],
                                              ratios=[0.5, 1.0, 2.0], sizes=TORCHVISION_ANCHOR_SIZES,
                                              round_base_anchors=True)),
         test_cfg=dict(score_thr=0.05, nms_pre=1000, nms=dict(type='nms', iou_threshold=0.5),
@@ -144,19 +274,39 @@ def _background_last(state: 'OrderedDict[str, torch.Tensor]') -> 'OrderedDict[st
     return state
 
 
-def fasterrcnn_from_torchvision(tv_state_dict: dict[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
+def _rcnn_coco80(state: 'OrderedDict[str, torch.Tensor]', fn: str) -> 'OrderedDict[str, torch.Tensor]':
+    """Keep the background and the 80 COCO classes (torchvision's order, background first) in the
+    classifier, the class-specific box deltas (4 rows per class) and the mask logits."""
+    keep = (0,) + COCO80_CATEGORY_IDS
+    _keep_classes(state, ['roi_head.bbox_head.fc_cls', 'roi_head.mask_head.conv_logits'], keep, fn, groups=1)
+    _keep_classes(state, ['roi_head.bbox_head.fc_reg'], keep, fn, block=4, groups=1)
+    return state
+
+
+def fasterrcnn_from_torchvision(tv_state_dict: dict[str, torch.Tensor],
+                                coco80: bool = False) -> 'OrderedDict[str, torch.Tensor]':
     """Rename a torchvision ``fasterrcnn_resnet50_fpn`` (v1) state dict to VisionCraft's keys, with the
     background class moved last (see :func:`torchvision_fasterrcnn_config`). Also accepts the old RPN conv
-    layout (``rpn.head.conv.weight``). ``KeyError`` lists unknown keys (e.g. a v2 checkpoint's norms)."""
-    return _background_last(_rename(tv_state_dict, _RCNN_RULES, 'fasterrcnn_from_torchvision',
-                                    'fasterrcnn_resnet50_fpn v1'))
+    layout (``rpn.head.conv.weight``). ``KeyError`` lists unknown keys (e.g. a v2 checkpoint's norms).
+
+    ``coco80``: keep only the 80 COCO classes (:data:`COCO80_CATEGORY_IDS`, in that order) in the classifier
+    (81 rows, background last), the class-specific box deltas (80 x 4 rows) and, for Mask R-CNN, the mask
+    logits (80 channels), for a model built with ``torchvision_fasterrcnn_config(num_classes=81)``. The
+    kept logits are torchvision's, but the softmax over 81 instead of 91 logits gives slightly higher
+    scores than torchvision's (the 10 unused slots' share of the probability goes to the others).
+    """
+    out = _rename(tv_state_dict, _RCNN_RULES, 'fasterrcnn_from_torchvision', 'fasterrcnn_resnet50_fpn v1')
+    return _background_last(_rcnn_coco80(out, 'fasterrcnn_from_torchvision') if coco80 else out)
 
 
-def maskrcnn_from_torchvision(tv_state_dict: dict[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
+def maskrcnn_from_torchvision(tv_state_dict: dict[str, torch.Tensor],
+                              coco80: bool = False) -> 'OrderedDict[str, torch.Tensor]':
     """:func:`fasterrcnn_from_torchvision` for ``maskrcnn_resnet50_fpn`` (v1), mask head included (current
-    and old ``mask_fcn1..4`` layouts); the background's mask channel is dropped."""
-    return _background_last(_rename(tv_state_dict, _RCNN_RULES, 'maskrcnn_from_torchvision',
-                                    'maskrcnn_resnet50_fpn v1', _v1_mask_fcn))
+    and old ``mask_fcn1..4`` layouts); the background's mask channel is dropped (and, with ``coco80``,
+    the unused slots' channels)."""
+    out = _rename(tv_state_dict, _RCNN_RULES, 'maskrcnn_from_torchvision', 'maskrcnn_resnet50_fpn v1',
+                  _v1_mask_fcn)
+    return _background_last(_rcnn_coco80(out, 'maskrcnn_from_torchvision') if coco80 else out)
 
 
 def _tv_roi_extractor(size: int) -> dict:
@@ -172,7 +322,8 @@ def torchvision_fasterrcnn_config(num_classes: int = 91, frozen_bn: bool = True)
     ``num_classes`` is torchvision's (background included): the model has ``num_classes - 1`` object
     classes and our label ``l`` is torchvision's ``l + 1``. ``frozen_bn``: as
     :func:`torchvision_retinanet_config`. Inputs: images resized as torchvision does (shorter side 800,
-    longer <= 1333); the padded batch should divide by 64 so that the P6 anchors' stride is the nominal one.
+    longer <= 1333), padded to a multiple of 32 as torchvision's (whose P6 anchors are then ``padded size //
+    grid size`` apart, :class:`TorchvisionAnchorGenerator`).
     Training settings are torchvision's too (2000 proposals, SmoothL1 with beta 1/9, samplers 256 / 0.5 and
     512 / 0.25; torchvision adds the gt boxes after the proposals, we put them first).
     """
@@ -185,7 +336,8 @@ def torchvision_fasterrcnn_config(num_classes: int = 91, frozen_bn: bool = True)
                       norm_cfg=dict(type='FrozenBN' if frozen_bn else 'BN'), norm_eval=True),
         neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256, num_outs=5),
         rpn_head=dict(type='RPNHead', in_channels=256, feat_channels=256,
-                      anchor_generator=dict(type='AnchorGenerator', strides=[4, 8, 16, 32, 64], ratios=[0.5, 1.0, 2.0],
+                      anchor_generator=dict(type='TorchvisionAnchorGenerator', strides=[4, 8, 16, 32, 64],
+                                            ratios=[0.5, 1.0, 2.0],
                                             sizes=[[32], [64], [128], [256], [512]], round_base_anchors=True),
                       loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True),
                       loss_bbox=dict(type='SmoothL1Loss', beta=1 / 9)),
@@ -239,14 +391,17 @@ _FCOS_RULES = _RULES[:5] + [  # backbone and FPN as RetinaNet's; then the GroupN
 _FCOS_TOWER = re.compile(r'^(head\.(?:classification|regression)_head\.conv)\.(\d+)\.(weight|bias)$')
 
 
-def fcos_from_torchvision(tv_state_dict: dict[str, torch.Tensor],
-                          num_levels: int = 5) -> 'OrderedDict[str, torch.Tensor]':
+def fcos_from_torchvision(tv_state_dict: dict[str, torch.Tensor], num_levels: int = 5,
+                          coco80: bool = False) -> 'OrderedDict[str, torch.Tensor]':
     """Rename a torchvision FCOS (``fcos_resnet50_fpn``) state dict to VisionCraft's FCOS keys.
 
     torchvision's towers are ``Sequential(conv, GroupNorm, ReLU) x 4`` (``conv.3i`` conv, ``conv.3i+1`` norm)
     -> ``cls_convs.i.conv`` / ``cls_convs.i.norm``; torchvision has no per-level regression scale, so
     ``bbox_head.scales.<l>.scale`` = 1 is added for each of the ``num_levels`` levels. Raises ``KeyError``
     listing every key it does not know.
+
+    ``coco80``: keep only the 80 COCO classes of the classifier's 91 channels (:data:`COCO80_CATEGORY_IDS`,
+    in that order), for a model built with ``torchvision_fcos_config(num_classes=80)``.
     """
     def tower(key: str) -> str:
         m = _FCOS_TOWER.match(key)
@@ -257,6 +412,8 @@ def fcos_from_torchvision(tv_state_dict: dict[str, torch.Tensor],
             return key + '.unexpected'
         return f"{m.group(1)}.{j // 3}.{'conv' if j % 3 == 0 else 'norm'}.{m.group(3)}"
     out = _rename(tv_state_dict, _FCOS_RULES, 'fcos_from_torchvision', 'fcos_resnet50_fpn', tower)
+    if coco80:
+        _keep_classes(out, ['bbox_head.conv_cls'], COCO80_CATEGORY_IDS, 'fcos_from_torchvision', groups=1)
     dtype = out['bbox_head.conv_reg.weight'].dtype if 'bbox_head.conv_reg.weight' in out else torch.float32
     for lvl in range(num_levels):
         out[f'bbox_head.scales.{lvl}.scale'] = torch.ones((), dtype=dtype)
@@ -288,7 +445,7 @@ def torchvision_fcos_config(num_classes: int = 91, frozen_bn: bool = True) -> di
                        strict_regress_ranges=True, center_sampling=True, center_sample_radius=1.5,
                        norm_on_bbox=True, centerness_on_reg=True, use_scale=True, conv_bias=True,
                        norm_cfg=dict(type='GN', num_groups=32),
-                       prior_generator=dict(type='MlvlPointGenerator', strides=strides, offset=0.0),
+                       prior_generator=dict(type='TorchvisionPointGenerator', strides=strides, offset=0.0),
                        loss_cls=dict(type='FocalLoss', gamma=2.0, alpha=0.25),
                        loss_bbox=dict(type='GIoULoss', eps=1e-7),
                        loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True),
@@ -301,18 +458,38 @@ def torchvision_fcos_config(num_classes: int = 91, frozen_bn: bool = True) -> di
 _CONVERTERS['fcos'] = fcos_from_torchvision
 
 
+def converted_meta(arch: str, coco80: bool, src: str | None = None) -> dict:
+    """The ``meta`` of a converted checkpoint: ``arch`` (torchvision's builder name, e.g.
+    ``'retinanet_resnet50_fpn'``), ``converted_from`` (``src``) and ``dataset_meta=dict(classes=...)``, the
+    model's class names in label order: ``COCO_CLASSES`` with ``coco80``; else torchvision's slot names
+    (:data:`TORCHVISION_COCO_CATEGORIES`, without the background for the R-CNNs, whose labels start at
+    category id 1)."""
+    if arch not in TORCHVISION_ARCHS:
+        raise ValueError(f'converted_meta: arch must be one of {sorted(TORCHVISION_ARCHS)}, got {arch!r}')
+    if coco80:
+        classes = tuple(COCO_CLASSES)
+    else:
+        classes = TORCHVISION_COCO_CATEGORIES[1:] if arch in ('fasterrcnn', 'maskrcnn') \
+            else TORCHVISION_COCO_CATEGORIES
+    return dict(arch=TORCHVISION_ARCHS[arch], converted_from=src, dataset_meta=dict(classes=classes))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Convert torchvision detection weights (retinanet_resnet50_fpn, "
-                                                 "fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn; v1) to VisionCraft's")
+                                                 "fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn, fcos_resnet50_fpn;"
+                                                 " v1) to VisionCraft's")
     parser.add_argument('src', help='torchvision checkpoint (.pth)')
-    parser.add_argument('dst', help='output checkpoint ({"state_dict": ...})')
+    parser.add_argument('dst', help='output checkpoint ({"state_dict": ..., "meta": ...})')
     parser.add_argument('--arch', choices=sorted(_CONVERTERS), default='retinanet',
                         help='the torchvision model the checkpoint is from (default: retinanet)')
+    parser.add_argument('--coco80', action='store_true',
+                        help="keep only the 80 COCO classes (drop the background / 'N/A' slots of torchvision's 91): "
+                             'for configs/detection/torchvision/*_tv_coco.py and CocoDataset labels')
     args = parser.parse_args(argv)
     from visioncraft.engine.checkpoint import extract_state_dict, load_checkpoint_file, save_checkpoint
-    state = _CONVERTERS[args.arch](extract_state_dict(load_checkpoint_file(args.src)))
-    save_checkpoint(dict(state_dict=state, meta=dict(converted_from=args.src)), args.dst)
-    print(f'wrote {len(state)} tensors to {args.dst}')
+    state = _CONVERTERS[args.arch](extract_state_dict(load_checkpoint_file(args.src)), coco80=args.coco80)
+    save_checkpoint(dict(state_dict=state, meta=converted_meta(args.arch, args.coco80, str(args.src))), args.dst)
+    print(f'wrote {len(state)} tensors to {args.dst}' + (' (80 COCO classes)' if args.coco80 else ''))
 
 
 if __name__ == '__main__':
