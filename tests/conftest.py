@@ -14,6 +14,13 @@ from visioncraft.structures import DataSample, InstanceData
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """One intra-op thread for the in-process tests: their models are tiny, so a second thread buys little on a
+    quiet machine and, on a busy 2-core one (or next to the DataLoader workers some tests start), costs up to
+    10x in contention. Subprocess tests keep torch's default."""
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope='session')
 def shapes_root(tmp_path_factory) -> Path:
     from visioncraft.data.synthetic.shapes import generate_shapes_classification

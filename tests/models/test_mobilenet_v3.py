@@ -15,15 +15,6 @@ from visioncraft.models.backbones.pretrained import resolve_checkpoint_path
 from visioncraft.registry import MODELS
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny CPU models run faster on one thread than two on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize('arch,channels', [('large', [16, 24, 40, 112, 960]), ('small', [16, 16, 24, 48, 576])])
 def test_outputs_match_declaration(arch, channels):
     net = MODELS.build(dict(type='MobileNetV3', arch=arch, out_indices=(0, 1, 2, 3, 4))).eval()

@@ -1,7 +1,6 @@
 """MaxIoUAssigner's ignored gt regions (ignore_iof_thr) and their plumbing through RetinaHead."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 from conftest import det_batch, tiny_retinanet
@@ -11,15 +10,6 @@ from visioncraft.tasks.detection.models import AssignResult, MaxIoUAssigner
 from visioncraft.tasks.detection.models.task_utils import box_iof
 
 NEG, IGN = AssignResult.NEGATIVE, AssignResult.IGNORE
-
-
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny CPU models run faster on one thread than two on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_box_iof_is_intersection_over_the_box_area():

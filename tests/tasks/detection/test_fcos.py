@@ -18,15 +18,6 @@ from visioncraft.tasks.detection.models.fcos_head import centerness_target
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny CPU models run faster on one thread than two on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_fcos(**head) -> dict:
     """ResNet-18, a 32-channel FPN (P3-P7) and a 2-conv GN head with 3 classes."""
     bbox_head = dict(type='FCOSHead', num_classes=3, feat_channels=32, stacked_convs=2,

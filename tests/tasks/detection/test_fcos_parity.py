@@ -5,18 +5,10 @@ import pytest
 import torch
 import torchvision
 
+from conftest import randomise_batchnorm
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample, InstanceData
 from visioncraft.tasks.detection.models.convert_torchvision import fcos_from_torchvision, torchvision_fcos_config
-
-
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny CPU models run faster on one thread than two on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _randomise(tv_model, images):
@@ -24,17 +16,7 @@ def _randomise(tv_model, images):
     activations, varied GroupNorm affines, sharper classifier / regressor / centerness weights, varied class
     biases."""
     g = torch.Generator().manual_seed(1)
-    body = tv_model.backbone.body
-    for m in body.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-            m.weight.data.uniform_(0.5, 1.5, generator=g)
-            m.bias.data.uniform_(-0.2, 0.2, generator=g)
-    body.train()
-    with torch.no_grad():
-        body(tv_model.transform(images)[0].tensors)
-    body.eval()
+    randomise_batchnorm(tv_model.backbone.body, tv_model.transform(images)[0].tensors, g)
     head = tv_model.head
     with torch.no_grad():
         for m in head.modules():

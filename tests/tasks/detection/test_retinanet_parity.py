@@ -5,6 +5,7 @@ import pytest
 import torch
 import torchvision
 
+from conftest import randomise_batchnorm
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
 from visioncraft.tasks.detection.models.convert_torchvision import (retinanet_from_torchvision,
@@ -15,17 +16,7 @@ def _randomise(tv_model, images):
     """Make a random-init torchvision RetinaNet produce varied, confident detections: BN statistics from
     real activations, sharper classifier and regressor weights, varied class biases."""
     g = torch.Generator().manual_seed(1)
-    body = tv_model.backbone.body
-    for m in body.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-            m.weight.data.uniform_(0.5, 1.5, generator=g)
-            m.bias.data.uniform_(-0.2, 0.2, generator=g)
-    body.train()
-    with torch.no_grad():
-        body(tv_model.transform(images)[0].tensors)
-    body.eval()
+    randomise_batchnorm(tv_model.backbone.body, tv_model.transform(images)[0].tensors, g)
     head = tv_model.head
     with torch.no_grad():
         head.classification_head.cls_logits.weight.mul_(60)

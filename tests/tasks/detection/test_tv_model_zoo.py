@@ -34,15 +34,6 @@ ZOO = {'retinanet_r50_fpn_tv_coco.py': (conv.torchvision_retinanet_config, 80),
        'mask-rcnn_r50_fpn_tv_coco.py': (conv.torchvision_maskrcnn_config, 81)}
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny CPU models run faster on one thread than two on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # -- class ids and names ------------------------------------------------------------------------------
 def test_coco80_ids_and_names_match_torchvision_and_coco_dataset():
     tv_names = torchvision.models.detection.FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta['categories']

@@ -208,6 +208,21 @@ def _rename(tv_state_dict: dict[str, torch.Tensor], rules: list[tuple[str, str]]
     return out
 
 
+def _tv_resnet50_fpn(frozen_bn: bool, p3_to_p7: bool) -> dict:
+    """torchvision's detection body: ImageNet normalisation (RGB), ResNet-50 with stage 1 frozen and
+    FrozenBN (``frozen_bn``) or eval-mode BN, and an FPN: P3-P7 with P6 from P5 and a ReLU before P7
+    (RetinaNet, FCOS: ``p3_to_p7``) or P2-P6 with P6 by max-pooling (the R-CNNs)."""
+    neck = dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256, num_outs=5)
+    if p3_to_p7:
+        neck.update(start_level=1, add_extra_convs='on_output', relu_before_extra_convs=True)
+    return dict(
+        data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
+        backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=1,
+                      norm_cfg=dict(type='FrozenBN' if frozen_bn else 'BN'), norm_eval=True),
+        neck=neck)
+
+
 def torchvision_retinanet_config(num_classes: int = 91, max_per_img: int = 300, frozen_bn: bool = True) -> dict:
     """The VisionCraft RetinaNet config equal to torchvision's ``retinanet_resnet50_fpn`` (inference).
 
@@ -218,12 +233,7 @@ def torchvision_retinanet_config(num_classes: int = 91, max_per_img: int = 300, 
     """
     return dict(
         type='RetinaNet',
-        data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
-        backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=1,
-                      norm_cfg=dict(type='FrozenBN' if frozen_bn else 'BN'), norm_eval=True),
-        neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256, start_level=1,
-                  add_extra_convs='on_output', relu_before_extra_convs=True, num_outs=5),
+        **_tv_resnet50_fpn(frozen_bn, p3_to_p7=True),
         bbox_head=dict(type='RetinaHead', num_classes=num_classes, in_channels=256, feat_channels=256,
                        anchor_generator=dict(type='TorchvisionAnchorGenerator', strides=[8, 16, 32, 64, 128],
                                              ratios=[0.5, 1.0, 2.0], sizes=TORCHVISION_ANCHOR_SIZES,
@@ -330,11 +340,7 @@ def torchvision_fasterrcnn_config(num_classes: int = 91, frozen_bn: bool = True)
     rpn_nms = dict(type='nms', iou_threshold=0.7)
     return dict(
         type='FasterRCNN',
-        data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
-        backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=1,
-                      norm_cfg=dict(type='FrozenBN' if frozen_bn else 'BN'), norm_eval=True),
-        neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256, num_outs=5),
+        **_tv_resnet50_fpn(frozen_bn, p3_to_p7=False),
         rpn_head=dict(type='RPNHead', in_channels=256, feat_channels=256,
                       anchor_generator=dict(type='TorchvisionAnchorGenerator', strides=[4, 8, 16, 32, 64],
                                             ratios=[0.5, 1.0, 2.0],
@@ -433,12 +439,7 @@ def torchvision_fcos_config(num_classes: int = 91, frozen_bn: bool = True) -> di
     strides = [8, 16, 32, 64, 128]
     return dict(
         type='FCOS',
-        data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
-        backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=1,
-                      norm_cfg=dict(type='FrozenBN' if frozen_bn else 'BN'), norm_eval=True),
-        neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256, start_level=1,
-                  add_extra_convs='on_output', relu_before_extra_convs=True, num_outs=5),
+        **_tv_resnet50_fpn(frozen_bn, p3_to_p7=True),
         bbox_head=dict(type='FCOSHead', num_classes=num_classes, in_channels=256, feat_channels=256,
                        stacked_convs=4, strides=strides,
                        regress_ranges=[(0, 64), (64, 128), (128, 256), (256, 512), (512, float('inf'))],

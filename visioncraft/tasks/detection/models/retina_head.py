@@ -10,12 +10,11 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torchvision.ops import batched_nms
 
 from visioncraft.registry import MODELS, TASK_UTILS
 from visioncraft.structures import InstanceData
 
-from .task_utils import AssignResult, clip_boxes
+from .task_utils import AssignResult, clip_boxes, nms_and_rescale
 
 __all__ = ['RetinaHead']
 
@@ -180,13 +179,6 @@ class RetinaHead(nn.Module):
                 boxes.append(clip_boxes(lvl_boxes, img_shape))
                 scores.append(lvl_scores)
                 labels.append(keep % self.num_classes)
-            boxes_t, scores_t, labels_t = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
-            keep = batched_nms(boxes_t, scores_t, labels_t, iou_thr)[:max_per_img]
-            boxes_t, scores_t, labels_t = boxes_t[keep], scores_t[keep], labels_t[keep]
-            if rescale:
-                sf = meta.get('scale_factor') or (1.0, 1.0)
-                boxes_t = boxes_t / boxes_t.new_tensor([sf[0], sf[1], sf[0], sf[1]])
-                if meta.get('ori_shape') is not None:
-                    boxes_t = clip_boxes(boxes_t, meta['ori_shape'])
-            results.append(InstanceData(bboxes=boxes_t.float(), scores=scores_t.float(), labels=labels_t.long()))
+            results.append(nms_and_rescale(torch.cat(boxes), torch.cat(scores), torch.cat(labels), iou_thr,
+                                           max_per_img, meta if rescale else None))
         return results

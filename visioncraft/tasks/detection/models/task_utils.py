@@ -8,12 +8,13 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torchvision.ops import box_iou
+from torchvision.ops import batched_nms, box_iou
 
 from visioncraft.registry import TASK_UTILS
+from visioncraft.structures import InstanceData
 
 __all__ = ['AnchorGenerator', 'MlvlPointGenerator', 'DeltaXYWHBBoxCoder', 'MaxIoUAssigner', 'AssignResult',
-           'box_iof']
+           'box_iof', 'nms_and_rescale']
 
 
 @TASK_UTILS.register_module()
@@ -312,3 +313,19 @@ def box_iof(boxes: torch.Tensor, regions: torch.Tensor, eps: float = 1e-6) -> to
     inter = wh[..., 0] * wh[..., 1]
     area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=eps)
     return inter / area[:, None]
+
+
+def nms_and_rescale(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_thr: float,
+                    max_per_img: int, meta: dict | None = None) -> InstanceData:
+    """The end of a dense head's post-processing for one image: class-wise NMS of the K candidates (``boxes``
+    K x 4 xyxy pixels of the network input, ``scores`` K, ``labels`` K), the best ``max_per_img`` kept and,
+    with ``meta``, boxes mapped to the original image (divided by ``scale_factor`` (w, h), clipped to
+    ``ori_shape``). Returns ``InstanceData(bboxes float32, scores float32, labels int64)``."""
+    keep = batched_nms(boxes, scores, labels, iou_thr)[:max_per_img]
+    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+    if meta is not None:
+        sf = meta.get('scale_factor') or (1.0, 1.0)
+        boxes = boxes / boxes.new_tensor([sf[0], sf[1], sf[0], sf[1]])
+        if meta.get('ori_shape') is not None:
+            boxes = clip_boxes(boxes, meta['ori_shape'])
+    return InstanceData(bboxes=boxes.float(), scores=scores.float(), labels=labels.long())
