@@ -92,8 +92,7 @@ class FPN(nn.Module):
         feats = inputs[self.start_level:self.end_level + 1]
         laterals = [conv(x) for conv, x in zip(self.lateral_convs, feats)]
         for i in range(len(laterals) - 1, 0, -1):  # top-down: coarse to fine
-            up = F.interpolate(laterals[i], size=laterals[i - 1].shape[-2:], mode='nearest')
-            laterals[i - 1] = laterals[i - 1] + up
+            laterals[i - 1] = _add_upsampled(laterals[i - 1], laterals[i])
         outs = [conv(x) for conv, x in zip(self.output_convs, laterals)]
         if self.num_outs > len(outs):
             if not self.add_extra_convs:
@@ -108,3 +107,23 @@ class FPN(nn.Module):
                     x = conv(x)
                     outs.append(x)
         return tuple(outs)
+
+
+def _add_upsampled(fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+    """``fine + nearest_upsample(coarse, fine's size)``.
+
+    When ``fine`` is exactly twice ``coarse`` in both sides (every level of an input padded to a multiple
+    of the coarsest stride), the upsampling is a broadcast over 2 x 2 views of ``fine``: no upsampled copy,
+    and in place when no gradient is recorded (``fine`` is a lateral conv's output, used nowhere else).
+    Otherwise ``F.interpolate(mode='nearest')``, whose index rule (``src = floor(dst * in / out)``) the
+    broadcast equals at ratio 2.
+    """
+    n, c, h, w = coarse.shape
+    if fine.shape[-2:] != (2 * h, 2 * w):
+        return fine + F.interpolate(coarse, size=fine.shape[-2:], mode='nearest')
+    blocks = fine.unflatten(3, (w, 2)).unflatten(2, (h, 2))  # N x C x h x 2 x w x 2 view
+    up = coarse[:, :, :, None, :, None]
+    if not torch.is_grad_enabled() or not (fine.requires_grad or coarse.requires_grad):
+        blocks.add_(up)
+        return fine
+    return (blocks + up).flatten(4, 5).flatten(2, 3)
