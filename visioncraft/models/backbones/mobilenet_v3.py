@@ -15,7 +15,7 @@ from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
 from ...registry import MODELS
-from .base import FeatureSpec
+from .base import BackboneBase
 from .pretrained import check_pretrained_init_cfg, load_pretrained
 
 __all__ = ['MobileNetV3']
@@ -37,7 +37,7 @@ def _norm_layer(norm_cfg: dict):
 
 
 @MODELS.register_module()
-class MobileNetV3(nn.Module):
+class MobileNetV3(BackboneBase):
     """MobileNetV3 returning the feature maps of the stages in ``out_indices``.
 
     torchvision's ``features`` (stem conv, inverted-residual blocks, final 1x1 conv) are cut into five
@@ -101,31 +101,15 @@ class MobileNetV3(nn.Module):
         self.strides = [2 ** (i + 1) for i in out_indices]
         self._freeze_stages()
 
-    def output_shape(self) -> list[FeatureSpec]:
-        """One FeatureSpec(channels, stride) per returned feature map."""
-        return [FeatureSpec(c, s) for c, s in zip(self.out_channels, self.strides)]
-
     def stage(self, i: int) -> nn.Sequential:
         """The blocks of stage ``i`` (a view into :attr:`features`)."""
         start, end = self.stage_bounds[i]
         return self.features[start:end]
 
-    def _freeze_stages(self) -> None:
+    def _frozen_modules(self) -> list[nn.Module]:
         if self.frozen_stages < 0:
-            return
-        for m in self.features[:self.stage_bounds[self.frozen_stages][1]]:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> 'MobileNetV3':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.eval()
-        return self
+            return []
+        return list(self.features[:self.stage_bounds[self.frozen_stages][1]])
 
     def init_weights(self) -> None:
         """Load ``init_cfg``'s pretrained checkpoint (no-op without one); only ``features.*`` keys of the

@@ -5,7 +5,6 @@ checkpoint from torchvision loads without renaming.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import torch
@@ -16,12 +15,11 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 from torchvision.ops import FrozenBatchNorm2d
 
 from ...registry import MODELS
-from .base import FeatureSpec
+from .base import BackboneBase
 from .pretrained import load_pretrained, resolve_checkpoint_path  # noqa: F401  (re-exported)
 
 __all__ = ['ResNet', 'resolve_checkpoint_path']
 
-_logger = logging.getLogger('visioncraft')
 
 # depth -> (torchvision builder name, channels of the stage outputs)
 _ARCH = {
@@ -44,7 +42,7 @@ def _norm_layer(norm_cfg: dict):
 
 
 @MODELS.register_module()
-class ResNet(nn.Module):
+class ResNet(BackboneBase):
     """ResNet returning the feature maps of the stages in ``out_indices``.
 
     Args:
@@ -121,29 +119,10 @@ class ResNet(nn.Module):
         self.strides = [_STRIDES[i] for i in out_indices]
         self._freeze_stages()
 
-    def output_shape(self) -> list[FeatureSpec]:
-        """One FeatureSpec(channels, stride) per returned feature map."""
-        return [FeatureSpec(c, s) for c, s in zip(self.out_channels, self.strides)]
-
     def _frozen_modules(self) -> list[nn.Module]:
         if self.frozen_stages < 0:
             return []
         return [self.conv1, self.bn1] + [getattr(self, f'layer{i}') for i in range(1, self.frozen_stages + 1)]
-
-    def _freeze_stages(self) -> None:
-        for m in self._frozen_modules():
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> 'ResNet':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.eval()
-        return self
 
     def init_weights(self) -> None:
         """Load ``init_cfg``'s pretrained checkpoint (no-op without one); ``fc.*`` keys are skipped."""

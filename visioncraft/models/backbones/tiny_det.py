@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ...registry import MODELS
-from .base import FeatureSpec
+from .base import BackboneBase
 
 __all__ = ['TinyDetBackbone']
 
@@ -45,7 +45,7 @@ class _BasicBlock(nn.Module):
 
 
 @MODELS.register_module()
-class TinyDetBackbone(nn.Module):
+class TinyDetBackbone(BackboneBase):
     """A narrow ResNet-like backbone returning multi-scale feature maps.
 
     Args:
@@ -105,10 +105,6 @@ class TinyDetBackbone(nn.Module):
         for m in self.modules():
             if isinstance(m, _BasicBlock):
                 nn.init.zeros_(m.norm2.weight)
-
-    def output_shape(self) -> list[FeatureSpec]:
-        """One FeatureSpec(channels, stride) per returned feature map."""
-        return [FeatureSpec(c, s) for c, s in zip(self.out_channels, self.strides)]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = self.stem(x)
