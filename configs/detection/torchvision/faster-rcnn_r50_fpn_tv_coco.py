@@ -7,8 +7,6 @@
 # Test resize: shorter side 800, longer <= 1333 as torchvision, but with OpenCV's bilinear on the uint8 image
 # and the size rounded (torchvision: bilinear on the normalised float image, size floored).
 _base_ = ['../faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py']
-# torchvision's anchor / point generators (registered by the converter module)
-custom_imports = dict(imports=['visioncraft.tasks.detection.models.convert_torchvision'], allow_failed_imports=False)
 _tv_roi_layer = dict(sampling_ratio=2, aligned=False)  # torchvision's MultiScaleRoIAlign
 model = dict(
     # FrozenBatchNorm2d as torchvision's pretrained detectors; the checkpoint holds every weight (no ImageNet init)

@@ -5,8 +5,6 @@
 # Test resize: shorter side 800, longer <= 1333 as torchvision, but with OpenCV's bilinear on the uint8 image
 # and the size rounded (torchvision: bilinear on the normalised float image, size floored).
 _base_ = ['../fcos/fcos_r50_fpn_1x_coco.py']
-# torchvision's anchor / point generators (registered by the converter module)
-custom_imports = dict(imports=['visioncraft.tasks.detection.models.convert_torchvision'], allow_failed_imports=False)
 model = dict(
     # FrozenBatchNorm2d as torchvision's pretrained detectors; the checkpoint holds every weight (no ImageNet init)
     backbone=dict(norm_cfg=dict(_delete_=True, type='FrozenBN'), init_cfg=None),

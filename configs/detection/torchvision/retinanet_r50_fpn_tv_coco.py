@@ -6,8 +6,6 @@
 # and the size rounded (torchvision: bilinear on the normalised float image, size floored): +-1 px, ~1e-2 pixel
 # values.
 _base_ = ['../retinanet/retinanet_r50_fpn_1x_coco.py']
-# torchvision's anchor / point generators (registered by the converter module)
-custom_imports = dict(imports=['visioncraft.tasks.detection.models.convert_torchvision'], allow_failed_imports=False)
 model = dict(
     # FrozenBatchNorm2d as torchvision's pretrained detectors; the checkpoint holds every weight (no ImageNet init)
     backbone=dict(norm_cfg=dict(_delete_=True, type='FrozenBN'), init_cfg=None),

@@ -23,6 +23,8 @@ from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
 from visioncraft.tasks.detection.datasets.coco import COCO_CLASSES, CocoDataset
 from visioncraft.tasks.detection.models import convert_torchvision as conv
+from visioncraft.tasks.detection.models.task_utils import (AnchorGenerator, TorchvisionAnchorGenerator,
+                                                           TorchvisionPointGenerator)
 
 CONFIGS = Path(__file__).resolve().parents[3] / 'configs' / 'detection' / 'torchvision'
 VALID = torch.tensor(conv.COCO80_CATEGORY_IDS)
@@ -90,18 +92,18 @@ def test_torchvision_generators_place_priors_as_torchvision(padded):
     feats = [torch.zeros(1, 1, *s) for s in sizes]
     images = ImageList(torch.zeros(1, 3, h, w), [(h, w)])
     tv_cfg = conv.torchvision_retinanet_config(num_classes=80)['bbox_head']['anchor_generator']
-    ours = conv.TorchvisionAnchorGenerator(**{k: v for k, v in tv_cfg.items() if k != 'type'})
+    ours = TorchvisionAnchorGenerator(**{k: v for k, v in tv_cfg.items() if k != 'type'})
     tv = TVAnchorGenerator(tuple(tuple(s) for s in conv.TORCHVISION_ANCHOR_SIZES), ((0.5, 1.0, 2.0),) * 5)
     expected = tv(images, feats)[0].split([s[0] * s[1] * 9 for s in sizes])
     for mine, theirs in zip(ours.grid_priors(sizes), expected):
         assert torch.equal(mine, theirs)
     if h % 128:  # the nominal strides would put P7's last row elsewhere
-        nominal = conv.AnchorGenerator(**{k: v for k, v in tv_cfg.items() if k != 'type'}).grid_priors(sizes)
+        nominal = AnchorGenerator(**{k: v for k, v in tv_cfg.items() if k != 'type'}).grid_priors(sizes)
         assert not torch.equal(nominal[-1], expected[-1])
     # FCOS: one stride-sized anchor per cell; its centre is the point (offset 0), the nominal stride is kept
     tv_fcos = TVAnchorGenerator(((8,), (16,), (32,), (64,), (128,)), ((1.0,),) * 5)
     centres = [(a[:, :2] + a[:, 2:]) / 2 for a in tv_fcos(images, feats)[0].split([s[0] * s[1] for s in sizes])]
-    points = conv.TorchvisionPointGenerator([8, 16, 32, 64, 128], offset=0.0).grid_priors(sizes, with_stride=True)
+    points = TorchvisionPointGenerator([8, 16, 32, 64, 128], offset=0.0).grid_priors(sizes, with_stride=True)
     for mine, theirs, stride in zip(points, centres, [8, 16, 32, 64, 128]):
         assert torch.equal(mine[:, :2], theirs) and bool((mine[:, 2] == stride).all())
 

@@ -9,13 +9,14 @@ from .roi_heads import FCNMaskHead, Shared2FCBBoxHead, SingleRoIExtractor, Stand
 from .rpn_head import RPNHead
 from .samplers import RandomSampler, SamplingResult
 from .task_utils import (AnchorGenerator, AssignResult, DeltaXYWHBBoxCoder, MaxIoUAssigner, MlvlPointGenerator,
-                         box_iof)
+                         TorchvisionAnchorGenerator, TorchvisionPointGenerator, box_iof, nms_and_rescale)
 from .two_stage import FasterRCNN, MaskRCNN, TwoStageDetector
 
 __all__ = ['DetDataPreprocessor', 'BaseDetector', 'SingleStageDetector', 'RetinaNet', 'FCOS', 'RetinaHead',
            'FCOSHead', 'Scale', 'RPNHead', 'SingleRoIExtractor', 'Shared2FCBBoxHead', 'FCNMaskHead',
            'StandardRoIHead', 'TwoStageDetector', 'FasterRCNN', 'MaskRCNN', 'AnchorGenerator', 'AssignResult',
-           'DeltaXYWHBBoxCoder', 'MaxIoUAssigner', 'MlvlPointGenerator', 'box_iof', 'RandomSampler',
+           'DeltaXYWHBBoxCoder', 'MaxIoUAssigner', 'MlvlPointGenerator', 'TorchvisionAnchorGenerator',
+           'TorchvisionPointGenerator', 'box_iof', 'nms_and_rescale', 'RandomSampler',
            'SamplingResult', 'retinanet_from_torchvision']
 
 

@@ -31,10 +31,8 @@ from collections import OrderedDict
 
 import torch
 
-from visioncraft.registry import TASK_UTILS
-
 from ..datasets.coco import COCO_CLASSES
-from .task_utils import AnchorGenerator, MlvlPointGenerator
+from .task_utils import TorchvisionAnchorGenerator, TorchvisionPointGenerator  # noqa: F401  (re-exported)
 
 __all__ = ['retinanet_from_torchvision', 'torchvision_retinanet_config', 'TORCHVISION_ANCHOR_SIZES',
            'fasterrcnn_from_torchvision', 'maskrcnn_from_torchvision', 'torchvision_fasterrcnn_config',
@@ -58,66 +56,6 @@ TORCHVISION_ARCHS = dict(retinanet='retinanet_resnet50_fpn', fasterrcnn='fasterr
 
 #: torchvision's ``_default_anchorgen``: int(x * 2 ** (k / 3)) for x in 32..512.
 TORCHVISION_ANCHOR_SIZES = [[x, int(x * 2 ** (1 / 3)), int(x * 2 ** (2 / 3))] for x in (32, 64, 128, 256, 512)]
-
-
-def _torchvision_strides(featmap_sizes, first_stride: int) -> list[tuple[int, int]]:
-    """torchvision's per-level ``(stride_y, stride_x)``: the padded input size (the first level's grid times
-    its stride) floor-divided by each level's grid size, e.g. 800 // 13 = 61 for P6 of an 800-high input."""
-    in_h, in_w = (int(featmap_sizes[0][0]) * first_stride, int(featmap_sizes[0][1]) * first_stride)
-    return [(in_h // int(h), in_w // int(w)) for h, w in featmap_sizes]
-
-
-@TASK_UTILS.register_module()
-class TorchvisionAnchorGenerator(AnchorGenerator):
-    """:class:`AnchorGenerator` placing each level's anchors as torchvision's ``AnchorGenerator`` does: at
-    ``padded input size // grid size`` (per axis) instead of the nominal stride. The two differ on the levels
-    whose grid is rounded up (P6 / P7 of an input not divisible by 64 / 128: 61 and 114 instead of 64 and 128
-    for an 800-high input), and torchvision's weights were trained and evaluated with them. The input size
-    is read from the first level (grid x ``strides[0]``: exact when the input is padded to a multiple of
-    it). Same arguments and output as :class:`AnchorGenerator`."""
-
-    def grid_priors(self, featmap_sizes, device: torch.device | str = 'cpu',
-                    dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
-        if len(featmap_sizes) != self.num_levels:
-            raise ValueError(f'TorchvisionAnchorGenerator has {self.num_levels} levels (strides {self.strides}) '
-                             f'but got {len(featmap_sizes)} feature maps')
-        out = []
-        for (h, w), (sy, sx), base in zip(featmap_sizes, _torchvision_strides(featmap_sizes, self.strides[0]),
-                                          self.base_anchors):
-            shift_x = torch.arange(0, int(w), device=device, dtype=torch.int32) * sx
-            shift_y = torch.arange(0, int(h), device=device, dtype=torch.int32) * sy
-            yy, xx = torch.meshgrid(shift_y, shift_x, indexing='ij')
-            xx, yy = xx.reshape(-1).to(dtype), yy.reshape(-1).to(dtype)
-            if self.center_offset:
-                xx, yy = xx + self.center_offset * sx, yy + self.center_offset * sy
-            shifts = torch.stack([xx, yy, xx, yy], dim=1)
-            out.append((shifts.view(-1, 1, 4) + base.to(device=device, dtype=dtype).view(1, -1, 4)).reshape(-1, 4))
-        return out
-
-
-@TASK_UTILS.register_module()
-class TorchvisionPointGenerator(MlvlPointGenerator):
-    """:class:`MlvlPointGenerator` with torchvision FCOS's point positions: ``(x + offset) * stride_x`` with
-    the per-axis stride ``padded input size // grid size`` (see :class:`TorchvisionAnchorGenerator`); the
-    ``with_stride`` column stays the nominal stride (torchvision scales the distances by its nominal anchor
-    size)."""
-
-    def grid_priors(self, featmap_sizes, device: torch.device | str = 'cpu', dtype: torch.dtype = torch.float32,
-                    with_stride: bool = False) -> list[torch.Tensor]:
-        if len(featmap_sizes) != self.num_levels:
-            raise ValueError(f'TorchvisionPointGenerator has {self.num_levels} levels (strides {self.strides}) '
-                             f'but got {len(featmap_sizes)} feature maps')
-        out = []
-        for (h, w), (sy, sx), stride in zip(featmap_sizes, _torchvision_strides(featmap_sizes, self.strides[0]),
-                                            self.strides):
-            xs = (torch.arange(int(w), device=device, dtype=torch.int32) * sx).to(dtype) + self.offset * sx
-            ys = (torch.arange(int(h), device=device, dtype=torch.int32) * sy).to(dtype) + self.offset * sy
-            yy, xx = torch.meshgrid(ys, xs, indexing='ij')
-            cols = [xx.reshape(-1), yy.reshape(-1)]
-            if with_stride:
-                cols.append(xx.new_full((xx.numel(),), float(stride)))
-            out.append(torch.stack(cols, dim=1))
-        return out
 
 
 _RULES = [

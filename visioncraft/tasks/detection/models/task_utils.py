@@ -14,7 +14,7 @@ from visioncraft.registry import TASK_UTILS
 from visioncraft.structures import InstanceData
 
 __all__ = ['AnchorGenerator', 'MlvlPointGenerator', 'DeltaXYWHBBoxCoder', 'MaxIoUAssigner', 'AssignResult',
-           'box_iof', 'nms_and_rescale']
+           'box_iof', 'nms_and_rescale', 'TorchvisionAnchorGenerator', 'TorchvisionPointGenerator']
 
 
 @TASK_UTILS.register_module()
@@ -96,16 +96,15 @@ class AnchorGenerator:
             raise ValueError(f'AnchorGenerator has {self.num_levels} levels (strides {self.strides}) but got '
                              f'{len(featmap_sizes)} feature maps')
         out = []
-        for (h, w), stride, base in zip(featmap_sizes, self.strides, self.base_anchors):
-            shift_x = torch.arange(0, int(w), device=device, dtype=torch.int32) * stride
-            shift_y = torch.arange(0, int(h), device=device, dtype=torch.int32) * stride
-            yy, xx = torch.meshgrid(shift_y, shift_x, indexing='ij')
-            xx, yy = xx.reshape(-1), yy.reshape(-1)
-            shifts = torch.stack([xx, yy, xx, yy], dim=1).to(dtype)
-            if self.center_offset:
-                shifts = shifts + self.center_offset * stride
+        for (h, w), (sy, sx), base in zip(featmap_sizes, self.level_strides(featmap_sizes), self.base_anchors):
+            xx, yy = _grid(h, w, sy, sx, self.center_offset, device, dtype)
+            shifts = torch.stack([xx, yy, xx, yy], dim=1)
             out.append((shifts.view(-1, 1, 4) + base.to(device=device, dtype=dtype).view(1, -1, 4)).reshape(-1, 4))
         return out
+
+    def level_strides(self, featmap_sizes: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+        """The spacing ``(stride_y, stride_x)`` of every level's anchors: the nominal strides."""
+        return [(s, s) for s in self.strides]
 
 
 @TASK_UTILS.register_module()
@@ -144,15 +143,60 @@ class MlvlPointGenerator:
             raise ValueError(f'MlvlPointGenerator has {self.num_levels} levels (strides {self.strides}) but got '
                              f'{len(featmap_sizes)} feature maps')
         out = []
-        for (h, w), stride in zip(featmap_sizes, self.strides):
-            xs = (torch.arange(int(w), device=device, dtype=dtype) + self.offset) * stride
-            ys = (torch.arange(int(h), device=device, dtype=dtype) + self.offset) * stride
-            yy, xx = torch.meshgrid(ys, xs, indexing='ij')
-            cols = [xx.reshape(-1), yy.reshape(-1)]
-            if with_stride:
+        for (h, w), (sy, sx), stride in zip(featmap_sizes, self.level_strides(featmap_sizes), self.strides):
+            xx, yy = _grid(h, w, sy, sx, self.offset, device, dtype)
+            cols = [xx, yy]
+            if with_stride:  # the nominal stride (what distances are scaled by)
                 cols.append(xx.new_full((xx.numel(),), float(stride)))
             out.append(torch.stack(cols, dim=1))
         return out
+
+    def level_strides(self, featmap_sizes: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+        """The spacing ``(stride_y, stride_x)`` of every level's points: the nominal strides."""
+        return [(s, s) for s in self.strides]
+
+
+def _grid(h: int, w: int, sy: int, sx: int, offset: float, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """x and y (each of length h * w, ordered (y, x)) of the cells of an h x w grid spaced (sy, sx) pixels,
+    at ``(i + offset) * stride``; integer arithmetic up to the offset, so anchors are exact."""
+    shift_x = torch.arange(0, int(w), device=device, dtype=torch.int32) * int(sx)
+    shift_y = torch.arange(0, int(h), device=device, dtype=torch.int32) * int(sy)
+    yy, xx = torch.meshgrid(shift_y, shift_x, indexing='ij')
+    xx, yy = xx.reshape(-1).to(dtype), yy.reshape(-1).to(dtype)
+    if offset:
+        xx, yy = xx + offset * sx, yy + offset * sy
+    return xx, yy
+
+
+def torchvision_level_strides(featmap_sizes: Sequence[Sequence[int]], first_stride: int) -> list[tuple[int, int]]:
+    """torchvision's per-level ``(stride_y, stride_x)``: the padded input size (the first level's grid times
+    its stride) floor-divided by each level's grid size, e.g. 800 // 13 = 61 for P6 of an 800-high input."""
+    in_h, in_w = (int(featmap_sizes[0][0]) * first_stride, int(featmap_sizes[0][1]) * first_stride)
+    return [(in_h // int(h), in_w // int(w)) for h, w in featmap_sizes]
+
+
+@TASK_UTILS.register_module()
+class TorchvisionAnchorGenerator(AnchorGenerator):
+    """:class:`AnchorGenerator` placing each level's anchors as torchvision's ``AnchorGenerator`` does: at
+    ``padded input size // grid size`` (per axis) instead of the nominal stride. The two differ on the levels
+    whose grid is rounded up (P6 / P7 of an input not divisible by 64 / 128: 61 and 114 instead of 64 and 128
+    for an 800-high input), and torchvision's weights were trained and evaluated with them. The input size
+    is read from the first level (grid x ``strides[0]``: exact when the input is padded to a multiple of
+    it). Same arguments and output as :class:`AnchorGenerator`."""
+
+    def level_strides(self, featmap_sizes: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+        return torchvision_level_strides(featmap_sizes, self.strides[0])
+
+
+@TASK_UTILS.register_module()
+class TorchvisionPointGenerator(MlvlPointGenerator):
+    """:class:`MlvlPointGenerator` with torchvision FCOS's point positions: ``(x + offset) * stride_x`` with
+    the per-axis stride ``padded input size // grid size`` (see :class:`TorchvisionAnchorGenerator`); the
+    ``with_stride`` column stays the nominal stride (torchvision scales the distances by its nominal anchor
+    size)."""
+
+    def level_strides(self, featmap_sizes: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+        return torchvision_level_strides(featmap_sizes, self.strides[0])
 
 
 @TASK_UTILS.register_module()
