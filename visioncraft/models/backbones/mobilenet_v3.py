@@ -43,7 +43,10 @@ class MobileNetV3(BackboneBase):
     torchvision's ``features`` (stem conv, inverted-residual blocks, final 1x1 conv) are cut into five
     stages, each ending just before the next stride-2 block, so stage ``i`` outputs at stride
     ``2 ** (i + 1)`` (2, 4, 8, 16, 32). Stage channels: ``'large'`` 16, 24, 40, 112, 960;
-    ``'small'`` 16, 16, 24, 48, 576 (the last stage includes the final 1x1 conv).
+    ``'small'`` 16, 16, 24, 48, 576 (the last stage includes the final 1x1 conv), at ``widen_factor=1``.
+    Other widths scale every layer's channels by ``widen_factor`` and round to the nearest multiple of 8
+    (never below 8 nor more than 10% under the scaled value), as torchvision's ``_make_divisible``:
+    ``'large'`` x0.5 (MMOCR's / PaddleOCR's ``scale: 0.5`` DBNet backbone) gives 8, 16, 24, 56, 480.
     Blocks after the last stage in ``out_indices`` are not built.
 
     Args:
@@ -54,7 +57,10 @@ class MobileNetV3(BackboneBase):
         norm_cfg: ``dict(type='BN', requires_grad=True)`` (``requires_grad=False`` freezes every norm
             layer's affine parameters) or ``dict(type='FrozenBN')``; eps 0.001 as torchvision.
         norm_eval: keep every BatchNorm in eval mode (running statistics) while training.
-        width_mult: channel multiplier passed to torchvision (1.0 for the ImageNet weights).
+        widen_factor: channel multiplier (1.0 for the ImageNet weights; 0.5 for the x0.5 DBNet backbone).
+            ``out_channels`` gives the resulting widths. A pretrained checkpoint of another width is refused
+            with a ``ValueError`` (no partial load).
+        width_mult: torchvision's name for ``widen_factor`` (give one of them).
         init_cfg: ``None`` (torchvision's random init) or ``dict(type='Pretrained', checkpoint=...)`` where
             checkpoint is a local file, an http(s) URL (cached in ``$TORCH_HOME/hub/checkpoints``) or
             ``'torchvision://mobilenet_v3_large'`` / ``'torchvision://mobilenet_v3_small'``; loaded by
@@ -65,8 +71,8 @@ class MobileNetV3(BackboneBase):
     """
 
     def __init__(self, arch: str = 'large', out_indices: Sequence[int] = (2, 3, 4), frozen_stages: int = -1,
-                 norm_cfg: dict | None = None, norm_eval: bool = True, width_mult: float = 1.0,
-                 init_cfg: dict | None = None) -> None:
+                 norm_cfg: dict | None = None, norm_eval: bool = True, widen_factor: float | None = None,
+                 init_cfg: dict | None = None, width_mult: float | None = None) -> None:
         super().__init__()
         if arch not in _ARCHS:
             raise ValueError(f'MobileNetV3 arch must be one of {_ARCHS}, got {arch!r}')
@@ -79,11 +85,18 @@ class MobileNetV3(BackboneBase):
                              f'got {frozen_stages}')
         norm_cfg = dict(type='BN', requires_grad=True) if norm_cfg is None else dict(norm_cfg)
         check_pretrained_init_cfg(init_cfg, 'MobileNetV3')
+        if widen_factor is not None and width_mult is not None and widen_factor != width_mult:
+            raise ValueError(f'MobileNetV3: widen_factor={widen_factor} and width_mult={width_mult} disagree; '
+                             f'give only widen_factor')
+        widen_factor = float(next((w for w in (widen_factor, width_mult) if w is not None), 1.0))
+        if not widen_factor > 0:
+            raise ValueError(f'MobileNetV3 widen_factor must be > 0, got {widen_factor}')
+        self.widen_factor = widen_factor
         self.arch, self.out_indices, self.frozen_stages = arch, out_indices, frozen_stages
         self.norm_eval, self.init_cfg = norm_eval, init_cfg
 
         net = getattr(torchvision.models, f'mobilenet_v3_{arch}')(weights=None, norm_layer=_norm_layer(norm_cfg),
-                                                                  width_mult=width_mult)
+                                                                  width_mult=widen_factor)
         blocks = list(net.features)
         # a stage starts at the stem and at every stride-2 inverted residual (torchvision marks them _is_cn)
         starts = [0] + [i for i, b in enumerate(blocks) if getattr(b, '_is_cn', False)]
@@ -122,7 +135,21 @@ class MobileNetV3(BackboneBase):
             parts = key.split('.')
             return parts[0] == 'features' and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < built
 
-        load_pretrained(self, self.init_cfg, name=f'MobileNetV3-{self.arch}', keep=keep)
+        before = {k: v.clone() for k, v in self.state_dict().items()}
+        name = f'MobileNetV3-{self.arch} (widen_factor={self.widen_factor:g})'
+        report = load_pretrained(self, self.init_cfg, name=name, keep=keep)
+        if report.mismatched:
+            self.load_state_dict(before)  # undo the partial load of the keys whose shapes happened to fit
+            key, ckpt_shape, own_shape = report.mismatched[0]
+            stem = next((m for m in report.mismatched if m[0] == 'features.0.0.weight'), None)
+            guess = (f'; its stem has {stem[1][0]} channels where widen_factor=1 has 16, so it was trained '
+                     f'with widen_factor ~ {stem[1][0] / 16:g}' if stem else '')
+            raise ValueError(
+                f"{name}: checkpoint {self.init_cfg.get('checkpoint')!r} has other channel widths than this "
+                f'model ({len(report.mismatched)} shape-mismatched tensors, e.g. {key}: checkpoint '
+                f'{tuple(ckpt_shape)} vs model {tuple(own_shape)}){guess}. Set widen_factor to the '
+                f"checkpoint's width or use a checkpoint trained with widen_factor={self.widen_factor:g}; "
+                f'nothing was loaded')
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outs = []

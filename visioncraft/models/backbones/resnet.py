@@ -15,6 +15,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 from torchvision.ops import FrozenBatchNorm2d
 
 from ...registry import MODELS
+from ..layers import ModulatedDeformConv2d
 from .base import BackboneBase
 from .pretrained import load_pretrained, resolve_checkpoint_path  # noqa: F401  (re-exported)
 
@@ -66,6 +67,14 @@ class ResNet(BackboneBase):
             stay NHWC (convolutions downstream keep it). Same values to float rounding, faster oneDNN
             convolutions on CPU. ``None`` (default): on for CPU inputs when ``fold_bn`` is on.
         style: only ``'pytorch'`` (stride on the 3x3 conv, as torchvision) is supported.
+        dcn: ``None`` or ``dict(type='DCNv2', deform_groups=1)``: in the stages marked by ``stage_with_dcn``
+            the 3x3 conv of every block (Bottleneck's ``conv2``, which carries the stride; BasicBlock's
+            second conv ``conv2``) becomes a :class:`~visioncraft.models.layers.ModulatedDeformConv2d` with
+            the same weight shape, so ImageNet weights still load (only the new ``conv2.conv_offset.*`` keys
+            are missing). Its offsets start at zero and its mask at 0.5, so a block starts at half its plain
+            conv2 response (see the layer). MMOCR's ``dbnet_resnet50-dcnv2_fpnc`` uses
+            ``stage_with_dcn=(False, True, True, True)``.
+        stage_with_dcn: one flag per stage (4 entries), used with ``dcn``.
         init_cfg: ``None`` (torchvision's random init) or ``dict(type='Pretrained', checkpoint=...)``
             where checkpoint is a local file, an http(s) URL (downloaded once into
             ``$TORCH_HOME/hub/checkpoints``) or ``'torchvision://resnet50'``; loaded by
@@ -78,7 +87,8 @@ class ResNet(BackboneBase):
     def __init__(self, depth: int = 50, num_stages: int = 4, out_indices: Sequence[int] = (0, 1, 2, 3),
                  frozen_stages: int = -1, norm_cfg: dict | None = None, norm_eval: bool = True,
                  style: str = 'pytorch', init_cfg: dict | None = None, in_channels: int = 3,
-                 fold_bn: bool | None = None, channels_last: bool | None = None) -> None:
+                 fold_bn: bool | None = None, channels_last: bool | None = None, dcn: dict | None = None,
+                 stage_with_dcn: Sequence[bool] = (False, False, False, False)) -> None:
         super().__init__()
         if depth not in _ARCH:
             raise ValueError(f'ResNet depth must be one of {sorted(_ARCH)}, got {depth}')
@@ -110,6 +120,12 @@ class ResNet(BackboneBase):
         self.stage_names = [f'layer{i + 1}' for i in range(num_stages)]
         for name in self.stage_names:
             setattr(self, name, getattr(net, name))
+        self.dcn, self.stage_with_dcn = _check_dcn(dcn, stage_with_dcn)
+        if self.dcn is not None:
+            for name, with_dcn in zip(self.stage_names, self.stage_with_dcn):
+                if with_dcn:
+                    for block in getattr(self, name):
+                        block.conv2 = _deformable_like(block.conv2, self.dcn['deform_groups'])
         if not norm_cfg.get('requires_grad', True):
             for m in self.modules():
                 if isinstance(m, _BN_TYPES):
@@ -148,6 +164,41 @@ class ResNet(BackboneBase):
         return tuple(outs)
 
 
+def _check_dcn(dcn: dict | None, stage_with_dcn: Sequence[bool]) -> tuple[dict | None, tuple[bool, ...]]:
+    stage_with_dcn = tuple(bool(f) for f in stage_with_dcn)
+    if len(stage_with_dcn) != 4:
+        raise ValueError(f'ResNet stage_with_dcn needs one flag per stage (4), got {stage_with_dcn}')
+    if dcn is None:
+        if any(stage_with_dcn):
+            raise ValueError(f"ResNet stage_with_dcn={stage_with_dcn} marks stages but dcn is None; "
+                             f"pass dcn=dict(type='DCNv2', deform_groups=1)")
+        return None, stage_with_dcn
+    dcn = dict(dcn)
+    kind = dcn.pop('type', 'DCNv2')
+    if kind not in ('DCNv2', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack'):
+        raise ValueError(f"ResNet dcn type must be 'DCNv2' (modulated deformable conv), got {kind!r}")
+    groups = dcn.pop('deform_groups', 1)
+    if dcn.pop('fallback_on_stride', False):
+        raise ValueError('ResNet dcn fallback_on_stride=True is not supported (the strided conv2 is deformable too)')
+    if dcn:
+        raise ValueError(f'ResNet dcn: unknown keys {sorted(dcn)}; supported: type, deform_groups, fallback_on_stride')
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f'ResNet dcn deform_groups must be a positive int, got {groups!r}')
+    return {'type': 'DCNv2', 'deform_groups': groups}, stage_with_dcn
+
+
+def _deformable_like(conv: nn.Conv2d, deform_groups: int) -> ModulatedDeformConv2d:
+    """A DCNv2 layer with ``conv``'s shape and arguments (and its weight, so the init is unchanged)."""
+    dcn = ModulatedDeformConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                                padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
+                                deform_groups=deform_groups, bias=conv.bias is not None)
+    with torch.no_grad():
+        dcn.weight.copy_(conv.weight)
+        if conv.bias is not None:
+            dcn.bias.copy_(conv.bias)
+    return dcn
+
+
 def _is_fixed_affine(norm: nn.Module) -> bool:
     """True when ``norm`` is a fixed per-channel affine map now (FrozenBN, or BatchNorm using running stats)."""
     if isinstance(norm, FrozenBatchNorm2d):
@@ -157,7 +208,8 @@ def _is_fixed_affine(norm: nn.Module) -> bool:
 
 
 def _conv_norm(x: torch.Tensor, conv: nn.Conv2d, norm: nn.Module, relu: bool) -> torch.Tensor:
-    """``relu(norm(conv(x)))`` with the norm folded into the conv when it is a fixed affine map."""
+    """``relu(norm(conv(x)))`` with the norm folded into the conv when it is a fixed affine map (only for a
+    plain ``nn.Conv2d``; any other conv, e.g. a deformable one, runs unfolded: ``norm(conv(x))``)."""
     if type(conv) is not nn.Conv2d or conv.padding_mode != 'zeros' or not _is_fixed_affine(norm):
         y = norm(conv(x))
     else:

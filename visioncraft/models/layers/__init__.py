@@ -1,0 +1,4 @@
+"""Shared layers that backbones, necks and heads build from (registered in ``MODELS`` on import)."""
+from .deform_conv import ModulatedDeformConv2d
+
+__all__ = ['ModulatedDeformConv2d']
