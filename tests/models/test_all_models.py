@@ -44,6 +44,27 @@ TINY['FasterRCNN'] = (tiny_faster_rcnn(), det_batch, 'pred_instances')
 TINY['TwoStageDetector'] = (tiny_faster_rcnn(type='TwoStageDetector'), det_batch, 'pred_instances')
 TINY['MaskRCNN'] = (tiny_mask_rcnn(), det_batch_with_masks, 'pred_instances')
 
+# Text detection: DBNet (ResNet-18, 32-wide FPNC), batches of 64 x 64 images with one text quad + one ignored quad.
+import numpy as np  # noqa: E402
+from visioncraft.structures import InstanceData  # noqa: E402
+
+
+def _textdet_batch(n=2, size=64):
+    quads = [np.array([8, 20, 56, 20, 56, 40, 8, 40], np.float32), np.array([2, 2, 20, 2, 20, 10, 2, 10], np.float32)]
+    samples = [DataSample(gt_instances=InstanceData(
+        polygons=list(quads), bboxes=torch.tensor([[8., 20, 56, 40], [2, 2, 20, 10]]),
+        labels=torch.zeros(2, dtype=torch.int64), ignored=torch.tensor([False, True]), texts=['ab', '###']),
+        metainfo=dict(img_shape=(size, size), ori_shape=(size, size), scale_factor=(1.0, 1.0)))
+        for _ in range(n)]
+    g = torch.Generator().manual_seed(0)
+    return dict(inputs=[torch.randint(0, 255, (3, size, size), dtype=torch.uint8, generator=g) for _ in range(n)],
+                data_samples=samples)
+
+
+TINY['DBNet'] = (dict(type='DBNet', backbone=dict(type='ResNet', depth=18, norm_eval=False),
+                      neck=dict(type='FPNC', lateral_channels=32, out_channels=8), det_head=dict(type='DBHead')),
+                 _textdet_batch, 'pred_instances')
+
 
 def _registered_models() -> list[str]:
     return [n for n in MODELS.names() if isinstance(MODELS.get(n), type) and issubclass(MODELS.get(n), BaseModel)]

@@ -3,7 +3,7 @@ from .base import BaseModel, NonFiniteLossError, parse_losses
 from .classifiers import TinyClassifier
 from .data_preprocessor import BaseDataPreprocessor, ImgDataPreprocessor
 from .wrappers import DistributedModel
-from . import backbones, losses, necks  # noqa: F401  (register on import)
+from . import backbones, layers, losses, necks  # noqa: F401  (register on import)
 from .backbones import FeatureSpec, MobileNetV3, ResNet, TinyDetBackbone
 from .necks import FPN
 

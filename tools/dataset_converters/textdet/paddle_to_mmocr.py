@@ -1,0 +1,9 @@
+#!/usr/bin/env python
+"""PaddleOCR label file -> MMOCR textdet JSON: ``python tools/dataset_converters/textdet/paddle_to_mmocr.py --help``."""
+import sys
+
+from visioncraft.cli.main import run_cli
+from visioncraft.tasks.textdet.datasets.convert import main_paddle_to_mmocr as main
+
+if __name__ == '__main__':
+    run_cli(main, sys.argv[1:], 'tools/dataset_converters/textdet/paddle_to_mmocr.py')

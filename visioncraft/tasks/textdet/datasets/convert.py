@@ -1,0 +1,133 @@
+"""Text-detection annotation converters: ICDAR 2015 -> MMOCR JSON, MMOCR JSON <-> PaddleOCR label file.
+
+The command-line wrappers live in ``tools/dataset_converters/textdet/``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+
+from .textdet_datasets import _IMG_EXTS, IGNORE_TEXT, make_instance, read_icdar2015_gt, read_paddle_label_file
+
+__all__ = ['icdar2015_to_mmocr', 'mmocr_to_paddle', 'paddle_to_mmocr', 'main_icdar2015', 'main_mmocr_to_paddle',
+           'main_paddle_to_mmocr']
+
+_METAINFO = dict(dataset_type='TextDetDataset', task_name='textdet', category=[dict(id=0, name='text')])
+
+
+def _image_hw(path: str) -> tuple[int | None, int | None]:
+    import cv2
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    return (None, None) if img is None else (int(img.shape[0]), int(img.shape[1]))
+
+
+def _write_json(obj: dict, out_file: str) -> None:
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    with open(out_file, 'w', encoding='utf-8') as f:
+        json.dump(obj, f, ensure_ascii=False)
+
+
+def icdar2015_to_mmocr(img_dir: str, ann_dir: str, out_file: str, img_prefix: str = '') -> dict:
+    """Write the MMOCR 1.x textdet JSON of an ICDAR 2015 split (``img_N.jpg`` + ``ann_dir/gt_img_N.txt``).
+
+    ``img_path`` entries are ``img_prefix + file name`` (relative to the dataset's ``data_prefix``); height and
+    width are read from the images. Returns the written dict.
+    """
+    if not osp.isdir(img_dir):
+        raise FileNotFoundError(f'icdar2015 converter: image folder {img_dir!r} does not exist')
+    data_list = []
+    for name in sorted(n for n in os.listdir(img_dir) if n.lower().endswith(_IMG_EXTS)):
+        gt = osp.join(ann_dir, f'gt_{osp.splitext(name)[0]}.txt')
+        if not osp.exists(gt):
+            raise FileNotFoundError(f'icdar2015 converter: ground-truth file {gt} for image {name} does not exist')
+        h, w = _image_hw(osp.join(img_dir, name))
+        if h is None:
+            raise OSError(f'icdar2015 converter: {osp.join(img_dir, name)} is not a readable image')
+        data_list.append(dict(img_path=img_prefix + name, height=h, width=w, instances=read_icdar2015_gt(gt)))
+    out = dict(metainfo=dict(_METAINFO), data_list=data_list)
+    _write_json(out, out_file)
+    return out
+
+
+def mmocr_to_paddle(json_file: str, out_file: str) -> int:
+    """Write a PaddleOCR detection label file from an MMOCR textdet JSON (``img_path`` kept as written;
+    ignored instances get the transcription ``###``). Returns the number of lines written."""
+    with open(json_file, encoding='utf-8') as f:
+        ann = json.load(f)
+    if not isinstance(ann, dict) or not isinstance(ann.get('data_list'), list):
+        raise ValueError(f'{json_file}: expected an MMOCR JSON with a "data_list" list')
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    with open(out_file, 'w', encoding='utf-8') as f:
+        for i, entry in enumerate(ann['data_list']):
+            if 'img_path' not in entry:
+                raise ValueError(f'{json_file}: data_list entry {i} has no "img_path"')
+            labels = []
+            for k, inst in enumerate(entry.get('instances') or []):
+                inst = make_instance(inst.get('polygon'), inst.get('text', ''), inst.get('ignore', False),
+                                     f'{json_file}, data_list entry {i}, instance {k}')
+                p = inst['polygon']
+                labels.append(dict(transcription=IGNORE_TEXT if inst['ignore'] else inst['text'],
+                                   points=[[p[j], p[j + 1]] for j in range(0, len(p), 2)]))
+            f.write(f'{entry["img_path"]}\t{json.dumps(labels, ensure_ascii=False)}\n')
+    return len(ann['data_list'])
+
+
+def paddle_to_mmocr(label_file: str, out_file: str, img_dir: str | None = None) -> dict:
+    """Write an MMOCR textdet JSON from a PaddleOCR detection label file. With ``img_dir`` (PaddleOCR's
+    ``data_dir``) the images' height and width are read; otherwise they are left None."""
+    data_list = []
+    for img, instances in read_paddle_label_file(label_file):
+        h = w = None
+        if img_dir is not None:
+            h, w = _image_hw(osp.join(img_dir, img))
+        data_list.append(dict(img_path=img, height=h, width=w, instances=instances))
+    out = dict(metainfo=dict(_METAINFO), data_list=data_list)
+    _write_json(out, out_file)
+    return out
+
+
+def main_icdar2015(argv: list[str] | None = None, prog: str = 'tools/dataset_converters/textdet/icdar2015.py'
+                   ) -> None:
+    p = argparse.ArgumentParser(prog=prog, description='ICDAR 2015 (img_N.jpg + gt_img_N.txt) -> MMOCR textdet '
+                                'JSON, one per split found under ROOT (textdet_train.json, textdet_test.json).')
+    p.add_argument('root', help='folder holding imgs/{train,test} and annotations/{train,test} (MMOCR layout), or '
+                   'use --img-dir/--ann-dir/--out for one split')
+    p.add_argument('--img-dir', help='image folder of one split (with --ann-dir and --out)')
+    p.add_argument('--ann-dir', help='gt_img_N.txt folder of one split')
+    p.add_argument('--out', help='output JSON of one split')
+    args = p.parse_args(argv)
+    if args.img_dir or args.ann_dir or args.out:
+        if not (args.img_dir and args.ann_dir and args.out):
+            p.error('--img-dir, --ann-dir and --out go together')
+        icdar2015_to_mmocr(args.img_dir, args.ann_dir, args.out)
+        return
+    done = 0
+    for split in ('train', 'test'):
+        img_dir = osp.join(args.root, 'imgs', split)
+        if osp.isdir(img_dir):
+            icdar2015_to_mmocr(img_dir, osp.join(args.root, 'annotations', split),
+                               osp.join(args.root, f'textdet_{split}.json'), img_prefix=f'imgs/{split}/')
+            done += 1
+    if not done:
+        raise FileNotFoundError(f'{args.root}: found neither imgs/train nor imgs/test')
+
+
+def main_mmocr_to_paddle(argv: list[str] | None = None,
+                         prog: str = 'tools/dataset_converters/textdet/mmocr_to_paddle.py') -> None:
+    p = argparse.ArgumentParser(prog=prog, description='MMOCR textdet JSON -> PaddleOCR detection label file.')
+    p.add_argument('json_file')
+    p.add_argument('out_file')
+    args = p.parse_args(argv)
+    mmocr_to_paddle(args.json_file, args.out_file)
+
+
+def main_paddle_to_mmocr(argv: list[str] | None = None,
+                         prog: str = 'tools/dataset_converters/textdet/paddle_to_mmocr.py') -> None:
+    p = argparse.ArgumentParser(prog=prog, description='PaddleOCR detection label file -> MMOCR textdet JSON.')
+    p.add_argument('label_file')
+    p.add_argument('out_file')
+    p.add_argument('--img-dir', help='the data_dir the label paths are relative to (reads image sizes)')
+    args = p.parse_args(argv)
+    paddle_to_mmocr(args.label_file, args.out_file, args.img_dir)

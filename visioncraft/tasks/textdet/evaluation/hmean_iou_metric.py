@@ -1,0 +1,168 @@
+"""HmeanIOUMetric: the ICDAR 2015 text-detection protocol (polygon IoU, precision / recall / hmean)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from visioncraft.evaluation.metric import BaseMetric
+from visioncraft.registry import METRICS
+
+__all__ = ['HmeanIOUMetric', 'polygon_iou_matrix', 'count_matches']
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    getter = getattr(obj, 'get', None)
+    return getter(key, default) if callable(getter) else getattr(obj, key, default)
+
+
+def _np(value: Any, dtype: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=dtype)
+
+
+def _shape(poly: np.ndarray):
+    from shapely.geometry import Polygon
+    xy = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    if len(xy) < 3:
+        return Polygon()
+    shape = Polygon(xy)
+    return shape if shape.is_valid else shape.buffer(0)
+
+
+def polygon_iou_matrix(gts: Sequence[Any], preds: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(iou, inter_over_pred)``, both float64 G x P, between flat polygons (absolute pixels). Degenerate
+    polygons (fewer than 3 points, zero area) overlap nothing."""
+    g, p = [_shape(x) for x in gts], [_shape(x) for x in preds]
+    iou = np.zeros((len(g), len(p)))
+    iop = np.zeros((len(g), len(p)))
+    for i, a in enumerate(g):
+        for j, b in enumerate(p):
+            if a.is_empty or b.is_empty or not a.intersects(b):
+                continue
+            inter = a.intersection(b).area
+            union = a.area + b.area - inter
+            iou[i, j] = inter / union if union > 0 else 0.0
+            iop[i, j] = inter / b.area if b.area > 0 else 0.0
+    return iou, iop
+
+
+def count_matches(hits: np.ndarray, strategy: str = 'vanilla') -> int:
+    """Number of one-to-one gt / prediction matches in the bool G x P ``hits`` matrix.
+
+    ``'vanilla'`` (ICDAR 2015's script, MMOCR's default): greedily, gt by gt and prediction by prediction in
+    index order, a pair matches when neither is matched yet. ``'max_matching'``: a maximum bipartite matching.
+    """
+    if hits.size == 0:
+        return 0
+    if strategy == 'max_matching':
+        match_of_pred = [-1] * hits.shape[1]
+        adj = [np.nonzero(row)[0].tolist() for row in hits]
+
+        def augment(i: int, seen: set) -> bool:  # Kuhn's augmenting path
+            for j in adj[i]:
+                if j not in seen:
+                    seen.add(j)
+                    if match_of_pred[j] < 0 or augment(match_of_pred[j], seen):
+                        match_of_pred[j] = i
+                        return True
+            return False
+        return sum(augment(i, set()) for i in range(hits.shape[0]))
+    gt_used = np.zeros(hits.shape[0], bool)
+    pred_used = np.zeros(hits.shape[1], bool)
+    n = 0
+    for i, j in zip(*np.nonzero(hits)):
+        if not gt_used[i] and not pred_used[j]:
+            gt_used[i] = pred_used[j] = True
+            n += 1
+    return n
+
+
+@METRICS.register_module()
+class HmeanIOUMetric(BaseMetric):
+    """ICDAR 2015 text-detection precision, recall and hmean, best over score thresholds (as MMOCR).
+
+    Per image: predictions whose intersection with a do-not-care ground truth covers more than
+    ``ignore_precision_thr`` of their own area are discarded (they count neither as hits nor as false
+    positives); the remaining predictions scoring ``>= thr`` are matched one-to-one to the non-ignored ground
+    truths with polygon IoU ``> match_iou_thr`` (see :func:`count_matches`). Over the dataset:
+    ``precision = TP / #pred``, ``recall = TP / #gt``, ``hmean = 2 P R / (P + R)`` (0 when a denominator is 0).
+    The threshold with the best hmean is reported (on a tie, the lowest).
+
+    Inputs (``process``): data samples holding ``pred_instances`` (``polygons``: list of K flat float arrays,
+    ORIGINAL-image pixels; ``scores``: float K) and ``gt_instances`` (``polygons``; ``ignored`` bool N). The
+    ground truth must be in original-image pixels too: in the test pipeline, LoadOCRAnnotations comes after
+    the resize (MMOCR's order), so the packed polygons are the file's.
+
+    Returns ``{'precision', 'recall', 'hmean', 'best_score_thr'}`` (prefixed ``icdar/`` by default).
+    """
+
+    default_prefix = 'icdar'
+
+    def __init__(self, match_iou_thr: float = 0.5, ignore_precision_thr: float = 0.5,
+                 pred_score_thrs: dict | Sequence[float] = dict(start=0.3, stop=0.9, step=0.1),
+                 strategy: str = 'vanilla', collect_device: str = 'cpu', prefix: str | None = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if strategy not in ('vanilla', 'max_matching'):
+            raise ValueError(f"HmeanIOUMetric: strategy must be 'vanilla' or 'max_matching', got {strategy!r}")
+        if isinstance(pred_score_thrs, dict):
+            start, stop, step = (float(pred_score_thrs[k]) for k in ('start', 'stop', 'step'))
+            thrs = np.round(np.arange(start, stop + step / 2, step), 6)
+        else:
+            thrs = np.asarray(list(pred_score_thrs), dtype=np.float64)
+        if thrs.size == 0:
+            raise ValueError('HmeanIOUMetric: pred_score_thrs is empty')
+        self.pred_score_thrs = thrs
+        self.match_iou_thr, self.ignore_precision_thr = float(match_iou_thr), float(ignore_precision_thr)
+        self.strategy = strategy
+
+    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+        """Append, per sample, ``(tp, n_pred)`` per threshold and the number of non-ignored ground truths."""
+        for k, sample in enumerate(data_samples):
+            pred, gt = _get(sample, 'pred_instances'), _get(sample, 'gt_instances')
+            if gt is None:
+                raise KeyError(f'HmeanIOUMetric: data sample {k} has no gt_instances (the test pipeline must '
+                               'load annotations: LoadOCRAnnotations + PackTextDetInputs)')
+            gt_polys = list(_get(gt, 'polygons', []) or [])
+            gt_ign = _get(gt, 'ignored')
+            gt_ign = np.zeros(len(gt_polys), bool) if gt_ign is None else _np(gt_ign, bool).reshape(-1)
+            pred_polys = list(_get(pred, 'polygons', []) or [])
+            scores = _get(pred, 'scores')
+            scores = np.ones(len(pred_polys)) if scores is None else _np(scores, np.float64).reshape(-1)
+            if len(scores) != len(pred_polys) or len(gt_ign) != len(gt_polys):
+                raise ValueError(f'HmeanIOUMetric: sample {k}: {len(pred_polys)} predicted polygons but '
+                                 f'{len(scores)} scores, or {len(gt_polys)} gt polygons but {len(gt_ign)} flags')
+            keep = scores >= self.pred_score_thrs.min() - 1e-12
+            pred_polys = [p for p, ok in zip(pred_polys, keep) if ok]
+            scores = scores[keep]
+            iou, iop = polygon_iou_matrix(gt_polys, pred_polys)
+            pred_ign = (iop[gt_ign] > self.ignore_precision_thr).any(axis=0) if gt_ign.any() \
+                else np.zeros(len(pred_polys), bool)
+            hits = iou > self.match_iou_thr
+            hits[gt_ign] = False
+            hits[:, pred_ign] = False
+            tp, n_pred = [], []
+            for thr in self.pred_score_thrs:
+                valid = (scores >= thr - 1e-12) & ~pred_ign
+                tp.append(count_matches(hits[:, valid], self.strategy))
+                n_pred.append(int(valid.sum()))
+            self.results.append(dict(tp=np.asarray(tp), n_pred=np.asarray(n_pred), n_gt=int((~gt_ign).sum())))
+
+    def compute_metrics(self, results: list[Any]) -> dict[str, Any]:
+        tp = np.sum([r['tp'] for r in results], axis=0).astype(np.float64)
+        n_pred = np.sum([r['n_pred'] for r in results], axis=0).astype(np.float64)
+        n_gt = float(sum(r['n_gt'] for r in results))
+        recall = tp / n_gt if n_gt > 0 else np.zeros_like(tp)
+        precision = np.divide(tp, n_pred, out=np.zeros_like(tp), where=n_pred > 0)
+        denom = precision + recall
+        hmean = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+        best = int(np.argmax(hmean))
+        return dict(precision=float(precision[best]), recall=float(recall[best]), hmean=float(hmean[best]),
+                    best_score_thr=float(self.pred_score_thrs[best]))

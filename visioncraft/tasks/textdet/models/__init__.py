@@ -1,0 +1,7 @@
+"""Text-detection models: DBNet (FPNC neck, DBHead, DBLoss)."""
+from .db_head import DBHead
+from .db_loss import DBLoss
+from .dbnet import DBNet
+from .fpnc import FPNC, ScaleChannelSpatialAttention
+
+__all__ = ['DBHead', 'DBLoss', 'DBNet', 'FPNC', 'ScaleChannelSpatialAttention']

@@ -1,0 +1,88 @@
+"""DBHead: probability and threshold branches at the input resolution, trained through the codec's targets."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from visioncraft.registry import MODELS, TASK_UTILS
+from visioncraft.structures import InstanceData
+
+__all__ = ['DBHead']
+
+
+def _branch(cin: int) -> nn.Sequential:
+    mid = max(cin // 4, 1)
+    return nn.Sequential(
+        nn.Conv2d(cin, mid, 3, padding=1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+        nn.ConvTranspose2d(mid, mid, 2, stride=2), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+        nn.ConvTranspose2d(mid, 1, 2, stride=2), nn.Sigmoid())
+
+
+@MODELS.register_module()
+class DBHead(nn.Module):
+    """Differentiable-binarization head (Liao et al., 2020).
+
+    Two branches, each conv3x3-BN-ReLU -> deconv x2-BN-ReLU -> deconv x2 -> sigmoid, turn the stride-4 neck
+    feature into the probability map P and the threshold map T at the input resolution; in training the
+    approximate binary map is ``B = 1 / (1 + exp(-k (P - T)))``.
+
+    Args:
+        in_channels: channels of the neck output (FPNC: 256).
+        k: the amplification factor of the approximate binarization (50).
+        codec: config of the :class:`DBCodec` that makes the targets and decodes predictions.
+        loss: config of the :class:`DBLoss`.
+    """
+
+    def __init__(self, *, in_channels: int, k: float = 50.0, codec: dict | None = None,
+                 loss: dict | None = None, init_cfg: dict | None = None) -> None:
+        super().__init__()
+        self.k = k
+        self.binarize = _branch(in_channels)
+        self.threshold = _branch(in_channels)
+        self.codec = TASK_UTILS.build(codec or dict(type='DBCodec'))
+        self.loss_module = MODELS.build(loss or dict(type='DBLoss'))
+
+    @staticmethod
+    def _feature(x) -> torch.Tensor:
+        return x[0] if isinstance(x, (list, tuple)) else x
+
+    def forward(self, x, with_threshold: bool = False):
+        """``x``: N x C x H/4 x W/4 (or a 1-tuple). Returns the N x H x W probability map; with
+        ``with_threshold`` also the threshold and approximate binary maps (N x H x W each)."""
+        feat = self._feature(x)
+        prob = self.binarize(feat).squeeze(1)
+        if not with_threshold:
+            return prob
+        thr = self.threshold(feat).squeeze(1)
+        binary = torch.reciprocal(1 + torch.exp(-self.k * (prob - thr)))
+        return prob, thr, binary
+
+    def get_targets(self, data_samples: list, shape: tuple[int, int], device) -> dict[str, torch.Tensor]:
+        """Encode each sample's ``gt_instances.polygons`` / ``ignored`` at ``shape`` (H, W): N x H x W maps."""
+        maps: dict[str, list] = {}
+        for i, s in enumerate(data_samples):
+            gt = s.gt_instances
+            polys = list(gt.polygons) if 'polygons' in gt else []
+            ignored = gt.ignored.cpu().numpy() if 'ignored' in gt else None
+            for k, v in self.codec.encode(polys, ignored, shape).items():
+                maps.setdefault(k, []).append(torch.from_numpy(v))
+        return {k: torch.stack(v).to(device) for k, v in maps.items()}
+
+    def loss(self, x, data_samples: list) -> dict[str, torch.Tensor]:
+        prob, thr, binary = self(x, with_threshold=True)
+        targets = self.get_targets(data_samples, tuple(prob.shape[-2:]), prob.device)
+        return self.loss_module(prob, thr, binary, targets)
+
+    def predict(self, x, data_samples: list) -> list[InstanceData]:
+        """``pred_instances`` per sample: ``polygons`` (K flat float32 arrays in original-image pixels) and
+        ``scores`` (float32 K tensor)."""
+        prob = self(x)
+        results = []
+        for p, s in zip(prob, data_samples):
+            h, w = s.metainfo.get('img_shape', p.shape[-2:])[:2]
+            scale = s.metainfo.get('scale_factor', (1.0, 1.0))
+            ori = s.metainfo.get('ori_shape')
+            polys, scores = self.codec.decode(p[:int(h), :int(w)], scale_factor=scale, ori_shape=ori)
+            results.append(InstanceData(polygons=polys, scores=torch.from_numpy(np.asarray(scores, np.float32))))
+        return results

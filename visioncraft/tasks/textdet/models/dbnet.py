@@ -1,0 +1,86 @@
+"""DBNet: backbone -> FPNC neck -> DBHead."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from visioncraft.models.base import BaseModel
+from visioncraft.registry import MODELS
+from visioncraft.structures import DataSample
+
+__all__ = ['DBNet']
+
+
+def _build(cfg: dict | nn.Module, key: str, **fill) -> nn.Module:
+    if isinstance(cfg, nn.Module):
+        return cfg
+    cfg = dict(cfg)
+    for k, v in fill.items():
+        if cfg.get(k) is None and v is not None:
+            cfg[k] = v
+    return MODELS.build(cfg, key_path=key)
+
+
+@MODELS.register_module()
+class DBNet(BaseModel):
+    """DBNet (Liao et al., "Real-time Scene Text Detection with Differentiable Binarization", 2020).
+
+    Args:
+        backbone: config or module returning a tuple of feature maps (finest first) and declaring
+            ``out_channels`` / ``strides`` (ResNet-18 with out_indices 0..3: strides 4..32).
+        neck: FPNC config or module; ``in_channels`` default to the backbone's ``out_channels``.
+        det_head: DBHead config or module; ``in_channels`` default to the neck's output channels.
+        data_preprocessor: default ``ImgDataPreprocessor`` with ImageNet mean / std, BGR -> RGB and
+            ``pad_size_divisor=32``.
+
+    ``forward(inputs, data_samples, mode)``, ``inputs`` float N x 3 x H x W (H, W multiples of 32):
+
+    * ``'loss'``: ``dict(loss_prob, loss_thr, loss_db)``; samples need ``gt_instances.polygons`` (flat float32
+      arrays, pixels of ``inputs``) and ``gt_instances.ignored`` (bool).
+    * ``'predict'``: samples with ``pred_instances = InstanceData(polygons=K flat float32 arrays in ORIGINAL
+      image pixels, scores=float32 K)``.
+    * ``'tensor'``: the N x H x W probability map.
+    """
+
+    def __init__(self, *, backbone: dict | nn.Module, det_head: dict | nn.Module, neck: dict | nn.Module | None = None,
+                 data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | None = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor or dict(
+            type='ImgDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+            bgr_to_rgb=True, pad_size_divisor=32), init_cfg=init_cfg)
+        self.backbone = _build(backbone, 'backbone')
+        channels = list(getattr(self.backbone, 'out_channels', []) or [])
+        strides = getattr(self.backbone, 'strides', None)
+        if strides is not None and list(strides)[0] != 4:
+            raise ValueError(f'DBNet: the finest backbone level must have stride 4 (DBHead upsamples x4), '
+                             f'got strides {list(strides)}')
+        if neck is not None:
+            if isinstance(neck, dict) and neck.get('in_channels') is not None and channels \
+                    and list(neck['in_channels']) != channels:
+                raise ValueError(f"DBNet: neck.in_channels={list(neck['in_channels'])} but the backbone outputs "
+                                 f'{channels} channels (backbone out_indices / depth?)')
+            self.neck = _build(neck, 'neck', in_channels=channels or None)
+            channels = list(getattr(self.neck, 'out_channels', []) or [])
+        else:
+            self.neck = None
+        self.det_head = _build(det_head, 'det_head', in_channels=channels[0] if channels else None)
+
+    def extract_feat(self, inputs: torch.Tensor):
+        feats = self.backbone(inputs)
+        return self.neck(feats) if self.neck is not None else feats
+
+    def forward(self, inputs: torch.Tensor, data_samples: list | None = None, mode: str = 'tensor'):
+        if mode not in ('loss', 'predict', 'tensor'):
+            raise ValueError(f"DBNet: mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+        feats = self.extract_feat(inputs)
+        if mode == 'tensor':
+            return self.det_head(feats)
+        if mode == 'loss':
+            if not data_samples:
+                raise ValueError("DBNet mode='loss' needs data_samples with gt_instances")
+            return self.det_head.loss(feats, data_samples)
+        if data_samples is None:
+            h, w = inputs.shape[-2:]
+            data_samples = [DataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w))) for _ in inputs]
+        for sample, pred in zip(data_samples, self.det_head.predict(feats, data_samples)):
+            sample.pred_instances = pred
+        return data_samples

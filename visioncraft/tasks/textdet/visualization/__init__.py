@@ -1,0 +1,2 @@
+"""Text-detection visualizer."""
+from .textdet_visualizer import TextDetLocalVisualizer  # noqa: F401
