@@ -3,7 +3,7 @@
 _base_ = [
     '../../_base_/models/dbnet_resnet18_fpnc.py',
     '../../_base_/datasets/icdar2015.py',
-    '../../_base_/default_runtime.py',
+    '../../_base_/textdet_default_runtime.py',
 ]
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.007, momentum=0.9, weight_decay=0.0001))
 train_cfg = dict(by_epoch=True, max_epochs=1200, val_interval=20)

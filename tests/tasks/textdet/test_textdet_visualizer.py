@@ -37,10 +37,19 @@ def test_panels_colours_and_score_threshold():
     assert not _has(pred, (0, 255, 0), 0, 0, 400, 300)
 
 
-def test_gt_in_resized_frame_is_mapped_back_and_single_panel():
-    vis = VISUALIZERS.build(dict(type='TextDetLocalVisualizer', name='t2'))
+def test_gt_in_resized_frame_is_mapped_back_with_rescale_gt_and_single_panel():
+    vis = VISUALIZERS.build(dict(type='TextDetLocalVisualizer', name='t2', rescale_gt=True))
     out = vis.draw_sample(np.zeros((300, 400, 3), np.uint8), _sample(scale=0.5, preds=False))
     assert out.shape == (300, 400, 3)
+    assert _has(out, (0, 255, 0), 45, 45, 155, 55) and not _has(out, (0, 255, 0), 20, 20, 30, 30)
+
+
+def test_gt_is_drawn_as_packed_by_default_after_a_resize():
+    # the default test pipeline loads the annotations after the resize: gt stays in original pixels
+    vis = VISUALIZERS.build(dict(type='TextDetLocalVisualizer', name='t2b'))
+    s = _sample(preds=False)
+    s.set_metainfo(dict(img_shape=(150, 200), scale_factor=(0.5, 0.5)))
+    out = vis.draw_sample(np.zeros((300, 400, 3), np.uint8), s)
     assert _has(out, (0, 255, 0), 45, 45, 155, 55) and not _has(out, (0, 255, 0), 20, 20, 30, 30)
 
 

@@ -31,10 +31,11 @@ class TextDetLocalVisualizer(Visualizer):
     of a text-detection :class:`DataSample` on the ORIGINAL image (H x W x 3 uint8 RGB).
 
     Frames: predictions are in original-image pixels (the data contract) and are drawn as they are. Ground
-    truth packed after a resize is in ``img_shape`` pixels; when the metainfo has ``scale_factor`` (w, h) and
-    ``img_shape`` differs from ``ori_shape`` it is divided by ``scale_factor`` (a test pipeline that loads the
-    annotations after the resize, as the default one does, leaves them in original pixels and equal shapes
-    mean no rescale). Do-not-care ground truths (``ignored``) are drawn in ``ignore_color``. With both ground
+    truth is drawn as it is too: test pipelines load the annotations after the resize (the data contract, and
+    the frame HmeanIOUMetric compares in), so it is in original pixels although ``img_shape`` differs from
+    ``ori_shape``. With ``rescale_gt=True`` (a pipeline that loads the annotations before the resize, so they
+    are in ``img_shape`` pixels) it is divided by the metainfo's ``scale_factor`` (w, h) when ``img_shape``
+    differs from ``ori_shape``. Do-not-care ground truths (``ignored``) are drawn in ``ignore_color``. With both ground
     truth and predictions the output is ``H x 2W`` (gt left, predictions right); with one, ``H x W``. Images
     whose longer side is under ``min_draw_size`` are enlarged by an integer factor first.
     """
@@ -42,11 +43,13 @@ class TextDetLocalVisualizer(Visualizer):
     def __init__(self, vis_backends: list[dict] | None = None, save_dir: str | Path | None = None,
                  name: str = 'visualizer', *, gt_color: Sequence[int] = (0, 255, 0),
                  pred_color: Sequence[int] = (255, 0, 0), ignore_color: Sequence[int] = (128, 128, 128),
-                 line_width: int | None = None, draw_text: bool = True, min_draw_size: int = 256) -> None:
+                 line_width: int | None = None, draw_text: bool = True, min_draw_size: int = 256,
+                 rescale_gt: bool = False) -> None:
         super().__init__(vis_backends=vis_backends, save_dir=save_dir, name=name)
         self.gt_color, self.pred_color = tuple(gt_color), tuple(pred_color)
         self.ignore_color = tuple(ignore_color)
         self.line_width, self.draw_text, self.min_draw_size = line_width, draw_text, int(min_draw_size)
+        self.rescale_gt = bool(rescale_gt)
 
     def draw_sample(self, image: np.ndarray, data_sample: Any, *, draw_gt: bool = True, draw_pred: bool = True,
                     pred_score_thr: float = 0.3) -> np.ndarray:
@@ -70,7 +73,8 @@ class TextDetLocalVisualizer(Visualizer):
         if draw_gt and gt is not None:
             scale = np.ones(2)
             sf, ori, cur = meta.get('scale_factor'), meta.get('ori_shape'), meta.get('img_shape')
-            if sf is not None and ori is not None and cur is not None and tuple(ori[:2]) != tuple(cur[:2]):
+            if self.rescale_gt and sf is not None and ori is not None and cur is not None \
+                    and tuple(ori[:2]) != tuple(cur[:2]):
                 scale = 1.0 / np.asarray(sf, dtype=np.float64).reshape(-1)[:2]
             polys = list(_get(gt, 'polygons', []) or [])
             ign = _get(gt, 'ignored')
