@@ -194,3 +194,11 @@ def randomise_batchnorm(body, inputs, generator):
     with torch.no_grad():
         body(inputs)
     body.eval()
+
+
+def model_cfg_without_pretrained(cfg) -> dict:
+    """A loaded config's ``model`` as a plain dict with the backbone's ``init_cfg`` dropped, so that building it
+    downloads nothing (the config tests build every shipped recipe)."""
+    model = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
+    model['backbone'] = {k: v for k, v in dict(model['backbone']).items() if k != 'init_cfg'}
+    return model

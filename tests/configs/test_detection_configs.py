@@ -5,21 +5,11 @@ from __future__ import annotations
 import pytest
 
 import visioncraft  # noqa: F401  (fills the registries)
-from conftest import REPO
+from conftest import REPO, model_cfg_without_pretrained as _model_cfg
 from visioncraft.config import Config
 from visioncraft.registry import MODELS
 
 CONFIGS = sorted((REPO / 'configs' / 'detection').rglob('*.py'))
-
-
-def _plain(obj):
-    return obj.to_dict() if hasattr(obj, 'to_dict') else obj
-
-
-def _model_cfg(cfg) -> dict:
-    model = dict(_plain(cfg.model))
-    model['backbone'] = {k: v for k, v in dict(model['backbone']).items() if k != 'init_cfg'}
-    return model
 
 
 def test_there_are_detection_configs():

@@ -7,21 +7,11 @@ import pytest
 import torch
 
 import visioncraft  # noqa: F401  (fills the registries)
-from conftest import REPO
+from conftest import REPO, model_cfg_without_pretrained as _model_cfg
 from visioncraft.config import Config
 from visioncraft.registry import MODELS
 
 CONFIGS = sorted((REPO / 'configs' / 'textdet').rglob('*.py'))
-
-
-def _plain(obj):
-    return obj.to_dict() if hasattr(obj, 'to_dict') else obj
-
-
-def _model_cfg(cfg) -> dict:
-    model = dict(_plain(cfg.model))
-    model['backbone'] = {k: v for k, v in dict(model['backbone']).items() if k != 'init_cfg'}
-    return model
 
 
 def test_there_are_textdet_configs():
