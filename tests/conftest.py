@@ -202,3 +202,16 @@ def model_cfg_without_pretrained(cfg) -> dict:
     model = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
     model['backbone'] = {k: v for k, v in dict(model['backbone']).items() if k != 'init_cfg'}
     return model
+
+
+def load_converted(model, state_dict):
+    """Load a converted state dict into ``model``: every key must match (no missing, no unexpected); eval mode."""
+    report = model.load_state_dict(state_dict, strict=False)
+    assert not report.missing_keys and not report.unexpected_keys, report
+    return model.eval()
+
+
+def build_converted(cfg: dict, state_dict):
+    """Build ``cfg`` from MODELS and :func:`load_converted` ``state_dict`` into it (the parity tests' models)."""
+    from visioncraft.registry import MODELS
+    return load_converted(MODELS.build(cfg), state_dict)

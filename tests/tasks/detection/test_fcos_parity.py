@@ -5,8 +5,7 @@ import pytest
 import torch
 import torchvision
 
-from conftest import randomise_batchnorm
-from visioncraft.registry import MODELS
+from conftest import build_converted, randomise_batchnorm
 from visioncraft.structures import DataSample, InstanceData
 from visioncraft.tasks.detection.models.convert_torchvision import fcos_from_torchvision, torchvision_fcos_config
 
@@ -45,9 +44,8 @@ def models_and_images():
               torch.rand(3, 128, 200, generator=g)]
     _randomise(tv, images)
     tv.eval()
-    ours = MODELS.build(torchvision_fcos_config(num_classes=91, frozen_bn=False))
-    report = ours.load_state_dict(fcos_from_torchvision(tv.state_dict()), strict=False)
-    assert not report.missing_keys and not report.unexpected_keys, report
+    ours = build_converted(torchvision_fcos_config(num_classes=91, frozen_bn=False),
+                           fcos_from_torchvision(tv.state_dict()))
     # exact arithmetic for the comparison: ResNet's speed options (BN folded into the convs, channels-last)
     # change float rounding (~1e-6 relative), which a random-init ResNet-50 amplifies
     for option in ('fold_bn', 'channels_last'):

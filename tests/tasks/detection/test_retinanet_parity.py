@@ -5,8 +5,7 @@ import pytest
 import torch
 import torchvision
 
-from conftest import randomise_batchnorm
-from visioncraft.registry import MODELS
+from conftest import build_converted, randomise_batchnorm
 from visioncraft.structures import DataSample
 from visioncraft.tasks.detection.models.convert_torchvision import (retinanet_from_torchvision,
                                                                     torchvision_retinanet_config)
@@ -38,10 +37,8 @@ def models_and_images():
               torch.rand(3, 128, 200, generator=g)]
     _randomise(tv, images)
     tv.eval()
-    ours = MODELS.build(torchvision_retinanet_config(num_classes=91, frozen_bn=False))
-    report = ours.load_state_dict(retinanet_from_torchvision(tv.state_dict()), strict=False)
-    assert not report.missing_keys and not report.unexpected_keys, report
-    ours.eval()
+    ours = build_converted(torchvision_retinanet_config(num_classes=91, frozen_bn=False),
+                           retinanet_from_torchvision(tv.state_dict()))
     return tv, ours, images
 
 

@@ -17,7 +17,7 @@ import torch
 import torchvision
 from torchvision.ops import FrozenBatchNorm2d
 
-from conftest import randomise_batchnorm
+from conftest import randomise_batchnorm, load_converted as _load
 from visioncraft.config import Config
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
@@ -185,12 +185,6 @@ def _build(arch, config, min_size, max_size, images, randomise_head):
         if hasattr(ours.backbone, option):
             setattr(ours.backbone, option, False)
     return tv, ours
-
-
-def _load(ours, state):
-    report = ours.load_state_dict(state, strict=False)
-    assert not report.missing_keys and not report.unexpected_keys, report
-    ours.eval()
 
 
 def _suppress_unused(layer, groups=1, slots=(UNUSED,)):

@@ -8,8 +8,7 @@ import pytest
 import torch
 import torchvision
 
-from conftest import randomise_batchnorm
-from visioncraft.registry import MODELS
+from conftest import build_converted, randomise_batchnorm
 from visioncraft.structures import DataSample, InstanceData
 from visioncraft.tasks.detection.models.convert_torchvision import (fasterrcnn_from_torchvision,
                                                                     maskrcnn_from_torchvision,
@@ -51,10 +50,7 @@ def _build(arch):
     tv.rpn._post_nms_top_n = dict(training=2000, testing=200)  # fewer RoIs than 1000: a faster test
     cfg_fn, convert = ((torchvision_fasterrcnn_config, fasterrcnn_from_torchvision) if arch == 'fasterrcnn'
                        else (torchvision_maskrcnn_config, maskrcnn_from_torchvision))
-    ours = MODELS.build(cfg_fn(num_classes=91, frozen_bn=False))
-    report = ours.load_state_dict(convert(tv.state_dict()), strict=False)
-    assert not report.missing_keys and not report.unexpected_keys, report
-    ours.eval()
+    ours = build_converted(cfg_fn(num_classes=91, frozen_bn=False), convert(tv.state_dict()))
     ours.rpn_head.test_cfg['max_per_img'] = 200
     # Both detectors run on torchvision's ResNet-50-FPN features: the backbone and neck have their own parity
     # test (test_retinanet_parity.py) and may be optimised (folded norms, NHWC) at float-rounding cost, which
