@@ -180,10 +180,7 @@ def torchvision_retinanet_config(num_classes: int = 91, max_per_img: int = 300, 
                       max_per_img=max_per_img),
     )
 
-_RCNN_RULES = [
-    (r'^backbone\.body\.(.+)$', r'backbone.\1'),
-    (r'^backbone\.fpn\.inner_blocks\.(\d+)\.(?:0\.)?(weight|bias)$', r'neck.lateral_convs.\1.\2'),
-    (r'^backbone\.fpn\.layer_blocks\.(\d+)\.(?:0\.)?(weight|bias)$', r'neck.output_convs.\1.\2'),
+_RCNN_RULES = _RULES[:3] + [  # backbone and FPN (P6 by max-pooling: no extra convs); RPN; RoI heads
     (r'^rpn\.head\.conv\.(?:0\.0\.)?(weight|bias)$', r'rpn_head.rpn_conv.\1'),
     (r'^rpn\.head\.cls_logits\.(weight|bias)$', r'rpn_head.rpn_cls.\1'),
     (r'^rpn\.head\.bbox_pred\.(weight|bias)$', r'rpn_head.rpn_reg.\1'),
