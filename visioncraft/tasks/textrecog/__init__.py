@@ -1,0 +1,8 @@
+"""Text recognition (CRNN, SVTR-style; MMOCR and PaddleOCR workflows): dictionaries, codecs, datasets,
+transforms, models, metrics, visualizer."""
+from . import codecs  # noqa: F401
+from . import datasets  # noqa: F401
+from . import evaluation  # noqa: F401
+from . import transforms  # noqa: F401
+from . import models  # noqa: F401
+from . import visualization  # noqa: F401
