@@ -19,7 +19,7 @@ from ..layers import ModulatedDeformConv2d
 from .base import BackboneBase
 from .pretrained import load_pretrained, resolve_checkpoint_path  # noqa: F401  (re-exported)
 
-__all__ = ['ResNet', 'resolve_checkpoint_path']
+__all__ = ['ResNet', 'ResNetV1d', 'resolve_checkpoint_path']
 
 
 # depth -> (torchvision builder name, channels of the stage outputs)
@@ -75,6 +75,13 @@ class ResNet(BackboneBase):
             conv2 response (see the layer). MMOCR's ``dbnet_resnet50-dcnv2_fpnc`` uses
             ``stage_with_dcn=(False, True, True, True)``.
         stage_with_dcn: one flag per stage (4 entries), used with ``dcn``.
+        deep_stem: replace the 7x7 stem conv by three 3x3 convs (``stem_channels // 2``, ``stem_channels // 2``,
+            ``stem_channels``; the first with stride 2), each followed by the norm and ReLU, in ``self.stem``
+            (the "C"/"vd" stem of Bag of Tricks, He et al. 2019).
+        avg_down: in each stage's first block that strides, downsample the shortcut with a 2x2 average pool
+            (``ceil_mode``, padding not counted) followed by a stride-1 1x1 conv instead of a strided 1x1 conv
+            (the "D"/"vd" shortcut); ``downsample`` is then ``[AvgPool2d, Conv2d, norm]``.
+        stem_channels: output channels of the deep stem (64; the stages expect 64).
         init_cfg: ``None`` (torchvision's random init) or ``dict(type='Pretrained', checkpoint=...)``
             where checkpoint is a local file, an http(s) URL (downloaded once into
             ``$TORCH_HOME/hub/checkpoints``) or ``'torchvision://resnet50'``; loaded by
@@ -88,7 +95,8 @@ class ResNet(BackboneBase):
                  frozen_stages: int = -1, norm_cfg: dict | None = None, norm_eval: bool = True,
                  style: str = 'pytorch', init_cfg: dict | None = None, in_channels: int = 3,
                  fold_bn: bool | None = None, channels_last: bool | None = None, dcn: dict | None = None,
-                 stage_with_dcn: Sequence[bool] = (False, False, False, False)) -> None:
+                 stage_with_dcn: Sequence[bool] = (False, False, False, False), deep_stem: bool = False,
+                 avg_down: bool = False, stem_channels: int = 64) -> None:
         super().__init__()
         if depth not in _ARCH:
             raise ValueError(f'ResNet depth must be one of {sorted(_ARCH)}, got {depth}')
@@ -116,10 +124,20 @@ class ResNet(BackboneBase):
         net = getattr(torchvision.models, builder)(weights=None, norm_layer=_norm_layer(norm_cfg))
         if in_channels != 3:
             net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.deep_stem, self.avg_down = bool(deep_stem), bool(avg_down)
+        if self.deep_stem:
+            if stem_channels != 64:
+                raise ValueError(f'ResNet stem_channels must be 64 (the first stage expects 64 inputs), '
+                                 f'got {stem_channels}')
+            self.stem = _deep_stem(in_channels, stem_channels, _norm_layer(norm_cfg))
+        else:
+            self.conv1, self.bn1 = net.conv1, net.bn1
+        self.relu, self.maxpool = net.relu, net.maxpool
         self.stage_names = [f'layer{i + 1}' for i in range(num_stages)]
         for name in self.stage_names:
             setattr(self, name, getattr(net, name))
+            if self.avg_down:
+                _avg_down_shortcut(getattr(self, name)[0])
         self.dcn, self.stage_with_dcn = _check_dcn(dcn, stage_with_dcn)
         if self.dcn is not None:
             for name, with_dcn in zip(self.stage_names, self.stage_with_dcn):
@@ -138,19 +156,28 @@ class ResNet(BackboneBase):
     def _frozen_modules(self) -> list[nn.Module]:
         if self.frozen_stages < 0:
             return []
-        return [self.conv1, self.bn1] + [getattr(self, f'layer{i}') for i in range(1, self.frozen_stages + 1)]
+        stem = [self.stem] if self.deep_stem else [self.conv1, self.bn1]
+        return stem + [getattr(self, f'layer{i}') for i in range(1, self.frozen_stages + 1)]
 
     def init_weights(self) -> None:
         """Load ``init_cfg``'s pretrained checkpoint (no-op without one); ``fc.*`` keys are skipped."""
         if not self.init_cfg:
             return
-        stages = ('conv1', 'bn1', *self.stage_names)
+        stages = ('stem',) if self.deep_stem else ('conv1', 'bn1')
+        stages = (*stages, *self.stage_names)
         load_pretrained(self, self.init_cfg, name=f'ResNet-{self.depth}', keep=lambda k: k.split('.')[0] in stages)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if self.channels_last or (self.channels_last is None and self.fold_bn and x.device.type == 'cpu'):
             x = x.contiguous(memory_format=torch.channels_last)
-        if not self.fold_bn:
+        if self.deep_stem:
+            stem = self.stem
+            for i in range(0, len(stem), 3):  # (conv, norm, ReLU) x 3
+                x = _conv_norm(x, stem[i], stem[i + 1], relu=True) if self.fold_bn else stem[i + 2](stem[i + 1](
+                    stem[i](x)))
+            x = self.maxpool(x)
+            stage_forward = _folded_stage if self.fold_bn else nn.Module.__call__
+        elif not self.fold_bn:
             x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
             stage_forward = nn.Module.__call__
         else:
@@ -162,6 +189,41 @@ class ResNet(BackboneBase):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
+
+
+@MODELS.register_module()
+class ResNetV1d(ResNet):
+    """ResNet-D ("vd" in PaddleOCR, ``ResNetV1d`` in MMDetection): :class:`ResNet` with ``deep_stem=True`` and
+    ``avg_down=True`` (Bag of Tricks for Image Classification, He et al. 2019). Same arguments and outputs as
+    :class:`ResNet`; torchvision has no ImageNet weights for this layout, so ``init_cfg`` must name a checkpoint
+    saved from this class."""
+
+    def __init__(self, **kwargs) -> None:
+        for key in ('deep_stem', 'avg_down'):
+            if kwargs.pop(key, True) is not True:
+                raise ValueError(f'ResNetV1d always has {key}=True; use ResNet for the plain layout')
+        super().__init__(deep_stem=True, avg_down=True, **kwargs)
+
+
+def _deep_stem(in_channels: int, channels: int, norm_layer) -> nn.Sequential:
+    mid = channels // 2
+    layers: list[nn.Module] = []
+    for cin, cout, stride in ((in_channels, mid, 2), (mid, mid, 1), (mid, channels, 1)):
+        layers += [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), norm_layer(cout),
+                   nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+def _avg_down_shortcut(block: nn.Module) -> None:
+    """Turn ``block.downsample = [1x1 conv stride s, norm]`` with s > 1 into ``[AvgPool s, 1x1 conv stride 1, norm]``."""
+    ds = block.downsample
+    if ds is None or ds[0].stride == (1, 1):
+        return
+    conv, norm = ds[0], ds[1]
+    stride = conv.stride
+    conv.stride = (1, 1)
+    block.downsample = nn.Sequential(nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False),
+                                     conv, norm)
 
 
 def _check_dcn(dcn: dict | None, stage_with_dcn: Sequence[bool]) -> tuple[dict | None, tuple[bool, ...]]:
@@ -256,7 +318,7 @@ def _folded_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """torchvision's Bottleneck / BasicBlock forward with folded norms (other modules: their own forward)."""
     downsample = block.downsample
     if not isinstance(block, (Bottleneck, BasicBlock)) or not (
-            downsample is None or (isinstance(downsample, nn.Sequential) and len(downsample) == 2)):
+            downsample is None or (isinstance(downsample, nn.Sequential) and len(downsample) in (2, 3))):
         return block(x)
     out = _conv_norm(x, block.conv1, block.bn1, relu=True)
     if isinstance(block, Bottleneck):
@@ -264,7 +326,12 @@ def _folded_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
         out = _conv_norm(out, block.conv3, block.bn3, relu=False)
     else:
         out = _conv_norm(out, block.conv2, block.bn2, relu=False)
-    identity = x if downsample is None else _conv_norm(x, downsample[0], downsample[1], relu=False)
+    if downsample is None:
+        identity = x
+    elif len(downsample) == 3:  # avg_down: [AvgPool2d, conv, norm]
+        identity = _conv_norm(downsample[0](x), downsample[1], downsample[2], relu=False)
+    else:
+        identity = _conv_norm(x, downsample[0], downsample[1], relu=False)
     # in place is safe: ``out`` is a conv or norm output, which no backward formula needs
     return F.relu(out.add_(identity), inplace=True)
 
