@@ -17,7 +17,7 @@ CONFIGS = sorted((REPO / 'configs' / 'textdet').rglob('*.py'))
 def test_there_are_textdet_configs():
     names = {p.name for p in CONFIGS}
     assert {'dbnet_resnet18_fpnc_1200e_icdar2015.py', 'dbnet_resnet50-dcnv2_fpnc_1200e_icdar2015.py',
-            'dbnet_mobilenetv3-large_fpnc_1200e_icdar2015.py'} <= names
+            'dbnet_mobilenetv3-large_fpnc_1200e_icdar2015.py', 'dbnetpp_resnet50-dcnv2_fpnc_1200e_icdar2015.py'} <= names
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[p.relative_to(REPO / 'configs' / 'textdet').as_posix()
@@ -58,3 +58,14 @@ def test_dbnet_variants():
     assert mv3.model.backbone.type == 'MobileNetV3' and 'depth' not in mv3.model.backbone
     model = MODELS.build(_model_cfg(mv3))
     assert list(model.backbone.out_channels) == list(mv3.model.neck.in_channels) == [24, 40, 112, 960]
+
+
+def test_dbnetpp_is_the_r50_recipe_with_adaptive_scale_fusion():
+    pp = Config.fromfile(REPO / 'configs/textdet/dbnetpp/dbnetpp_resnet50-dcnv2_fpnc_1200e_icdar2015.py')
+    assert pp.model.neck.asf_cfg.attention_type == 'ScaleChannelSpatial'
+    assert pp.model.backbone.depth == 50 and tuple(pp.model.backbone.stage_with_dcn) == (False, True, True, True)
+    resize = pp.test_dataloader.dataset.pipeline[1]
+    assert (resize.type, tuple(resize.scale), resize.keep_ratio) == ('Resize', (4068, 1024), True)
+    assert pp.val_dataloader.dataset.pipeline[1].scale == (4068, 1024)
+    model = MODELS.build(_model_cfg(pp))
+    assert type(model.neck.asf_attn).__name__ == 'ScaleChannelSpatialAttention'

@@ -41,6 +41,7 @@ import importlib
 import json
 import os
 import re
+import sys
 import traceback
 import types
 import warnings
@@ -84,7 +85,9 @@ def merge_dicts(base: Mapping[Any, Any], override: Mapping[Any, Any]) -> ConfigD
     """Merge ``override`` on top of ``base`` into a new ``ConfigDict`` (neither input is changed).
 
     Dicts merge recursively; other values replace. A dict in ``override`` with a true ``_delete_``
-    replaces the dict in ``base`` instead of merging into it.
+    replaces the dict in ``base`` instead of merging into it. A dict whose keys are all ints, over a list
+    or tuple, changes list items by index (``pipeline={1: dict(scale=(1333, 800))}`` merges into item 1,
+    keeping its ``type``); an index past the end is a :class:`ConfigError`.
     """
     out = ConfigDict()
     dict.update(out, base)
@@ -94,9 +97,26 @@ def merge_dicts(base: Mapping[Any, Any], override: Mapping[Any, Any]) -> ConfigD
         old = out.get(key, _MISSING)
         if isinstance(value, Mapping) and isinstance(old, Mapping) and not value.get(DELETE_KEY, False):
             out[key] = merge_dicts(old, value)
+        elif isinstance(value, Mapping) and isinstance(old, (list, tuple)) and value \
+                and all(isinstance(k, int) and not isinstance(k, bool) for k in value):
+            out[key] = _merge_by_index(key, old, value)
         else:
             out[key] = strip_delete(value)
     return out
+
+
+def _merge_by_index(key: Any, items: list | tuple, override: Mapping[int, Any]) -> list | tuple:
+    merged = list(items)
+    for index, value in override.items():
+        if not -len(merged) <= index < len(merged):
+            raise ConfigError(f'{key}: index {index} is out of range for a list of {len(merged)} items '
+                              f'(a dict with int keys changes list items by index)')
+        old = merged[index]
+        if isinstance(value, Mapping) and isinstance(old, Mapping) and not value.get(DELETE_KEY, False):
+            merged[index] = merge_dicts(old, value)
+        else:
+            merged[index] = strip_delete(value)
+    return type(items)(merged) if isinstance(items, tuple) else merged
 
 
 # -- dotted key paths ---------------------------------------------------------------------------------
@@ -343,13 +363,29 @@ def import_custom_modules(custom_imports: Any, filename: str | None = None) -> l
     modules = []
     for name in names:
         try:
-            modules.append(importlib.import_module(name))
+            modules.append(_import_from_cwd_too(name))
         except Exception as exc:  # ImportError, or whatever the module raised while running
             message = f"{label}: custom_imports could not import {name!r}: {type(exc).__name__}: {exc}"
             if not allow_failed:
                 raise ConfigError(message) from exc
             warnings.warn(message + ' (skipped: allow_failed_imports=True)', stacklevel=2)
     return modules
+
+
+def _import_from_cwd_too(name: str) -> types.ModuleType:
+    """``importlib.import_module(name)``; when the package is not found and the current directory is not on
+    ``sys.path`` (``python tools/train.py`` puts ``tools/`` there, not the current directory), retry with it, so
+    ``custom_imports=dict(imports=['my_project.my_backbone'])`` works from the project root either way."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        cwd = os.getcwd()
+        top = name.split('.')[0]
+        if exc.name != top or cwd in sys.path or '' in sys.path or not (
+                os.path.isdir(os.path.join(cwd, top)) or os.path.isfile(os.path.join(cwd, top + '.py'))):
+            raise
+        sys.path.insert(0, cwd)
+        return importlib.import_module(name)
 
 
 _import_listed_modules = import_custom_modules  # Config.fromfile's argument of the same name hides it
