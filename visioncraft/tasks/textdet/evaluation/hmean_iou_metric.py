@@ -10,7 +10,7 @@ import torch
 from visioncraft.evaluation.metric import BaseMetric
 from visioncraft.registry import METRICS
 
-__all__ = ['HmeanIOUMetric', 'polygon_iou_matrix', 'count_matches']
+__all__ = ['HmeanIOUMetric', 'polygon_iou_matrix', 'count_matches', 'match_pairs']
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
@@ -60,8 +60,13 @@ def count_matches(hits: np.ndarray, strategy: str = 'vanilla') -> int:
     ``'vanilla'`` (ICDAR 2015's script, MMOCR's default): greedily, gt by gt and prediction by prediction in
     index order, a pair matches when neither is matched yet. ``'max_matching'``: a maximum bipartite matching.
     """
+    return len(match_pairs(hits, strategy))
+
+
+def match_pairs(hits: np.ndarray, strategy: str = 'vanilla') -> list[tuple[int, int]]:
+    """The ``(gt index, prediction index)`` pairs of the one-to-one matching :func:`count_matches` counts."""
     if hits.size == 0:
-        return 0
+        return []
     if strategy == 'max_matching':
         match_of_pred = [-1] * hits.shape[1]
         adj = [np.nonzero(row)[0].tolist() for row in hits]
@@ -74,15 +79,17 @@ def count_matches(hits: np.ndarray, strategy: str = 'vanilla') -> int:
                         match_of_pred[j] = i
                         return True
             return False
-        return sum(augment(i, set()) for i in range(hits.shape[0]))
+        for i in range(hits.shape[0]):
+            augment(i, set())
+        return sorted((i, j) for j, i in enumerate(match_of_pred) if i >= 0)
     gt_used = np.zeros(hits.shape[0], bool)
     pred_used = np.zeros(hits.shape[1], bool)
-    n = 0
+    pairs = []
     for i, j in zip(*np.nonzero(hits)):
         if not gt_used[i] and not pred_used[j]:
             gt_used[i] = pred_used[j] = True
-            n += 1
-    return n
+            pairs.append((int(i), int(j)))
+    return pairs
 
 
 @METRICS.register_module()
@@ -126,34 +133,48 @@ class HmeanIOUMetric(BaseMetric):
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
         """Append, per sample, ``(tp, n_pred)`` per threshold and the number of non-ignored ground truths."""
         for k, sample in enumerate(data_samples):
-            pred, gt = _get(sample, 'pred_instances'), _get(sample, 'gt_instances')
-            if gt is None:
-                raise KeyError(f'HmeanIOUMetric: data sample {k} has no gt_instances (the test pipeline must '
-                               'load annotations: LoadOCRAnnotations + PackTextDetInputs)')
-            gt_polys = list(_get(gt, 'polygons', []) or [])
-            gt_ign = _get(gt, 'ignored')
-            gt_ign = np.zeros(len(gt_polys), bool) if gt_ign is None else _np(gt_ign, bool).reshape(-1)
-            pred_polys = list(_get(pred, 'polygons', []) or [])
-            scores = _get(pred, 'scores')
-            scores = np.ones(len(pred_polys)) if scores is None else _np(scores, np.float64).reshape(-1)
-            if len(scores) != len(pred_polys) or len(gt_ign) != len(gt_polys):
-                raise ValueError(f'HmeanIOUMetric: sample {k}: {len(pred_polys)} predicted polygons but '
-                                 f'{len(scores)} scores, or {len(gt_polys)} gt polygons but {len(gt_ign)} flags')
-            keep = scores >= self.pred_score_thrs.min() - 1e-12
-            pred_polys = [p for p, ok in zip(pred_polys, keep) if ok]
+            gt_polys, gt_ign, pred_polys, scores = self._read_polygons(sample, k)
+            hits, pred_ign, keep = self._match_image(gt_polys, gt_ign, pred_polys, scores)
             scores = scores[keep]
-            iou, iop = polygon_iou_matrix(gt_polys, pred_polys)
-            pred_ign = (iop[gt_ign] > self.ignore_precision_thr).any(axis=0) if gt_ign.any() \
-                else np.zeros(len(pred_polys), bool)
-            hits = iou > self.match_iou_thr
-            hits[gt_ign] = False
-            hits[:, pred_ign] = False
             tp, n_pred = [], []
             for thr in self.pred_score_thrs:
                 valid = (scores >= thr - 1e-12) & ~pred_ign
                 tp.append(count_matches(hits[:, valid], self.strategy))
                 n_pred.append(int(valid.sum()))
             self.results.append(dict(tp=np.asarray(tp), n_pred=np.asarray(n_pred), n_gt=int((~gt_ign).sum())))
+
+    def _read_polygons(self, sample: Any, k: int) -> tuple[list, np.ndarray, list, np.ndarray]:
+        """``(gt polygons, gt ignore flags bool N, predicted polygons, scores float64 K)`` of data sample ``k``."""
+        name = type(self).__name__
+        pred, gt = _get(sample, 'pred_instances'), _get(sample, 'gt_instances')
+        if gt is None:
+            raise KeyError(f'{name}: data sample {k} has no gt_instances (the test pipeline must '
+                           'load annotations: LoadOCRAnnotations + PackTextDetInputs)')
+        gt_polys = list(_get(gt, 'polygons', []) or [])
+        gt_ign = _get(gt, 'ignored')
+        gt_ign = np.zeros(len(gt_polys), bool) if gt_ign is None else _np(gt_ign, bool).reshape(-1)
+        pred_polys = list(_get(pred, 'polygons', []) or [])
+        scores = _get(pred, 'scores')
+        scores = np.ones(len(pred_polys)) if scores is None else _np(scores, np.float64).reshape(-1)
+        if len(scores) != len(pred_polys) or len(gt_ign) != len(gt_polys):
+            raise ValueError(f'{name}: sample {k}: {len(pred_polys)} predicted polygons but '
+                             f'{len(scores)} scores, or {len(gt_polys)} gt polygons but {len(gt_ign)} flags')
+        return gt_polys, gt_ign, pred_polys, scores
+
+    def _match_image(self, gt_polys: list, gt_ign: np.ndarray, pred_polys: list, scores: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(hits, pred_ignored, keep)`` of one image: ``keep`` (bool K) marks the predictions scoring at
+        least the lowest threshold; ``hits`` (bool G x K') are the IoU matches among the kept ones, with
+        do-not-care ground truths and the kept predictions they cover (``pred_ignored``, bool K') cleared."""
+        keep = scores >= self.pred_score_thrs.min() - 1e-12
+        pred_polys = [p for p, ok in zip(pred_polys, keep) if ok]
+        iou, iop = polygon_iou_matrix(gt_polys, pred_polys)
+        pred_ign = (iop[gt_ign] > self.ignore_precision_thr).any(axis=0) if gt_ign.any() \
+            else np.zeros(len(pred_polys), bool)
+        hits = iou > self.match_iou_thr
+        hits[gt_ign] = False
+        hits[:, pred_ign] = False
+        return hits, pred_ign, keep
 
     def compute_metrics(self, results: list[Any]) -> dict[str, Any]:
         tp = np.sum([r['tp'] for r in results], axis=0).astype(np.float64)
