@@ -1,4 +1,4 @@
-"""The ``visioncraft`` command: ``visioncraft {train,test,config} ...``."""
+"""The ``visioncraft`` command: ``visioncraft {train,test,config,export,predict} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,8 @@ _COMMANDS = {
     'train': 'train a model from a config file',
     'test': 'evaluate a checkpoint on the test set',
     'config': 'print the merged config (after _base_ and --cfg-options)',
+    'export': 'export a checkpoint to TorchScript + ONNX with its pre/post-processing (inference.json)',
+    'predict': 'run an exported model on an image or a folder (no config needed)',
 }
 
 
@@ -53,6 +55,12 @@ def main(argv: list[str] | None = None) -> None:
         test_main(rest)
     elif cmd == 'config':
         _config_cmd(rest)
+    elif cmd == 'export':
+        from .export import main as export_main
+        export_main(rest)
+    elif cmd == 'predict':
+        from .predict import predict_main
+        predict_main(rest)
     else:
         import difflib
         close = difflib.get_close_matches(cmd, list(_COMMANDS), n=1)

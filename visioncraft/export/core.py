@@ -1,0 +1,206 @@
+"""``export_model``: a config + checkpoint -> a self-contained inference directory.
+
+The directory holds ``model.pt`` (TorchScript), ``model.onnx`` (ONNX, dynamic batch / height / width) and
+``inference.json`` (everything a predictor needs besides the graph: preprocessing, post-processing, versions).
+Which exporter runs is chosen from the built model: each exporter in :data:`EXPORTERS` says whether it
+handles a model (``matches``); text detection (DBNet and any model whose head carries a ``DBCodec``) is the
+first, detection / recognition exporters can be appended later.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ['export_model', 'build_model_for_export', 'EXPORTERS', 'Exporter', 'FORMATS', 'INFERENCE_JSON',
+           'MODEL_FILES', 'export_torchscript', 'export_onnx']
+
+_logger = logging.getLogger('visioncraft')
+
+FORMATS = ('torchscript', 'onnx')
+INFERENCE_JSON = 'inference.json'
+MODEL_FILES = {'torchscript': 'model.pt', 'onnx': 'model.onnx'}
+#: the inference.json layout version; a predictor refuses a newer one
+FORMAT_VERSION = 1
+
+
+class Exporter:
+    """One model family's export: the graph to trace and the settings its predictor needs.
+
+    Subclasses implement :meth:`matches`, :meth:`graph` (an ``nn.Module`` mapping the preprocessed N x 3 x H x W
+    float32 batch to the raw outputs), :meth:`example_input` and :meth:`inference_settings`.
+    """
+
+    task: str = ''
+    input_names: Sequence[str] = ('input',)
+    output_names: Sequence[str] = ('output',)
+    dynamic_axes: dict[str, dict[int, str]] = {}
+
+    @classmethod
+    def matches(cls, model: nn.Module) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __init__(self, model: nn.Module, cfg) -> None:
+        self.model, self.cfg = model, cfg
+
+    def graph(self) -> nn.Module:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def example_input(self) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def inference_settings(self) -> dict[str, Any]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+#: exporters tried in order; the first whose ``matches(model)`` is true is used
+EXPORTERS: list[type[Exporter]] = []
+
+
+def _config(cfg):
+    from visioncraft.config import Config
+    if isinstance(cfg, (str, os.PathLike)):
+        if not Path(cfg).is_file():
+            raise FileNotFoundError(f'export_model: config file not found: {cfg}')
+        return Config.fromfile(str(cfg))
+    if isinstance(cfg, Config):
+        return copy.deepcopy(cfg)
+    if isinstance(cfg, dict):
+        return Config(copy.deepcopy(cfg))
+    raise TypeError(f'export_model: cfg must be a config file, a Config or a dict, got {type(cfg).__name__}')
+
+
+def build_model_for_export(cfg, checkpoint: str | os.PathLike | None) -> nn.Module:
+    """The model of ``cfg`` with the weights of ``checkpoint`` (None: random init, with a warning), in eval
+    mode on the CPU, ``model.cfg`` set. Built exactly as :func:`visioncraft.apis.init_detector` builds it
+    (no pretrained download)."""
+    from visioncraft.apis import init_detector
+    cfg = _config(cfg)
+    if checkpoint is not None and not str(checkpoint).startswith(('http://', 'https://')) \
+            and not Path(checkpoint).is_file():
+        raise FileNotFoundError(f'export_model: checkpoint file not found: {checkpoint}')
+    return init_detector(cfg, None if checkpoint is None else str(checkpoint), device='cpu')
+
+
+def export_torchscript(graph: nn.Module, example: torch.Tensor, path: Path) -> None:
+    """Trace ``graph`` on ``example`` and save it (``torch.jit.save``). Shapes stay symbolic (sizes are
+    read from the input at run time), which the test checks on other image sizes."""
+    import warnings
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # TracerWarnings about shape reads and the torch.jit deprecation note
+        traced = torch.jit.trace(graph, example, check_trace=False)
+        traced = torch.jit.freeze(traced.eval())
+        torch.jit.save(traced, str(path))
+
+
+def export_onnx(graph: nn.Module, example: torch.Tensor, path: Path, *, input_names: Sequence[str],
+                output_names: Sequence[str], dynamic_axes: dict, opset: int | None) -> dict[str, Any]:
+    """Export ``graph`` to ONNX with the TorchScript-based exporter (``dynamo=False``): it keeps the traced
+    batch / height / width symbolic through ``dynamic_axes`` and writes a single self-contained file. (torch
+    2.14's default dynamo exporter also gives a correct graph for DBNet, given ``torch.export.Dim`` sizes that
+    are multiples of 32, but took 9 s instead of 1 s for the quickstart model.) The model is checked with
+    ``onnx.checker`` and its output on ``example`` compared with PyTorch's through onnxruntime.
+    Returns ``dict(exporter=..., opset=...)``."""
+    import warnings
+
+    import numpy as np
+    import onnx
+    opset = int(opset) if opset is not None else 17
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        torch.onnx.export(graph, (example,), str(path), input_names=list(input_names),
+                          output_names=list(output_names), dynamic_axes=dynamic_axes, opset_version=opset,
+                          do_constant_folding=True, dynamo=False)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    got = sess.run(None, {input_names[0]: example.numpy()})[0]
+    with torch.no_grad():
+        want = graph(example).numpy()
+    if got.shape != want.shape or not np.allclose(got, want, atol=1e-4, rtol=1e-3):
+        raise RuntimeError(f'export_onnx: onnxruntime output differs from PyTorch on the example input '
+                           f'(max abs diff {float(np.abs(got - want).max()) if got.shape == want.shape else "shape"})')
+    return dict(exporter='torch.onnx.export(dynamo=False)', opset=opset)
+
+
+def export_model(cfg, checkpoint: str | None, out_dir, *, formats: Sequence[str] = ('torchscript', 'onnx'),
+                 opset: int | None = None) -> dict[str, Path]:
+    """Write a self-contained inference directory for the model of ``cfg`` with the weights of ``checkpoint``.
+
+    Args:
+        cfg: a config file path, a :class:`~visioncraft.config.Config` or a dict (not modified).
+        checkpoint: a checkpoint file (or http(s) URL); None exports the random initialisation (a warning).
+        out_dir: the directory to write (created; existing files of the same names are replaced).
+        formats: any of ``'torchscript'`` (``model.pt``) and ``'onnx'`` (``model.onnx``).
+        opset: the ONNX opset (default 17).
+
+    Returns:
+        ``{'torchscript': Path, 'onnx': Path, 'inference.json': Path}`` for the files written.
+
+    The graph's input is the *preprocessed* batch (float32 N x 3 x H x W, normalised, channel order as the
+    model's data preprocessor makes it, H and W multiples of ``pad_size_divisor``); the normalisation is not
+    in the graph, it is in ``inference.json`` and the predictor applies it (see docs/export.md).
+    """
+    formats = tuple(formats)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ValueError(f'export_model: formats must be a non-empty subset of {FORMATS}, got {formats}')
+    model = build_model_for_export(cfg, checkpoint)
+    exporter_cls = next((e for e in EXPORTERS if e.matches(model)), None)
+    if exporter_cls is None:
+        raise ValueError(f'export_model: no exporter for a {type(model).__name__} model (exporters: '
+                         f'{", ".join(e.__name__ for e in EXPORTERS)}); export supports text detection (DBNet)')
+    exporter = exporter_cls(model, model.cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    graph = exporter.graph().eval()
+    example = exporter.example_input()
+    written: dict[str, Path] = {}
+    onnx_info: dict[str, Any] = {}
+    if 'torchscript' in formats:
+        export_torchscript(graph, example, out / MODEL_FILES['torchscript'])
+        written['torchscript'] = out / MODEL_FILES['torchscript']
+    if 'onnx' in formats:
+        onnx_info = export_onnx(graph, example, out / MODEL_FILES['onnx'], input_names=exporter.input_names,
+                                output_names=exporter.output_names, dynamic_axes=exporter.dynamic_axes,
+                                opset=opset)
+        written['onnx'] = out / MODEL_FILES['onnx']
+    info = _settings_header(model.cfg, checkpoint, exporter, onnx_info)
+    info['files'] = {k: v.name for k, v in written.items()}
+    info.update(exporter.inference_settings())
+    from visioncraft.engine.checkpoint import atomic_write_text
+    atomic_write_text(out / INFERENCE_JSON, json.dumps(info, indent=2) + '\n')
+    written[INFERENCE_JSON] = out / INFERENCE_JSON
+    _logger.info(f'export_model: wrote {", ".join(str(p) for p in written.values())}')
+    return written
+
+
+def _settings_header(cfg, checkpoint, exporter: Exporter, onnx_info: dict) -> dict[str, Any]:
+    import importlib.metadata
+
+    import visioncraft
+
+    def version(dist: str) -> str | None:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return dict(
+        format_version=FORMAT_VERSION, task=exporter.task, model_type=type(exporter.model).__name__,
+        source_config=Path(cfg.filename).name if getattr(cfg, 'filename', None) else None,
+        checkpoint=None if checkpoint is None else Path(str(checkpoint)).name,
+        input=dict(name=exporter.input_names[0], layout='NCHW', dtype='float32',
+                   dynamic_axes=exporter.dynamic_axes.get(exporter.input_names[0], {}),
+                   normalized=True),
+        outputs=list(exporter.output_names),
+        onnx=onnx_info or None,
+        versions=dict(visioncraft=visioncraft.__version__, torch=torch.__version__, onnx=version('onnx'),
+                      onnxruntime=version('onnxruntime')))
