@@ -79,6 +79,15 @@ def _segment_distance(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
     return np.sqrt((d ** 2).sum(-1)).min(axis=1)
 
 
+def _contour_pixel_area(cnt: np.ndarray) -> float:
+    """Pixels of a filled OpenCV contour (its interior and outline), counted on a canvas of the contour's
+    bounding box only (decoding used to fill a whole-image mask per candidate; same count, far less work)."""
+    x, y, w, h = cv2.boundingRect(cnt)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.drawContours(mask, [cnt], -1, 1, thickness=-1, offset=(-x, -y))
+    return float(np.count_nonzero(mask))
+
+
 @TASK_UTILS.register_module()
 class DBCodec:
     """Encode DBNet targets / decode DBNet probability maps.
@@ -127,6 +136,33 @@ class DBCodec:
         """``D = A (1 - r^2) / L`` for a K x 2 polygon."""
         area, perim = _area_perimeter(poly)
         return area * (1 - self.shrink_ratio ** 2) / max(perim, 1e-6)
+
+    #: bump when :meth:`encode` changes, so targets stored by an older version are refused (see target_fingerprint)
+    ENCODE_VERSION = 1
+
+    def target_fingerprint(self) -> str:
+        """The settings :meth:`encode` depends on, as one string (decode-only settings such as ``thresh`` are
+        left out). Targets made in the data pipeline (``GenerateDBTargets``) carry it, and ``DBHead`` refuses
+        targets whose fingerprint differs from its own codec's."""
+        return (f'{type(self).__name__}.encode v{self.ENCODE_VERSION}: shrink_ratio={float(self.shrink_ratio)!r}, '
+                f'thr_min={float(self.thr_min)!r}, thr_max={float(self.thr_max)!r}, '
+                f'min_text_size={float(self.min_text_size)!r}')
+
+    def target_extent(self, polygons: Sequence[np.ndarray]) -> tuple[int, int]:
+        """(H, W) of the smallest canvas, from the origin, outside which :meth:`encode` of these polygons (flat
+        ``[x0, y0, ...]``, absolute pixels) writes nothing but the background (``shrink_map`` 0, ``shrink_mask``
+        1, ``thr_map`` thr_min, ``thr_mask`` 0): each polygon grown by its shrink distance D, plus the pixel the
+        clipper's rounding may add. Every pixel's value is independent of the canvas size, so maps encoded on a
+        canvas covering this extent, cropped or padded with the background to any shape, equal the maps
+        encoded at that shape."""
+        h = w = 0
+        for flat in polygons:
+            poly = np.asarray(flat, np.float64).reshape(-1, 2)
+            if len(poly) < 3:
+                continue
+            x1, y1 = poly.max(0) + self.shrink_distance(poly)  # ignored / small ones reach only the polygon
+            w, h = max(w, int(np.ceil(x1)) + 2), max(h, int(np.ceil(y1)) + 2)
+        return h, w
 
     def encode(self, polygons: Sequence[np.ndarray], ignored: Sequence[bool] | np.ndarray | None,
                img_shape: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -253,9 +289,8 @@ class DBCodec:
             score = self._score(prob, outline)
             if score < self.box_thresh:
                 continue
-            kernel_mask = np.zeros_like(binary)
-            cv2.drawContours(kernel_mask, [cnt], -1, 1, thickness=-1)
-            out = self._unclip(pts, float(kernel_mask.sum()))
+            # the kernel's pixel count is only used by the exact un-shrink (unclip_ratio=None)
+            out = self._unclip(pts, _contour_pixel_area(cnt) if self.unclip_ratio is None else 0.0)
             if out is None:
                 continue
             rect = cv2.minAreaRect(out.astype(np.float32))

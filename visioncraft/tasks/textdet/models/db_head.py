@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from visioncraft.registry import MODELS, TASK_UTILS
@@ -59,15 +60,53 @@ class DBHead(nn.Module):
         return prob, thr, binary
 
     def get_targets(self, data_samples: list, shape: tuple[int, int], device) -> dict[str, torch.Tensor]:
-        """Encode each sample's ``gt_instances.polygons`` / ``ignored`` at ``shape`` (H, W): N x H x W maps."""
-        maps: dict[str, list] = {}
+        """Training targets at ``shape`` (H, W), the padded batch shape: ``shrink_map``, ``shrink_mask``,
+        ``thr_map``, ``thr_mask``, each float32 N x H x W on ``device``.
+
+        A sample that carries ``gt_db_targets`` (made in the data pipeline by ``GenerateDBTargets``) gives its
+        stored maps, cropped or padded at the bottom / right with the background values, which is what encoding
+        at ``shape`` gives (:meth:`DBCodec.target_extent`); their ``codec_fingerprint`` must equal this head's
+        codec's, else ValueError. Any other sample's ``gt_instances.polygons`` / ``ignored`` (pixels of the
+        padded input) are encoded here, on the main process.
+        """
+        h, w = int(shape[0]), int(shape[1])
+        per_sample = []
         for i, s in enumerate(data_samples):
+            stored = s.get('gt_db_targets')
+            if stored is not None:
+                per_sample.append(self._fit_stored(stored, (h, w), device, i, s))
+                continue
             gt = s.gt_instances
             polys = list(gt.polygons) if 'polygons' in gt else []
             ignored = gt.ignored.cpu().numpy() if 'ignored' in gt else None
-            for k, v in self.codec.encode(polys, ignored, shape).items():
-                maps.setdefault(k, []).append(torch.from_numpy(v))
-        return {k: torch.stack(v).to(device) for k, v in maps.items()}
+            per_sample.append({k: torch.from_numpy(v).to(device) for k, v in self.codec.encode(polys, ignored,
+                                                                                               (h, w)).items()})
+        return {k: torch.stack([m[k] for m in per_sample]) for k in per_sample[0]}
+
+    def _background(self) -> dict[str, float]:
+        """The value of each target map where no text reaches (the codec's encoding of an empty image)."""
+        return {k: float(v[0, 0]) for k, v in self.codec.encode([], None, (1, 1)).items()}
+
+    def _fit_stored(self, stored, shape: tuple[int, int], device, index: int, sample) -> dict[str, torch.Tensor]:
+        """One sample's stored maps as float32 ``shape`` tensors on ``device`` (checked, cropped / padded)."""
+        where = f'sample {index} ({sample.metainfo.get("img_path", "?")})'
+        own = self.codec.target_fingerprint()
+        theirs = stored.metainfo.get('codec_fingerprint')
+        if theirs != own:
+            raise ValueError(f'DBHead: {where} carries gt_db_targets made with codec settings [{theirs}] but this '
+                             f"head's codec has [{own}]; build GenerateDBTargets in the train pipeline from the same "
+                             'codec config as model.det_head.codec (e.g. one db_codec dict used in both places)')
+        h, w = shape
+        out = {}
+        for k, bg in self._background().items():
+            if k not in stored:
+                raise KeyError(f'DBHead: {where}: gt_db_targets lacks {k!r} (has {sorted(stored.keys())})')
+            m = stored.get(k).to(device=device, dtype=torch.float32)
+            m = m[:h, :w]
+            if m.shape != (h, w):
+                m = F.pad(m, (0, w - m.shape[1], 0, h - m.shape[0]), value=bg)
+            out[k] = m
+        return out
 
     def loss(self, x, data_samples: list) -> dict[str, torch.Tensor]:
         prob, thr, binary = self(x, with_threshold=True)

@@ -77,7 +77,8 @@ class LoadOCRAnnotations(BaseTransform):
     Always sets ``gt_ignore_flags`` (bool N, from each instance's ``ignore``). ``with_polygon``:
     ``gt_polygons`` (list of N float32 flat arrays); ``with_bbox``: ``gt_bboxes`` (float32 N x 4 xyxy, the
     instance's ``bbox`` or its polygon's bounding box); ``with_label``: ``gt_bboxes_labels`` (int64 N);
-    ``with_text``: ``gt_texts`` (list of N str).
+    ``with_text``: ``gt_texts`` (list of N str). A text-recognition sample (instances holding ``text`` but no
+    ``polygon``) with ``with_text=True`` gets only ``gt_texts`` and ``gt_ignore_flags``.
     """
 
     def __init__(self, with_polygon: bool = True, with_bbox: bool = False, with_label: bool = False,
@@ -90,6 +91,11 @@ class LoadOCRAnnotations(BaseTransform):
         if instances is None:
             raise KeyError(f'LoadOCRAnnotations: sample {results.get("img_path", "?")} has no "instances" key')
         results['gt_ignore_flags'] = np.array([bool(i.get('ignore', False)) for i in instances], dtype=np.bool_)
+        if self.with_text and instances and all('polygon' not in i for i in instances):
+            # a text-recognition sample (MMOCR textrecog layout: instances [{'text': ...}] without geometry):
+            # only the texts exist, so with_polygon / with_bbox / with_label have nothing to load
+            results['gt_texts'] = [str(i.get('text', '')) for i in instances]
+            return results
         polys = [np.asarray(i['polygon'], dtype=np.float32) for i in instances]
         for k, p in enumerate(polys):
             if p.ndim != 1 or len(p) < 6 or len(p) % 2:
@@ -278,29 +284,46 @@ class TextDetRandomCrop(BaseTransform):
 
 @TRANSFORMS.register_module()
 class DetResizeForTest(BaseTransform):
-    """Resize by a side limit, each side rounded to a multiple of 32 (PaddleOCR's ``det_limit_side_len`` /
-    ``det_limit_type``).
+    """PaddleOCR's test-time resize, in one of its three modes (sizes from :func:`det_resize_hw`):
 
-    ``limit_type='max'``: shrink so the longer side is at most ``limit_side_len`` (never enlarge);
-    ``'min'``: enlarge so the shorter side is at least ``limit_side_len`` (never shrink). Both sides are then
-    rounded to the nearest multiple of 32 (at least 32), so the aspect ratio changes slightly; ``scale_factor``
-    (w, h) records the exact per-axis factors, and polygons / boxes move with the image.
+    * side limit (``limit_side_len`` / ``limit_type``, PaddleOCR's ``det_limit_side_len`` /
+      ``det_limit_type``): ``'max'`` shrinks so the longer side is at most ``limit_side_len`` (never enlarges),
+      ``'min'`` enlarges so the shorter side is at least ``limit_side_len`` (never shrinks), ``'resize_long'``
+      scales the longer side to ``limit_side_len``; then each side is rounded to the nearest multiple of 32
+      (at least 32). ``max_side_limit`` (PaddleOCR 3: 4000) caps the longer side before the rounding.
+    * ``image_shape=(h, w)``: exactly h x w; with ``keep_ratio`` the width follows the aspect ratio, rounded
+      up to a multiple of 32.
+    * ``resize_long=L``: the longer side scaled to L, then both sides rounded UP to multiples of 128.
+
+    The aspect ratio may change slightly; ``scale_factor`` (w, h) records the exact per-axis factors, and
+    polygons / boxes move with the image.
     """
 
-    def __init__(self, limit_side_len: int = 960, limit_type: str = 'max') -> None:
-        if limit_type not in ('max', 'min'):
-            raise ValueError(f"DetResizeForTest: limit_type must be 'max' or 'min', got {limit_type!r}")
+    def __init__(self, limit_side_len: int = 960, limit_type: str = 'max', *,
+                 image_shape: Sequence[int] | None = None, keep_ratio: bool = False,
+                 resize_long: int | None = None, max_side_limit: int | None = None) -> None:
+        if limit_type not in ('max', 'min', 'resize_long'):
+            raise ValueError(f"DetResizeForTest: limit_type must be 'max', 'min' or 'resize_long', got "
+                             f"{limit_type!r}")
         if limit_side_len <= 0:
             raise ValueError(f'DetResizeForTest: limit_side_len must be > 0, got {limit_side_len}')
+        if image_shape is not None and resize_long is not None:
+            raise ValueError('DetResizeForTest: give image_shape or resize_long, not both')
+        if image_shape is not None and (len(image_shape) != 2 or min(image_shape) <= 0):
+            raise ValueError(f'DetResizeForTest: image_shape must be a positive (h, w), got {image_shape!r}')
+        if resize_long is not None and resize_long <= 0:
+            raise ValueError(f'DetResizeForTest: resize_long must be > 0, got {resize_long}')
         self.limit_side_len, self.limit_type = int(limit_side_len), limit_type
+        self.image_shape = None if image_shape is None else (int(image_shape[0]), int(image_shape[1]))
+        self.keep_ratio = bool(keep_ratio)
+        self.resize_long = None if resize_long is None else int(resize_long)
+        self.max_side_limit = None if max_side_limit is None else int(max_side_limit)
 
     def target_hw(self, h: int, w: int) -> tuple[int, int]:
         """The (h, w) an h x w image is resized to."""
-        if self.limit_type == 'max':
-            ratio = self.limit_side_len / max(h, w) if max(h, w) > self.limit_side_len else 1.0
-        else:
-            ratio = self.limit_side_len / min(h, w) if min(h, w) < self.limit_side_len else 1.0
-        return max(32, int(round(h * ratio / 32) * 32)), max(32, int(round(w * ratio / 32) * 32))
+        return det_resize_hw(h, w, limit_side_len=self.limit_side_len, limit_type=self.limit_type,
+                             image_shape=self.image_shape, keep_ratio=self.keep_ratio,
+                             resize_long=self.resize_long, max_side_limit=self.max_side_limit)
 
     def transform(self, results: dict) -> dict:
         h, w = results['img'].shape[:2]
@@ -349,3 +372,105 @@ class ColorJitter(BaseTransform):
             out = np.clip(out, 0, 255)
         results['img'] = np.rint(out).astype(np.uint8) if img.dtype == np.uint8 else out
         return results
+
+
+@TRANSFORMS.register_module()
+class GenerateDBTargets(BaseTransform):
+    """Make DBNet's training targets in the data pipeline (so in the DataLoader workers, in parallel with the
+    model) instead of in :meth:`DBHead.loss` on the main process.
+
+    Put it AFTER ``PackTextDetInputs``: it encodes exactly what the head would, the packed
+    ``gt_instances.polygons`` / ``ignored`` (pixels of the packed ``inputs``), with a :class:`DBCodec` built
+    from ``codec``, which must be the head's codec config (one ``db_codec`` dict used in both places; see
+    ``configs/quickstart/textdet_synth.py``). It sets ``data_samples.gt_db_targets``, a BaseDataElement with
+    metainfo ``codec_fingerprint`` (:meth:`DBCodec.target_fingerprint`) and data fields ``shrink_map``,
+    ``shrink_mask``, ``thr_mask`` (uint8 H' x W' tensors, 0 / 1) and ``thr_map`` (float32 H' x W'), where
+    H' x W' covers the image and every pixel the polygons' targets reach (:meth:`DBCodec.target_extent`; it can
+    exceed the image when a text's dilated border crosses its bottom / right edge). The head crops or pads
+    them to the padded batch shape with the background values, which equals encoding at that shape, and
+    raises when the fingerprint differs from its own codec's.
+
+    Args:
+        codec: the :class:`DBCodec` config (only its encode settings matter here).
+    """
+
+    def __init__(self, codec: dict | None = None) -> None:
+        from visioncraft.registry import TASK_UTILS
+        self.codec_cfg = dict(codec or dict(type='DBCodec'))
+        self.codec = TASK_UTILS.build(self.codec_cfg)
+        if not hasattr(self.codec, 'target_fingerprint'):
+            raise TypeError(f'GenerateDBTargets: codec {self.codec_cfg.get("type")!r} has no target_fingerprint; '
+                            'it needs a DBCodec')
+
+    def transform(self, results: dict) -> dict:
+        from visioncraft.structures import BaseDataElement
+        sample = results.get('data_samples') if isinstance(results, dict) else None
+        if sample is None or 'inputs' not in results:
+            raise KeyError('GenerateDBTargets: put it after PackTextDetInputs (it needs the packed "inputs" and '
+                           f'"data_samples"), got keys {sorted(results) if isinstance(results, dict) else results}')
+        if 'gt_instances' not in sample:
+            raise KeyError(f'GenerateDBTargets: {sample.metainfo.get("img_path", "?")}: the packed sample has no '
+                           'gt_instances (LoadOCRAnnotations missing from the pipeline?)')
+        gt = sample.gt_instances
+        polys = list(gt.polygons) if 'polygons' in gt else []
+        ignored = gt.ignored.cpu().numpy() if 'ignored' in gt else None
+        h, w = (int(v) for v in results['inputs'].shape[-2:])
+        eh, ew = self.codec.target_extent(polys)
+        maps = self.codec.encode(polys, ignored, (max(h, eh), max(w, ew)))
+        sample.gt_db_targets = BaseDataElement(
+            metainfo=dict(codec_fingerprint=self.codec.target_fingerprint()),
+            **{k: torch.from_numpy(v if k == 'thr_map' else v.astype(np.uint8)) for k, v in maps.items()})
+        return results
+
+
+__all__ += ['GenerateDBTargets']
+
+
+def det_resize_hw(h: int, w: int, *, limit_side_len: int = 960, limit_type: str = 'max',
+                  image_shape: Sequence[int] | None = None, keep_ratio: bool = False,
+                  resize_long: int | None = None, max_side_limit: int | None = None) -> tuple[int, int]:
+    """The (h, w) PaddleOCR's ``DetResizeForTest`` resizes an h x w image to (see :class:`DetResizeForTest`
+    for the modes; ``image_shape`` wins over ``resize_long``, which wins over the side limit)."""
+    if image_shape is not None:
+        th, tw = int(image_shape[0]), int(image_shape[1])
+        if keep_ratio:
+            tw = int(math.ceil(w * th / h / 32) * 32)
+        return th, tw
+    if resize_long is not None:
+        ratio = resize_long / max(h, w)
+        th, tw = int(h * ratio), int(w * ratio)
+        return (th + 127) // 128 * 128, (tw + 127) // 128 * 128
+    if limit_type == 'max':
+        ratio = limit_side_len / max(h, w) if max(h, w) > limit_side_len else 1.0
+    elif limit_type == 'min':
+        ratio = limit_side_len / min(h, w) if min(h, w) < limit_side_len else 1.0
+    else:  # 'resize_long'
+        ratio = limit_side_len / max(h, w)
+    th, tw = int(h * ratio), int(w * ratio)
+    if max_side_limit is not None and max(th, tw) > max_side_limit:
+        cap = max_side_limit / max(th, tw)
+        th, tw = int(th * cap), int(tw * cap)
+    return max(32, int(round(th / 32) * 32)), max(32, int(round(tw / 32) * 32))
+
+
+@TRANSFORMS.register_module()
+class RandomScale(BaseTransform):
+    """Resize the image (and its polygons / boxes) by a factor drawn uniformly from ``ratio_range``, relative
+    to its current size, the same factor for both sides (imgaug's ``Resize(size=(a, b))``, PaddleOCR's
+    ``IaaAugment`` ``{type: Resize, args: {size: [a, b]}}``). Updates ``img_shape`` and ``scale_factor``.
+    """
+
+    def __init__(self, ratio_range: Sequence[float] = (0.5, 3.0)) -> None:
+        if len(ratio_range) != 2 or not 0 < ratio_range[0] <= ratio_range[1]:
+            raise ValueError(f'RandomScale: ratio_range must be (min, max) with 0 < min <= max, got {ratio_range!r}')
+        self.ratio_range = (float(ratio_range[0]), float(ratio_range[1]))
+
+    def transform(self, results: dict) -> dict:
+        ratio = float(np.random.uniform(*self.ratio_range))
+        h, w = results['img'].shape[:2]
+        _resize_geometry(results, max(1, int(round(w * ratio))), max(1, int(round(h * ratio))),
+                         clip_object_border=False)
+        return results
+
+
+__all__ += ['det_resize_hw', 'RandomScale']
