@@ -147,3 +147,11 @@ def test_input_errors_print_one_clear_line_and_exit_2(cfg_file, tmp_path):
         assert 'Traceback' not in out.stderr and out.stderr.startswith('error: ')
         for w in words:
             assert w in out.stderr, (w, out.stderr)
+
+
+def test_config_command_prints_a_paddleocr_yaml_translated(capsys):
+    from visioncraft.cli.main import main as vc_main
+    from conftest import REPO
+    vc_main(['config', str(REPO / 'configs/det/det_mv3_db.yml'), '-o', 'PostProcess.box_thresh=0.55'])
+    text = capsys.readouterr().out
+    assert "type='DBNet'" in text and "type='MobileNetV3'" in text and 'box_thresh=0.55' in text

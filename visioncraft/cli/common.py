@@ -5,7 +5,8 @@ import argparse
 import os
 from pathlib import Path
 
-__all__ = ['add_common_args', 'load_config', 'enable_visualization', 'run_in_process_group']
+__all__ = ['add_common_args', 'load_config', 'read_config', 'use_cpu_only', 'enable_visualization',
+           'run_in_process_group']
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +15,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--cfg-options', '-o', '--options', nargs='+', action=DictAction, default={},
                         metavar='KEY=VALUE',
                         help='override config entries: a.b=1, lists as key="[a,b]" or key=a,b, list items as '
-                             'a.0.b=c; a key that does not exist is an error (prefix it with + to add it)')
+                             'a.0.b=c; a key that does not exist is an error (prefix it with + to add it). For a '
+                             'PaddleOCR-layout YAML the keys are its own: Global.epoch_num=3 Optimizer.base_lr=1e-4')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='how the processes were started (tools/dist_*.sh use pytorch, slurm_*.sh slurm)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=None, help=argparse.SUPPRESS)
@@ -26,19 +28,50 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 
 def load_config(args: argparse.Namespace):
-    """Read the config, apply --cfg-options, --launcher and --work-dir."""
-    from ..config import Config
+    """Read the config, apply --cfg-options, --launcher and --work-dir.
+
+    A PaddleOCR-layout YAML (``Global`` + ``Architecture``) is translated first, with ``-o`` applied to its
+    PaddleOCR keys (``Global.epoch_num=3``); any other config takes ``-o`` on the internal keys."""
     if args.local_rank is not None:
         os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = read_config(args.config, args.cfg_options)
     cfg['launcher'] = args.launcher
     if args.work_dir:
         cfg['work_dir'] = args.work_dir
     elif not cfg.get('work_dir'):
         cfg['work_dir'] = str(Path('work_dirs') / Path(args.config).stem)
     return cfg
+
+
+def read_config(path: str, options: dict | None = None):
+    """``path`` loaded with the overrides ``options``: a PaddleOCR YAML through
+    :func:`visioncraft.config.paddleocr.load_paddleocr_config` (then ``Global.use_gpu: false`` hides the GPUs
+    from this process, as PaddleOCR runs on the CPU), anything else with ``Config.fromfile`` +
+    ``merge_from_dict``."""
+    from ..config import Config
+    from ..config.paddleocr import is_paddleocr_config, load_paddleocr_config
+    if is_paddleocr_config(path):
+        cfg = load_paddleocr_config(path, options)
+        if not cfg['paddleocr']['use_gpu']:
+            use_cpu_only()
+        return cfg
+    cfg = Config.fromfile(path)
+    if options:
+        cfg.merge_from_dict(options)
+    return cfg
+
+
+def use_cpu_only() -> None:
+    """Hide the GPUs from this process (``CUDA_VISIBLE_DEVICES=''``), so the Runner picks the CPU. Effective
+    only before CUDA is first initialised in the process; after that a warning says the GPU stays in use."""
+    import logging
+
+    import torch
+    if torch.cuda.is_initialized():
+        logging.getLogger('visioncraft').warning(
+            'Global.use_gpu is false but CUDA is already initialised in this process: the GPU stays in use')
+        return
+    os.environ['CUDA_VISIBLE_DEVICES'] = ''
 
 
 def enable_visualization(cfg, args: argparse.Namespace, *, testing: bool) -> None:

@@ -12,7 +12,9 @@ __all__ = ['build_parser', 'main', 'prepare_config']
 def build_parser(prog: str = 'visioncraft train') -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description='Train a model from a config file.')
     p.add_argument('config', nargs='?', help='config file (.py, .yaml or .json)')
-    p.add_argument('-c', '--config-file', dest='config_opt', help='config file, PaddleOCR style (-c FILE -o k=v)')
+    p.add_argument('-c', '--config-file', dest='config_opt',
+                   help='config file, PaddleOCR style (-c FILE -o k=v); a PaddleOCR-layout YAML (Global + '
+                        'Architecture) is translated and -o then sets its PaddleOCR keys (docs/paddleocr.md)')
     p.add_argument('--resume', nargs='?', const='auto', default=None, metavar='PATH',
                    help='resume from PATH, or with no PATH from the latest checkpoint in the work dir')
     p.add_argument('--amp', action='store_true',

@@ -8,3 +8,6 @@ from .config_dict import ConfigDict
 from .overrides import DictAction, parse_override_value
 
 __all__ = ['Config', 'ConfigDict', 'DictAction', 'ConfigError', 'parse_override_value', 'import_custom_modules']
+from .paddleocr import is_paddleocr_config, load_paddleocr_config  # noqa: E402  (PaddleOCR-layout YAML configs)
+
+__all__ += ['is_paddleocr_config', 'load_paddleocr_config']

@@ -6,8 +6,9 @@ from .hook import HOOK_POINTS, Hook, Priority, get_priority
 from .misc_hooks import DistSamplerSeedHook, EmptyCacheHook, ParamSchedulerHook
 from .profiler_hook import ProfilerHook
 from .timer_logger import IterTimerHook, LoggerHook
+from .val_every_n_iters_hook import ValEveryNItersHook
 from .visualization_hook import VisualizationHook
 
 __all__ = ['Hook', 'Priority', 'get_priority', 'HOOK_POINTS', 'CheckpointHook', 'EarlyStoppingHook', 'EMAHook',
            'DistSamplerSeedHook', 'EmptyCacheHook', 'ParamSchedulerHook', 'ProfilerHook', 'IterTimerHook',
-           'LoggerHook', 'VisualizationHook']
+           'LoggerHook', 'ValEveryNItersHook', 'VisualizationHook']

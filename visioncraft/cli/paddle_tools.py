@@ -1,0 +1,185 @@
+"""PaddleOCR's tools on PaddleOCR-layout YAML configs: ``tools/eval.py``, ``tools/infer_det.py`` and
+``tools/export_model.py`` (``tools/train.py -c FILE -o ...`` is :mod:`visioncraft.cli.train`).
+
+Every tool takes ``-c FILE`` and ``-o Key.Sub=value ...`` overrides of the PaddleOCR keys (strict: an unknown
+key is an error) and reads the file through :func:`visioncraft.config.paddleocr.load_paddleocr_config`::
+
+    python tools/eval.py -c configs/det/det_mv3_db.yml -o Global.checkpoints=output/db_mv3/best_accuracy \\
+        PostProcess.box_thresh=0.6 PostProcess.unclip_ratio=1.5
+    python tools/infer_det.py -c configs/det/det_mv3_db.yml -o Global.infer_img=IMG_OR_DIR \\
+        Global.pretrained_model=output/db_mv3/best_accuracy
+    python tools/export_model.py -c configs/det/det_mv3_db.yml -o Global.pretrained_model=CKPT \\
+        Global.save_inference_dir=inference/det_db
+
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+
+__all__ = ['eval_main', 'infer_det_main', 'export_main', 'image_files', 'IMG_EXTS']
+
+logger = logging.getLogger('visioncraft')
+
+#: image extensions ``Global.infer_img`` folders are searched for (PaddleOCR's, without pdf / gif / rgb)
+IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+# -- shared ---------------------------------------------------------------------------------------------------
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    from ..config import DictAction
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument('-c', '--config', required=True, help='PaddleOCR-layout YAML config')
+    p.add_argument('-o', '--opt', nargs='+', action=DictAction, default={}, metavar='KEY=VALUE',
+                   help='override PaddleOCR keys: Global.checkpoints=PATH PostProcess.box_thresh=0.6 ... '
+                        '(an unknown key is an error)')
+    return p
+
+
+def _load(args: argparse.Namespace, prog: str):
+    from ..config.paddleocr import is_paddleocr_config
+    from .common import read_config
+    if not is_paddleocr_config(args.config):
+        raise SystemExit(f'{prog}: {args.config} is not a PaddleOCR-layout YAML (a .yml with Global and '
+                         'Architecture); for the other configs use tools/test.py CONFIG CHECKPOINT')
+    return read_config(args.config, args.opt)
+
+
+def _weights(cfg, prog: str) -> str:
+    """The checkpoint the tool runs: Global.checkpoints, else Global.pretrained_model (PaddleOCR's order)."""
+    from ..config import ConfigError
+    pd = cfg['paddleocr']
+    ckpt = pd['checkpoints'] or pd['pretrained_model']
+    if not ckpt:
+        raise ConfigError(f'{pd["file"]}: {prog} needs weights: -o Global.checkpoints=CKPT or '
+                          'Global.pretrained_model=CKPT')
+    return ckpt
+
+
+def image_files(path: str) -> list[str]:
+    """``[path]`` for an image file, or the images in the folder ``path`` (sorted; not recursive)."""
+    if os.path.isfile(path):
+        return [path]
+    if os.path.isdir(path):
+        files = sorted(str(p) for p in Path(path).iterdir() if p.is_file() and p.suffix.lower() in IMG_EXTS)
+        if files:
+            return files
+        raise FileNotFoundError(f'Global.infer_img: no image ({", ".join(IMG_EXTS)}) in the folder {path}')
+    raise FileNotFoundError(f'Global.infer_img: {path} is neither an image file nor a folder')
+
+
+# -- tools/eval.py --------------------------------------------------------------------------------------------
+def eval_main(argv: list[str] | None = None, prog: str = 'tools/eval.py') -> dict:
+    """Evaluate ``Global.checkpoints`` (else ``Global.pretrained_model``) on the Eval set; print and return
+    the metrics (``icdar/precision``, ``icdar/recall``, ``icdar/hmean`` for det)."""
+    args = _parser(prog, 'Evaluate a checkpoint on the Eval set of a PaddleOCR-layout config.').parse_args(argv)
+    cfg = _load(args, prog)
+    from ..config import ConfigError
+    if cfg.get('test_dataloader') is None or cfg.get('test_evaluator') is None:
+        raise ConfigError(f'{cfg["paddleocr"]["file"]}: {prog} needs the Eval section and a Metric')
+    cfg['load_from'] = _weights(cfg, prog)
+    cfg['resume'] = False
+    cfg['launcher'] = 'none'
+    if not cfg.get('work_dir'):
+        cfg['work_dir'] = str(Path('output') / Path(args.config).stem)
+    from ..engine import Runner
+    runner = Runner(cfg)
+    metrics = runner.test()
+    if runner.rank == 0:
+        (runner.log_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2, default=float))
+        lines = [f'{k.split("/")[-1]}:{v}' for k, v in metrics.items() if not k.endswith('best_score_thr')]
+        print('metric eval ***************\n' + '\n'.join(lines), flush=True)
+    return metrics
+
+
+# -- tools/infer_det.py ---------------------------------------------------------------------------------------
+def infer_det_main(argv: list[str] | None = None, prog: str = 'tools/infer_det.py') -> list[dict]:
+    """Detect text in ``Global.infer_img`` (an image or a folder) with ``Global.checkpoints`` / ``pretrained_model``.
+
+    Writes, as PaddleOCR, one line per image to ``Global.save_res_path`` (default
+    ``./output/det_db/predicts_db.txt``)::
+
+        path/to/img.jpg\\t[{"transcription": "", "points": [[x, y], ...]}, ...]
+
+    with integer points in original-image pixels, and the image with the boxes drawn (BGR (255, 255, 0), 2 px)
+    to ``det_results/<image name>`` next to that file (also when nothing is found). Returns
+    ``[{'img_path', 'points', 'scores', 'vis_path'}]``.
+    """
+    args = _parser(prog, 'Detect text in an image or a folder with a PaddleOCR-layout config.').parse_args(argv)
+    cfg = _load(args, prog)
+    pd = cfg['paddleocr']
+    from ..config import ConfigError
+    if pd['model_type'] != 'det':
+        raise ConfigError(f'{pd["file"]}: {prog} runs text detection (Architecture.model_type det), got '
+                          f'{pd["model_type"]!r}')
+    if not pd['infer_img']:
+        raise ConfigError(f'{pd["file"]}: {prog} needs -o Global.infer_img=IMAGE_OR_FOLDER')
+    if not pd['inference_pipeline']:
+        raise ConfigError(f'{pd["file"]}: {prog} needs the Eval section (its transforms make the inference pipeline)')
+    files = image_files(str(pd['infer_img']))
+    ckpt = _weights(cfg, prog)
+
+    import cv2
+    import numpy as np
+    import torch
+
+    from ..data.collate import pseudo_collate
+    from ..data.transforms import Compose
+    from ..engine.checkpoint import extract_state_dict, load_checkpoint_file, load_model_weights
+    from ..registry import MODELS, config_file_context
+    with config_file_context(pd['file']):
+        model = MODELS.build(cfg['model'].to_dict() if hasattr(cfg['model'], 'to_dict') else dict(cfg['model']),
+                             key_path='model')
+        pipeline = Compose([dict(s) for s in pd['inference_pipeline']])
+    report = load_model_weights(model, extract_state_dict(load_checkpoint_file(ckpt)))
+    if not report.clean:
+        logger.warning(f'{ckpt}: the weights differ from the model:\n{report}')
+    device = torch.device('cuda' if torch.cuda.is_available() and pd['use_gpu'] else 'cpu')
+    model = model.to(device).eval()
+
+    res_path = Path(pd['save_res_path'] or './output/det_db/predicts_db.txt')
+    res_path.parent.mkdir(parents=True, exist_ok=True)
+    vis_dir = res_path.parent / 'det_results'
+    vis_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    with open(res_path, 'w', encoding='utf-8') as fout:
+        for f in files:
+            data = pseudo_collate([pipeline(dict(img_path=f))])
+            with torch.no_grad():
+                pred = model.test_step(data)[0].pred_instances
+            points = [np.rint(np.asarray(p, np.float64).reshape(-1, 2)).astype(int).tolist() for p in pred.polygons]
+            scores = [float(s) for s in pred.scores]
+            fout.write(f + '\t' + json.dumps([dict(transcription='', points=p) for p in points]) + '\n')
+            img = cv2.imread(f)
+            for p in points:
+                cv2.polylines(img, [np.asarray(p, np.int32).reshape(-1, 1, 2)], True, color=(255, 255, 0),
+                              thickness=2)
+            vis = vis_dir / os.path.basename(f)
+            cv2.imwrite(str(vis), img)
+            logger.info(f'{f}: {len(points)} boxes; picture {vis}')
+            results.append(dict(img_path=f, points=points, scores=scores, vis_path=str(vis)))
+    print(f'{len(files)} image(s): results in {res_path}, pictures in {vis_dir}', flush=True)
+    return results
+
+
+# -- tools/export_model.py ------------------------------------------------------------------------------------
+def export_main(argv: list[str] | None = None, prog: str = 'tools/export_model.py') -> dict:
+    """Export ``Global.pretrained_model`` (else ``Global.checkpoints``) to ``Global.save_inference_dir`` with
+    :func:`visioncraft.export.export_model` (TorchScript, ONNX and ``inference.json``)."""
+    args = _parser(prog, 'Export a checkpoint of a PaddleOCR-layout config to an inference model.').parse_args(argv)
+    cfg = _load(args, prog)
+    pd = cfg['paddleocr']
+    from ..config import ConfigError
+    if not pd['save_inference_dir']:
+        raise ConfigError(f'{pd["file"]}: {prog} needs -o Global.save_inference_dir=DIR')
+    ckpt = pd['pretrained_model'] or pd['checkpoints']
+    if not ckpt:
+        raise ConfigError(f'{pd["file"]}: {prog} needs -o Global.pretrained_model=CKPT')
+    from ..export import export_model
+    written = export_model(cfg, ckpt, pd['save_inference_dir'])
+    print(f'inference model written to {pd["save_inference_dir"]}: '
+          + ', '.join(f'{k}: {v}' for k, v in written.items()), flush=True)
+    return written
