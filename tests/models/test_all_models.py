@@ -66,6 +66,23 @@ TINY['DBNet'] = (dict(type='DBNet', backbone=dict(type='ResNet', depth=18, norm_
                  _textdet_batch, 'pred_instances')
 
 
+# Text recognition: CRNN (narrow MiniVGG, 16-unit BiLSTMs, CTC over the 36-character dictionary) on grey 32 x 64
+# words; EncoderDecoderRecognizer is the same without encoder (the CTC head reads the conv features).
+def _textrecog_batch(n=2):
+    g = torch.Generator().manual_seed(0)
+    return dict(inputs=[torch.randint(0, 255, (1, 32, 64), dtype=torch.uint8, generator=g) for _ in range(n)],
+                data_samples=[DataSample(metainfo=dict(img_shape=(32, 64), valid_ratio=1.0 - 0.25 * i),
+                                         gt_text=['Ab1', 'cd'][i % 2]) for i in range(n)])
+
+
+_TINY_RECOG = dict(backbone=dict(type='MiniVGG', leaky_relu=False, input_channels=1, widths=(8, 8, 16, 16, 16, 16, 16)),
+                   decoder=dict(type='CTCHead', codec=dict(type='CTCCodec', dictionary=dict(
+                       type='Dictionary', builtin='lower_english_digits', case='lower'))))
+TINY['CRNN'] = (dict(_TINY_RECOG, type='CRNN', encoder=dict(type='BiLSTMEncoder', hidden_channels=16)),
+                _textrecog_batch, 'pred_text')
+TINY['EncoderDecoderRecognizer'] = (dict(_TINY_RECOG, type='EncoderDecoderRecognizer'), _textrecog_batch, 'pred_text')
+
+
 def _registered_models() -> list[str]:
     return [n for n in MODELS.names() if isinstance(MODELS.get(n), type) and issubclass(MODELS.get(n), BaseModel)]
 

@@ -1,1 +1,3 @@
-"""Text recognition transforms."""
+"""Text-recognition transforms (height rescale, width pad, PaddleOCR resize, augmentation, packing)."""
+from .recog_transforms import (PackTextRecogInputs, PadToWidth, RandomBrightnessContrast,  # noqa: F401
+                               RandomGaussianBlur, RecResizeImg, RescaleToHeight)

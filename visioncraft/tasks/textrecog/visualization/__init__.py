@@ -1,1 +1,2 @@
-"""Text recognition visualization."""
+"""Text-recognition visualizer."""
+from .textrecog_visualizer import TextRecogLocalVisualizer  # noqa: F401

@@ -1,0 +1,226 @@
+"""Word images cut from a text-detection dataset: :class:`TextDetCropDataset` (on the fly) and
+:func:`crop_textdet_to_recog` (written to disk with a recognition label file;
+``tools/dataset_converters/textrecog/crop_textdet.py``).
+
+Any text-detection dataset of :mod:`visioncraft.tasks.textdet.datasets` works (ICDAR 2015 gt files, MMOCR
+textdet JSON, PaddleOCR label files): their raw entries carry, per instance, ``polygon`` (flat, absolute
+pixels), ``ignore`` and ``text``. Each crop is :func:`visioncraft.tasks.textrecog.utils.crop_text_region`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from visioncraft.data import BaseDataset
+from visioncraft.data.transforms import Compose
+from visioncraft.registry import DATASETS
+
+from ..utils import crop_text_region, text_quad
+from .lmdb_dataset import _COLOR_TYPES, DecodesImagesMixin
+
+__all__ = ['TextDetCropDataset', 'crop_textdet_to_recog', 'main_crop_textdet']
+
+_IGNORE_TEXTS = ('###',)
+
+
+@DATASETS.register_module()
+class TextDetCropDataset(DecodesImagesMixin, BaseDataset):
+    """One recognition sample per word of a text-detection dataset, cut out of its image on the fly.
+
+    A word is kept when it is not do-not-care (``ignore`` False), its text is not empty and not ``'###'``.
+    Its image is the perspective-rectified crop of its polygon (a quad: perspective warp in the quad's own
+    point order; any other polygon: its minimum-area rectangle; tall crops rotated, as PaddleOCR's
+    ``get_rotate_crop_image``; see :func:`~visioncraft.tasks.textrecog.utils.crop_text_region`).
+
+    Args:
+        dataset: a text-detection dataset config (``dict(type='ICDAR2015Dataset', ...)``) or object; only its
+            raw entries (``get_data_info``) are used, never its pipeline. Build it with ``test_mode=True`` so
+            that it filters no images.
+        img_color_type: how the scene image is read (``'color'``, ``'grayscale'``, ``'unchanged'``); a pipeline
+            starting with ``LoadImageFromFile`` uses that transform's ``color_type`` instead (the step is
+            replaced by the crop).
+        rotate_tall, tall_ratio, interpolation: passed to ``crop_text_region``.
+        min_size: words whose quad is shorter than this (pixels, either side) are left out.
+        metainfo, indices, serialize_data, pipeline, test_mode, lazy_init, max_refetch: see
+            :class:`~visioncraft.data.BaseDataset`.
+
+    Entries (``get_data_info``): ``dict(img_path=<the scene image>, instances=[dict(text)], polygon=<flat
+    list, scene pixels>, instance_idx=<index in the scene's instances>, src_idx=<index in the detection
+    dataset>, sample_idx)``; ``__getitem__`` adds ``img`` (the crop, H x W x 3 BGR uint8 by default),
+    ``img_shape`` and ``ori_shape`` before the pipeline.
+    """
+
+    def __init__(self, dataset: Mapping | BaseDataset, img_color_type: str = 'color', rotate_tall: bool = True,
+                 tall_ratio: float = 1.5, interpolation: str = 'cubic', min_size: float = 1.0,
+                 metainfo: dict | None = None, indices: int | Sequence[int] | None = None,
+                 serialize_data: bool = True, pipeline: Sequence[dict | Callable] | Compose = (),
+                 test_mode: bool = False, lazy_init: bool = False, max_refetch: int = 1000) -> None:
+        if img_color_type not in _COLOR_TYPES:
+            raise ValueError(f'TextDetCropDataset: img_color_type must be one of {_COLOR_TYPES}, got '
+                             f'{img_color_type!r}')
+        self.dataset = DATASETS.build(dataset, key_path='dataset') if isinstance(dataset, Mapping) else dataset
+        if not callable(getattr(self.dataset, 'get_data_info', None)):
+            raise TypeError(f'TextDetCropDataset: dataset must be a text-detection dataset (config), got '
+                            f'{type(self.dataset).__name__}')
+        self.img_color_type = img_color_type
+        self.crop_args = dict(rotate_tall=bool(rotate_tall), tall_ratio=float(tall_ratio),
+                              interpolation=interpolation)
+        self.min_size = float(min_size)
+        super().__init__(metainfo=metainfo, indices=indices, serialize_data=serialize_data, pipeline=pipeline,
+                         test_mode=test_mode, lazy_init=lazy_init, max_refetch=max_refetch)
+
+    def load_data_list(self) -> list[dict]:
+        """One entry per kept word, scene by scene, in the detection dataset's order."""
+        data_list = []
+        for i in range(len(self.dataset)):
+            info = self.dataset.get_data_info(i)
+            for k, inst in enumerate(info.get('instances') or []):
+                text = inst.get('text')
+                if inst.get('ignore') or not isinstance(text, str) or not text or text in _IGNORE_TEXTS:
+                    continue
+                poly = inst.get('polygon')
+                if poly is None:
+                    raise KeyError(f'TextDetCropDataset: {info.get("img_path")}, instance {k} has no "polygon" '
+                                   f'(keys: {sorted(inst)}); the detection dataset must give polygons')
+                quad = text_quad(poly).astype(np.float64)
+                sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
+                if max(sides[0], sides[2]) < self.min_size or max(sides[1], sides[3]) < self.min_size:
+                    continue
+                data_list.append(dict(img_path=info['img_path'], instances=[dict(text=text)],
+                                      polygon=[float(v) for v in poly], instance_idx=k, src_idx=i))
+        return data_list
+
+    def _load_image(self, info: dict, color_type: str) -> np.ndarray | None:
+        import cv2
+        flag = {'color': cv2.IMREAD_COLOR, 'grayscale': cv2.IMREAD_GRAYSCALE,
+                'unchanged': cv2.IMREAD_UNCHANGED}[color_type]
+        img = cv2.imread(str(info['img_path']), flag)
+        return None if img is None else crop_text_region(img, info['polygon'], **self.crop_args)
+
+    def _image_error(self, info: dict) -> str:
+        path = info['img_path']
+        return f'{path} ' + ('does not exist' if not osp.exists(path) else 'is not a readable image')
+
+
+def _crop_name(img_path: str, base: str, k: int, ext: str) -> str:
+    rel = osp.relpath(img_path, base) if base else img_path
+    if rel.startswith('..') or osp.isabs(rel):
+        rel = osp.basename(img_path)
+    stem = osp.splitext(rel)[0].replace(os.sep, '_').replace('/', '_')
+    return f'{stem}_{k}{ext}'
+
+
+def crop_textdet_to_recog(dataset: Mapping | BaseDataset, out_dir: str, *, label_format: str = 'mmocr',
+                          out_label: str | None = None, img_dir: str = 'imgs', ext: str = '.jpg',
+                          base_dir: str = '', rotate_tall: bool = True, min_size: float = 1.0,
+                          log: Callable[[str], Any] | None = None) -> int:
+    """Write every kept word of a text-detection dataset (see :class:`TextDetCropDataset`) as an image file
+    under ``out_dir/img_dir`` and a recognition label file; returns the number of crops.
+
+    Args:
+        dataset: the text-detection dataset (config or object).
+        out_dir: output folder.
+        label_format: ``'mmocr'`` (MMOCR 1.x textrecog JSON, default ``out_dir/textrecog.json``) or
+            ``'paddle'`` (``path<TAB>text`` lines, default ``out_dir/rec_gt.txt``); image paths in the label
+            are relative to ``out_dir``.
+        out_label: the label file's path instead of the default.
+        img_dir: sub-folder of ``out_dir`` for the crops.
+        ext: ``'.jpg'`` (quality 95) or ``'.png'``.
+        base_dir: crops are named ``<scene path relative to base_dir, '/' -> '_', no extension>_<instance>``
+            (``imgs_train_img_1_0.jpg``); scenes outside it use their file name.
+        rotate_tall, min_size: see :class:`TextDetCropDataset`.
+        log: called with one summary line.
+    """
+    import cv2
+    if label_format not in ('mmocr', 'paddle'):
+        raise ValueError(f"crop_textdet_to_recog: label_format must be 'mmocr' or 'paddle', got {label_format!r}")
+    if ext not in ('.jpg', '.png'):
+        raise ValueError(f"crop_textdet_to_recog: ext must be '.jpg' or '.png', got {ext!r}")
+    crops = TextDetCropDataset(dataset, rotate_tall=rotate_tall, min_size=min_size, serialize_data=False,
+                               test_mode=True)
+    os.makedirs(osp.join(out_dir, img_dir), exist_ok=True)
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == '.jpg' else []
+    entries, seen, scene, scene_path = [], set(), None, None
+    for i in range(len(crops)):
+        info = crops.get_data_info(i)
+        if info['img_path'] != scene_path:  # crops come scene by scene: read each scene once
+            scene_path = info['img_path']
+            scene = cv2.imread(str(scene_path), cv2.IMREAD_COLOR)
+            if scene is None:
+                raise OSError(f'crop_textdet_to_recog: {crops._image_error(info)}')
+        crop = crop_text_region(scene, info['polygon'], **crops.crop_args)
+        rel = osp.join(img_dir, _crop_name(scene_path, base_dir, info['instance_idx'], ext)).replace(os.sep, '/')
+        if rel in seen:
+            raise ValueError(f'crop_textdet_to_recog: two crops would both be named {rel!r}; pass base_dir (the '
+                             'folder the scene paths are relative to)')
+        seen.add(rel)
+        ok, buf = cv2.imencode(ext, crop, params)
+        if not ok:
+            raise OSError(f'crop_textdet_to_recog: could not encode the crop {rel}')
+        with open(osp.join(out_dir, rel), 'wb') as f:
+            f.write(buf.tobytes())
+        text = info['instances'][0]['text']
+        if label_format == 'paddle' and ('\t' in text or '\n' in text or '\r' in text):
+            raise ValueError(f'crop_textdet_to_recog: {scene_path}, instance {info["instance_idx"]}: the text '
+                             f'{text!r} holds a tab or newline, which a PaddleOCR label line cannot carry')
+        entries.append((rel, text))
+    if label_format == 'mmocr':
+        out_label = out_label or osp.join(out_dir, 'textrecog.json')
+        meta = dict(dataset_type='TextRecogDataset', task_name='textrecog')
+        body = json.dumps(dict(metainfo=meta, data_list=[dict(img_path=p, instances=[dict(text=t)])
+                                                         for p, t in entries]), ensure_ascii=False)
+    else:
+        out_label = out_label or osp.join(out_dir, 'rec_gt.txt')
+        body = ''.join(f'{p}\t{t}\n' for p, t in entries)
+    os.makedirs(osp.dirname(osp.abspath(out_label)), exist_ok=True)
+    with open(out_label, 'w', encoding='utf-8') as f:
+        f.write(body)
+    if log:
+        log(f'{len(entries)} crops from {len(crops.dataset)} images -> {osp.join(out_dir, img_dir)}, labels '
+            f'{out_label}')
+    return len(entries)
+
+
+def main_crop_textdet(argv: list[str] | None = None,
+                      prog: str = 'tools/dataset_converters/textrecog/crop_textdet.py') -> None:
+    p = argparse.ArgumentParser(prog=prog, description='Cut every word (not do-not-care, with a transcription) '
+                                'out of a text-detection dataset: perspective-rectified crops + a recognition '
+                                'label file (MMOCR JSON or PaddleOCR).')
+    p.add_argument('src', help='MMOCR textdet JSON (.json), PaddleOCR detection label file, or an ICDAR 2015 image '
+                   'folder (with --ann-dir)')
+    p.add_argument('out_dir', help='output folder (crops in OUT_DIR/imgs, label file in OUT_DIR)')
+    p.add_argument('--format', default='auto', choices=['auto', 'mmocr', 'paddle', 'icdar2015'],
+                   help='default: a folder -> icdar2015, .json -> mmocr, else paddle')
+    p.add_argument('--data-root', help="folder the label file's image paths are relative to (default: the label "
+                   "file's folder)")
+    p.add_argument('--ann-dir', help='ICDAR 2015: the gt_img_N.txt folder')
+    p.add_argument('--label-format', default='mmocr', choices=['mmocr', 'paddle'],
+                   help='written label file: textrecog.json (mmocr) or rec_gt.txt (paddle)')
+    p.add_argument('--out-label', help='label file path (default: in OUT_DIR)')
+    p.add_argument('--ext', default='.jpg', choices=['.jpg', '.png'])
+    p.add_argument('--no-rotate-tall', action='store_true', help='keep tall crops as they are')
+    p.add_argument('--min-size', type=float, default=1.0, help='leave out words with a side shorter than this')
+    args = p.parse_args(argv)
+    fmt = args.format
+    if fmt == 'auto':
+        fmt = 'icdar2015' if osp.isdir(args.src) else 'mmocr' if args.src.lower().endswith('.json') else 'paddle'
+    if fmt != 'icdar2015' and not osp.isfile(args.src):
+        raise FileNotFoundError(f'{prog}: {args.src} does not exist')
+    if fmt == 'icdar2015':
+        if not args.ann_dir:
+            p.error('--ann-dir (the gt_img_N.txt folder) is needed for an ICDAR 2015 image folder')
+        cfg = dict(type='ICDAR2015Dataset', data_prefix=dict(img_path=args.src, ann_path=args.ann_dir), test_mode=True)
+        base = args.src
+    else:
+        base = args.data_root or osp.dirname(osp.abspath(args.src))
+        cfg = (dict(type='OCRDataset', ann_file=osp.abspath(args.src), data_root=base, test_mode=True) if fmt == 'mmocr'
+               else dict(type='PaddleOCRDetDataset', label_file_list=osp.abspath(args.src), data_dir=base,
+                         test_mode=True))
+    crop_textdet_to_recog(cfg, args.out_dir, label_format=args.label_format, out_label=args.out_label, ext=args.ext,
+                          base_dir=base, rotate_tall=not args.no_rotate_tall, min_size=args.min_size, log=print)
