@@ -1,4 +1,4 @@
-"""The ``visioncraft`` command: ``visioncraft {train,test,config,export,predict} ...``."""
+"""The ``visioncraft`` command: ``visioncraft {train,test,config,export,predict,ocr} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -15,19 +15,19 @@ _COMMANDS = {
     'config': 'print the merged config (after _base_ and --cfg-options)',
     'export': 'export a checkpoint to TorchScript + ONNX with its pre/post-processing (inference.json)',
     'predict': 'run an exported model on an image or a folder (no config needed)',
+    'ocr': 'detect and read text (a detector + a recogniser, configs or exported) in an image or a folder',
 }
 
 
 def _config_cmd(argv: list[str]) -> None:
-    from ..config import Config, DictAction
+    from ..config import DictAction
     p = argparse.ArgumentParser(prog='visioncraft config', description=_COMMANDS['config'])
     p.add_argument('config')
     p.add_argument('--cfg-options', '-o', nargs='+', action=DictAction, default={}, metavar='KEY=VALUE')
     p.add_argument('--format', choices=['py', 'yaml', 'json'], default='py')
     args = p.parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    from .common import read_config
+    cfg = read_config(args.config, args.cfg_options)  # a PaddleOCR-layout YAML is shown translated
     if args.format == 'py':
         print(cfg.pretty_text)
     else:
@@ -39,7 +39,7 @@ def _config_cmd(argv: list[str]) -> None:
             print(out.read_text())
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> Any:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ('-h', '--help'):
         lines = '\n'.join(f'  {k:<8}{v}' for k, v in _COMMANDS.items())
@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     elif cmd == 'predict':
         from .predict import predict_main
         predict_main(rest)
+    elif cmd == 'ocr':
+        from .ocr import main as ocr_main
+        return ocr_main(rest)  # the per-image results (or the metrics with --eval), for scripts and tests
     else:
         import difflib
         close = difflib.get_close_matches(cmd, list(_COMMANDS), n=1)

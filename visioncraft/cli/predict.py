@@ -1,4 +1,4 @@
-"""Run an exported text detector on an image or a folder, with no config and no training code.
+"""Run an exported text detector or recogniser on an image or a folder, with no config and no training code.
 
 * ``visioncraft predict IMG_OR_DIR --model-dir DIR [--backend onnxruntime|torchscript] [--out-dir DIR]``
 * ``tools/infer/predict_det.py --det_algorithm=DB --det_model_dir=DIR --image_dir=IMG_OR_DIR --use_gpu=False``
@@ -9,6 +9,10 @@ Both write ``det_results.txt`` (one line per image: ``name\\t[{"points": [[x, y]
 layout) and ``det_res_<name>`` pictures with the polygons drawn, into the output folder (default
 ``./inference_results``). ``visioncraft predict`` writes float coordinates and each polygon's ``score``;
 ``predict_det.py`` writes PaddleOCR's integer points (clipped to the image) and no score.
+
+For a recogniser export (``task: textrecog`` in ``inference.json``) ``visioncraft predict`` reads every image as
+one word crop and writes ``rec_results.txt`` (``name\ttext\tscore``, PaddleOCR's ``predict_rec`` layout), in
+batches of ``--batch-size``.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ['predict_main', 'paddle_main', 'list_images', 'run_predictor']
+__all__ = ['predict_main', 'paddle_main', 'list_images', 'run_predictor', 'run_recognizer']
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -90,26 +94,52 @@ def run_predictor(predictor, inputs: str | Path, out_dir: str | Path, *, paddle_
     return results
 
 
-def _predictor(model_dir, backend, device, **kw):
-    from ..export.predictor import BACKENDS, TextDetPredictor
+def run_recognizer(predictor, inputs: str | Path, out_dir: str | Path, *, batch_size: int = 8
+                   ) -> dict[str, tuple[str, float]]:
+    """Read every image of ``inputs`` as one word with an exported recogniser; write ``rec_results.txt``
+    (``name\ttext\tscore``) to ``out_dir``. Returns ``{file name: (text, score)}``."""
+    files = list_images(inputs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, tuple[str, float]] = {}
+    t0 = time.perf_counter()
+    for start in range(0, len(files), max(1, int(batch_size))):
+        chunk = files[start:start + max(1, int(batch_size))]
+        for f, (text, score, _chars) in zip(chunk, predictor([_read(f) for f in chunk])):
+            results[f.name] = (text, score)
+            print(f'{f}: {text!r} ({score:.3f})')
+    (out / 'rec_results.txt').write_text(''.join(f'{n}\t{t}\t{s:.4f}\n' for n, (t, s) in results.items()))
+    print(f'{len(files)} word images in {time.perf_counter() - t0:.2f} s; results in {out / "rec_results.txt"}')
+    return results
+
+
+def _predictor(model_dir, backend, device, task: str | None = 'textdet', **kw):
+    from ..export.predictor import BACKENDS, load_predictor, TextDetPredictor
     if backend not in BACKENDS:
         raise SystemExit(f'error: unknown backend {backend!r} (choose from {", ".join(BACKENDS)})')
     try:
+        if task is None:
+            return load_predictor(model_dir, backend=backend, device=device, **kw)
         return TextDetPredictor(model_dir, backend=backend, device=device, **kw)
     except (ValueError, KeyError) as exc:
         raise SystemExit(f'error: {exc}') from None
 
 
 def predict_main(argv: list[str] | None = None, prog: str = 'visioncraft predict'):
-    p = argparse.ArgumentParser(prog=prog, description='Detect text with an exported model (no config needed).')
+    p = argparse.ArgumentParser(prog=prog, description='Detect or recognise text with an exported model (no config '
+                                                       'needed; the task comes from inference.json).')
     p.add_argument('inputs', help='an image file or a folder of images')
     p.add_argument('--model-dir', required=True, help='a directory written by `visioncraft export`')
     p.add_argument('--backend', default='onnxruntime', help='onnxruntime (model.onnx) or torchscript (model.pt)')
     p.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
-    p.add_argument('--out-dir', default='inference_results', help='where det_results.txt and pictures go')
+    p.add_argument('--out-dir', default='inference_results',
+                   help='where det_results.txt and pictures (rec_results.txt for a recogniser) go')
     p.add_argument('--no-draw', action='store_true', help='do not write pictures')
+    p.add_argument('--batch-size', type=int, default=8, help='word images per batch (recognisers)')
     args = p.parse_args(argv)
-    predictor = _predictor(args.model_dir, args.backend, args.device)
+    predictor = _predictor(args.model_dir, args.backend, args.device, task=None)
+    if getattr(predictor, 'info', {}).get('task') == 'textrecog':
+        return run_recognizer(predictor, args.inputs, args.out_dir, batch_size=args.batch_size)
     return run_predictor(predictor, args.inputs, args.out_dir, paddle_style=False, draw=not args.no_draw)
 
 

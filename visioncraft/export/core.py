@@ -3,8 +3,8 @@
 The directory holds ``model.pt`` (TorchScript), ``model.onnx`` (ONNX, dynamic batch / height / width) and
 ``inference.json`` (everything a predictor needs besides the graph: preprocessing, post-processing, versions).
 Which exporter runs is chosen from the built model: each exporter in :data:`EXPORTERS` says whether it
-handles a model (``matches``); text detection (DBNet and any model whose head carries a ``DBCodec``) is the
-first, detection / recognition exporters can be appended later.
+handles a model (``matches``): text detection (DBNet and any model whose head carries a ``DBCodec``,
+``textdet.py``) and text recognition (any model whose decoder carries a ``CTCCodec``, ``textrecog.py``).
 """
 from __future__ import annotations
 
@@ -58,6 +58,10 @@ class Exporter:
 
     def inference_settings(self) -> dict[str, Any]:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def write_extra(self, out: Path) -> list[Path]:
+        """Files besides the graphs and inference.json (e.g. a recogniser's dictionary); default none."""
+        return []
 
 
 #: exporters tried in order; the first whose ``matches(model)`` is true is used
@@ -142,11 +146,13 @@ def export_model(cfg, checkpoint: str | None, out_dir, *, formats: Sequence[str]
         opset: the ONNX opset (default 17).
 
     Returns:
-        ``{'torchscript': Path, 'onnx': Path, 'inference.json': Path}`` for the files written.
+        ``{'torchscript': Path, 'onnx': Path, 'inference.json': Path}`` for the files written (a recogniser
+        adds ``'dictionary.txt'``).
 
-    The graph's input is the *preprocessed* batch (float32 N x 3 x H x W, normalised, channel order as the
+    The graph's input is the *preprocessed* batch (float32 N x C x H x W, normalised, channel order as the
     model's data preprocessor makes it, H and W multiples of ``pad_size_divisor``); the normalisation is not
-    in the graph, it is in ``inference.json`` and the predictor applies it (see docs/export.md).
+    in the graph, it is in ``inference.json`` and the predictor applies it (see docs/export.md). Text detectors
+    output the N x H x W probability map, recognisers the N x T x num_classes class probabilities.
     """
     formats = tuple(formats)
     bad = [f for f in formats if f not in FORMATS]
@@ -156,7 +162,8 @@ def export_model(cfg, checkpoint: str | None, out_dir, *, formats: Sequence[str]
     exporter_cls = next((e for e in EXPORTERS if e.matches(model)), None)
     if exporter_cls is None:
         raise ValueError(f'export_model: no exporter for a {type(model).__name__} model (exporters: '
-                         f'{", ".join(e.__name__ for e in EXPORTERS)}); export supports text detection (DBNet)')
+                         f'{", ".join(e.__name__ for e in EXPORTERS)}); export supports text detection (DBNet) and '
+                         'CTC text recognition (CRNN, SVTR)')
     exporter = exporter_cls(model, model.cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -172,12 +179,14 @@ def export_model(cfg, checkpoint: str | None, out_dir, *, formats: Sequence[str]
                                 output_names=exporter.output_names, dynamic_axes=exporter.dynamic_axes,
                                 opset=opset)
         written['onnx'] = out / MODEL_FILES['onnx']
+    extra = exporter.write_extra(out)
     info = _settings_header(model.cfg, checkpoint, exporter, onnx_info)
     info['files'] = {k: v.name for k, v in written.items()}
     info.update(exporter.inference_settings())
     from visioncraft.engine.checkpoint import atomic_write_text
     atomic_write_text(out / INFERENCE_JSON, json.dumps(info, indent=2) + '\n')
     written[INFERENCE_JSON] = out / INFERENCE_JSON
+    written.update({p.name: p for p in extra})
     _logger.info(f'export_model: wrote {", ".join(str(p) for p in written.values())}')
     return written
 

@@ -1,11 +1,15 @@
-"""Run an exported text detector with no config and no model code: ``TextDetPredictor(model_dir)(img_bgr)``.
+"""Run an exported model with no config and no model code: ``TextDetPredictor(model_dir)(img_bgr)`` for a text
+detector, ``TextRecogPredictor(model_dir)([crop_bgr, ...])`` for a recogniser, :func:`load_predictor` for either
+(chosen from the ``task`` in ``inference.json``).
 
 Everything comes from the export directory (see :func:`visioncraft.export.export_model`): the graph
 (``model.onnx`` for onnxruntime, ``model.pt`` for TorchScript) and ``inference.json``. The preprocessing is
 the config's test pipeline as stored there, built from the same transform registry (so the resize is the very
 ``Resize`` / ``DetResizeForTest`` code the checkpoint path runs), followed by the same ``ImgDataPreprocessor``
 (channel swap, ``(x - mean) / std``, zero padding to ``pad_size_divisor``); the post-processing is a
-``DBCodec`` built from the stored settings, whose ``decode`` is the one ``DBHead.predict`` calls.
+``DBCodec`` built from the stored settings, whose ``decode`` is the one ``DBHead.predict`` calls. A recogniser's
+post-processing is a ``CTCCodec`` built from the stored settings and ``dictionary.txt``: the same greedy / beam
+decoding ``CTCHead.predict`` runs, over the frames that hold the crop (not the right padding).
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ import torch
 
 from .core import FORMAT_VERSION, INFERENCE_JSON, MODEL_FILES
 
-__all__ = ['TextDetPredictor', 'BACKENDS', 'load_inference_settings']
+__all__ = ['TextDetPredictor', 'TextRecogPredictor', 'BACKENDS', 'load_inference_settings', 'load_predictor',
+           'exported_task']
 
 BACKENDS = {'onnxruntime': 'onnx', 'torchscript': 'torchscript'}
 
@@ -46,6 +51,60 @@ def load_inference_settings(model_dir: str | os.PathLike) -> dict[str, Any]:
         if key not in info:
             raise ValueError(f'{path}: missing key {key!r}')
     return info
+
+
+def exported_task(model_dir: str | os.PathLike) -> str:
+    """The ``task`` of an export directory (``'textdet'`` or ``'textrecog'``; old exports without one: textdet)."""
+    return str(load_inference_settings(model_dir).get('task') or 'textdet')
+
+
+def load_predictor(model_dir: str | os.PathLike, backend: str = 'onnxruntime', device: str = 'cpu', **kwargs):
+    """The predictor for an export directory: :class:`TextDetPredictor` or :class:`TextRecogPredictor`, from the
+    ``task`` stored in its ``inference.json``."""
+    task = exported_task(model_dir)
+    classes = {'textdet': TextDetPredictor, 'textrecog': TextRecogPredictor}
+    if task not in classes:
+        raise ValueError(f'{Path(model_dir) / INFERENCE_JSON}: task {task!r} has no predictor '
+                         f'(known: {", ".join(classes)})')
+    return classes[task](model_dir, backend=backend, device=device, **kwargs)
+
+
+class _Runtime:
+    """The graph of an export directory on onnxruntime or TorchScript: ``run(batch) -> float32 CPU tensor``."""
+
+    def __init__(self, model_dir: Path, info: dict, backend: str, device: torch.device,
+                 num_threads: int | None) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f'unknown backend {backend!r}; choose one of {", ".join(BACKENDS)}')
+        files = info.get('files') or MODEL_FILES
+        name = files.get(BACKENDS[backend])
+        path = model_dir / (name or MODEL_FILES[BACKENDS[backend]])
+        if name is None or not path.is_file():
+            raise FileNotFoundError(f'{path} not found: the export in {model_dir} has no '
+                                    f'{BACKENDS[backend]} model (export it with --format {BACKENDS[backend]})')
+        self.backend, self.device = backend, device
+        if backend == 'onnxruntime':
+            import onnxruntime as ort
+            providers = ['CPUExecutionProvider']
+            if device.type == 'cuda' and 'CUDAExecutionProvider' in ort.get_available_providers():
+                providers.insert(0, 'CUDAExecutionProvider')
+            options = ort.SessionOptions()
+            if num_threads:
+                options.intra_op_num_threads = int(num_threads)
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            self.input_name = self.session.get_inputs()[0].name
+        else:
+            import warnings
+            with warnings.catch_warnings():  # torch 2.14 marks torch.jit as deprecated; the format still loads
+                warnings.simplefilter('ignore', FutureWarning)
+                self.module = torch.jit.load(str(path), map_location=device).eval()
+
+    def run(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.backend == 'onnxruntime':
+            out = self.session.run(None, {self.input_name: batch.detach().float().cpu().numpy()})[0]
+            return torch.from_numpy(out)
+        with torch.no_grad():
+            return self.module(batch.to(self.device)).float().cpu()
 
 
 class TextDetPredictor:
@@ -161,3 +220,105 @@ def _replace_resize(pipeline: list[dict], resize: dict) -> list[dict]:
             return out
     at = next((i + 1 for i, s in enumerate(out) if str(s.get('type', '')).startswith('LoadImage')), 0)
     return out[:at] + [resize] + out[at:]
+
+
+class TextRecogPredictor:
+    """Text recognition with an exported CTC recogniser (CRNN, SVTR).
+
+    Args:
+        model_dir: a directory written by :func:`visioncraft.export.export_model` for a recogniser (``task``
+            ``'textrecog'``; it holds ``dictionary.txt``).
+        backend: ``'onnxruntime'`` (``model.onnx``) or ``'torchscript'`` (``model.pt``).
+        device: ``'cpu'`` or ``'cuda[:N]'``.
+        beam_width: overrides the exported codec's (1 = greedy, > 1 = CTC prefix beam search).
+        num_threads: onnxruntime's intra-op threads.
+
+    ``predictor(crops)``: ``crops`` is one H x W x 3 uint8 BGR word image or a list of them; they run as ONE
+    batch (padded on the right to the widest after the stored resize, as the config's test pipeline and
+    ``TextRecogDataPreprocessor`` do; the padded frames are not decoded). Returns ``(text, score, char_scores)``
+    per crop (one tuple for one array): ``score`` is the mean of the character scores, 0.0 for ''.
+    """
+
+    def __init__(self, model_dir: str | os.PathLike, backend: str = 'onnxruntime', device: str = 'cpu', *,
+                 beam_width: int | None = None, num_threads: int | None = None) -> None:
+        import visioncraft  # noqa: F401  (fills the registries: transforms, CTCCodec, data preprocessors)
+        from visioncraft.data.transforms import Compose
+        from visioncraft.registry import MODELS
+        from visioncraft.tasks.textrecog.codecs import CTCCodec, Dictionary
+        self.model_dir = Path(model_dir)
+        self.info = load_inference_settings(self.model_dir)
+        where = self.model_dir / INFERENCE_JSON
+        if self.info.get('task') != 'textrecog':
+            raise ValueError(f'{where}: task is {self.info.get("task", "textdet")!r}, TextRecogPredictor needs a '
+                             'text-recognition export')
+        self.device = torch.device(device)
+        self.backend = backend
+        self.runtime = _Runtime(self.model_dir, self.info, backend, self.device, num_threads)
+        pre = self.info['preprocess']
+        self.pipeline_cfg = copy.deepcopy(pre['pipeline'])
+        self.pipeline = Compose(self.pipeline_cfg)
+        self.data_preprocessor = MODELS.build(dict(pre['data_preprocessor']),
+                                              key_path='inference.json preprocess.data_preprocessor')
+        self.data_preprocessor.to(self.device)
+        post = dict(self.info['postprocess'])
+        if post.get('type') != 'CTCCodec':
+            raise ValueError(f'{where}: postprocess.type is {post.get("type")!r}; only CTCCodec is supported')
+        dcfg = dict(post['dictionary'])
+        dcfg.pop('type', None)
+        chars = dcfg.pop('characters', None)
+        dict_file = self.model_dir / dcfg.pop('dict_file')
+        if not dict_file.is_file():
+            raise FileNotFoundError(f'{dict_file} not found: the recogniser export in {self.model_dir} is '
+                                    'incomplete (export it again)')
+        dictionary = Dictionary(dict_file=dict_file, **dcfg)
+        if chars is not None and list(chars) != dictionary.chars:
+            raise ValueError(f'{dict_file}: its characters differ from postprocess.dictionary.characters in {where}')
+        self.codec = CTCCodec(dictionary, blank=post['blank'],
+                              beam_width=post.get('beam_width', 1) if beam_width is None else beam_width,
+                              prune_prob=post.get('prune_prob', 1e-4))
+        if 'num_classes' in post and int(post['num_classes']) != self.codec.num_classes:
+            raise ValueError(f'{where}: num_classes {post["num_classes"]} but the dictionary gives '
+                             f'{self.codec.num_classes}')
+
+    def preprocess(self, crops: list[np.ndarray]) -> tuple[torch.Tensor, list]:
+        """The N x C x H x W float32 batch of ``crops`` (right-padded to the widest) and their data samples
+        (metainfo ``img_shape``, ``valid_ratio``...)."""
+        packed = []
+        for i, img in enumerate(crops):
+            if not isinstance(img, np.ndarray) or img.ndim not in (2, 3) or img.size == 0:
+                raise TypeError(f'TextRecogPredictor: crop {i} must be a non-empty H x W x 3 BGR numpy array, got '
+                                f'{type(img).__name__} {getattr(img, "shape", "")}')
+            out = self.pipeline(dict(img=img))
+            if out is None:
+                raise RuntimeError(f'TextRecogPredictor: the preprocessing pipeline dropped crop {i}')
+            packed.append(out)
+        data = self.data_preprocessor(dict(inputs=[p['inputs'] for p in packed],
+                                           data_samples=[p['data_samples'] for p in packed]))
+        return data['inputs'], data['data_samples']
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """N x T x num_classes class probabilities (float32, CPU)."""
+        return self.runtime.run(batch)
+
+    def postprocess(self, probs: torch.Tensor, batch: torch.Tensor, samples: list) -> list[tuple[str, float, list]]:
+        """Decode as the recogniser does, with its own static helpers: the frames that hold each crop
+        (``EncoderDecoderRecognizer.valid_fractions`` -> ``CTCHead.frame_lengths``), then ``CTCCodec.decode``;
+        the score is the mean of the character scores (0 for an empty text), as ``CTCHead.predict``."""
+        from visioncraft.tasks.textrecog.models import CTCHead, EncoderDecoderRecognizer
+        fracs = EncoderDecoderRecognizer.valid_fractions(batch, samples)
+        lengths = CTCHead.frame_lengths(probs.shape[1], fracs, probs.shape[0])
+        out = []
+        for text, scores in self.codec.decode(probs, lengths):
+            out.append((text, float(sum(scores) / len(scores)) if scores else 0.0, scores))
+        return out
+
+    def predict(self, crops: list[np.ndarray]) -> list[tuple[str, float, list]]:
+        if not crops:
+            return []
+        batch, samples = self.preprocess(list(crops))
+        return self.postprocess(self.forward(batch), batch, samples)
+
+    def __call__(self, crops):
+        if isinstance(crops, np.ndarray):
+            return self.predict([crops])[0]
+        return self.predict(list(crops))
