@@ -11,11 +11,10 @@
 # hmean at IoU 0.5; add --cfg-options test_evaluator.match_iou_thr=0.7 to the test for the stricter one.
 # The DB targets are made in the DataLoader worker (GenerateDBTargets, last in train_pipeline), in parallel
 # with the model, instead of in the loss on the main process (~18 ms per picture, ~20% of a step).
-# Measured with `make quickstart-textdet` (2 CPU cores shared with other jobs the whole time, load 3-5,
-# OMP_NUM_THREADS=1): 16 min wall, of which data generation ~1.5 min (2000 train + 100 val) and the test 10 s;
-# 1497 steps of 4 pictures at 0.30-0.37 s/step when the machine was quiet-ish (0.6-1.0 s/step under load).
-# Quiet, that is about 0.5 min generation + 7.5 min training + 0.3 min val and test. Val (the same 100 pictures
-# as before): hmean 0.937 at IoU 0.5 (P 0.950, R 0.925), 0.818 at IoU 0.7 (P 0.830, R 0.808).
+# Measured with `make quickstart-textdet` in a fresh clone on 2 quiet CPU cores (OMP_NUM_THREADS=1): 8 min 39 s in
+# all (data generation, 1497 steps of 4 pictures at ~0.31 s/step, val, test with pictures). Val (the same 100
+# pictures as before): hmean 0.937 at IoU 0.5 (P 0.950, R 0.925), 0.818 at IoU 0.7 (P 0.830, R 0.808); two runs
+# gave the same numbers. (Under load from other jobs the same run took 16 min.)
 # How the recipe got there (val hmean at IoU 0.5 / 0.7, same model, batch 4):
 #   shrink 0.4, 1000 pictures x 5 epochs, quad, thresh 0.4 (the first version)         0.909 / 0.638
 #   shrink 0.4, 1000 x 6 epochs, cosine per iteration: quad thresh 0.4 / poly thresh 0.3 0.893 / 0.634, 0.912 / 0.705
