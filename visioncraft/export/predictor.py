@@ -138,12 +138,7 @@ class TextDetPredictor:
             raise ValueError(f'{self.model_dir / INFERENCE_JSON}: task is {self.info.get("task")!r}, '
                              'TextDetPredictor needs a text-detection export')
         self.backend, self.device = backend, torch.device(device)
-        files = self.info.get('files') or MODEL_FILES
-        name = files.get(BACKENDS[backend])
-        path = self.model_dir / (name or MODEL_FILES[BACKENDS[backend]])
-        if name is None or not path.is_file():
-            raise FileNotFoundError(f'{path} not found: the export in {self.model_dir} has no '
-                                    f'{BACKENDS[backend]} model (export it with --format {BACKENDS[backend]})')
+        self.runtime = _Runtime(self.model_dir, self.info, backend, self.device, num_threads)
         pre = self.info['preprocess']
         self.pipeline_cfg = copy.deepcopy(pre['pipeline'])
         if resize is not None:
@@ -159,21 +154,6 @@ class TextDetPredictor:
             codec_cfg[k] = v
         self.codec_cfg = codec_cfg
         self.codec = TASK_UTILS.build(dict(codec_cfg), key_path='inference.json postprocess')
-        if backend == 'onnxruntime':
-            import onnxruntime as ort
-            providers = ['CPUExecutionProvider']
-            if self.device.type == 'cuda' and 'CUDAExecutionProvider' in ort.get_available_providers():
-                providers.insert(0, 'CUDAExecutionProvider')
-            options = ort.SessionOptions()
-            if num_threads:
-                options.intra_op_num_threads = int(num_threads)
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-            self.input_name = self.session.get_inputs()[0].name
-        else:
-            import warnings
-            with warnings.catch_warnings():  # torch 2.14 marks torch.jit as deprecated; the format still loads
-                warnings.simplefilter('ignore', FutureWarning)
-                self.module = torch.jit.load(str(path), map_location=self.device).eval()
 
     # ------------------------------------------------------------------ steps
     def preprocess(self, img: np.ndarray) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -191,11 +171,7 @@ class TextDetPredictor:
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """N x H' x W' probability maps of the preprocessed batch (float32, on the CPU)."""
-        if self.backend == 'onnxruntime':
-            out = self.session.run(None, {self.input_name: batch.detach().cpu().numpy()})[0]
-            return torch.from_numpy(out)
-        with torch.no_grad():
-            return self.module(batch.to(self.device)).float().cpu()
+        return self.runtime.run(batch)
 
     def postprocess(self, prob: torch.Tensor, meta: Mapping[str, Any]) -> tuple[list[np.ndarray], np.ndarray]:
         """Decode one H' x W' map exactly as ``DBHead.predict`` does: crop to ``img_shape``, then

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..registry import MODELS
 
-__all__ = ['BaseModel', 'NonFiniteLossError', 'parse_losses']
+__all__ = ['BaseModel', 'NonFiniteLossError', 'build_submodule', 'parse_losses']
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -96,3 +96,16 @@ class BaseModel(nn.Module):
         return self(**data, mode='predict')
 
     test_step = val_step
+
+
+def build_submodule(cfg: dict | nn.Module, key: str, **fill: Any) -> nn.Module:
+    """A model part from its config (``MODELS.build``, errors naming ``key``), or ``cfg`` itself when it is
+    already a module. ``fill`` sets keys the config leaves unset or None (e.g. a neck's ``in_channels`` from the
+    backbone's ``out_channels``); a None value in ``fill`` sets nothing."""
+    if isinstance(cfg, nn.Module):
+        return cfg
+    cfg = dict(cfg)
+    for k, v in fill.items():
+        if cfg.get(k) is None and v is not None:
+            cfg[k] = v
+    return MODELS.build(cfg, key_path=key)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from visioncraft.data import BaseDataset
+from visioncraft.data.label_files import check_label_files, iter_label_files
 from visioncraft.registry import DATASETS
 
 __all__ = ['ICDAR2015Dataset', 'OCRDataset', 'TextDetDataset', 'PaddleOCRDetDataset', 'make_instance',
@@ -192,28 +193,15 @@ class PaddleOCRDetDataset(_TextDetBase):
 
     def __init__(self, data_dir: str = '', label_file_list: Sequence[str] | str = (),
                  ratio_list: Sequence[float] | float | None = None, **kwargs) -> None:
-        files = [label_file_list] if isinstance(label_file_list, str) else list(label_file_list)
-        if not files:
-            raise ValueError('PaddleOCRDetDataset: label_file_list is empty')
-        ratios = [1.0] * len(files) if ratio_list is None else (
-            [float(ratio_list)] * len(files) if isinstance(ratio_list, (int, float)) else list(ratio_list))
-        if len(ratios) != len(files) or any(not 0 < r <= 1 for r in ratios):
-            raise ValueError(f'PaddleOCRDetDataset: ratio_list {ratio_list} must give one value in (0, 1] per '
-                             f'label file ({len(files)} files)')
+        files, ratios = check_label_files('PaddleOCRDetDataset', label_file_list, ratio_list)
         self.data_dir = data_dir
         self.label_file_list, self.ratio_list = files, ratios
         super().__init__(**kwargs)
 
     def load_data_list(self) -> list[dict]:
         data_dir = osp.join(self.data_root, self.data_dir) if self.data_root else self.data_dir
-        data_list = []
-        for file, ratio in zip(self.label_file_list, self.ratio_list):
-            path = osp.join(self.data_root, file) if self.data_root and not osp.isabs(file) else file
-            if not osp.exists(path):
-                raise FileNotFoundError(f'PaddleOCRDetDataset: label file {path!r} (label_file_list) does not exist')
-            entries = read_paddle_label_file(path)
-            entries = entries[:max(1, round(len(entries) * ratio))] if entries else entries
-            for img, instances in entries:
-                data_list.append(dict(img_path=osp.join(data_dir, img), height=None, width=None,
-                                      instances=instances))
+        entries = iter_label_files('PaddleOCRDetDataset', self.data_root, self.label_file_list, self.ratio_list,
+                                   read_paddle_label_file)
+        data_list = [dict(img_path=osp.join(data_dir, img), height=None, width=None, instances=instances)
+                     for img, instances in entries]
         return data_list

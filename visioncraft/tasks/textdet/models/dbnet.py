@@ -4,21 +4,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from visioncraft.models.base import BaseModel
+from visioncraft.models.base import BaseModel, build_submodule
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
 
 __all__ = ['DBNet']
-
-
-def _build(cfg: dict | nn.Module, key: str, **fill) -> nn.Module:
-    if isinstance(cfg, nn.Module):
-        return cfg
-    cfg = dict(cfg)
-    for k, v in fill.items():
-        if cfg.get(k) is None and v is not None:
-            cfg[k] = v
-    return MODELS.build(cfg, key_path=key)
 
 
 @MODELS.register_module()
@@ -47,7 +37,7 @@ class DBNet(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor or dict(
             type='ImgDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
             bgr_to_rgb=True, pad_size_divisor=32), init_cfg=init_cfg)
-        self.backbone = _build(backbone, 'backbone')
+        self.backbone = build_submodule(backbone, 'backbone')
         channels = list(getattr(self.backbone, 'out_channels', []) or [])
         strides = getattr(self.backbone, 'strides', None)
         if strides is not None and list(strides)[0] != 4:
@@ -58,11 +48,11 @@ class DBNet(BaseModel):
                     and list(neck['in_channels']) != channels:
                 raise ValueError(f"DBNet: neck.in_channels={list(neck['in_channels'])} but the backbone outputs "
                                  f'{channels} channels (backbone out_indices / depth?)')
-            self.neck = _build(neck, 'neck', in_channels=channels or None)
+            self.neck = build_submodule(neck, 'neck', in_channels=channels or None)
             channels = list(getattr(self.neck, 'out_channels', []) or [])
         else:
             self.neck = None
-        self.det_head = _build(det_head, 'det_head', in_channels=channels[0] if channels else None)
+        self.det_head = build_submodule(det_head, 'det_head', in_channels=channels[0] if channels else None)
 
     def extract_feat(self, inputs: torch.Tensor):
         feats = self.backbone(inputs)

@@ -11,6 +11,7 @@ import os.path as osp
 from collections.abc import Sequence
 
 from visioncraft.data import BaseDataset
+from visioncraft.data.label_files import check_label_files, iter_label_files
 from visioncraft.registry import DATASETS
 
 __all__ = ['TextRecogDataset', 'PaddleOCRRecDataset', 'read_paddle_rec_label_file']
@@ -91,14 +92,7 @@ class PaddleOCRRecDataset(_TextRecogBase):
 
     def __init__(self, data_dir: str = '', label_file_list: Sequence[str] | str = (),
                  ratio_list: Sequence[float] | float | None = None, delimiter: str = '\t', **kwargs) -> None:
-        files = [label_file_list] if isinstance(label_file_list, str) else list(label_file_list)
-        if not files:
-            raise ValueError('PaddleOCRRecDataset: label_file_list is empty')
-        ratios = [1.0] * len(files) if ratio_list is None else (
-            [float(ratio_list)] * len(files) if isinstance(ratio_list, (int, float)) else list(ratio_list))
-        if len(ratios) != len(files) or any(not 0 < r <= 1 for r in ratios):
-            raise ValueError(f'PaddleOCRRecDataset: ratio_list {ratio_list} must give one value in (0, 1] per '
-                             f'label file ({len(files)} files)')
+        files, ratios = check_label_files('PaddleOCRRecDataset', label_file_list, ratio_list)
         if not delimiter:
             raise ValueError('PaddleOCRRecDataset: delimiter must not be empty')
         self.data_dir, self.delimiter = data_dir, delimiter
@@ -107,12 +101,7 @@ class PaddleOCRRecDataset(_TextRecogBase):
 
     def load_data_list(self) -> list[dict]:
         data_dir = osp.join(self.data_root, self.data_dir) if self.data_root else self.data_dir
-        data_list = []
-        for file, ratio in zip(self.label_file_list, self.ratio_list):
-            path = osp.join(self.data_root, file) if self.data_root and not osp.isabs(file) else file
-            if not osp.exists(path):
-                raise FileNotFoundError(f'PaddleOCRRecDataset: label file {path!r} (label_file_list) does not exist')
-            entries = read_paddle_rec_label_file(path, self.delimiter)
-            entries = entries[:max(1, round(len(entries) * ratio))] if entries else entries
-            data_list += [dict(img_path=osp.join(data_dir, img), instances=[dict(text=text)]) for img, text in entries]
+        entries = iter_label_files('PaddleOCRRecDataset', self.data_root, self.label_file_list, self.ratio_list,
+                                   lambda path: read_paddle_rec_label_file(path, self.delimiter))
+        data_list = [dict(img_path=osp.join(data_dir, img), instances=[dict(text=text)]) for img, text in entries]
         return data_list

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from visioncraft.models.base import BaseModel
+from visioncraft.models.base import BaseModel, build_submodule
 from visioncraft.models.data_preprocessor import ImgDataPreprocessor
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
@@ -19,16 +19,6 @@ class TextRecogDataPreprocessor(ImgDataPreprocessor):
     """MMOCR's name for the recognisers' preprocessor: :class:`ImgDataPreprocessor` (normalise, optional BGR ->
     RGB, pad the batch to its widest image on the right). A sample's ``valid_ratio`` stays relative to its own
     ``img_shape``; the recogniser converts it to the padded batch width."""
-
-
-def _build(cfg: dict | nn.Module, key: str, **fill) -> nn.Module:
-    if isinstance(cfg, nn.Module):
-        return cfg
-    cfg = dict(cfg)
-    for k, v in fill.items():
-        if cfg.get(k) is None and v is not None:
-            cfg[k] = v
-    return MODELS.build(cfg, key_path=key)
 
 
 @MODELS.register_module()
@@ -58,12 +48,12 @@ class EncoderDecoderRecognizer(BaseModel):
                  data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(
             type='TextRecogDataPreprocessor', mean=[127.5], std=[127.5]), init_cfg=init_cfg)
-        self.backbone = _build(backbone, 'backbone')
+        self.backbone = build_submodule(backbone, 'backbone')
         channels = (getattr(self.backbone, 'out_channels', None) or [None])[-1]
-        self.encoder = _build(encoder, 'encoder', in_channels=channels) if encoder is not None else None
+        self.encoder = build_submodule(encoder, 'encoder', in_channels=channels) if encoder is not None else None
         if self.encoder is not None:
             channels = getattr(self.encoder, 'out_channels', None)
-        self.decoder = _build(decoder, 'decoder', in_channels=channels)
+        self.decoder = build_submodule(decoder, 'decoder', in_channels=channels)
         if hasattr(self.backbone, 'init_weights'):
             self.backbone.init_weights()
 
