@@ -215,3 +215,27 @@ def build_converted(cfg: dict, state_dict):
     """Build ``cfg`` from MODELS and :func:`load_converted` ``state_dict`` into it (the parity tests' models)."""
     from visioncraft.registry import MODELS
     return load_converted(MODELS.build(cfg), state_dict)
+
+
+# -- tiny OCR models shared by the export and end-to-end OCR tests -------------------------------------------
+TINY_DBNET = dict(
+    type='DBNet',
+    data_preprocessor=dict(type='ImgDataPreprocessor', mean=[127.5] * 3, std=[64.0] * 3, bgr_to_rgb=True,
+                           pad_size_divisor=32),
+    backbone=dict(type='TinyDetBackbone', stem_channels=8, widths=(16, 24, 32, 48), depths=(1, 1, 1, 1),
+                  out_indices=(0, 1, 2, 3)),
+    neck=dict(type='FPNC', in_channels=[16, 24, 32, 48], lateral_channels=16, out_channels=8),
+    det_head=dict(type='DBHead', in_channels=32,
+                  codec=dict(type='DBCodec', thresh=0.3, box_thresh=0.3, unclip_ratio=None, max_candidates=100)))
+# Resize with keep_ratio: sizes that are not multiples of 32 (so the data preprocessor pads) and scale factors != 1
+TINY_DBNET_TEST_PIPELINE = [
+    dict(type='LoadImageFromFile'), dict(type='Resize', scale=(192, 160), keep_ratio=True),
+    dict(type='LoadOCRAnnotations', with_polygon=True, with_bbox=True, with_label=True),
+    dict(type='PackTextDetInputs', meta_keys=('img_path', 'ori_shape', 'img_shape', 'scale_factor'))]
+TINY_CRNN = dict(
+    type='CRNN', data_preprocessor=dict(type='TextRecogDataPreprocessor', mean=[127.5], std=[127.5]),
+    backbone=dict(type='MiniVGG', leaky_relu=False, input_channels=1, widths=(8, 16, 24, 24, 32, 32, 32),
+                  norm_all=True),
+    encoder=dict(type='BiLSTMEncoder', hidden_channels=24, num_layers=2, shortcut=True),
+    decoder=dict(type='CTCHead', codec=dict(type='CTCCodec', dictionary=dict(
+        type='Dictionary', builtin='lower_english_digits', case='lower'))))

@@ -13,25 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-DET_MODEL = dict(
-    type='DBNet',
-    data_preprocessor=dict(type='ImgDataPreprocessor', mean=[127.5] * 3, std=[64.0] * 3, bgr_to_rgb=True,
-                           pad_size_divisor=32),
-    backbone=dict(type='TinyDetBackbone', stem_channels=8, widths=(16, 24, 32, 48), depths=(1, 1, 1, 1),
-                  out_indices=(0, 1, 2, 3)),
-    neck=dict(type='FPNC', in_channels=[16, 24, 32, 48], lateral_channels=16, out_channels=8),
-    det_head=dict(type='DBHead', in_channels=32,
-                  codec=dict(type='DBCodec', thresh=0.3, box_thresh=0.3, unclip_ratio=None, max_candidates=100)))
-DET_TEST_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(192, 160), keep_ratio=True),
-                     dict(type='LoadOCRAnnotations', with_polygon=True, with_bbox=True, with_label=True),
-                     dict(type='PackTextDetInputs', meta_keys=('img_path', 'ori_shape', 'img_shape', 'scale_factor'))]
-REC_MODEL = dict(
-    type='CRNN', data_preprocessor=dict(type='TextRecogDataPreprocessor', mean=[127.5], std=[127.5]),
-    backbone=dict(type='MiniVGG', leaky_relu=False, input_channels=1, widths=(8, 16, 24, 24, 32, 32, 32),
-                  norm_all=True),
-    encoder=dict(type='BiLSTMEncoder', hidden_channels=24, num_layers=2, shortcut=True),
-    decoder=dict(type='CTCHead', codec=dict(type='CTCCodec', dictionary=dict(
-        type='Dictionary', builtin='lower_english_digits', case='lower'))))
+from conftest import TINY_CRNN as REC_MODEL
+from conftest import TINY_DBNET as DET_MODEL
+from conftest import TINY_DBNET_TEST_PIPELINE as DET_TEST_PIPELINE
+
 # every crop padded to 160: a crop's reading does not depend on the crops batched with it
 REC_TEST_PIPELINE = [dict(type='LoadImageFromFile', color_type='grayscale'),
                      dict(type='RescaleToHeight', height=32, min_width=32, max_width=160, width_divisor=4),

@@ -23,20 +23,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 
-MODEL = dict(
-    type='DBNet',
-    data_preprocessor=dict(type='ImgDataPreprocessor', mean=[127.5] * 3, std=[64.0] * 3, bgr_to_rgb=True,
-                           pad_size_divisor=32),
-    backbone=dict(type='TinyDetBackbone', stem_channels=8, widths=(16, 24, 32, 48), depths=(1, 1, 1, 1),
-                  out_indices=(0, 1, 2, 3)),
-    neck=dict(type='FPNC', in_channels=[16, 24, 32, 48], lateral_channels=16, out_channels=8),
-    det_head=dict(type='DBHead', in_channels=32,
-                  codec=dict(type='DBCodec', thresh=0.3, box_thresh=0.3, unclip_ratio=None, max_candidates=100)))
-# Resize with keep_ratio: sizes that are not multiples of 32 (so the data preprocessor pads) and scale factors != 1
-TEST_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(192, 160), keep_ratio=True),
-                 dict(type='LoadOCRAnnotations', with_polygon=True, with_bbox=True, with_label=True),
-                 dict(type='PackTextDetInputs', meta_keys=('img_path', 'ori_shape', 'img_shape', 'scale_factor'))]
-
+from conftest import TINY_DBNET as MODEL, TINY_DBNET_TEST_PIPELINE as TEST_PIPELINE  # noqa: E402
 
 def _config(data_root: Path) -> dict:
     ds = dict(type='OCRDataset', data_root=str(data_root), ann_file='textdet_val.json', test_mode=True,

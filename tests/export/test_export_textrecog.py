@@ -19,13 +19,8 @@ import pytest
 import torch
 
 CHARSET = 'abcdefghijklmnopqrstuvwxyz0123456789'
-MODEL = dict(
-    type='CRNN', data_preprocessor=dict(type='TextRecogDataPreprocessor', mean=[127.5], std=[127.5]),
-    backbone=dict(type='MiniVGG', leaky_relu=False, input_channels=1, widths=(8, 16, 24, 24, 32, 32, 32),
-                  norm_all=True),
-    encoder=dict(type='BiLSTMEncoder', hidden_channels=24, num_layers=2, shortcut=True),
-    decoder=dict(type='CTCHead', codec=dict(type='CTCCodec', dictionary=dict(
-        type='Dictionary', builtin='lower_english_digits', case='lower'))))
+from conftest import TINY_CRNN as MODEL  # noqa: E402
+
 # no PadToWidth: crops keep their own widths, so a batch is padded by the data preprocessor (valid_ratio < 1)
 TEST_PIPELINE = [dict(type='LoadImageFromFile', color_type='grayscale'),
                  dict(type='RescaleToHeight', height=32, min_width=32, max_width=160, width_divisor=4),
