@@ -54,7 +54,7 @@ def test_det_mv3_db_translates_to_the_internal_config():
     # MakeBorderMap + MakeShrinkMap + DBPostProcess -> one codec
     assert head['codec'] == dict(type='DBCodec', shrink_ratio=0.4, thr_min=0.3, thr_max=0.7, min_text_size=8,
                                  thresh=0.3, box_thresh=0.6, unclip_ratio=1.5, max_candidates=1000,
-                                 text_repr_type='quad', score_mode='fast', use_dilation=False)
+                                 text_repr_type='quad', score_mode='fast', use_dilation=False, min_box_size=3)
 
     train = cfg.train_dataloader.to_dict()
     assert (train['batch_size'], train['num_workers'], train['drop_last'], train['sampler']['shuffle']) == \

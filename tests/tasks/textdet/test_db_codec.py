@@ -137,3 +137,17 @@ def test_round_trip(mode):
     biased = DBCodec(unclip_ratio=1.5, text_repr_type=mode, score_mode='slow')
     gt = _quad(128, 128, 150, 30, 0)
     assert _iou(biased.decode(biased.encode([gt], None, (256, 256))['shrink_map'])[0][0], gt) < 0.8
+
+
+def test_min_box_size_is_decode_only():
+    """PaddleOCR trains with min_text_size 8 but its post-processor keeps boxes down to 3 px: min_box_size."""
+    prob = np.zeros((64, 96), np.float32)
+    prob[30:34, 10:70] = 0.9  # a 4-px-high kernel: about 8 px high after unclip 1.5
+    common = dict(min_text_size=12, unclip_ratio=1.5, box_thresh=0.5)
+    assert len(DBCodec(**common).decode(prob)[0]) == 0
+    polys, _ = DBCodec(**common, min_box_size=3).decode(prob)
+    assert len(polys) == 1
+    # encode settings (and so the stored targets' fingerprint) do not depend on it
+    assert DBCodec(**common).target_fingerprint() == DBCodec(**common, min_box_size=3).target_fingerprint()
+    with pytest.raises(ValueError, match='min_box_size'):
+        DBCodec(min_box_size=-1)

@@ -198,7 +198,8 @@ class PaddleOCRDetTranslator(PaddleOCRTaskTranslator):
                     thresh=float(post['thresh']), box_thresh=float(post['box_thresh']),
                     unclip_ratio=None if post['unclip_ratio'] is None else float(post['unclip_ratio']),
                     max_candidates=int(post['max_candidates']), text_repr_type=post['box_type'],
-                    score_mode=post['score_mode'], use_dilation=bool(post['use_dilation']))
+                    score_mode=post['score_mode'], use_dilation=bool(post['use_dilation']),
+                    min_box_size=3)  # DBPostProcess's fixed min_size, whatever MakeShrinkMap's min_text_size
 
     def _normalization(self) -> tuple[list[float] | None, list[float] | None, bool]:
         """(mean, std, bgr_to_rgb) of the data preprocessor from NormalizeImage and DecodeImage; the Train and

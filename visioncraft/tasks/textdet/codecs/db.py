@@ -96,7 +96,11 @@ class DBCodec:
         shrink_ratio: r of the shrink offset ``D = A (1 - r^2) / L`` (paper and MMOCR: 0.4).
         thr_min, thr_max: the threshold map's range inside the dilated border (0.3, 0.7).
         min_text_size: polygons whose bounding box is smaller than this (pixels) on a side are masked out of
-            training and dropped at decoding (PaddleOCR ``min_size``).
+            training (PaddleOCR ``MakeShrinkMap.min_text_size``) and, unless ``min_box_size`` is set, dropped at
+            decoding.
+        min_box_size: decoding only: candidates narrower than this are dropped (PaddleOCR's post-processor uses a
+            fixed 3 whatever the training ``min_text_size``); None: ``min_text_size``. Not part of the targets'
+            fingerprint.
         thresh: the probability threshold that binarises the map at decoding.
         box_thresh: candidates whose mean probability is lower are dropped.
         unclip_ratio: ``D' = A' * unclip_ratio / L'`` (PaddleOCR / MMOCR 1.5), or None for the exact
@@ -110,7 +114,7 @@ class DBCodec:
     def __init__(self, *, shrink_ratio: float = 0.4, thr_min: float = 0.3, thr_max: float = 0.7,
                  min_text_size: int = 3, thresh: float = 0.3, box_thresh: float = 0.6,
                  unclip_ratio: float | None = 1.5, max_candidates: int = 1000, text_repr_type: str = 'quad',
-                 score_mode: str = 'fast', use_dilation: bool = False) -> None:
+                 score_mode: str = 'fast', use_dilation: bool = False, min_box_size: float | None = None) -> None:
         if not 0 < shrink_ratio < 1:
             raise ValueError(f'DBCodec: shrink_ratio must be in (0, 1), got {shrink_ratio}')
         if not 0 <= thr_min < thr_max <= 1:
@@ -124,6 +128,9 @@ class DBCodec:
         self.shrink_ratio = shrink_ratio
         self.thr_min, self.thr_max = thr_min, thr_max
         self.min_text_size = min_text_size
+        if min_box_size is not None and min_box_size < 0:
+            raise ValueError(f'DBCodec: min_box_size must be >= 0 or None, got {min_box_size}')
+        self.min_box_size = min_text_size if min_box_size is None else min_box_size
         self.thresh, self.box_thresh = thresh, box_thresh
         self.unclip_ratio = unclip_ratio
         self.max_candidates = max_candidates
@@ -281,7 +288,7 @@ class DBCodec:
                     continue
             else:
                 pts = cv2.boxPoints(cv2.minAreaRect(pts.astype(np.float32))).astype(np.float64)
-            if min(cv2.minAreaRect(pts.astype(np.float32))[1]) < self.min_text_size - 2:
+            if min(cv2.minAreaRect(pts.astype(np.float32))[1]) < self.min_box_size - 2:
                 continue
             outline = cnt.reshape(-1, 2).astype(np.float64) + 0.5
             if self.score_mode == 'fast':  # the contour's min-area rectangle: cheaper, a little looser
@@ -294,7 +301,7 @@ class DBCodec:
             if out is None:
                 continue
             rect = cv2.minAreaRect(out.astype(np.float32))
-            if min(rect[1]) < self.min_text_size + 2:
+            if min(rect[1]) < self.min_box_size + 2:
                 continue
             if self.text_repr_type == 'quad':
                 out = cv2.boxPoints(rect).astype(np.float64)
