@@ -239,3 +239,61 @@ TINY_CRNN = dict(
     encoder=dict(type='BiLSTMEncoder', hidden_channels=24, num_layers=2, shortcut=True),
     decoder=dict(type='CTCHead', codec=dict(type='CTCCodec', dictionary=dict(
         type='Dictionary', builtin='lower_english_digits', case='lower'))))
+
+
+# -- small random-init torchvision detectors for the parity tests -------------------------------------------
+def seeded_images(sizes, seed: int = 2) -> list[torch.Tensor]:
+    """RGB float images in [0, 1], one per (h, w) in ``sizes``, from a generator seeded with ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.rand(3, h, w, generator=g) for h, w in sizes]
+
+
+def small_tv_detector(arch: str, min_size: int, max_size: int):
+    """torchvision's random-init ``{arch}_resnet50_fpn`` (91 classes, no weights) resizing images to
+    ``min_size`` / ``max_size``; ``torch.manual_seed(0)`` first, so every test builds the same one."""
+    import torchvision
+    torch.manual_seed(0)
+    tv = getattr(torchvision.models.detection, f'{arch}_resnet50_fpn')(weights=None, weights_backbone=None,
+                                                                        num_classes=91)
+    tv.transform.min_size = (min_size,)
+    tv.transform.max_size = max_size
+    return tv
+
+
+@torch.no_grad()
+def sharpen_retinanet_head(head, generator) -> None:
+    """Sharper classifier / regressor weights and varied class biases: varied, confident detections."""
+    head.classification_head.cls_logits.weight.mul_(60)
+    head.classification_head.cls_logits.bias.normal_(-3.0, 1.0, generator=generator)
+    head.regression_head.bbox_reg.weight.mul_(20)
+
+
+@torch.no_grad()
+def sharpen_fcos_head(head, generator, cls_bias_mean: float = -3.0) -> None:
+    """Varied GroupNorm affines and sharper classifier / regressor / centerness weights. GroupNorm keeps the
+    towers' outputs O(1): a few times the init std gives confident but unsaturated (distinct) scores, so the
+    detections have one well-defined order to compare in."""
+    for m in head.modules():
+        if isinstance(m, torch.nn.GroupNorm):
+            m.weight.uniform_(0.5, 1.5, generator=generator)
+            m.bias.uniform_(-0.2, 0.2, generator=generator)
+    head.classification_head.cls_logits.weight.mul_(4)
+    head.classification_head.cls_logits.bias.normal_(cls_bias_mean, 1.0, generator=generator)
+    head.regression_head.bbox_reg.weight.mul_(10)
+    head.regression_head.bbox_reg.bias.fill_(1.5)
+    head.regression_head.bbox_ctrness.weight.mul_(3)
+
+
+@torch.no_grad()
+def sharpen_rcnn_heads(tv_model, generator) -> None:
+    """Sharper objectness / classifier / regressor (/ mask) logits and varied class biases of a torchvision
+    Faster / Mask R-CNN."""
+    tv_model.rpn.head.cls_logits.weight.mul_(50)
+    tv_model.rpn.head.bbox_pred.weight.mul_(10)
+    pred = tv_model.roi_heads.box_predictor
+    pred.cls_score.weight.mul_(20)
+    pred.cls_score.bias.normal_(0.0, 2.0, generator=generator)
+    pred.cls_score.bias[0] = 2.0  # background: plenty of RoIs score low
+    pred.bbox_pred.weight.mul_(20)
+    if getattr(tv_model.roi_heads, 'mask_predictor', None) is not None:
+        tv_model.roi_heads.mask_predictor.mask_fcn_logits.weight.mul_(10)

@@ -116,7 +116,8 @@ def test_export_directory(exported):
         pre['pad_size_divisor'] == 32
     assert info['postprocess'] == dict(type='DBCodec', shrink_ratio=0.4, thr_min=0.3, thr_max=0.7, min_text_size=3,
                                        thresh=0.3, box_thresh=0.3, unclip_ratio=None, max_candidates=100,
-                                       text_repr_type='quad', score_mode='fast', use_dilation=False)
+                                       text_repr_type='quad', score_mode='fast', use_dilation=False,
+                                       min_box_size=3)
     assert set(info['versions']) >= {'visioncraft', 'torch', 'onnx', 'onnxruntime'}
     graph = onnx.load(str(d / 'model.onnx'))
     onnx.checker.check_model(graph)
@@ -222,3 +223,20 @@ def test_torchscript_only_export_refuses_onnx_backend(exported, tmp_path):
     export_model(str(exported['cfg']), str(exported['ckpt']), tmp_path / 'ts', formats=('torchscript',))
     with pytest.raises(FileNotFoundError, match='has no onnx model'):
         TextDetPredictor(tmp_path / 'ts', backend='onnxruntime')
+
+
+def test_codec_settings_keep_every_constructor_argument():
+    """inference.json's post-processing rebuilds the head's codec exactly, decode-only settings included."""
+    import inspect
+
+    from visioncraft.export.textdet import codec_settings
+    from visioncraft.registry import TASK_UTILS
+    from visioncraft.tasks.textdet.codecs import DBCodec
+    codec = DBCodec(shrink_ratio=0.7, thr_min=0.2, thr_max=0.8, min_text_size=8, thresh=0.35, box_thresh=0.5,
+                    unclip_ratio=None, max_candidates=50, text_repr_type='poly', score_mode='slow',
+                    use_dilation=True, min_box_size=3)
+    settings = codec_settings(codec)
+    names = set(inspect.signature(DBCodec.__init__).parameters) - {'self'}
+    assert set(settings) == names | {'type'}
+    rebuilt = TASK_UTILS.build(json.loads(json.dumps(settings)))
+    assert {n: getattr(rebuilt, n) for n in names} == {n: getattr(codec, n) for n in names}

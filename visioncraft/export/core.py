@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 __all__ = ['export_model', 'build_model_for_export', 'EXPORTERS', 'Exporter', 'FORMATS', 'INFERENCE_JSON',
-           'MODEL_FILES', 'export_torchscript', 'export_onnx']
+           'MODEL_FILES', 'TensorModeGraph', 'data_preprocessor_settings', 'export_torchscript', 'export_onnx',
+           'inference_pipeline', 'plain']
 
 _logger = logging.getLogger('visioncraft')
 
@@ -29,6 +30,66 @@ INFERENCE_JSON = 'inference.json'
 MODEL_FILES = {'torchscript': 'model.pt', 'onnx': 'model.onnx'}
 #: the inference.json layout version; a predictor refuses a newer one
 FORMAT_VERSION = 1
+
+
+class TensorModeGraph(nn.Module):
+    """``model(x, mode='tensor')`` as a one-input module, the graph that TorchScript and ONNX record."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, mode='tensor')
+
+
+def plain(value):
+    """ConfigDicts / tuples -> JSON-ready dicts / lists."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if hasattr(value, 'item'):  # numpy / torch scalars
+        return value.item()
+    raise TypeError(f'cannot store {type(value).__name__} {value!r} in inference.json')
+
+
+def inference_pipeline(cfg) -> list[dict]:
+    """The config's test pipeline for in-memory images: annotation loading dropped, ``LoadImageFromFile``
+    replaced by ``LoadImageFromNDArray`` (what :func:`visioncraft.apis.inference_detector` runs on arrays)."""
+    try:
+        pipeline = cfg.test_dataloader.dataset.pipeline
+    except (AttributeError, KeyError) as exc:
+        raise KeyError(f'export: the config {getattr(cfg, "filename", "") or ""} has no '
+                       'test_dataloader.dataset.pipeline (needed for the preprocessing)') from exc
+    steps = []
+    for step in pipeline:
+        step = plain(step)
+        name = str(step.get('type', '')).rsplit('.', 1)[-1]
+        if name.startswith('Load') and name.endswith('Annotations'):
+            continue
+        if name == 'LoadImageFromFile':
+            step['type'] = 'LoadImageFromNDArray'
+        steps.append(step)
+    return steps
+
+
+def data_preprocessor_settings(model: nn.Module) -> dict[str, Any]:
+    """The model's ImgDataPreprocessor (or a subclass that keeps its forward, e.g. TextRecogDataPreprocessor) as
+    a config dict: channel swap, mean / std, padding."""
+    from visioncraft.models.data_preprocessor import ImgDataPreprocessor
+    pre = model.data_preprocessor
+    if not isinstance(pre, ImgDataPreprocessor) or type(pre).forward is not ImgDataPreprocessor.forward:
+        raise ValueError(f'export: the model\'s data_preprocessor is a {type(pre).__name__}; only '
+                         'ImgDataPreprocessor-style preprocessors (mean / std / channel swap / pad) can be exported')
+    out = dict(type=type(pre).__name__, mean=None, std=None, bgr_to_rgb=bool(pre.swap_channels),
+               pad_size_divisor=int(pre.pad_size_divisor), pad_value=float(pre.pad_value))
+    if pre._normalize:
+        out['mean'] = [float(v) for v in pre.mean.flatten()]
+        out['std'] = [float(v) for v in pre.std.flatten()]
+    return out
 
 
 class Exporter:
@@ -50,8 +111,9 @@ class Exporter:
     def __init__(self, model: nn.Module, cfg) -> None:
         self.model, self.cfg = model, cfg
 
-    def graph(self) -> nn.Module:  # pragma: no cover - interface
-        raise NotImplementedError
+    def graph(self) -> nn.Module:
+        """The traced module: preprocessed float32 batch -> the model's ``mode='tensor'`` output."""
+        return TensorModeGraph(self.model)
 
     def example_input(self) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError

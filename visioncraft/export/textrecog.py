@@ -15,42 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import EXPORTERS, Exporter
-from .textdet import inference_pipeline, plain
+from .core import EXPORTERS, Exporter, data_preprocessor_settings, inference_pipeline, plain
 
-__all__ = ['TextRecogExporter', 'DICT_FILE', 'DICTIONARY_KEYS', 'data_preprocessor_settings']
+__all__ = ['TextRecogExporter', 'DICT_FILE', 'DICTIONARY_KEYS']
 
 #: the dictionary file written next to the model (one character per line, the Dictionary's own format)
 DICT_FILE = 'dictionary.txt'
 #: the Dictionary settings written to inference.json besides the characters
 DICTIONARY_KEYS = ('with_start', 'with_end', 'same_start_end', 'with_padding', 'with_unknown', 'case')
-
-
-def data_preprocessor_settings(model: nn.Module) -> dict[str, Any]:
-    """The model's ImgDataPreprocessor (or a subclass that keeps its forward, e.g. TextRecogDataPreprocessor) as
-    a config dict: channel swap, mean / std, padding."""
-    from visioncraft.models.data_preprocessor import ImgDataPreprocessor
-    pre = model.data_preprocessor
-    if not isinstance(pre, ImgDataPreprocessor) or type(pre).forward is not ImgDataPreprocessor.forward:
-        raise ValueError(f'export: the model\'s data_preprocessor is a {type(pre).__name__}; only '
-                         'ImgDataPreprocessor-style preprocessors (mean / std / channel swap / pad) can be exported')
-    out = dict(type=type(pre).__name__, mean=None, std=None, bgr_to_rgb=bool(pre.swap_channels),
-               pad_size_divisor=int(pre.pad_size_divisor), pad_value=float(pre.pad_value))
-    if pre._normalize:
-        out['mean'] = [float(v) for v in pre.mean.flatten()]
-        out['std'] = [float(v) for v in pre.std.flatten()]
-    return out
-
-
-class _Probs(nn.Module):
-    """N x C x H x W preprocessed float32 -> N x T x num_classes probabilities (``mode='tensor'``)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, mode='tensor')
 
 
 class TextRecogExporter(Exporter):
@@ -65,9 +37,6 @@ class TextRecogExporter(Exporter):
     def matches(cls, model: nn.Module) -> bool:
         from visioncraft.tasks.textrecog.codecs import CTCCodec
         return isinstance(getattr(getattr(model, 'decoder', None), 'codec', None), CTCCodec)
-
-    def graph(self) -> nn.Module:
-        return _Probs(self.model)
 
     def example_input(self) -> torch.Tensor:
         """A random 40 x 150 BGR picture through the stored pipeline and the data preprocessor: the real input

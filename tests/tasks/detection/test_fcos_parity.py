@@ -3,45 +3,27 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torchvision
 
-from conftest import build_converted, randomise_batchnorm
+from conftest import build_converted, randomise_batchnorm, seeded_images, small_tv_detector
+from conftest import sharpen_fcos_head
 from visioncraft.structures import DataSample, InstanceData
 from visioncraft.tasks.detection.models.convert_torchvision import fcos_from_torchvision, torchvision_fcos_config
 
 
 def _randomise(tv_model, images):
     """Make a random-init torchvision FCOS produce varied, confident detections: BN statistics from real
-    activations, varied GroupNorm affines, sharper classifier / regressor / centerness weights, varied class
-    biases."""
+    activations, then a sharpened head (conftest.sharpen_fcos_head)."""
     g = torch.Generator().manual_seed(1)
     randomise_batchnorm(tv_model.backbone.body, tv_model.transform(images)[0].tensors, g)
-    head = tv_model.head
-    with torch.no_grad():
-        for m in head.modules():
-            if isinstance(m, torch.nn.GroupNorm):
-                m.weight.uniform_(0.5, 1.5, generator=g)
-                m.bias.uniform_(-0.2, 0.2, generator=g)
-        # GroupNorm keeps the towers' outputs O(1): a few times the init std gives confident but unsaturated
-        # (distinct) scores, so the detections have one well-defined order to compare in
-        head.classification_head.cls_logits.weight.mul_(4)
-        head.classification_head.cls_logits.bias.normal_(-3.0, 1.0, generator=g)
-        head.regression_head.bbox_reg.weight.mul_(10)
-        head.regression_head.bbox_reg.bias.fill_(1.5)
-        head.regression_head.bbox_ctrness.weight.mul_(3)
+    sharpen_fcos_head(tv_model.head, g)
 
 
 @pytest.fixture(scope='module')
 def models_and_images():
-    torch.manual_seed(0)
-    tv = torchvision.models.detection.fcos_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
-    tv.transform.min_size = (128,)
-    tv.transform.max_size = 256
-    # RGB float images in [0, 1], resized by torchvision to 128 x 256, 128 x 192 and 128 x 200; the padded
-    # batch (128 x 256) divides by 128, so torchvision's derived strides equal the nominal 8 ... 128.
-    g = torch.Generator().manual_seed(2)
-    images = [torch.rand(3, 96, 192, generator=g), torch.rand(3, 100, 150, generator=g),
-              torch.rand(3, 128, 200, generator=g)]
+    tv = small_tv_detector('fcos', 128, 256)
+    # resized by torchvision to 128 x 256, 128 x 192 and 128 x 200; the padded batch (128 x 256) divides by
+    # 128, so torchvision's derived strides equal the nominal 8 ... 128.
+    images = seeded_images([(96, 192), (100, 150), (128, 200)])
     _randomise(tv, images)
     tv.eval()
     ours = build_converted(torchvision_fcos_config(num_classes=91, frozen_bn=False),

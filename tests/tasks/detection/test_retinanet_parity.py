@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torchvision
 
-from conftest import build_converted, randomise_batchnorm
+from conftest import build_converted, randomise_batchnorm, seeded_images, small_tv_detector
+from conftest import sharpen_retinanet_head
 from visioncraft.structures import DataSample
 from visioncraft.tasks.detection.models.convert_torchvision import (retinanet_from_torchvision,
                                                                     torchvision_retinanet_config)
@@ -16,25 +16,16 @@ def _randomise(tv_model, images):
     real activations, sharper classifier and regressor weights, varied class biases."""
     g = torch.Generator().manual_seed(1)
     randomise_batchnorm(tv_model.backbone.body, tv_model.transform(images)[0].tensors, g)
-    head = tv_model.head
-    with torch.no_grad():
-        head.classification_head.cls_logits.weight.mul_(60)
-        head.classification_head.cls_logits.bias.normal_(-3.0, 1.0, generator=g)
-        head.regression_head.bbox_reg.weight.mul_(20)
+    sharpen_retinanet_head(tv_model.head, g)
 
 
 @pytest.fixture(scope='module')
 def models_and_images():
-    torch.manual_seed(0)
-    tv = torchvision.models.detection.retinanet_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
-    tv.transform.min_size = (128,)
-    tv.transform.max_size = 256
-    # RGB float images in [0, 1], resized by torchvision to 128 x 256, 128 x 192 (scale 1.28) and
-    # 128 x 200; the padded batch (128 x 256) divides by 128, so torchvision's derived strides
-    # (image size // grid size) equal the nominal 8 ... 128 that our AnchorGenerator uses.
-    g = torch.Generator().manual_seed(2)
-    images = [torch.rand(3, 96, 192, generator=g), torch.rand(3, 100, 150, generator=g),
-              torch.rand(3, 128, 200, generator=g)]
+    tv = small_tv_detector('retinanet', 128, 256)
+    # resized by torchvision to 128 x 256, 128 x 192 (scale 1.28) and 128 x 200; the padded batch (128 x 256)
+    # divides by 128, so torchvision's derived strides (image size // grid size) equal the nominal 8 ... 128
+    # that our AnchorGenerator uses.
+    images = seeded_images([(96, 192), (100, 150), (128, 200)])
     _randomise(tv, images)
     tv.eval()
     ours = build_converted(torchvision_retinanet_config(num_classes=91, frozen_bn=False),

@@ -17,7 +17,9 @@ import torch
 import torchvision
 from torchvision.ops import FrozenBatchNorm2d
 
-from conftest import randomise_batchnorm, load_converted as _load
+from conftest import load_converted as _load
+from conftest import (randomise_batchnorm, seeded_images, sharpen_fcos_head, sharpen_rcnn_heads,
+                      sharpen_retinanet_head, small_tv_detector)
 from visioncraft.config import Config
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
@@ -169,11 +171,7 @@ def _freeze_bn(module):
 
 
 def _build(arch, config, min_size, max_size, images, randomise_head):
-    torch.manual_seed(0)
-    tv = getattr(torchvision.models.detection, f'{arch}_resnet50_fpn')(weights=None, weights_backbone=None,
-                                                                        num_classes=91)
-    tv.transform.min_size = (min_size,)
-    tv.transform.max_size = max_size
+    tv = small_tv_detector(arch, min_size, max_size)
     g = torch.Generator().manual_seed(1)
     randomise_batchnorm(tv.backbone.body, tv.transform(images)[0].tensors, g)
     _freeze_bn(tv.backbone.body)
@@ -227,25 +225,16 @@ def _box_score_diffs(tv_dets, preds, min_dets):
     return box, score
 
 
-def _small_images(sizes):
-    g = torch.Generator().manual_seed(2)
-    return [torch.rand(3, h, w, generator=g) for h, w in sizes]
-
-
 # resized by torchvision to 160 x 224 / 160 x 250, padded 160 x 256: P6 and P7 grids are rounded up (3 x 4,
 # 2 x 2), so torchvision's anchors there are 53 / 80 px apart vertically, not 64 / 128
 SINGLE_STAGE_IMAGES = [(100, 140), (128, 200)]
 
 
 def test_retinanet_coco80_matches_torchvision():
-    images = _small_images(SINGLE_STAGE_IMAGES)
+    images = seeded_images(SINGLE_STAGE_IMAGES)
 
-    def head(tv, g):
-        h = tv.head
-        h.classification_head.cls_logits.weight.mul_(60)
-        h.classification_head.cls_logits.bias.normal_(-3.0, 1.0, generator=g)
-        h.regression_head.bbox_reg.weight.mul_(20)
-    tv, ours = _build('retinanet', 'retinanet_r50_fpn_tv_coco.py', 160, 256, images, head)
+    tv, ours = _build('retinanet', 'retinanet_r50_fpn_tv_coco.py', 160, 256, images,
+                      lambda tv, g: sharpen_retinanet_head(tv.head, g))
     _load(ours, conv.retinanet_from_torchvision(tv.state_dict(), coco80=True))
     with torch.no_grad():  # background and 'N/A' slots of every anchor
         _suppress_unused(tv.head.classification_head.cls_logits, groups=9, slots=(torch.tensor([0]), UNUSED))
@@ -256,20 +245,10 @@ def test_retinanet_coco80_matches_torchvision():
 
 
 def test_fcos_coco80_matches_torchvision():
-    images = _small_images(SINGLE_STAGE_IMAGES)
+    images = seeded_images(SINGLE_STAGE_IMAGES)
 
-    def head(tv, g):
-        h = tv.head
-        for m in h.modules():
-            if isinstance(m, torch.nn.GroupNorm):
-                m.weight.uniform_(0.5, 1.5, generator=g)
-                m.bias.uniform_(-0.2, 0.2, generator=g)
-        h.classification_head.cls_logits.weight.mul_(4)
-        h.classification_head.cls_logits.bias.normal_(-1.0, 1.0, generator=g)
-        h.regression_head.bbox_reg.weight.mul_(10)
-        h.regression_head.bbox_reg.bias.fill_(1.5)
-        h.regression_head.bbox_ctrness.weight.mul_(3)
-    tv, ours = _build('fcos', 'fcos_r50_fpn_tv_coco.py', 160, 256, images, head)
+    tv, ours = _build('fcos', 'fcos_r50_fpn_tv_coco.py', 160, 256, images,
+                      lambda tv, g: sharpen_fcos_head(tv.head, g, cls_bias_mean=-1.0))
     _load(ours, conv.fcos_from_torchvision(tv.state_dict(), coco80=True))
     with torch.no_grad():
         _suppress_unused(tv.head.classification_head.cls_logits, slots=(torch.tensor([0]), UNUSED))
@@ -282,18 +261,9 @@ def test_faster_and_mask_rcnn_coco80_match_torchvision():
     """One torchvision Mask R-CNN: its boxes against our Faster R-CNN config (the same box path, converted
     without the mask keys) and its boxes and masks against our Mask R-CNN config."""
     # resized to 96 x 192 / 96 x 150, padded 96 x 192: P6 is 2 x 3, torchvision's anchors 48 px apart vertically
-    images = _small_images([(72, 144), (128, 200)])
+    images = seeded_images([(72, 144), (128, 200)])
 
-    def head(tv, g):
-        tv.rpn.head.cls_logits.weight.mul_(50)
-        tv.rpn.head.bbox_pred.weight.mul_(10)
-        pred = tv.roi_heads.box_predictor
-        pred.cls_score.weight.mul_(20)
-        pred.cls_score.bias.normal_(0.0, 2.0, generator=g)
-        pred.cls_score.bias[0] = 2.0  # background: plenty of RoIs score low
-        pred.bbox_pred.weight.mul_(20)
-        tv.roi_heads.mask_predictor.mask_fcn_logits.weight.mul_(10)
-    tv, mask = _build('maskrcnn', 'mask-rcnn_r50_fpn_tv_coco.py', 96, 192, images, head)
+    tv, mask = _build('maskrcnn', 'mask-rcnn_r50_fpn_tv_coco.py', 96, 192, images, sharpen_rcnn_heads)
     tv.rpn._post_nms_top_n = dict(training=2000, testing=100)  # fewer RoIs than 1000: a quicker test
     tv.roi_heads.detections_per_img = 20  # the mask tower dominates
     tv_state = tv.state_dict()

@@ -6,9 +6,9 @@ from collections import OrderedDict
 
 import pytest
 import torch
-import torchvision
 
-from conftest import build_converted, randomise_batchnorm
+from conftest import build_converted, randomise_batchnorm, seeded_images, small_tv_detector
+from conftest import sharpen_rcnn_heads
 from visioncraft.structures import DataSample, InstanceData
 from visioncraft.tasks.detection.models.convert_torchvision import (fasterrcnn_from_torchvision,
                                                                     maskrcnn_from_torchvision,
@@ -21,30 +21,15 @@ def _randomise(tv_model, images):
     activations, sharper objectness / classifier / regressor / mask logits, varied class biases."""
     g = torch.Generator().manual_seed(1)
     randomise_batchnorm(tv_model.backbone.body, tv_model.transform(images)[0].tensors, g)
-    with torch.no_grad():
-        tv_model.rpn.head.cls_logits.weight.mul_(50)
-        tv_model.rpn.head.bbox_pred.weight.mul_(10)
-        pred = tv_model.roi_heads.box_predictor
-        pred.cls_score.weight.mul_(20)
-        pred.cls_score.bias.normal_(0.0, 2.0, generator=g)
-        pred.cls_score.bias[0] = 2.0  # background: plenty of RoIs score low
-        pred.bbox_pred.weight.mul_(20)
-        if getattr(tv_model.roi_heads, 'mask_predictor', None) is not None:
-            tv_model.roi_heads.mask_predictor.mask_fcn_logits.weight.mul_(10)
+    sharpen_rcnn_heads(tv_model, g)
 
 
 def _build(arch):
-    torch.manual_seed(0)
-    builder = getattr(torchvision.models.detection, f'{arch}_resnet50_fpn')
-    tv = builder(weights=None, weights_backbone=None, num_classes=91)
-    tv.transform.min_size = (96,)
-    tv.transform.max_size = 192
-    # RGB float images in [0, 1], resized by torchvision to 96 x 192, 96 x 144 and 96 x 150; the padded
-    # batch (96 x 192) divides by 32 and gives even P5 grids, so torchvision's derived strides (image size //
-    # grid size) equal the nominal 4 ... 64 of our AnchorGenerator.
-    g = torch.Generator().manual_seed(2)
-    images = [torch.rand(3, 72, 144, generator=g), torch.rand(3, 100, 150, generator=g),
-              torch.rand(3, 128, 200, generator=g)]
+    tv = small_tv_detector(arch, 96, 192)
+    # resized by torchvision to 96 x 192, 96 x 144 and 96 x 150; the padded batch (96 x 192) divides by 32 and
+    # gives even P5 grids, so torchvision's derived strides (image size // grid size) equal the nominal 4 ... 64
+    # of our AnchorGenerator.
+    images = seeded_images([(72, 144), (100, 150), (128, 200)])
     _randomise(tv, images)
     tv.eval()
     tv.rpn._post_nms_top_n = dict(training=2000, testing=200)  # fewer RoIs than 1000: a faster test
