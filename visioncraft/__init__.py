@@ -18,6 +18,7 @@ from .data.synthetic import shapes as _shapes  # noqa: E402,F401
 from .tasks import detection as _detection  # noqa: E402,F401
 from .tasks import textdet as _textdet  # noqa: E402,F401
 from .tasks import textrecog as _textrecog  # noqa: E402,F401
+from .tasks import pose as _pose  # noqa: E402,F401
 from . import apis  # noqa: E402,F401  (inference API; registers LoadImageFromNDArray)
 
 __all__ = ['__version__', 'registry']

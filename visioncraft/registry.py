@@ -3,7 +3,12 @@
 A config names a class with ``dict(type='Name', **kwargs)``; :meth:`Registry.build` looks the name up
 and calls the class with the remaining keys. ``type`` may also be a class or callable, or a dotted
 import path (``'my_pkg.module.MyHead'``). Scope prefixes used by other toolboxes (``'mmdet.'``,
-``'mmengine.'``, ...) are accepted and ignored so that configs written for them read unchanged.
+``'mmengine.'``, ...) are accepted so that configs written for them read unchanged.
+
+Where two toolboxes used one name for different classes (MMDetection's and MMPose's ``CocoDataset``),
+the second registers it under its scope, ``register_module(['CocoPoseDataset', 'mmpose.CocoDataset'])``:
+``'mmpose.CocoDataset'`` names it anywhere, and a plain ``'CocoDataset'`` names it while the default scope
+is ``'mmpose'`` (a config's ``default_scope = 'mmpose'``, set by the runner; see :func:`default_scope`).
 
 Errors say where the bad value came from: the config file (if the runner set one with
 :func:`config_file_context`), the key path (``model.backbone``) and the closest registered names.
@@ -22,7 +27,8 @@ __all__ = [
     'Registry', 'RegistryError', 'config_file_context', 'build_from_cfg',
     'MODELS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'EVALUATORS', 'HOOKS', 'LOOPS', 'OPTIMIZERS',
     'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'DATA_SAMPLERS', 'FUNCTIONS',
-    'VISBACKENDS', 'VISUALIZERS', 'TASK_UTILS', 'MODEL_WRAPPERS',
+    'VISBACKENDS', 'VISUALIZERS', 'TASK_UTILS', 'KEYPOINT_CODECS', 'MODEL_WRAPPERS', 'default_scope', 'set_default_scope',
+    'get_default_scope',
 ]
 
 # Prefixes of other toolboxes' scoped names ('mmdet.RetinaNet'): accepted, stripped before look-up.
@@ -30,6 +36,32 @@ _FOREIGN_SCOPES = ('mmengine', 'mmcv', 'mmdet', 'mmocr', 'mmpose', 'mmpretrain',
 
 _config_file: contextvars.ContextVar[str | None] = contextvars.ContextVar('vc_config_file', default=None)
 _key_path: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar('vc_key_path', default=())
+# The scope a plain name is looked up in first (MMEngine's DefaultScope): set by the runner from a config's
+# ``default_scope``; ``None`` (or a scope with no names of its own) means the global names only.
+_default_scope: str | None = None
+
+
+def set_default_scope(scope: str | None) -> str | None:
+    """Make ``scope`` ('mmpose', ...) the default scope for plain names; returns the previous one."""
+    global _default_scope
+    if scope is not None and scope not in _FOREIGN_SCOPES:
+        raise ValueError(f'default_scope={scope!r} is not a known scope; use one of {", ".join(_FOREIGN_SCOPES)}')
+    previous, _default_scope = _default_scope, scope
+    return previous
+
+
+def get_default_scope() -> str | None:
+    return _default_scope
+
+
+@contextlib.contextmanager
+def default_scope(scope: str | None) -> Iterator[None]:
+    """Look plain names up in ``scope`` first inside this block."""
+    previous = set_default_scope(scope)
+    try:
+        yield
+    finally:
+        set_default_scope(previous)
 
 
 class RegistryError(KeyError):
@@ -68,13 +100,16 @@ class Registry:
     def __init__(self, name: str) -> None:
         self.name = name
         self._modules: dict[str, Callable[..., Any]] = {}
+        # (scope, name) -> class, for names another toolbox's scope gives a different class ('mmpose.CocoDataset')
+        self._scoped: dict[tuple[str, str], Callable[..., Any]] = {}
 
     # -- registration -------------------------------------------------------------------------
     def register_module(self, name: str | list[str] | None = None, *, force: bool = False,
                         module: Callable[..., Any] | None = None):
         """Register a class or function, as a decorator or directly (``module=``).
 
-        A second registration under the same name is an error unless ``force=True``.
+        A second registration under the same name is an error unless ``force=True``. A name with a scope
+        prefix (``'mmpose.CocoDataset'``) is registered in that scope only (see the module docstring).
         """
         if name is not None and not isinstance(name, (str, list, tuple)):
             raise TypeError(f'{self.name} registry: name must be a str or list of str, got {name!r}')
@@ -82,6 +117,15 @@ class Registry:
         def _register(obj: Callable[..., Any]) -> Callable[..., Any]:
             names = [obj.__name__] if name is None else ([name] if isinstance(name, str) else list(name))
             for n in names:
+                head, dot, tail = n.partition('.')
+                if dot and head in _FOREIGN_SCOPES and '.' not in tail:
+                    other = self._scoped.get((head, tail))
+                    if not force and other is not None and other is not obj:
+                        raise RegistryError(
+                            f"{self.name} registry: the name '{n}' is already taken by "
+                            f'{other.__module__}.{other.__qualname__}')
+                    self._scoped[(head, tail)] = obj
+                    continue
                 if not force and n in self._modules and self._modules[n] is not obj:
                     other = self._modules[n]
                     raise RegistryError(
@@ -97,7 +141,18 @@ class Registry:
 
     # -- look-up ------------------------------------------------------------------------------
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._strip_scope(name) in self._modules
+        return isinstance(name, str) and self._lookup(name) is not None
+
+    def _lookup(self, name: str) -> Callable[..., Any] | None:
+        """The class for a plain or scoped name, or None: the scope's own name first, then the global one."""
+        head, dot, tail = name.partition('.')
+        if dot and head in _FOREIGN_SCOPES and '.' not in tail:
+            scope, key = head, tail
+        else:
+            scope, key = _default_scope, name
+        if scope is not None and (scope, key) in self._scoped:
+            return self._scoped[(scope, key)]
+        return self._modules.get(key)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -131,9 +186,10 @@ class Registry:
 
     def get(self, name: str, *, key_path: str | None = None) -> Callable[..., Any]:
         """Return the class registered under ``name`` (or importable at dotted path ``name``)."""
+        found = self._lookup(name)
+        if found is not None:
+            return found
         key = self._strip_scope(name)
-        if key in self._modules:
-            return self._modules[key]
         if '.' in key:  # a dotted import path: 'package.module.Class'
             mod_name, _, attr = key.rpartition('.')
             try:
@@ -207,3 +263,4 @@ FUNCTIONS = Registry('function')
 VISBACKENDS = Registry('visualization backend')
 VISUALIZERS = Registry('visualizer')
 TASK_UTILS = Registry('task utility')
+KEYPOINT_CODECS = Registry('keypoint codec')  # MMPose's name for the pose codecs' registry

@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..registry import EVALUATORS, LOOPS, MODEL_WRAPPERS, MODELS, VISUALIZERS, config_file_context
+from ..registry import (EVALUATORS, LOOPS, MODEL_WRAPPERS, MODELS, VISUALIZERS, config_file_context,
+                        set_default_scope)
 from . import dist
 from .builder import DEFAULT_HOOKS, build_dataloader, build_hook
 from .checkpoint import (extract_state_dict, find_latest_checkpoint, load_checkpoint_file, load_model_weights,
@@ -45,6 +46,14 @@ class Runner:
             cfg = Config(dict(cfg))
         self.cfg = cfg
         self._cfg_file = cfg.filename
+        # MMEngine's DefaultScope: a config's default_scope ('mmpose') decides what plain names that two toolboxes
+        # share ('CocoDataset') mean for everything built from now on (datasets and metrics are built lazily).
+        scope = cfg.get('default_scope')
+        if scope is not None:
+            try:
+                set_default_scope(scope)
+            except ValueError as exc:
+                raise ValueError(f'{self._cfg_file or "config"}: default_scope: {exc}') from None
         env_cfg = _as_dict(cfg.get('env_cfg')) or {}
         self._setup_env(env_cfg)
         dist.init_dist(cfg.get('launcher', 'none') or 'none',

@@ -1,0 +1,1 @@
+"""Keypoint codecs: encode training targets from keypoints, decode predictions back to keypoints."""

@@ -1,0 +1,1 @@
+"""Pose datasets (COCO, AI Challenger, MPII, synthetic people), dataset metainfo, CombinedDataset."""

@@ -1,0 +1,1 @@
+"""Pose metrics: COCO keypoint OKS AP/AR, PCK, AUC, EPE, NME."""

@@ -1,0 +1,1 @@
+"""Pose models: top-down estimator, heads, losses, backbones (HRNet, CSPNeXt)."""

@@ -1,0 +1,1 @@
+"""Top-down pose transforms: bbox centre/scale, flip, bbox jitter, affine, targets, keypoint conversion, pack."""

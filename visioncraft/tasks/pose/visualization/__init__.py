@@ -1,0 +1,1 @@
+"""Pose visualizer: skeletons with keypoint scores."""
