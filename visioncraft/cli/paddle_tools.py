@@ -1,4 +1,5 @@
-"""PaddleOCR's tools on PaddleOCR-layout YAML configs: ``tools/eval.py``, ``tools/infer_det.py`` and
+"""PaddleOCR's tools on PaddleOCR-layout YAML configs: ``tools/eval.py``, ``tools/infer_det.py``,
+``tools/infer_rec.py`` and
 ``tools/export_model.py`` (``tools/train.py -c FILE -o ...`` is :mod:`visioncraft.cli.train`).
 
 Every tool takes ``-c FILE`` and ``-o Key.Sub=value ...`` overrides of the PaddleOCR keys (strict: an unknown
@@ -8,6 +9,8 @@ key is an error) and reads the file through :func:`visioncraft.config.paddleocr.
         PostProcess.box_thresh=0.6 PostProcess.unclip_ratio=1.5
     python tools/infer_det.py -c configs/det/det_mv3_db.yml -o Global.infer_img=IMG_OR_DIR \\
         Global.pretrained_model=output/db_mv3/best_accuracy
+    python tools/infer_rec.py -c configs/rec/rec_mv3_none_bilstm_ctc.yml -o Global.infer_img=IMG_OR_DIR \\
+        Global.pretrained_model=output/rec/mv3_none_bilstm_ctc/best_accuracy
     python tools/export_model.py -c configs/det/det_mv3_db.yml -o Global.pretrained_model=CKPT \\
         Global.save_inference_dir=inference/det_db
 
@@ -20,7 +23,7 @@ import logging
 import os
 from pathlib import Path
 
-__all__ = ['eval_main', 'infer_det_main', 'export_main', 'image_files', 'IMG_EXTS']
+__all__ = ['eval_main', 'infer_det_main', 'infer_rec_main', 'export_main', 'image_files', 'IMG_EXTS']
 
 logger = logging.getLogger('visioncraft')
 
@@ -95,25 +98,14 @@ def eval_main(argv: list[str] | None = None, prog: str = 'tools/eval.py') -> dic
     return metrics
 
 
-# -- tools/infer_det.py ---------------------------------------------------------------------------------------
-def infer_det_main(argv: list[str] | None = None, prog: str = 'tools/infer_det.py') -> list[dict]:
-    """Detect text in ``Global.infer_img`` (an image or a folder) with ``Global.checkpoints`` / ``pretrained_model``.
-
-    Writes, as PaddleOCR, one line per image to ``Global.save_res_path`` (default
-    ``./output/det_db/predicts_db.txt``)::
-
-        path/to/img.jpg\\t[{"transcription": "", "points": [[x, y], ...]}, ...]
-
-    with integer points in original-image pixels, and the image with the boxes drawn (BGR (255, 255, 0), 2 px)
-    to ``det_results/<image name>`` next to that file (also when nothing is found). Returns
-    ``[{'img_path', 'points', 'scores', 'vis_path'}]``.
-    """
-    args = _parser(prog, 'Detect text in an image or a folder with a PaddleOCR-layout config.').parse_args(argv)
-    cfg = _load(args, prog)
+def _inference_setup(cfg, prog: str, model_type: str):
+    """``(image files, model, pipeline, run)`` for the infer tools: ``Global.infer_img``'s images, the model with
+    ``Global.checkpoints`` / ``pretrained_model`` loaded, on the GPU when ``Global.use_gpu`` and one exists, and
+    ``run(path) -> DataSample`` (the Eval pipeline without its label loading, then ``test_step``)."""
     pd = cfg['paddleocr']
     from ..config import ConfigError
-    if pd['model_type'] != 'det':
-        raise ConfigError(f'{pd["file"]}: {prog} runs text detection (Architecture.model_type det), got '
+    if pd['model_type'] != model_type:
+        raise ConfigError(f'{pd["file"]}: {prog} needs Architecture.model_type {model_type}, got '
                           f'{pd["model_type"]!r}')
     if not pd['infer_img']:
         raise ConfigError(f'{pd["file"]}: {prog} needs -o Global.infer_img=IMAGE_OR_FOLDER')
@@ -122,8 +114,6 @@ def infer_det_main(argv: list[str] | None = None, prog: str = 'tools/infer_det.p
     files = image_files(str(pd['infer_img']))
     ckpt = _weights(cfg, prog)
 
-    import cv2
-    import numpy as np
     import torch
 
     from ..data.collate import pseudo_collate
@@ -140,6 +130,34 @@ def infer_det_main(argv: list[str] | None = None, prog: str = 'tools/infer_det.p
     device = torch.device('cuda' if torch.cuda.is_available() and pd['use_gpu'] else 'cpu')
     model = model.to(device).eval()
 
+    def run(path: str):
+        with torch.no_grad():
+            return model.test_step(pseudo_collate([pipeline(dict(img_path=path))]))[0]
+
+    return files, model, pipeline, run
+
+
+# -- tools/infer_det.py ---------------------------------------------------------------------------------------
+def infer_det_main(argv: list[str] | None = None, prog: str = 'tools/infer_det.py') -> list[dict]:
+    """Detect text in ``Global.infer_img`` (an image or a folder) with ``Global.checkpoints`` / ``pretrained_model``.
+
+    Writes, as PaddleOCR, one line per image to ``Global.save_res_path`` (default
+    ``./output/det_db/predicts_db.txt``)::
+
+        path/to/img.jpg\\t[{"transcription": "", "points": [[x, y], ...]}, ...]
+
+    with integer points in original-image pixels, and the image with the boxes drawn (BGR (255, 255, 0), 2 px)
+    to ``det_results/<image name>`` next to that file (also when nothing is found). Returns
+    ``[{'img_path', 'points', 'scores', 'vis_path'}]``.
+    """
+    args = _parser(prog, 'Detect text in an image or a folder with a PaddleOCR-layout config.').parse_args(argv)
+    cfg = _load(args, prog)
+    pd = cfg['paddleocr']
+    files, model, pipeline, run = _inference_setup(cfg, prog, 'det')
+
+    import cv2
+    import numpy as np
+
     res_path = Path(pd['save_res_path'] or './output/det_db/predicts_db.txt')
     res_path.parent.mkdir(parents=True, exist_ok=True)
     vis_dir = res_path.parent / 'det_results'
@@ -147,9 +165,7 @@ def infer_det_main(argv: list[str] | None = None, prog: str = 'tools/infer_det.p
     results = []
     with open(res_path, 'w', encoding='utf-8') as fout:
         for f in files:
-            data = pseudo_collate([pipeline(dict(img_path=f))])
-            with torch.no_grad():
-                pred = model.test_step(data)[0].pred_instances
+            pred = run(f).pred_instances
             points = [np.rint(np.asarray(p, np.float64).reshape(-1, 2)).astype(int).tolist() for p in pred.polygons]
             scores = [float(s) for s in pred.scores]
             fout.write(f + '\t' + json.dumps([dict(transcription='', points=p) for p in points]) + '\n')
@@ -162,6 +178,29 @@ def infer_det_main(argv: list[str] | None = None, prog: str = 'tools/infer_det.p
             logger.info(f'{f}: {len(points)} boxes; picture {vis}')
             results.append(dict(img_path=f, points=points, scores=scores, vis_path=str(vis)))
     print(f'{len(files)} image(s): results in {res_path}, pictures in {vis_dir}', flush=True)
+    return results
+
+
+# -- tools/infer_rec.py ---------------------------------------------------------------------------------------
+def infer_rec_main(argv: list[str] | None = None, prog: str = 'tools/infer_rec.py') -> list[dict]:
+    """Read the word in each image of ``Global.infer_img`` (an image or a folder) with ``Global.checkpoints`` /
+    ``pretrained_model``. Prints, as PaddleOCR, ``infer_img: PATH`` and ``result: TEXT\tSCORE`` per image and
+    writes ``PATH\tTEXT\tSCORE`` lines to ``Global.save_res_path``. Returns ``[{'img_path', 'text', 'score'}]``."""
+    args = _parser(prog, 'Recognise words in an image or a folder with a PaddleOCR-layout config.').parse_args(argv)
+    cfg = _load(args, prog)
+    pd = cfg['paddleocr']
+    files, _, _, run = _inference_setup(cfg, prog, 'rec')
+    res_path = Path(pd['save_res_path'] or './output/rec/predicts_rec.txt')
+    res_path.parent.mkdir(parents=True, exist_ok=True)
+    results = []
+    with open(res_path, 'w', encoding='utf-8') as fout:
+        for f in files:
+            sample = run(f)
+            text, score = str(sample.pred_text), float(sample.pred_score)
+            print(f'infer_img: {f}\n\tresult: {text}\t{score}', flush=True)
+            fout.write(f'{f}\t{text}\t{score}\n')
+            results.append(dict(img_path=f, text=text, score=score))
+    print(f'{len(files)} image(s): results in {res_path}', flush=True)
     return results
 
 

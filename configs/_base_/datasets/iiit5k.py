@@ -3,8 +3,8 @@
 iiit5k_textrecog_data_root = 'data/iiit5k'
 
 iiit5k_textrecog_train = dict(
-    type='TextRecogDataset', data_root=iiit5k_textrecog_data_root, ann_file='textrecog_train.json', pipeline=None)
+    type='OCRDataset', data_root=iiit5k_textrecog_data_root, ann_file='textrecog_train.json', pipeline=None)
 
 iiit5k_textrecog_test = dict(
-    type='TextRecogDataset', data_root=iiit5k_textrecog_data_root, ann_file='textrecog_test.json', test_mode=True,
+    type='OCRDataset', data_root=iiit5k_textrecog_data_root, ann_file='textrecog_test.json', test_mode=True,
     pipeline=None)

@@ -4,4 +4,4 @@
 mjsynth_textrecog_data_root = 'data/mjsynth'
 
 mjsynth_textrecog_train = dict(
-    type='TextRecogDataset', data_root=mjsynth_textrecog_data_root, ann_file='textrecog_train.json', pipeline=None)
+    type='OCRDataset', data_root=mjsynth_textrecog_data_root, ann_file='textrecog_train.json', pipeline=None)

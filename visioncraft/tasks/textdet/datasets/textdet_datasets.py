@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import os.path as osp
 from collections.abc import Sequence
 
 import numpy as np
 
 from visioncraft.data import BaseDataset
+from visioncraft.data.base_dataset import _join
 from visioncraft.data.label_files import check_label_files, iter_label_files
 from visioncraft.registry import DATASETS
 
 __all__ = ['ICDAR2015Dataset', 'OCRDataset', 'TextDetDataset', 'PaddleOCRDetDataset', 'make_instance',
-           'read_icdar2015_gt', 'read_paddle_label_file', 'IGNORE_TEXT']
+           'read_icdar2015_gt', 'read_paddle_label_file', 'IGNORE_TEXT', 'ocr_json_task']
 
 #: the transcription that marks a do-not-care region (ICDAR, PaddleOCR)
 IGNORE_TEXT = '###'
@@ -155,11 +157,57 @@ class ICDAR2015Dataset(_TextDetBase):
         return data_list
 
 
+def ocr_json_task(path: str) -> str | None:
+    """The task an MMOCR 1.x annotation file is for ('textdet', 'textrecog', ...): its ``metainfo.task_name``
+    (looked for in the first 64 KiB, where MMOCR's converters write it, before the whole file is read), else
+    guessed from the first instance (``polygon``: textdet; only ``text``: textrecog). None when the file is not
+    a readable JSON file (the dataset's own loading then reports the problem)."""
+    if not isinstance(path, str) or not path.endswith('.json') or not osp.isfile(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        head = f.read(65536)
+    found = re.search(r'"task_name"\s*:\s*"(\w+)"', head)
+    if found:
+        return found.group(1)
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    task = (data.get('metainfo') or {}).get('task_name') if isinstance(data.get('metainfo'), dict) else None
+    if task:
+        return str(task)
+    for entry in data.get('data_list') or []:
+        for inst in (entry.get('instances') or []) if isinstance(entry, dict) else []:
+            if isinstance(inst, dict):
+                return 'textdet' if 'polygon' in inst else ('textrecog' if 'text' in inst else None)
+    return None
+
+
 @DATASETS.register_module(name=['OCRDataset', 'TextDetDataset'])
 class OCRDataset(_TextDetBase):
     """MMOCR 1.x text-detection JSON: ``{"metainfo": {...}, "data_list": [{"img_path", "height", "width",
     "instances": [{"polygon", "bbox", "bbox_label", "ignore", "text"?}]}]}``. ``data_prefix=dict(img_path=...)``
-    is joined to each ``img_path``. ``bbox`` is recomputed from ``polygon`` when absent."""
+    is joined to each ``img_path``. ``bbox`` is recomputed from ``polygon`` when absent.
+
+    MMOCR uses one ``OCRDataset`` for every task's JSON: ``OCRDataset(ann_file=<a textrecog JSON>)`` returns the
+    reader another task registered in :attr:`task_readers` (``'textrecog'``: ``TextRecogDataset``), chosen by
+    :func:`ocr_json_task`.
+    """
+
+    #: readers of the same JSON layout for other tasks, filled by those tasks ('textrecog' -> TextRecogDataset)
+    task_readers: dict[str, type] = {}
+
+    def __new__(cls, *args, **kwargs):
+        if cls is OCRDataset and OCRDataset.task_readers:
+            ann_file = kwargs.get('ann_file', args[0] if args else '')
+            task = ocr_json_task(_join(kwargs.get('data_root') or '', ann_file or ''))
+            reader = OCRDataset.task_readers.get(task)
+            if reader is not None:
+                return reader(*args, **kwargs)  # not an OCRDataset: Python does not call __init__ again
+        return super().__new__(cls)
 
     def parse_data_info(self, raw_data_info: dict) -> dict:
         info = super().parse_data_info(raw_data_info)

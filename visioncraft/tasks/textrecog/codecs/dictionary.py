@@ -78,6 +78,7 @@ class Dictionary:
         with_unknown: add ``unknown_token``; unknown label characters map to it instead of being dropped.
         case: ``'keep'``, ``'lower'`` or ``'upper'``: labels are case-folded before lookup (a 36-character
             dictionary with ``case='lower'`` reads ``'Hello'`` as ``'hello'``).
+        extra_chars: characters appended after the file's (PaddleOCR's ``use_space_char``: ``' '``).
 
     Attributes: ``dict`` (list of all tokens, index order), ``num_classes`` (== ``len(self)``), ``start_idx``,
     ``end_idx``, ``start_end_idx``, ``padding_idx``, ``unknown_idx`` (None when off), ``num_unknown`` (unknown
@@ -88,7 +89,7 @@ class Dictionary:
                  with_start: bool = False, with_end: bool = False, same_start_end: bool = False,
                  with_padding: bool = False, with_unknown: bool = False, start_token: str = '<BOS>',
                  end_token: str = '<EOS>', start_end_token: str = '<BOS/EOS>', padding_token: str = '<PAD>',
-                 unknown_token: str = '<UKN>', case: str = 'keep') -> None:
+                 unknown_token: str = '<UKN>', case: str = 'keep', extra_chars: str = '') -> None:
         if (dict_file is None) == (builtin is None):
             raise ValueError(f'Dictionary: give exactly one of dict_file and builtin (got dict_file={dict_file!r}, '
                              f'builtin={builtin!r}); built-ins: {sorted(BUILTIN_DICTS)}')
@@ -100,6 +101,10 @@ class Dictionary:
         self.builtin = builtin
         self.case = case
         self.chars: list[str] = read_dict_file(self.dict_file)
+        for ch in extra_chars:  # PaddleOCR's use_space_char appends ' ' after the file's characters
+            if ch in self.chars:
+                raise ValueError(f'Dictionary: extra character {ch!r} is already in {self.dict_file}')
+            self.chars.append(ch)
         tokens = list(self.chars)
 
         def add(token: str, what: str) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from visioncraft.data import BaseDataset
 from visioncraft.data.label_files import check_label_files, iter_label_files
 from visioncraft.registry import DATASETS
+from visioncraft.tasks.textdet.datasets.textdet_datasets import OCRDataset
 
 __all__ = ['TextRecogDataset', 'PaddleOCRRecDataset', 'read_paddle_rec_label_file']
 
@@ -62,8 +63,9 @@ class TextRecogDataset(_TextRecogBase):
     """MMOCR 1.x text-recognition JSON: ``{"metainfo": {...}, "data_list": [{"img_path": ..., "instances":
     [{"text": ...}]}]}``. ``data_prefix=dict(img_path=...)`` is joined to each ``img_path``.
 
-    (MMOCR's configs call the same file format ``OCRDataset``; here ``OCRDataset`` is the text-detection
-    reader, which needs polygons, so recognition configs name ``TextRecogDataset``.)
+    MMOCR's configs call it ``OCRDataset``, which works here too: ``OCRDataset`` reads a text-detection JSON
+    itself and hands a text-recognition one (``metainfo.task_name == 'textrecog'``, or instances with ``text``
+    only) to this class.
     """
 
     def parse_data_info(self, raw_data_info: dict) -> dict:
@@ -80,6 +82,9 @@ class TextRecogDataset(_TextRecogBase):
             raise ValueError(f'{where}: instance 0 has no "text" string: {inst!r}')
         info['instances'] = [dict(text=inst['text'])]
         return info
+
+
+OCRDataset.task_readers['textrecog'] = TextRecogDataset
 
 
 @DATASETS.register_module()

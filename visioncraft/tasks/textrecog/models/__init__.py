@@ -1,10 +1,10 @@
 """Text-recognition models: CRNN (MiniVGG backbone, BiLSTM encoder, CTC head) and SVTR (SVTREncoder, CTC head)
 on the shared recogniser."""
-from .backbones import MiniVGG
+from .backbones import MiniVGG, RecMobileNetV3
 from .ctc_head import CTCHead, CTCLoss
 from .encoders import BiLSTMEncoder, feature_map_to_sequence
 from .recognizer import CRNN, EncoderDecoderRecognizer, TextRecogDataPreprocessor
 from .svtr import SVTREncoder
 
-__all__ = ['BiLSTMEncoder', 'CRNN', 'CTCHead', 'CTCLoss', 'EncoderDecoderRecognizer', 'MiniVGG', 'SVTREncoder',
-           'TextRecogDataPreprocessor', 'feature_map_to_sequence']
+__all__ = ['BiLSTMEncoder', 'CRNN', 'CTCHead', 'CTCLoss', 'EncoderDecoderRecognizer', 'MiniVGG', 'RecMobileNetV3',
+           'SVTREncoder', 'TextRecogDataPreprocessor', 'feature_map_to_sequence']

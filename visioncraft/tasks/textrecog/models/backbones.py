@@ -9,7 +9,7 @@ from torch import nn
 from visioncraft.models.backbones.base import BackboneBase
 from visioncraft.registry import MODELS
 
-__all__ = ['MiniVGG']
+__all__ = ['MiniVGG', 'RecMobileNetV3']
 
 
 @MODELS.register_module()
@@ -75,3 +75,71 @@ class MiniVGG(BackboneBase):
                              f'{tuple(x.shape)} (grey images need input_channels=1 and LoadImageFromFile '
                              "color_type='grayscale')")
         return self.cnn(x)
+
+
+# torchvision's MobileNetV3 feature indices (block = index - 1) where PaddleOCR's recognition variant sets the stride:
+# the stem conv keeps (2, 2); the stage strides become (s, 1) so the width keeps 1/2 of the input until the pool.
+_REC_MV3_STAGES = {'large': (1, 2, 4, 13), 'small': (1, 2, 4, 9)}
+_REC_MV3_STRIDE_ONE = {'large': (7,), 'small': ()}  # torchvision's stride-2 block PaddleOCR's large cfg runs at 1
+_REC_MV3_DEFAULT_STRIDES = {'large': (1, 2, 2, 2), 'small': (2, 2, 2, 2)}
+
+
+@MODELS.register_module()
+class RecMobileNetV3(BackboneBase):
+    """PaddleOCR's recognition MobileNetV3 (``rec_mobilenet_v3``, the backbone of ``rec_mv3_none_bilstm_ctc``): the
+    MobileNetV3 layers (built from torchvision's, ``width_mult=scale``) with the four stage strides turned into
+    height-only strides ``(s, 1)``, then a 2 x 2 max-pool: a 32-pixel-high word becomes one row of
+    ``W / 4`` columns (32 x 100 -> 1 x 25), as CRNN's CTC head expects.
+
+    Args:
+        model_name: ``'large'`` or ``'small'``.
+        scale: width multiplier (PaddleOCR's ``scale``: 0.35, 0.5, 0.75, 1.0, 1.25).
+        in_channels: 3 (colour) or 1 (grey: the stem conv takes one channel).
+        strides: the four stage height strides (PaddleOCR's ``large_stride`` [1, 2, 2, 2] / ``small_stride``
+            [2, 2, 2, 2]). With the small model's default the height is 1 before the pool; the pool
+            (``ceil_mode``) then keeps it at 1.
+
+    Forward: N x C x 32 x W -> N x out_channels[-1] x 1 x ceil(W / 4). ``out_channels = [C_last]`` (480 for
+    large at scale 0.5, 288 for small).
+
+    Weights: PaddlePaddle ``.pdparams`` files do not load; the layer names are torchvision's.
+    """
+
+    def __init__(self, model_name: str = 'large', scale: float = 0.5, in_channels: int = 3,
+                 strides: Sequence[int] | None = None, init_cfg: dict | None = None) -> None:
+        super().__init__()
+        self.init_cfg = init_cfg
+        import torchvision
+        if model_name not in _REC_MV3_STAGES:
+            raise ValueError(f"RecMobileNetV3: model_name must be 'large' or 'small', got {model_name!r}")
+        strides = tuple(int(s) for s in (strides if strides is not None else _REC_MV3_DEFAULT_STRIDES[model_name]))
+        if len(strides) != 4 or any(s not in (1, 2) for s in strides):
+            raise ValueError(f'RecMobileNetV3: strides needs four values of 1 or 2, got {strides}')
+        if in_channels not in (1, 3):
+            raise ValueError(f'RecMobileNetV3: in_channels must be 1 or 3, got {in_channels}')
+        build = torchvision.models.mobilenet_v3_large if model_name == 'large' else torchvision.models.mobilenet_v3_small
+        features = build(weights=None, width_mult=float(scale)).features
+        for idx, s in zip(_REC_MV3_STAGES[model_name], strides):
+            self._set_stride(features[idx], (s, 1))
+        for idx in _REC_MV3_STRIDE_ONE[model_name]:
+            self._set_stride(features[idx], (1, 1))
+        if in_channels == 1:
+            stem = features[0][0]
+            features[0][0] = nn.Conv2d(1, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False)
+        self.features = features
+        self.pool = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.out_channels = [features[-1].out_channels]
+        self.strides = [4]
+        self.model_name, self.scale = model_name, float(scale)
+
+    @staticmethod
+    def _set_stride(block: nn.Module, stride: tuple[int, int]) -> None:
+        """Give the block's strided (or, for the stem, first) spatial conv the stride ``stride``."""
+        for mod in block.modules():
+            if isinstance(mod, nn.Conv2d) and mod.kernel_size != (1, 1):
+                mod.stride = stride
+                return
+        raise RuntimeError(f'RecMobileNetV3: no spatial conv in {type(block).__name__}')
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.features(x))
