@@ -28,6 +28,8 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from visioncraft.tasks.textrecog.utils import expand_text_quad  # noqa: F401  (re-exported: apis.ocr API)
+
 __all__ = ['OCRInferencer', 'evaluate_ocr', 'draw_ocr', 'expand_text_quad', 'OCR_STAGES']
 
 _logger = logging.getLogger('visioncraft')
@@ -36,25 +38,6 @@ ImageInput = Union[str, os.PathLike, np.ndarray]
 #: the stages :attr:`OCRInferencer.timings` accumulates (seconds)
 OCR_STAGES = ('det_pre', 'det_model', 'det_post', 'crop', 'rec')
 CONFIG_SUFFIXES = ('.py', '.yaml', '.yml', '.json')
-
-
-def expand_text_quad(polygon, margin: float) -> np.ndarray:
-    """The 4 x 2 float32 quad of ``polygon`` (:func:`~visioncraft.tasks.textrecog.utils.text_quad`: ``TL, TR, BR,
-    BL``) grown by ``margin`` times its mean height on all four sides, along its own axes (so a rotated word keeps
-    its orientation). ``margin=0`` returns the quad unchanged."""
-    from visioncraft.tasks.textrecog.utils import text_quad
-    q = text_quad(polygon).astype(np.float64)
-    if not margin:
-        return q.astype(np.float32)
-    tl, tr, br, bl = q
-    height = 0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr))
-    right = 0.5 * ((tr - tl) + (br - bl))
-    down = 0.5 * ((bl - tl) + (br - tr))
-    right /= max(float(np.linalg.norm(right)), 1e-6)
-    down /= max(float(np.linalg.norm(down)), 1e-6)
-    d = float(margin) * height
-    return np.stack([tl + d * (-right - down), tr + d * (right - down), br + d * (right + down),
-                     bl + d * (-right + down)]).astype(np.float32)
 
 
 class _ConfigDetector:

@@ -84,4 +84,24 @@ class TextRecogExporter(Exporter):
         return [out / DICT_FILE]
 
 
+class AttentionRecogExporter(Exporter):
+    """Recognisers whose decoder carries an ``AttentionCodec`` (NRTRDecoder): not exportable yet. Their
+    autoregressive search needs the crops' ``valid_ratio`` inside the graph (cross-attention masking) and an
+    attention post-processing in the predictor; export stops with an error naming the decoder."""
+
+    task = 'textrecog'
+
+    @classmethod
+    def matches(cls, model: nn.Module) -> bool:
+        from visioncraft.tasks.textrecog.codecs import AttentionCodec
+        return isinstance(getattr(getattr(model, 'decoder', None), 'codec', None), AttentionCodec)
+
+    def __init__(self, model: nn.Module, cfg) -> None:
+        raise ValueError(f'export: {type(model.decoder).__name__} (attention decoding: an autoregressive greedy / '
+                         'beam search over the dictionary, fed the valid_ratio of each crop) cannot be exported yet; '
+                         'only CTC recognisers (CTCHead: CRNN, SVTR) export. Run the model from its config and '
+                         'checkpoint (visioncraft ocr --rec CONFIG --rec-weights CKPT)')
+
+
 EXPORTERS.append(TextRecogExporter)
+EXPORTERS.append(AttentionRecogExporter)

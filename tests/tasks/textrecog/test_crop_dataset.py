@@ -149,6 +149,22 @@ def test_crop_dataset_pipeline_and_errors(det_root):
         TextDetCropDataset(bad)
 
 
+def test_crop_margin_fixed_and_random(det_root):
+    from visioncraft.tasks.textrecog.utils import expand_text_quad
+    cfg = det_cfgs(det_root)['mmocr']
+    plain, grown = TextDetCropDataset(cfg), TextDetCropDataset(cfg, margin=0.2)
+    info = grown.get_data_info(0)
+    expected = crop_text_region(cv2.imread(info['img_path']), expand_text_quad(info['polygon'], 0.2).reshape(-1))
+    assert np.array_equal(grown[0]['img'], expected)
+    assert grown[0]['img'].shape[0] > plain[0]['img'].shape[0]  # 20 % of the height added above and below
+    ranged = TextDetCropDataset(cfg, margin=(0.0, 0.3))
+    np.random.seed(0)
+    heights = {ranged[0]['img'].shape[0] for _ in range(8)}
+    assert len(heights) > 1 and min(heights) >= plain[0]['img'].shape[0]
+    with pytest.raises(ValueError, match='margin'):
+        TextDetCropDataset(cfg, margin=(0.3, 0.1))
+
+
 def test_crop_converter_writes_recognition_datasets(det_root, tmp_path):
     n = crop_textdet_to_recog(det_cfgs(det_root)['icdar'], str(tmp_path / 'mm'), base_dir=str(det_root))
     rec = DATASETS.build(dict(type='TextRecogDataset', data_root=str(tmp_path / 'mm'), ann_file='textrecog.json'))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ['text_quad', 'crop_text_region']
+__all__ = ['text_quad', 'crop_text_region', 'expand_text_quad']
 
 _INTERP = {'nearest': 0, 'linear': 1, 'cubic': 2, 'area': 3, 'lanczos': 4}  # cv2.INTER_* values
 
@@ -98,3 +98,21 @@ def crop_text_region(img: np.ndarray, polygon: Sequence[float] | np.ndarray, *, 
     if rotate_tall and crop.shape[0] >= tall_ratio * crop.shape[1]:
         crop = np.ascontiguousarray(np.rot90(crop))
     return crop
+
+
+def expand_text_quad(polygon, margin: float) -> np.ndarray:
+    """The 4 x 2 float32 quad of ``polygon`` (:func:`text_quad`: ``TL, TR, BR,
+    BL``) grown by ``margin`` times its mean height on all four sides, along its own axes (so a rotated word keeps
+    its orientation). ``margin=0`` returns the quad unchanged."""
+    q = text_quad(polygon).astype(np.float64)
+    if not margin:
+        return q.astype(np.float32)
+    tl, tr, br, bl = q
+    height = 0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr))
+    right = 0.5 * ((tr - tl) + (br - bl))
+    down = 0.5 * ((bl - tl) + (br - tr))
+    right /= max(float(np.linalg.norm(right)), 1e-6)
+    down /= max(float(np.linalg.norm(down)), 1e-6)
+    d = float(margin) * height
+    return np.stack([tl + d * (-right - down), tr + d * (right - down), br + d * (right + down),
+                     bl + d * (-right + down)]).astype(np.float32)

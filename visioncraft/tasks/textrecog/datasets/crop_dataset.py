@@ -21,7 +21,7 @@ from visioncraft.data import BaseDataset
 from visioncraft.data.transforms import Compose
 from visioncraft.registry import DATASETS
 
-from ..utils import crop_text_region, text_quad
+from ..utils import crop_text_region, expand_text_quad, text_quad
 from .lmdb_dataset import _COLOR_TYPES, DecodesImagesMixin
 
 __all__ = ['TextDetCropDataset', 'crop_textdet_to_recog', 'main_crop_textdet']
@@ -47,6 +47,10 @@ class TextDetCropDataset(DecodesImagesMixin, BaseDataset):
             replaced by the crop).
         rotate_tall, tall_ratio, interpolation: passed to ``crop_text_region``.
         min_size: words whose quad is shorter than this (pixels, either side) are left out.
+        margin: grow each word's quad by this share of its height on every side before cutting
+            (:func:`~visioncraft.tasks.textrecog.utils.expand_text_quad`); a ``(lo, hi)`` pair draws it uniformly
+            per sample (training: robust to detector boxes a little looser or tighter than the ground truth).
+            ``visioncraft ocr --crop-margin`` grows detected boxes the same way.
         metainfo, indices, serialize_data, pipeline, test_mode, lazy_init, max_refetch: see
             :class:`~visioncraft.data.BaseDataset`.
 
@@ -58,7 +62,7 @@ class TextDetCropDataset(DecodesImagesMixin, BaseDataset):
 
     def __init__(self, dataset: Mapping | BaseDataset, img_color_type: str = 'color', rotate_tall: bool = True,
                  tall_ratio: float = 1.5, interpolation: str = 'cubic', min_size: float = 1.0,
-                 metainfo: dict | None = None, indices: int | Sequence[int] | None = None,
+                 margin: float | Sequence[float] = 0.0, metainfo: dict | None = None, indices: int | Sequence[int] | None = None,
                  serialize_data: bool = True, pipeline: Sequence[dict | Callable] | Compose = (),
                  test_mode: bool = False, lazy_init: bool = False, max_refetch: int = 1000) -> None:
         if img_color_type not in _COLOR_TYPES:
@@ -72,6 +76,11 @@ class TextDetCropDataset(DecodesImagesMixin, BaseDataset):
         self.crop_args = dict(rotate_tall=bool(rotate_tall), tall_ratio=float(tall_ratio),
                               interpolation=interpolation)
         self.min_size = float(min_size)
+        lo, hi = (float(margin), float(margin)) if isinstance(margin, (int, float)) else (float(v) for v in margin)
+        if not 0 <= lo <= hi:
+            raise ValueError(f'TextDetCropDataset: margin must be >= 0, or a (lo, hi) pair with 0 <= lo <= hi; got '
+                             f'{margin!r}')
+        self.margin = (lo, hi)
         super().__init__(metainfo=metainfo, indices=indices, serialize_data=serialize_data, pipeline=pipeline,
                          test_mode=test_mode, lazy_init=lazy_init, max_refetch=max_refetch)
 
@@ -101,7 +110,12 @@ class TextDetCropDataset(DecodesImagesMixin, BaseDataset):
         flag = {'color': cv2.IMREAD_COLOR, 'grayscale': cv2.IMREAD_GRAYSCALE,
                 'unchanged': cv2.IMREAD_UNCHANGED}[color_type]
         img = cv2.imread(str(info['img_path']), flag)
-        return None if img is None else crop_text_region(img, info['polygon'], **self.crop_args)
+        if img is None:
+            return None
+        lo, hi = self.margin
+        m = lo if lo == hi else float(np.random.uniform(lo, hi))
+        region = expand_text_quad(info['polygon'], m).reshape(-1) if m else info['polygon']
+        return crop_text_region(img, region, **self.crop_args)
 
     def _image_error(self, info: dict) -> str:
         path = info['img_path']

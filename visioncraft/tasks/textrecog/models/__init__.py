@@ -8,3 +8,8 @@ from .svtr import SVTREncoder
 
 __all__ = ['BiLSTMEncoder', 'CRNN', 'CTCHead', 'CTCLoss', 'EncoderDecoderRecognizer', 'MiniVGG', 'RecMobileNetV3',
            'SVTREncoder', 'TextRecogDataPreprocessor', 'feature_map_to_sequence']
+from .ce_loss import CEModuleLoss  # noqa: E402
+from .nrtr_decoder import NRTRDecoder  # noqa: E402
+from .nrtr import NRTR, NRTREncoder, NRTRModalityTransform  # noqa: E402
+
+__all__ += ['CEModuleLoss', 'NRTR', 'NRTRDecoder', 'NRTREncoder', 'NRTRModalityTransform']

@@ -1,0 +1,104 @@
+"""NRTR (Sheng et al., "NRTR: A No-Recurrence Sequence-to-Sequence Model for Scene Text Recognition", ICDAR 2019):
+a two-conv "modality transform" turns the word image into a sequence of column features, a transformer encoder
+contextualises them and :class:`~visioncraft.tasks.textrecog.models.NRTRDecoder` reads the characters one by one.
+MMOCR's names: ``NRTRModalityTransform``, ``NRTREncoder``, ``NRTR``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from visioncraft.registry import MODELS
+
+from .nrtr_decoder import sinusoid_table
+from .recognizer import EncoderDecoderRecognizer
+
+__all__ = ['NRTR', 'NRTREncoder', 'NRTRModalityTransform']
+
+
+@MODELS.register_module()
+class NRTRModalityTransform(nn.Module):
+    """Two stride-2 3x3 convs (32 and 64 channels, each ReLU then BatchNorm) and a linear layer over each column's
+    ``64 * H / 4`` values.
+
+    Args:
+        in_channels: image channels. input_height: the image height the linear layer is built for (32).
+        out_channels: width of each column feature (512 for H = 32, MMOCR's).
+
+    Forward: float N x C x H x W -> N x out_channels x 1 x ceil(W / 4). ``out_channels`` is ``[out_channels]``.
+    """
+
+    def __init__(self, in_channels: int = 3, input_height: int = 32, out_channels: int = 512) -> None:
+        super().__init__()
+        self.conv_1 = nn.Conv2d(in_channels, 32, 3, 2, 1)
+        self.bn_1 = nn.BatchNorm2d(32)
+        self.conv_2 = nn.Conv2d(32, 64, 3, 2, 1)
+        self.bn_2 = nn.BatchNorm2d(64)
+        self.input_height = int(input_height)
+        self.linear = nn.Linear(64 * ((self.input_height + 3) // 4), out_channels)
+        self.out_channels = [out_channels]
+        for m in (self.conv_1, self.conv_2):
+            nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2] != self.input_height:
+            raise ValueError(f'NRTRModalityTransform: built for {self.input_height}-pixel-high images, got height '
+                             f'{x.shape[-2]} (resize with RescaleToHeight(height={self.input_height}))')
+        x = self.bn_1(torch.relu(self.conv_1(x)))
+        x = self.bn_2(torch.relu(self.conv_2(x)))
+        n, c, h, w = x.shape
+        cols = self.linear(x.permute(0, 3, 1, 2).reshape(n, w, c * h))   # N x W x out
+        return cols.transpose(1, 2)[:, :, None, :]
+
+
+@MODELS.register_module()
+class NRTREncoder(nn.Module):
+    """A pre-norm transformer encoder (``nn.TransformerEncoderLayer``) over the features, with a final LayerNorm.
+
+    Args (MMOCR's names): n_layers, n_head, d_k, d_v (must be ``d_model / n_head``: the layers use
+    ``nn.MultiheadAttention``), d_model, d_inner, dropout; in_channels (filled by the recogniser; projected to
+    ``d_model`` when different); pos_encoding: add sinusoidal position encodings to the input sequence (the
+    NRTR paper's; MMOCR's encoder has none, which leaves column order to the convolutions' borders).
+
+    Forward: N x C x H x W feature map (flattened row-major) or N x T x C -> N x T x d_model.
+    ``out_channels = d_model``.
+    """
+
+    def __init__(self, in_channels: int | None = None, n_layers: int = 6, n_head: int = 8, d_k: int = 64,
+                 d_v: int = 64, d_model: int = 512, d_inner: int = 256, dropout: float = 0.1,
+                 pos_encoding: bool = True, n_position: int = 1024) -> None:
+        super().__init__()
+        if d_k * n_head != d_model or d_v * n_head != d_model:
+            raise ValueError(f'NRTREncoder: d_k and d_v must equal d_model / n_head = {d_model}/{n_head}, got '
+                             f'd_k={d_k}, d_v={d_v}')
+        self.in_proj = nn.Linear(in_channels, d_model) if in_channels not in (None, d_model) else nn.Identity()
+        self.layers = nn.ModuleList(nn.TransformerEncoderLayer(d_model, n_head, d_inner, dropout, batch_first=True,
+                                                               norm_first=True) for _ in range(n_layers))
+        self.layer_norm = nn.LayerNorm(d_model)
+        self.register_buffer('position_table', sinusoid_table(n_position, d_model) if pos_encoding else None,
+                             persistent=False)
+        self.in_channels, self.out_channels = in_channels, d_model
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        x = feat.flatten(2).transpose(1, 2) if feat.dim() == 4 else feat
+        x = self.in_proj(x)
+        if self.position_table is not None:
+            if x.shape[1] > len(self.position_table):
+                raise ValueError(f'NRTREncoder: {x.shape[1]} positions but n_position={len(self.position_table)}')
+            x = x + self.position_table[:x.shape[1]]
+        for layer in self.layers:
+            x = layer(x)
+        return self.layer_norm(x)
+
+
+@MODELS.register_module()
+class NRTR(EncoderDecoderRecognizer):
+    """NRTR: ``NRTRModalityTransform`` -> ``NRTREncoder`` -> ``NRTRDecoder`` (MMOCR's defaults: 12 encoder and 6
+    decoder layers of width 512; see configs/textrecog/nrtr/). ``decoder`` is required (it holds the codec)."""
+
+    def __init__(self, *, decoder: dict | nn.Module, backbone: dict | nn.Module | None = None,
+                 encoder: dict | nn.Module | None = None, data_preprocessor: dict | nn.Module | None = None,
+                 init_cfg: dict | None = None) -> None:
+        super().__init__(backbone=backbone if backbone is not None else dict(type='NRTRModalityTransform'),
+                         encoder=encoder if encoder is not None else dict(type='NRTREncoder', n_layers=12),
+                         decoder=decoder, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
