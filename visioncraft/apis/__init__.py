@@ -5,3 +5,7 @@ from .ocr import OCRInferencer, evaluate_ocr
 
 __all__ = ['init_detector', 'inference_detector', 'async_inference_detector', 'LoadImageFromNDArray']
 __all__ += ['OCRInferencer', 'evaluate_ocr']
+
+from .pose_inference import PoseInferencer, inference_topdown, init_model, merge_data_samples
+
+__all__ += ['init_model', 'inference_topdown', 'merge_data_samples', 'PoseInferencer']

@@ -16,6 +16,7 @@ _COMMANDS = {
     'export': 'export a checkpoint to TorchScript + ONNX with its pre/post-processing (inference.json)',
     'predict': 'run an exported model on an image or a folder (no config needed)',
     'ocr': 'detect and read text (a detector + a recogniser, configs or exported) in an image or a folder',
+    'pose': 'detect persons and estimate their 2D poses (top-down) in images, a folder, a video or a webcam',
 }
 
 
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> Any:
     elif cmd == 'ocr':
         from .ocr import main as ocr_main
         return ocr_main(rest)  # the per-image results (or the metrics with --eval), for scripts and tests
+    elif cmd == 'pose':
+        from .pose import main as pose_main
+        return pose_main(rest)  # the per-image persons, for scripts and tests
     else:
         import difflib
         close = difflib.get_close_matches(cmd, list(_COMMANDS), n=1)

@@ -64,6 +64,13 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + '...'
 
 
+class ConcatMetainfo(dict):
+    """A ConcatDataset's metainfo: a plain dict of the first dataset's metainfo, plus the attribute
+    ``cumulative_sizes`` (list[int])."""
+
+    cumulative_sizes: list[int] | None = None
+
+
 @DATASETS.register_module()
 class ConcatDataset(torch.utils.data.Dataset):
     """Several datasets one after another.
@@ -112,7 +119,15 @@ class ConcatDataset(torch.utils.data.Dataset):
 
     @property
     def metainfo(self) -> dict:
-        return copy.deepcopy(self._metainfo)
+        """The first dataset's metainfo; once initialized it also carries, as the attribute (not a key)
+        ``metainfo.cumulative_sizes`` (list[int]), where each dataset ends, which MultiDatasetsEvaluator uses
+        to split results by dataset."""
+        meta = copy.deepcopy(self._metainfo)
+        if not self._fully_initialized:
+            return meta
+        meta = ConcatMetainfo(meta)
+        meta.cumulative_sizes = [int(n) for n in self.cumulative_sizes]
+        return meta
 
     @property
     def accepts_seeded_index(self) -> bool:
@@ -230,26 +245,74 @@ class CombinedDataset(ConcatDataset):
         test_mode: a shared pipeline that returns None is an error instead of a refetch.
         max_refetch: how many other samples to try when the shared pipeline returns None.
         lazy_init: do not compute the index map until first use.
+        sample_ratio_factor: one factor per dataset (MMPose's argument): dataset ``i`` contributes
+            ``round(len_i * factor_i)`` samples per epoch. Below 1 each of its samples is a random one from
+            its own stretch of the dataset (so an epoch still spans all of it); above 1 every sample appears
+            about ``factor_i`` times. The draw uses the sample's seed when the sampler gives one
+            (:class:`SeededIndex`), else NumPy's global RNG. ``None``: every sample once.
     """
 
     def __init__(self, metainfo: dict, datasets: Sequence[Any], pipeline: Sequence[dict | Callable] = (),
-                 test_mode: bool = False, max_refetch: int = 1000, lazy_init: bool = False) -> None:
+                 test_mode: bool = False, max_refetch: int = 1000, lazy_init: bool = False,
+                 sample_ratio_factor: Sequence[float] | None = None) -> None:
         self._given_metainfo = copy.deepcopy(dict(metainfo or {}))
         self.pipeline = pipeline if isinstance(pipeline, Compose) else Compose(pipeline)
         self.test_mode = test_mode
         self.max_refetch = int(max_refetch)
+        if sample_ratio_factor is not None:
+            factors = [float(f) for f in sample_ratio_factor]
+            if len(factors) != len(datasets):
+                raise ValueError(f'CombinedDataset: sample_ratio_factor has {len(factors)} values but there are '
+                                 f'{len(datasets)} datasets')
+            if min(factors) < 0:
+                raise ValueError(f'CombinedDataset: sample_ratio_factor values must be >= 0, got {factors}')
+            sample_ratio_factor = factors
+        self.sample_ratio_factor = sample_ratio_factor
+        self._lens_ori: list[int] = []
         super().__init__(datasets, lazy_init=lazy_init)
 
     def _check_metainfo(self) -> dict:
         return self._given_metainfo
 
+    def full_init(self) -> None:
+        if self._fully_initialized:
+            return
+        super().full_init()
+        self._lens_ori = [len(d) for d in self.datasets]
+        if self.sample_ratio_factor is not None:
+            lens = [int(round(n * f)) for n, f in zip(self._lens_ori, self.sample_ratio_factor)]
+            self.cumulative_sizes = np.cumsum(lens).tolist()
+
+    @property
+    def lens(self) -> list[int]:
+        """Samples each dataset contributes (after ``sample_ratio_factor``)."""
+        self.full_init()
+        return np.diff([0] + list(self.cumulative_sizes)).tolist()
+
+    def get_dataset_idx_and_sample_idx(self, idx: int, rng: Any = None) -> tuple[int, int]:
+        """``(which dataset, index inside it)``; with ``sample_ratio_factor`` the index inside is drawn from
+        the global index's stretch of that dataset with ``rng`` (default: NumPy's global RNG)."""
+        d, local = super().get_dataset_idx_and_sample_idx(idx)
+        if self.sample_ratio_factor is not None:
+            n_ori = self._lens_ori[d]
+            gap = n_ori / (self.cumulative_sizes[d] - (self.cumulative_sizes[d - 1] if d else 0))
+            u = (np.random if rng is None else rng).random()
+            local = min(int((local + u) * gap), n_ori - 1)
+        return d, local
+
+    def _merge_child_result(self, data: Any) -> Any:
+        """Hook between a child's pipeline and the shared one (the pose CombinedDataset adds its metainfo)."""
+        return data
+
     def _prepare(self, idx: int, seed: int | None) -> Any:
-        d, local = self.get_dataset_idx_and_sample_idx(idx)
+        rng = None if seed is None else np.random.default_rng([int(idx), int(seed), 2])
+        d, local = self.get_dataset_idx_and_sample_idx(idx, rng=rng)
         dataset = self.datasets[d]
         child_idx = SeededIndex(local, seed=seed) if seed is not None and _accepts_seeds(dataset) else local
         data = dataset[child_idx]
         if data is None:
             return None
+        data = self._merge_child_result(data)
         if seed is None:
             return self.pipeline(data)
         # A seed distinct from the child's, so the shared pipeline does not replay the child's random draws.

@@ -278,7 +278,7 @@ class Runner:
             evaluator_cfg = _as_dict(evaluator_cfg)
             evaluator = (evaluator_cfg if isinstance(evaluator_cfg, Evaluator) else
                          EVALUATORS.build(evaluator_cfg, key_path=f'{mode}_evaluator')
-                         if isinstance(evaluator_cfg, dict) and evaluator_cfg.get('type') == 'Evaluator'
+                         if isinstance(evaluator_cfg, dict) and evaluator_cfg.get('type') in EVALUATORS
                          else Evaluator(evaluator_cfg))
             loop_cfg = dict(_as_dict(loop_cfg))
             loop_cfg.setdefault('type', 'ValLoop' if mode == 'val' else 'TestLoop')

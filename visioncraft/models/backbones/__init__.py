@@ -3,5 +3,8 @@ from .base import FeatureSpec
 from .mobilenet_v3 import MobileNetV3
 from .resnet import ResNet, ResNetV1d
 from .tiny_det import TinyDetBackbone
+from .hrnet import HRNet  # noqa: E402  (H4b)
+from .cspnext import CSPNeXt  # noqa: E402  (H4b)
 
 __all__ = ['FeatureSpec', 'MobileNetV3', 'ResNet', 'ResNetV1d', 'TinyDetBackbone']
+__all__ += ['HRNet', 'CSPNeXt']  # H4b

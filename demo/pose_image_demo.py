@@ -1,0 +1,71 @@
+"""Estimate the pose of the person filling an image (the whole image is the box) and draw it.
+
+    python demo/pose_image_demo.py IMG POSE_CONFIG POSE_CHECKPOINT [--out-file vis.jpg] [--device cpu]
+                                   [--draw-heatmap] [--show-kpt-idx] [--kpt-thr 0.3] [--radius 3]
+                                   [--thickness 1] [--alpha 0.8] [--show]
+
+MMPose's ``demo/image_demo.py``: :func:`visioncraft.apis.inference_topdown` with no boxes, then
+:class:`~visioncraft.tasks.pose.visualization.PoseLocalVisualizer`. Without ``--out-file`` the drawing is shown
+(when a display is available).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Run a top-down pose model on a whole image and draw it.')
+    parser.add_argument('img', help='image file')
+    parser.add_argument('config', help='pose config file')
+    parser.add_argument('checkpoint', help='pose checkpoint file or URL')
+    parser.add_argument('--out-file', default=None, help='write the drawing here instead of showing it')
+    parser.add_argument('--device', default='cuda:0', help="device to run on, e.g. 'cpu' or 'cuda:0'")
+    parser.add_argument('--draw-heatmap', action='store_true', help='draw the predicted heatmaps under the image')
+    parser.add_argument('--show-kpt-idx', action='store_true', help='write each keypoint index next to it')
+    parser.add_argument('--skeleton-style', default='mmpose', choices=['mmpose'], help='skeleton style')
+    parser.add_argument('--kpt-thr', type=float, default=0.3, help='keypoints scoring below this are not drawn')
+    parser.add_argument('--radius', type=int, default=3, help='keypoint radius in pixels')
+    parser.add_argument('--thickness', type=int, default=1, help='link thickness in pixels')
+    parser.add_argument('--alpha', type=float, default=0.8, help='opacity of keypoints and links')
+    parser.add_argument('--show', action='store_true', help='also show the drawing in a window')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import cv2
+
+    from visioncraft.apis import inference_topdown, init_model, merge_data_samples
+    from visioncraft.apis.video import FrameWindow
+    from visioncraft.tasks.pose.visualization import PoseLocalVisualizer
+
+    model = init_model(args.config, args.checkpoint, device=args.device)
+    if args.draw_heatmap:
+        model.test_cfg['output_heatmaps'] = True
+    sample = merge_data_samples(inference_topdown(model, args.img))
+    image = cv2.imread(args.img, cv2.IMREAD_COLOR)
+    visualizer = PoseLocalVisualizer(radius=args.radius, line_width=args.thickness, alpha=args.alpha)
+    visualizer.dataset_meta = model.dataset_meta
+    drawn = visualizer.draw_sample(image[..., ::-1], sample, draw_gt=False, kpt_thr=args.kpt_thr,
+                                   draw_heatmap=args.draw_heatmap, show_kpt_idx=args.show_kpt_idx,
+                                   skeleton_style=args.skeleton_style)
+    if args.out_file is not None:
+        from pathlib import Path
+        Path(args.out_file).parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(args.out_file, np.ascontiguousarray(drawn[..., ::-1])):
+            raise FileNotFoundError(f'--out-file {args.out_file}: could not write it (is the extension an image '
+                                    'format, and the folder writable?)')
+        print(f'wrote {args.out_file}')
+    if args.out_file is None or args.show:
+        window = FrameWindow('pose_image_demo', wait_time=0)  # warns when there is no display
+        window.show(np.ascontiguousarray(drawn[..., ::-1]))
+        window.close()
+    return 0
+
+
+if __name__ == '__main__':
+    from visioncraft.apis.video import run_demo
+    sys.exit(run_demo(main))
