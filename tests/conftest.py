@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import numpy as np
 import torch
 
 from visioncraft.structures import DataSample, InstanceData
@@ -297,3 +298,32 @@ def sharpen_rcnn_heads(tv_model, generator) -> None:
     pred.bbox_pred.weight.mul_(20)
     if getattr(tv_model.roi_heads, 'mask_predictor', None) is not None:
         tv_model.roi_heads.mask_predictor.mask_fcn_logits.weight.mul_(10)
+
+
+def pose_batch_maker(codec: dict, input_size=(48, 64)):
+    """``make(n)``: a top-down pose batch of ``n`` crops (uint8 3 x h x w inputs, 3 keypoints each, targets
+    encoded by ``codec``, metainfo for mapping back to image pixels), as PackPoseInputs would give."""
+    def make(n=2):
+        from visioncraft.registry import KEYPOINT_CODECS
+        enc = KEYPOINT_CODECS.build(codec)
+        w, h = input_size
+        g = torch.Generator().manual_seed(0)
+        inputs, samples = [], []
+        for i in range(n):
+            kpts = np.array([[[w / 2, h / 4 + i], [w / 3, h * 0.6], [w * 2 / 3, h * 0.7]]], np.float32)
+            targets = enc.encode(kpts, np.ones((1, 3), np.float32))
+            center, scale = np.array([50.0 + i, 60.0], np.float32), np.array([w * 2.0, h * 2.0], np.float32)
+            s = DataSample(metainfo=dict(img_id=i, id=i, ori_shape=(200, 160), img_shape=(200, 160),
+                                         input_size=(w, h), input_center=center, input_scale=scale,
+                                         flip_indices=[0, 2, 1]),
+                           gt_instances=InstanceData(bboxes=torch.tensor([[10.0, 20.0, 90.0, 100.0]]),
+                                                     bbox_scores=torch.ones(1), keypoints=torch.from_numpy(kpts),
+                                                     keypoints_visible=torch.ones(1, 3)))
+            labels = {k: torch.from_numpy(np.asarray(v)) for k, v in targets.items() if k != 'heatmaps'}
+            s.gt_instance_labels = InstanceData(**labels)
+            if 'heatmaps' in targets:
+                s.gt_heatmaps = torch.from_numpy(targets['heatmaps'])
+            samples.append(s)
+            inputs.append(torch.randint(0, 255, (3, h, w), dtype=torch.uint8, generator=g))
+        return dict(inputs=inputs, data_samples=samples)
+    return make

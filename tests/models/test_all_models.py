@@ -12,7 +12,7 @@ import torch
 
 import visioncraft  # noqa: F401  (fills the registries)
 from conftest import det_batch, tiny_retinanet
-from conftest import det_batch_with_masks, tiny_faster_rcnn, tiny_mask_rcnn
+from conftest import det_batch_with_masks, pose_batch_maker, tiny_faster_rcnn, tiny_mask_rcnn
 from visioncraft.models import BaseModel
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
@@ -94,40 +94,13 @@ TINY['NRTR'] = (dict(type='NRTR', backbone=dict(type='NRTRModalityTransform', in
 # Top-down pose: 64 x 48 person crops with K=3 keypoints (0 central, 1 <-> 2 a left/right pair), packed as
 # PackPoseInputs does; the targets are whatever the codec's encode returns (heatmaps -> gt_heatmaps, SimCC labels
 # and keypoint_weights -> gt_instance_labels), so SimCC models can use the same maker with their codec.
-def _pose_batch_maker(codec: dict, input_size=(48, 64)):
-    def make(n=2):
-        from visioncraft.registry import KEYPOINT_CODECS
-        enc = KEYPOINT_CODECS.build(codec)
-        w, h = input_size
-        g = torch.Generator().manual_seed(0)
-        inputs, samples = [], []
-        for i in range(n):
-            kpts = np.array([[[w / 2, h / 4 + i], [w / 3, h * 0.6], [w * 2 / 3, h * 0.7]]], np.float32)
-            targets = enc.encode(kpts, np.ones((1, 3), np.float32))
-            center, scale = np.array([50.0 + i, 60.0], np.float32), np.array([w * 2.0, h * 2.0], np.float32)
-            s = DataSample(metainfo=dict(img_id=i, id=i, ori_shape=(200, 160), img_shape=(200, 160),
-                                         input_size=(w, h), input_center=center, input_scale=scale,
-                                         flip_indices=[0, 2, 1]),
-                           gt_instances=InstanceData(bboxes=torch.tensor([[10.0, 20.0, 90.0, 100.0]]),
-                                                     bbox_scores=torch.ones(1), keypoints=torch.from_numpy(kpts),
-                                                     keypoints_visible=torch.ones(1, 3)))
-            labels = {k: torch.from_numpy(np.asarray(v)) for k, v in targets.items() if k != 'heatmaps'}
-            s.gt_instance_labels = InstanceData(**labels)
-            if 'heatmaps' in targets:
-                s.gt_heatmaps = torch.from_numpy(targets['heatmaps'])
-            samples.append(s)
-            inputs.append(torch.randint(0, 255, (3, h, w), dtype=torch.uint8, generator=g))
-        return dict(inputs=inputs, data_samples=samples)
-    return make
-
-
 # SimpleBaseline-style: ResNet-18 cut after stage 2 (stride 8), one 16-channel deconv -> 16 x 12 heatmaps; flip test.
 TINY['TopdownPoseEstimator'] = (
     dict(type='TopdownPoseEstimator', backbone=dict(type='ResNet', depth=18, num_stages=2, out_indices=(1,)),
          head=dict(type='HeatmapHead', out_channels=3, deconv_out_channels=(16,), deconv_kernel_sizes=(4,),
                    decoder=dict(type='MSRAHeatmap', input_size=(48, 64), heatmap_size=(12, 16), sigma=1.0)),
          test_cfg=dict(flip_test=True)),
-    _pose_batch_maker(dict(type='MSRAHeatmap', input_size=(48, 64), heatmap_size=(12, 16), sigma=1.0)),
+    pose_batch_maker(dict(type='MSRAHeatmap', input_size=(48, 64), heatmap_size=(12, 16), sigma=1.0)),
     'pred_instances')
 
 
@@ -142,7 +115,7 @@ TINY['TopdownPoseEstimator-HRNet'] = (
          head=dict(type='HeatmapHead', out_channels=3, deconv_out_channels=None,
                    decoder=dict(type='MSRAHeatmap', input_size=(48, 64), heatmap_size=(12, 16), sigma=1.0)),
          test_cfg=dict(flip_test=True)),
-    _pose_batch_maker(dict(type='MSRAHeatmap', input_size=(48, 64), heatmap_size=(12, 16), sigma=1.0)),
+    pose_batch_maker(dict(type='MSRAHeatmap', input_size=(48, 64), heatmap_size=(12, 16), sigma=1.0)),
     'pred_instances')
 # RTMPose-style (H4b): an eighth-width CSPNeXt (stride 32: a 2 x 2 map of the 48 x 64 crop), RTMCCHead, SimCC labels.
 _TINY_SIMCC = dict(type='SimCCLabel', input_size=(48, 64), sigma=(2.0, 2.0), simcc_split_ratio=2.0, normalize=False)
@@ -154,7 +127,7 @@ TINY['TopdownPoseEstimator-RTMPose'] = (
                    loss=dict(type='KLDiscretLoss', use_target_weight=True, beta=10., label_softmax=True),
                    decoder=_TINY_SIMCC),
          test_cfg=dict(flip_test=True)),
-    _pose_batch_maker(_TINY_SIMCC), 'pred_instances')
+    pose_batch_maker(_TINY_SIMCC), 'pred_instances')
 
 def _registered_models() -> list[str]:
     return [n for n in MODELS.names() if isinstance(MODELS.get(n), type) and issubclass(MODELS.get(n), BaseModel)]
