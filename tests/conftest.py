@@ -22,6 +22,16 @@ def pytest_configure(config):
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _reset_default_scope():
+    """A Runner sets the registry's default scope from its config (a pose config: 'mmpose') for the rest of the
+    process, as MMEngine does; every test starts and ends without one."""
+    from visioncraft.registry import set_default_scope
+    set_default_scope(None)
+    yield
+    set_default_scope(None)
+
+
 @pytest.fixture(scope='session')
 def shapes_root(tmp_path_factory) -> Path:
     from visioncraft.data.synthetic.shapes import generate_shapes_classification

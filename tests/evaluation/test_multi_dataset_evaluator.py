@@ -117,6 +117,14 @@ def test_multi_datasets_evaluator_splits_a_concat_dataset():
     ev2.dataset_meta = dict(cumulative_sizes=[3, 5])  # MMEngine puts it as a key
     _feed(ev2, ds)
     assert ev2.evaluate(5) == {'A/texts': 'cat,dog,Cat', 'B/texts': 'sun,moon'}
+    # MMOCR's spelling: metrics=[...]; giving both (or neither) is an error
+    ev3 = build_evaluator(dict(type='MultiDatasetsEvaluator', metrics=[dict(type='WordMetric',
+                               mode=['exact', 'ignore_case'])], dataset_prefixes=['IIIT5K', 'SVT']))
+    ev3.dataset_meta = ds.metainfo
+    _feed(ev3, ds)
+    assert ev3.evaluate(len(ds)) == pytest.approx(EXPECTED_OCR)
+    with pytest.raises(TypeError, match='metrics'):
+        MultiDatasetsEvaluator(_CountGT(), dataset_prefixes=['A'], metric=_CountGT())
 
 
 class _CountGT(BaseMetric):

@@ -33,14 +33,27 @@ def prepare_config(args: argparse.Namespace):
     if args.save_preds:
         outs.append('__log_dir__/predictions.pkl')
     if outs:
-        evaluators = cfg.get('test_evaluator')
-        evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else (
-            [] if evaluators is None else [evaluators])
         for o in outs:
             if not o.endswith(('.pkl', '.pickle')):
                 raise SystemExit(f'--out/--dump must name a .pkl or .pickle file, got {o!r}')
-            evaluators.append(dict(type='DumpResults', out_file_path=o))
-        cfg['test_evaluator'] = evaluators
+        dumps = [dict(type='DumpResults', out_file_path=o) for o in outs]
+        evaluators = cfg.get('test_evaluator')
+        from ..registry import EVALUATORS
+        kind = evaluators.get('type') if isinstance(evaluators, dict) else None
+        if kind is not None and kind not in EVALUATORS:
+            kind = None  # a single metric config
+        if kind == 'MultiDatasetsEvaluator':  # its metrics run on every test set; a DumpResults one sees them all
+            key = 'metrics' if evaluators.get('metrics') is not None else 'metric'
+            metrics = evaluators[key]
+            metrics = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
+            cfg['test_evaluator'] = dict(evaluators, **{key: metrics + dumps})
+        elif kind not in (None, 'Evaluator'):
+            raise SystemExit(f'--out / --dump / --save-preds: test_evaluator type {kind!r} cannot also dump '
+                             'predictions; use a list of metrics or MultiDatasetsEvaluator')
+        else:
+            metrics = evaluators.get('metrics', []) if kind == 'Evaluator' else evaluators
+            metrics = list(metrics) if isinstance(metrics, (list, tuple)) else ([] if metrics is None else [metrics])
+            cfg['test_evaluator'] = metrics + dumps
     enable_visualization(cfg, args, testing=True)
     return cfg
 

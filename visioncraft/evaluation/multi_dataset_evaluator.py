@@ -27,7 +27,7 @@ from visioncraft.registry import DATASETS, EVALUATORS
 
 from . import metric as _metric_mod
 from .evaluator import Evaluator
-from .metric import BaseMetric
+from .metric import BaseMetric, DumpResults
 
 __all__ = ['MultiDatasetEvaluator', 'MultiDatasetsEvaluator']
 
@@ -252,8 +252,12 @@ class MultiDatasetsEvaluator(_RoutingEvaluator):
     """The same metrics on each dataset of a ``ConcatDataset`` of test sets (MMOCR's ``MultiDatasetsEvaluator``).
 
     Args:
-        metric: a metric, a metric config or a list of them (run on every dataset).
+        metrics: a metric, a metric config or a list of them (run on every dataset); MMOCR's argument name
+            (``metric=`` is accepted too).
         dataset_prefixes: one name per concatenated dataset, in order, e.g. ``['IIIT5K', 'SVT']``.
+
+    A :class:`~visioncraft.evaluation.DumpResults` among the metrics (``tools/test.py --out / --dump /
+    --save-preds`` add one) is not split: it writes every sample's prediction, in dataset order, to one file.
 
     Sample ``i`` (in dataset order) belongs to the dataset ``d`` with ``cumulative_sizes[d - 1] <= i <
     cumulative_sizes[d]``, read from ``dataset_meta['cumulative_sizes']`` or ``dataset_meta.cumulative_sizes``
@@ -263,13 +267,16 @@ class MultiDatasetsEvaluator(_RoutingEvaluator):
 
     Example::
 
-        test_evaluator = dict(type='MultiDatasetsEvaluator', metric=[dict(type='WordMetric', mode=['exact']),
+        test_evaluator = dict(type='MultiDatasetsEvaluator', metrics=[dict(type='WordMetric', mode=['exact']),
                               dict(type='CharMetric')], dataset_prefixes=['IIIT5K', 'SVT', 'IC13'])
     """
 
-    def __init__(self, metric: BaseMetric | dict | Sequence[BaseMetric | dict],
-                 dataset_prefixes: Sequence[str]) -> None:
-        super().__init__(metric)
+    def __init__(self, metrics: BaseMetric | dict | Sequence[BaseMetric | dict] | None = None,
+                 dataset_prefixes: Sequence[str] = (), *,
+                 metric: BaseMetric | dict | Sequence[BaseMetric | dict] | None = None) -> None:
+        if (metrics is None) == (metric is None):
+            raise TypeError('MultiDatasetsEvaluator: give the metrics once, as metrics=[...] (MMOCR) or metric=[...]')
+        super().__init__(metrics if metrics is not None else metric)
         if isinstance(dataset_prefixes, str) or not dataset_prefixes:
             raise ValueError(f'MultiDatasetsEvaluator: dataset_prefixes must be a non-empty list of names, got '
                              f'{dataset_prefixes!r}')
@@ -306,8 +313,12 @@ class MultiDatasetsEvaluator(_RoutingEvaluator):
             if d >= len(sizes):
                 raise ValueError(f'MultiDatasetsEvaluator: sample {i} is past the datasets\' cumulative sizes {sizes}')
             buckets[d].append(record)
-        all_metrics = list(range(len(self.metrics)))
-        return [(prefix, all_metrics, bucket) for prefix, bucket in zip(self.dataset_prefixes, buckets)]
+        whole = [m for m, metric in enumerate(self.metrics) if isinstance(metric, DumpResults)]
+        per_set = [m for m in range(len(self.metrics)) if m not in whole]
+        groups = [(prefix, per_set, bucket) for prefix, bucket in zip(self.dataset_prefixes, buckets)]
+        return groups + ([(None, whole, records)] if whole else [])
 
     def _key(self, route: Any, metric: BaseMetric, key: str) -> str:
+        if route is None:  # DumpResults: every sample in one file, in dataset order
+            return f'{metric.prefix}/{key}' if metric.prefix else key
         return f'{route}/{metric.prefix}/{key}' if metric.prefix else f'{route}/{key}'
