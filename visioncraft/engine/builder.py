@@ -32,6 +32,7 @@ def build_dataloader(cfg: dict | DataLoader, *, seed: int, key: str, shuffle_def
     if isinstance(cfg, DataLoader):
         return cfg
     from ..data import worker_init_fn
+    from ..data.worker import SmallTensorsByValue
     cfg = copy.deepcopy(dict(cfg))
     unknown = set(cfg) - _LOADER_KEYS
     if unknown:
@@ -61,6 +62,8 @@ def build_dataloader(cfg: dict | DataLoader, *, seed: int, key: str, shuffle_def
         fn = FUNCTIONS.get(collate.pop('type'), key_path=f'{key}.collate_fn')
         collate = functools.partial(fn, **collate) if collate else fn
     num_workers = int(cfg.pop('num_workers', 0))
+    if num_workers > 0:  # small tensors go from the workers inside the pickle, not one shared-memory file each
+        collate = SmallTensorsByValue(collate)
     rank, _ = get_dist_info()
     init_fn = functools.partial(worker_init_fn, num_workers=num_workers, rank=rank, seed=seed)
     if num_workers == 0:
