@@ -363,6 +363,24 @@ class PaddleOCRTaskTranslator:
         """The Eval pipeline without the annotation loading (what ``tools/infer_*.py`` run)."""
         raise NotImplementedError
 
+    def pass_through(self, cfg: dict, key: str) -> dict:
+        """An unknown Backbone / Neck / Head name: ``dict(type=name, **the other keys)``, built by the registry
+        (PaddleOCR's "add a new backbone" workflow: register the class, name it in the YAML). A dotted name
+        (``my_project.my_backbone.MyBackbone``) is imported here, so no other code has to import it."""
+        name = str(cfg['name'])
+        if '.' in name:  # 'my_project.my_backbone.MyBackbone': import the module (from the working directory too)
+            self.doc.import_module_of(name, f'{key}.name')
+        return dict(type=name, **{k: v for k, v in cfg.items() if k != 'name'})
+
+    def custom_part(self, cfg: dict, key: str, builtin: str, what: str) -> dict | None:
+        """None when ``cfg`` names the built-in ``builtin`` (the translator maps it); else the registered part it
+        names (:meth:`pass_through`); no name at all is an error."""
+        if cfg.get('name') == builtin:
+            return None
+        if not cfg.get('name'):
+            raise self.doc.error(key, f'needs a name ({builtin} or a registered {what})')
+        return self.pass_through(cfg, key)
+
 
 _TRANSLATORS: dict[str, type[PaddleOCRTaskTranslator]] = {}
 

@@ -102,7 +102,7 @@ class PaddleOCRDetTranslator(PaddleOCRTaskTranslator):
                 out.update(dcn=dict(type='DCNv2', deform_groups=2 if name == 'ResNet_vd' else 1),
                            stage_with_dcn=stages)
             return out
-        return self._pass_through(cfg, key)
+        return self.pass_through(cfg, key)
 
     def _in_channels(self, cfg: dict, key: str) -> int:
         value = cfg.get('in_channels', 3)
@@ -110,22 +110,12 @@ class PaddleOCRDetTranslator(PaddleOCRTaskTranslator):
             raise self.doc.error(f'{key}.in_channels', f'the detection pipeline feeds 3-channel images, got {value!r}')
         return 3
 
-    def _pass_through(self, cfg: dict, key: str) -> dict:
-        """An unknown Backbone / Neck / Head name: ``dict(type=name, **the other keys)``, built by the registry
-        (PaddleOCR's "add a new backbone" workflow: register the class, name it in the YAML). A dotted name
-        (``my_project.my_backbone.MyBackbone``) is imported here, so no other code has to import it."""
-        name = str(cfg['name'])
-        if '.' in name:  # 'my_project.my_backbone.MyBackbone': import the module (from the working directory too)
-            self.doc.import_module_of(name, f'{key}.name')
-        out = {k: v for k, v in cfg.items() if k != 'name'}
-        return dict(type=name, **out)
-
     def _neck(self, cfg: dict, asf_default: bool) -> dict:
         doc, key = self.doc, 'Architecture.Neck'
         if not isinstance(cfg, dict) or not cfg.get('name'):
             raise doc.error(key, f'needs a name (DBFPN or a registered neck), got {cfg!r}')
         if cfg['name'] != 'DBFPN':
-            return self._pass_through(cfg, key)
+            return self.pass_through(cfg, key)
         cfg = doc.check_keys(cfg, ['name', 'out_channels', 'use_asf'], key)
         channels = int(cfg.get('out_channels', 256))
         if channels % 4:
@@ -138,10 +128,9 @@ class PaddleOCRDetTranslator(PaddleOCRTaskTranslator):
 
     def _head(self, cfg: dict) -> dict:
         doc, key = self.doc, 'Architecture.Head'
-        if cfg.get('name') != 'DBHead':
-            if not cfg.get('name'):
-                raise doc.error(key, 'needs a name (DBHead or a registered head)')
-            return self._pass_through(cfg, key)
+        custom = self.custom_part(cfg, key, 'DBHead', 'head')
+        if custom is not None:
+            return custom
         cfg = doc.check_keys(cfg, ['name', 'k', 'in_channels', 'fix_nan'], key)
         return dict(type='DBHead', k=float(cfg.get('k', 50)), loss=self._loss(), codec=self._codec())
 

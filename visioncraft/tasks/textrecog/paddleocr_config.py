@@ -126,13 +126,7 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
             return out
         if not name:
             raise doc.error(key, 'needs a name (MobileNetV3, SVTRNet or a registered backbone)')
-        return self._pass_through(cfg, key)
-
-    def _pass_through(self, cfg: dict, key: str) -> dict:
-        name = str(cfg['name'])
-        if '.' in name:
-            self.doc.import_module_of(name, f'{key}.name')
-        return dict(type=name, **{k: v for k, v in cfg.items() if k != 'name'})
+        return self.pass_through(cfg, key)
 
     def _neck(self, cfg: Any) -> dict | None:
         doc, key = self.doc, 'Architecture.Neck'
@@ -141,7 +135,7 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
         if not isinstance(cfg, dict) or not cfg.get('name'):
             raise doc.error(key, f'needs a name (SequenceEncoder or a registered neck), got {cfg!r}')
         if cfg['name'] != 'SequenceEncoder':
-            return self._pass_through(cfg, key)
+            return self.pass_through(cfg, key)
         cfg = doc.check_keys(cfg, ['name', 'encoder_type', 'hidden_size', 'in_channels'], key)
         kind = cfg.get('encoder_type', 'rnn')
         if kind == 'reshape':
@@ -164,10 +158,9 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
 
     def _head(self, cfg: dict) -> dict:
         doc, key = self.doc, 'Architecture.Head'
-        if cfg.get('name') != 'CTCHead':
-            if not cfg.get('name'):
-                raise doc.error(key, 'needs a name (CTCHead or a registered head)')
-            return self._pass_through(cfg, key)
+        custom = self.custom_part(cfg, key, 'CTCHead', 'head')
+        if custom is not None:
+            return custom
         cfg = doc.check_keys(cfg, ['name', 'fc_decay', 'mid_channels', 'in_channels', 'return_feats'], key)
         if cfg.get('mid_channels'):
             raise doc.error(f'{key}.mid_channels', 'a two-layer CTC head is not implemented; remove the key')
