@@ -145,12 +145,14 @@ def init_detector(config: str | Path | Config, checkpoint: str | Path | None = N
 
 
 # -- running it -----------------------------------------------------------------------------------------
-def _test_pipeline(cfg: Config, from_array: bool) -> Compose:
-    """The config's test pipeline without annotation loading; from an array it loads from memory."""
+def inference_steps(cfg: Config, who: str, from_array: bool) -> list[dict]:
+    """The config's test pipeline steps without annotation loading (``LoadAnnotations``, ``LoadOCRAnnotations``,
+    any scope prefix). With ``from_array`` the image-loading step reads from memory: ``LoadImageFromFile`` keeps
+    its arguments as ``LoadImageFromNDArray``; MMPose's ``LoadImage`` becomes a plain ``LoadImageFromNDArray``."""
     try:
         pipeline = cfg.test_dataloader.dataset.pipeline
     except (AttributeError, KeyError) as exc:
-        raise KeyError('inference_detector: the model config has no test_dataloader.dataset.pipeline') from exc
+        raise KeyError(f'{who}: the model config has no test_dataloader.dataset.pipeline') from exc
     steps = []
     for step in pipeline:
         step = dict(step)
@@ -160,8 +162,15 @@ def _test_pipeline(cfg: Config, from_array: bool) -> Compose:
             continue  # no ground truth at inference time
         if from_array and short == 'LoadImageFromFile':
             step['type'] = 'LoadImageFromNDArray'
+        elif from_array and short == 'LoadImage':
+            step = dict(type='LoadImageFromNDArray')
         steps.append(step)
-    return Compose(steps)
+    return steps
+
+
+def _test_pipeline(cfg: Config, from_array: bool) -> Compose:
+    """The config's test pipeline without annotation loading; from an array it loads from memory."""
+    return Compose(inference_steps(cfg, 'inference_detector', from_array))
 
 
 def _model_device(model: nn.Module) -> torch.device:

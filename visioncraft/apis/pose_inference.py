@@ -30,6 +30,8 @@ from torch import nn
 from visioncraft.config import Config
 from visioncraft.structures import DataSample, InstanceData
 
+from .det_inference import inference_steps
+
 __all__ = ['init_model', 'inference_topdown', 'merge_data_samples', 'PoseInferencer', 'POSE2D_ALIASES',
            'resolve_pose2d', 'split_instances', 'jsonable']
 
@@ -160,20 +162,8 @@ def _topdown_pipeline(model: nn.Module):
     if cached is not None:
         return cached
     cfg = model.cfg
-    try:
-        pipeline = cfg.test_dataloader.dataset.pipeline
-    except (AttributeError, KeyError) as exc:
-        raise KeyError('inference_topdown: the model config has no test_dataloader.dataset.pipeline') from exc
-    steps = []
-    for step in pipeline:
-        step = dict(step)
-        name = step.get('type')
-        short = name.rsplit('.', 1)[-1] if isinstance(name, str) else ''
-        if short.startswith('Load') and short.endswith('Annotations'):
-            continue
-        if short in ('LoadImage', 'LoadImageFromFile'):
-            step = dict(type='LoadImageFromNDArray')  # the image is read once per image, not once per box
-        steps.append(step)
+    # the image is read once per image, not once per box
+    steps = inference_steps(cfg, 'inference_topdown', from_array=True)
     with _scope(cfg):
         compose = Compose(steps)
     model._vc_topdown_pipeline = compose

@@ -77,6 +77,10 @@ class VisualizationHook(Hook):
                                          wait_time=self.wait_time, out_file=out_file,
                                          pred_score_thr=self.score_thr, step=runner.iter)
 
+    def test_picture_name(self, sample) -> str:
+        """The test picture's file name (no suffix): the image's stem (``test_N`` without an image path)."""
+        return Path(sample.metainfo.get('img_path') or f'test_{self._test_index}').stem
+
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if not self.draw or not outputs:
             return
@@ -86,7 +90,7 @@ class VisualizationHook(Hook):
             img = sample_image(sample, data_batch, i)
             if img is None:
                 continue
-            stem = Path(sample.metainfo.get('img_path', f'test_{self._test_index}')).stem
+            stem = self.test_picture_name(sample)
             out_file = out_dir / f'{stem}.png' if out_dir else None
             runner.visualizer.add_datasample(f'test_img/{stem}', img, sample, show=self.show,
                                              wait_time=self.wait_time, out_file=out_file,

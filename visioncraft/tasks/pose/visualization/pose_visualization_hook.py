@@ -6,9 +6,7 @@ so the persons of one image do not overwrite each other.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from visioncraft.engine.hooks.visualization_hook import VisualizationHook, _resolve, sample_image
+from visioncraft.engine.hooks.visualization_hook import VisualizationHook
 from visioncraft.registry import HOOKS
 
 __all__ = ['PoseVisualizationHook']
@@ -27,19 +25,7 @@ class PoseVisualizationHook(VisualizationHook):
         super().__init__(draw=draw or enable, interval=interval, score_thr=float(score_thr), show=show,
                          wait_time=wait_time, test_out_dir=test_out_dir, out_dir=out_dir)
 
-    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        if not self.draw or not outputs:
-            return
-        out_dir = _resolve(runner, self.test_out_dir) if self.test_out_dir else None
-        for i, sample in enumerate(outputs):
-            self._test_index += 1
-            img = sample_image(sample, data_batch, i)
-            if img is None:
-                continue
-            stem = Path(sample.metainfo.get('img_path') or f'test_{self._test_index}').stem
-            inst = sample.metainfo.get('id')
-            name = f'{stem}_{inst if inst is not None else self._test_index}'
-            out_file = out_dir / f'{name}.png' if out_dir else None
-            runner.visualizer.add_datasample(f'test_img/{name}', img, sample, show=self.show,
-                                             wait_time=self.wait_time, out_file=out_file,
-                                             pred_score_thr=self.score_thr, step=self._test_index)
+    def test_picture_name(self, sample) -> str:
+        """``<image stem>_<annotation id>``: a top-down sample is one person, and an image holds several."""
+        inst = sample.metainfo.get('id')
+        return f'{super().test_picture_name(sample)}_{inst if inst is not None else self._test_index}'
