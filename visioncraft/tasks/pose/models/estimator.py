@@ -17,20 +17,29 @@ _DEFAULT_TEST_CFG = dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True
 
 
 def input_to_image_coords(keypoints: np.ndarray, input_size: np.ndarray, input_center: np.ndarray,
-                          input_scale: np.ndarray) -> np.ndarray:
+                          input_scale: np.ndarray, udp: np.ndarray | bool = False) -> np.ndarray:
     """Map keypoints from input-crop pixels back to image pixels (no rotation: the test-time affine has none).
 
-    ``kpts_img = kpts_input / input_size * input_scale + input_center - 0.5 * input_scale``
+    ``kpts_img = kpts_input / input_size * input_scale + input_center - 0.5 * input_scale`` (MMPose's), or, for crops
+    made with ``TopdownAffine(use_udp=True)`` (``udp`` True for that sample), the exact inverse of the UDP warp:
+    ``(kpts_input - (input_size - 1) / 2) * input_scale / (input_size - 1) + input_center`` (MMPose uses the first
+    formula for both, half an input pixel off for UDP crops).
 
     Args:
         keypoints: float (B, N, K, 2) in input pixels (x, y).
         input_size: (B, 2) the crop size (w, h); input_center, input_scale: (B, 2) image pixels, the crop's centre
             and its (w, h) in the image (``TopdownAffine`` writes all three).
+        udp: bool, or (B,) bools: which samples were warped with UDP.
     Returns: float32 (B, N, K, 2) in image pixels.
     """
     size, center, scale = (np.asarray(a, np.float32)[:, None, None, :] for a in (input_size, input_center,
                                                                                  input_scale))
-    return (keypoints / size * scale + center - 0.5 * scale).astype(np.float32)
+    plain = keypoints / size * scale + center - 0.5 * scale
+    udp = np.broadcast_to(np.asarray(udp, bool), (keypoints.shape[0],))
+    if udp.any():
+        exact = (keypoints - (size - 1) * 0.5) * scale / np.maximum(size - 1, 1) + center
+        plain = np.where(udp[:, None, None, None], exact, plain)
+    return plain.astype(np.float32)
 
 
 @MODELS.register_module()
@@ -159,7 +168,8 @@ class TopdownPoseEstimator(BaseModel):
         scores = [_to_numpy(p.keypoint_scores) for p in preds]
         kpts = input_to_image_coords(kpts, np.stack([np.asarray(m['input_size'], np.float32) for m in metas]),
                                      np.stack([np.asarray(m['input_center'], np.float32).reshape(2) for m in metas]),
-                                     np.stack([np.asarray(m['input_scale'], np.float32).reshape(2) for m in metas]))
+                                     np.stack([np.asarray(m['input_scale'], np.float32).reshape(2) for m in metas]),
+                                     np.array([bool(m.get('input_udp', False)) for m in metas]))
         for i, (sample, meta) in enumerate(zip(data_samples, metas)):
             bboxes, bbox_scores = self._boxes_of(sample, meta)
             sample.pred_instances = InstanceData(

@@ -50,7 +50,8 @@ class PackPoseInputs(BaseTransform):
 
     def __init__(self, meta_keys: Sequence[str] = ('id', 'img_id', 'img_path', 'category_id', 'crowd_index',
                                                    'ori_shape', 'img_shape', 'input_size', 'input_center',
-                                                   'input_scale', 'flip', 'flip_direction', 'flip_indices',
+                                                   'input_scale', 'input_udp', 'flip', 'flip_direction',
+                                                   'flip_indices',
                                                    'raw_ann_info', 'dataset_name'),
                  pack_transformed: bool = False) -> None:
         self.meta_keys = tuple(meta_keys)

@@ -69,4 +69,5 @@ class TopdownAffine(BaseTransform):
         results['input_size'] = (w, h)
         results['input_center'] = center.astype(np.float32)
         results['input_scale'] = box.astype(np.float32)
+        results['input_udp'] = bool(self.use_udp)  # how the estimator maps keypoints back (input_to_image_coords)
         return results
