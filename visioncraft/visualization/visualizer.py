@@ -13,7 +13,28 @@ import numpy as np
 
 from ..registry import VISBACKENDS, VISUALIZERS
 
-__all__ = ['Visualizer']
+__all__ = ['Visualizer', 'to_numpy', 'rgb_uint8']
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """A tensor (any device) or array-like as a NumPy array."""
+    if hasattr(value, 'detach'):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def rgb_uint8(image: Any, who: str) -> np.ndarray:
+    """An image to draw on: H x W x 3 uint8, C-contiguous (grey is repeated to 3 channels, an alpha channel
+    dropped, other dtypes clipped to 0..255). Anything else is an error naming ``who``."""
+    img = to_numpy(image)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    if img.ndim != 3 or img.shape[-1] not in (3, 4):
+        raise ValueError(f'{who}: expected an H x W x 3 RGB image, got shape {img.shape}')
+    img = img[..., :3]
+    if img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(img)
 
 
 @VISUALIZERS.register_module()

@@ -41,7 +41,7 @@ import numpy as np
 
 from visioncraft.registry import VISUALIZERS
 from visioncraft.structures import BitmapMasks, DataSample, InstanceData, PolygonMasks, rle_to_bitmap
-from visioncraft.visualization import Visualizer
+from visioncraft.visualization import Visualizer, rgb_uint8, to_numpy
 
 __all__ = ['DetLocalVisualizer', 'show_result', 'GT_COLOR', 'PRED_COLOR']
 
@@ -53,17 +53,12 @@ PRED_COLOR = (255, 0, 0)
 _FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
 
 
-def _numpy(x: Any) -> np.ndarray:
-    if hasattr(x, 'detach'):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
-
 
 def _pair(value: Any) -> tuple[float, float] | None:
     """``(w, h)``-style pair from a scale factor (a scalar means the same on both axes)."""
     if value is None:
         return None
-    arr = _numpy(value).astype(np.float64).reshape(-1)
+    arr = to_numpy(value).astype(np.float64).reshape(-1)
     if arr.size == 1:
         return float(arr[0]), float(arr[0])
     return float(arr[0]), float(arr[1])
@@ -72,7 +67,7 @@ def _pair(value: Any) -> tuple[float, float] | None:
 def _hw(value: Any) -> tuple[int, int] | None:
     if value is None:
         return None
-    arr = _numpy(value).reshape(-1)
+    arr = to_numpy(value).reshape(-1)
     return (int(arr[0]), int(arr[1])) if arr.size >= 2 else None
 
 
@@ -85,9 +80,9 @@ def _mask_array(masks: Any) -> np.ndarray | None:
     elif isinstance(masks, (list, tuple)):
         if not masks:
             return None
-        arr = np.stack([rle_to_bitmap(m) if isinstance(m, dict) else _numpy(m) for m in masks])
+        arr = np.stack([rle_to_bitmap(m) if isinstance(m, dict) else to_numpy(m) for m in masks])
     else:
-        arr = _numpy(masks)
+        arr = to_numpy(masks)
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:
@@ -261,20 +256,12 @@ class DetLocalVisualizer(Visualizer):
     # -- drawing ----------------------------------------------------------------------------------
     @staticmethod
     def _as_rgb(image: np.ndarray) -> np.ndarray:
-        img = _numpy(image)
-        if img.ndim == 2:
-            img = np.repeat(img[..., None], 3, axis=-1)
-        if img.ndim != 3 or img.shape[-1] not in (3, 4):
-            raise ValueError(f'DetLocalVisualizer: expected an H x W x 3 RGB image, got shape {img.shape}')
-        img = img[..., :3]
-        if img.dtype != np.uint8:
-            img = np.clip(img, 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(img)
+        return rgb_uint8(image, 'DetLocalVisualizer')
 
     @staticmethod
     def _field(instances: InstanceData, name: str) -> np.ndarray | None:
         value = instances.get(name)
-        return None if value is None else _numpy(value)
+        return None if value is None else to_numpy(value)
 
     def _sizes(self, hw: tuple[int, int]) -> tuple[int, float, int]:
         """(box line width, font scale, font thickness) for an image of ``hw``."""

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from visioncraft.registry import VISUALIZERS
-from visioncraft.visualization import Visualizer
+from visioncraft.visualization import Visualizer, rgb_uint8, to_numpy
 
 __all__ = ['PoseLocalVisualizer', 'heatmaps_to_image', 'SKELETON_STYLES']
 
@@ -41,11 +41,6 @@ _NAMED_COLORS = dict(red=(255, 0, 0), green=(0, 255, 0), blue=(0, 0, 255), yello
                      white=(255, 255, 255), black=(0, 0, 0), cyan=(0, 255, 255), magenta=(255, 0, 255),
                      orange=(255, 128, 0))
 
-
-def _numpy(value: Any) -> np.ndarray:
-    if hasattr(value, 'detach'):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 def _color(value: Any, what: str) -> tuple[int, int, int]:
@@ -238,11 +233,11 @@ class PoseLocalVisualizer(Visualizer):
             vis = gt.get('keypoints_visible')
             gt_panel = img.copy()
             if draw_bbox and gt.get('bboxes') is not None:
-                self._draw_boxes(gt_panel, to_frame(_numpy(gt.bboxes).reshape(-1, 2)).reshape(-1, 4), None)
+                self._draw_boxes(gt_panel, to_frame(to_numpy(gt.bboxes).reshape(-1, 2)).reshape(-1, 4), None)
             if kpts is not None:
-                kpts = _numpy(kpts).astype(np.float64)
+                kpts = to_numpy(kpts).astype(np.float64)
                 kpts = to_frame(kpts.reshape(-1, 2)).reshape(kpts.shape)
-                weights = np.ones(kpts.shape[:-1]) if vis is None else _numpy(vis).astype(np.float64)
+                weights = np.ones(kpts.shape[:-1]) if vis is None else to_numpy(vis).astype(np.float64)
                 # (0, 0) is COCO's "not annotated" (and what a bbox_file test sample carries): not drawn
                 weights = weights * ~(kpts == 0).all(-1)
                 self._draw_keypoints(gt_panel, kpts, weights, 0.0, show_idx, False, strict=False)
@@ -251,17 +246,17 @@ class PoseLocalVisualizer(Visualizer):
             kpts = pred.get('keypoints')
             pred_panel = img.copy()
             if draw_bbox and pred.get('bboxes') is not None:
-                boxes = to_frame(_numpy(pred.bboxes).reshape(-1, 2)).reshape(-1, 4)
+                boxes = to_frame(to_numpy(pred.bboxes).reshape(-1, 2)).reshape(-1, 4)
                 bs = pred.get('bbox_scores')
-                self._draw_boxes(pred_panel, boxes, None if bs is None else _numpy(bs).reshape(-1))
+                self._draw_boxes(pred_panel, boxes, None if bs is None else to_numpy(bs).reshape(-1))
             if kpts is not None:
-                kpts = _numpy(kpts).astype(np.float64)
+                kpts = to_numpy(kpts).astype(np.float64)
                 kpts = to_frame(kpts.reshape(-1, 2)).reshape(kpts.shape)
                 scores = pred.get('keypoint_scores')
-                scores = np.ones(kpts.shape[:-1]) if scores is None else _numpy(scores).astype(np.float64)
+                scores = np.ones(kpts.shape[:-1]) if scores is None else to_numpy(scores).astype(np.float64)
                 self._draw_keypoints(pred_panel, kpts, scores, thr, show_idx, show_score, strict=True)
             if draw_heatmap and data_sample.get('pred_heatmaps') is not None:
-                heat_panel = self._heatmap_panel(img, _numpy(data_sample.pred_heatmaps), meta)
+                heat_panel = self._heatmap_panel(img, to_numpy(data_sample.pred_heatmaps), meta)
         if gt_panel is None and pred_panel is None:
             return img.copy()
         if heat_panel is not None:
@@ -312,15 +307,7 @@ class PoseLocalVisualizer(Visualizer):
     # -- drawing --------------------------------------------------------------------------------------
     @staticmethod
     def _as_rgb(image: np.ndarray) -> np.ndarray:
-        img = _numpy(image)
-        if img.ndim == 2:
-            img = np.repeat(img[..., None], 3, axis=-1)
-        if img.ndim != 3 or img.shape[-1] not in (3, 4):
-            raise ValueError(f'PoseLocalVisualizer: expected an H x W x 3 RGB image, got shape {img.shape}')
-        img = img[..., :3]
-        if img.dtype != np.uint8:
-            img = np.clip(img, 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(img)
+        return rgb_uint8(image, 'PoseLocalVisualizer')
 
     def _blend(self, img: np.ndarray, drawn: np.ndarray, mask: np.ndarray, opacity: float) -> None:
         """Where ``mask``, put ``drawn`` over ``img`` with ``opacity`` (in place)."""
