@@ -38,7 +38,7 @@ quickstart-textdet: $(VENV)/.installed
 
 # The text-recognition demo: a small CRNN trained from scratch on generated word images (data/textrecog_synth),
 # then tested with pictures (work_dirs/quickstart_textrecog/test_vis); see configs/quickstart/textrecog_synth.py.
-.PHONY: quickstart-textrecog quickstart-ocr
+.PHONY: quickstart-textrecog quickstart-ocr quickstart-pose
 quickstart-textrecog: $(VENV)/.installed
 	$(MAKE) quickstart QUICKSTART=configs/quickstart/textrecog_synth.py QS_WORK_DIR=work_dirs/quickstart_textrecog
 
@@ -54,6 +54,12 @@ quickstart-ocr: $(VENV)/.installed
 		--rec configs/quickstart/textrecog_synth.py \
 		--rec-weights "$$(cat work_dirs/quickstart_textrecog/last_checkpoint)" --crop-margin 0.1 \
 		--out-dir work_dirs/quickstart_ocr
+
+# The pose demo: a small top-down heatmap model trained from scratch on generated people (data/pose_synth, COCO
+# keypoints), then tested with pictures of every person (work_dirs/quickstart_pose/<timestamp>/test_vis); see
+# configs/quickstart/pose_synth.py.
+quickstart-pose: $(VENV)/.installed
+	$(MAKE) quickstart QUICKSTART=configs/quickstart/pose_synth.py QS_WORK_DIR=work_dirs/quickstart_pose
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider tests
