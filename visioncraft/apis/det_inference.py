@@ -65,6 +65,27 @@ class LoadImageFromNDArray(LoadImageFromFile):
 
 
 # -- building the model ---------------------------------------------------------------------------------
+def build_model_with_weights(cfg: Config, checkpoint: str | os.PathLike | None,
+                             who: str) -> tuple[nn.Module, dict | None]:
+    """``(model, checkpoint meta or None)``: ``cfg.model`` built without its backbone's pretrained ``init_cfg`` (the
+    checkpoint holds the trained weights; nothing is downloaded), with ``checkpoint``'s weights loaded (a warning
+    when they do not fully match; another when there is no checkpoint). ``who`` names the caller in messages."""
+    if 'model' not in cfg:
+        raise KeyError(f'{who}: the config {cfg.filename or ""} has no "model" section')
+    if isinstance(cfg.model.get('backbone'), dict):
+        cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model, key_path='model')
+    if checkpoint is None:
+        _logger.warning(f'{who}: no checkpoint given; the model keeps its random initialisation')
+        return model, None
+    ckpt = load_checkpoint_file(checkpoint, map_location='cpu')
+    report = load_model_weights(model, extract_state_dict(ckpt), logger=_logger)
+    if not report.clean:
+        _logger.warning(f'{who}: checkpoint {checkpoint} does not fully match the model')
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    return model, meta if isinstance(meta, dict) else None
+
+
 def _check_device(device: str | torch.device) -> torch.device:
     dev = torch.device(device)
     if dev.type == 'cuda' and not torch.cuda.is_available():
@@ -119,23 +140,8 @@ def init_detector(config: str | Path | Config, checkpoint: str | Path | None = N
             cfg.merge_from_dict(cfg_options)
     else:
         raise TypeError(f'init_detector: config must be a file path or a Config, got {type(config).__name__}')
-    if 'model' not in cfg:
-        raise KeyError(f'init_detector: the config {cfg.filename or ""} has no "model" section')
-    if isinstance(cfg.model.get('backbone'), dict):
-        cfg.model.backbone.init_cfg = None  # the checkpoint holds the trained weights; no pretrained download
-    model = MODELS.build(cfg.model, key_path='model')
-
-    dataset_meta = None
-    if checkpoint is not None:
-        ckpt = load_checkpoint_file(checkpoint, map_location='cpu')
-        report = load_model_weights(model, extract_state_dict(ckpt), logger=_logger)
-        if not report.clean:
-            _logger.warning(f'init_detector: checkpoint {checkpoint} does not fully match the model')
-        meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
-        if isinstance(meta, dict) and isinstance(meta.get('dataset_meta'), dict):
-            dataset_meta = dict(meta['dataset_meta'])
-    else:
-        _logger.warning('init_detector: no checkpoint given; the model keeps its random initialisation')
+    model, meta = build_model_with_weights(cfg, checkpoint, 'init_detector')
+    dataset_meta = dict(meta['dataset_meta']) if meta and isinstance(meta.get('dataset_meta'), dict) else None
     model.cfg = cfg
     model.dataset_meta = dataset_meta if dataset_meta and dataset_meta.get('classes') \
         else _default_dataset_meta(cfg)

@@ -127,26 +127,12 @@ def init_model(config: str | os.PathLike | Config, checkpoint: str | os.PathLike
         ``flip_indices``, ``keypoint_colors``, ``skeleton_links``, ``sigmas``...). Pretrained backbone weights in
         the config are not loaded (nothing is downloaded but ``checkpoint``).
     """
-    from visioncraft.apis.det_inference import _check_device
-    from visioncraft.engine.checkpoint import extract_state_dict, load_checkpoint_file, load_model_weights
-    from visioncraft.registry import MODELS
+    from visioncraft.apis.det_inference import _check_device, build_model_with_weights
     dev = _check_device(device)
     cfg = _read_cfg(config, cfg_options, 'init_model')
-    if 'model' not in cfg:
-        raise KeyError(f'init_model: the config {cfg.filename or ""} has no "model" section')
-    if isinstance(cfg.model.get('backbone'), dict):
-        cfg.model.backbone.init_cfg = None  # the checkpoint holds the trained weights; no pretrained download
     with _scope(cfg):
-        model = MODELS.build(cfg.model, key_path='model')
-    dataset_meta = None
-    if checkpoint is not None:
-        ckpt = load_checkpoint_file(checkpoint, map_location='cpu')
-        report = load_model_weights(model, extract_state_dict(ckpt), logger=_logger)
-        if not report.clean:
-            _logger.warning(f'init_model: checkpoint {checkpoint} does not fully match the model')
-        dataset_meta = _ckpt_dataset_meta(ckpt.get('meta') if isinstance(ckpt, dict) else None)
-    else:
-        _logger.warning('init_model: no checkpoint given; the model keeps its random initialisation')
+        model, meta = build_model_with_weights(cfg, checkpoint, 'init_model')
+    dataset_meta = _ckpt_dataset_meta(meta)
     model.cfg = cfg
     model.dataset_meta = dataset_meta if dataset_meta is not None else _pose_dataset_meta(cfg)
     model.to(dev)
