@@ -10,7 +10,7 @@ from ..registry import TRANSFORMS
 from .geometric import flip_geometry
 from .transforms import BaseTransform
 
-__all__ = ['LoadImageFromFile', 'RandomFlip', 'PackInputs', 'pack_image']
+__all__ = ['LoadImageFromFile', 'RandomFlip', 'PackInputs', 'pack_image', 'choose_flip']
 
 
 @TRANSFORMS.register_module()
@@ -78,18 +78,25 @@ class RandomFlip(BaseTransform):
         self.dirs, self.probs = dirs, probs
 
     def transform(self, results: dict) -> dict:
-        r = np.random.random_sample()
-        acc, chosen = 0.0, None
-        for d, p in zip(self.dirs, self.probs):
-            acc += p
-            if r < acc:
-                chosen = d
-                break
-        results['flip'] = chosen is not None
-        results['flip_direction'] = chosen
+        chosen = choose_flip(results, self.dirs, self.probs)
         if chosen is not None:
             flip_geometry(results, chosen)
         return results
+
+
+def choose_flip(results: dict, dirs: Sequence[str], probs: Sequence[float]) -> str | None:
+    """Draw a flip direction (direction ``i`` with probability ``probs[i]``; none with the rest) from NumPy's
+    global RNG, and set ``results['flip']`` / ``results['flip_direction']``. Returns the direction or None."""
+    r = np.random.random_sample()
+    acc, chosen = 0.0, None
+    for d, p in zip(dirs, probs):
+        acc += p
+        if r < acc:
+            chosen = d
+            break
+    results['flip'] = chosen is not None
+    results['flip_direction'] = chosen
+    return chosen
 
 
 def pack_image(results: dict, meta_keys: Sequence[str]) -> tuple[torch.Tensor, 'DataSample']:

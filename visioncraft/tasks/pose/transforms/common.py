@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from visioncraft.data.loading import LoadImageFromFile
+from visioncraft.data.loading import LoadImageFromFile, choose_flip
 from visioncraft.data.transforms import BaseTransform
 from visioncraft.registry import TRANSFORMS
 
@@ -116,15 +116,7 @@ class PoseRandomFlip(BaseTransform):
         self._dirs, self._probs = dirs, probs
 
     def transform(self, results: dict) -> dict:
-        r = np.random.random_sample()
-        chosen, acc = None, 0.0
-        for d, p in zip(self._dirs, self._probs):
-            acc += p
-            if r < acc:
-                chosen = d
-                break
-        results['flip'] = chosen is not None
-        results['flip_direction'] = chosen
+        chosen = choose_flip(results, self._dirs, self._probs)
         if chosen is None:
             return results
         img = results['img']
