@@ -151,6 +151,26 @@ def init_detector(config: str | Path | Config, checkpoint: str | Path | None = N
 
 
 # -- running it -----------------------------------------------------------------------------------------
+def read_image(img: ImageInput, who: str) -> tuple[np.ndarray, str | None]:
+    """``(H x W x 3 uint8 BGR image, its path or None)`` from a path or an array (grey is made BGR); a bad input
+    is an error naming ``who``."""
+    import cv2
+    if isinstance(img, np.ndarray):
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise TypeError(f'{who}: the image must be an H x W x 3 uint8 BGR array, got {img.dtype} {img.shape}')
+        return img, None
+    if not isinstance(img, (str, os.PathLike)):
+        raise TypeError(f'{who}: the image must be a path or a numpy array, got {type(img).__name__}')
+    if not Path(img).is_file():
+        raise FileNotFoundError(f'{who}: image file not found: {img}')
+    arr = cv2.imread(str(img), cv2.IMREAD_COLOR)
+    if arr is None:
+        raise FileNotFoundError(f'{who}: could not read image {img} (not an image, or a format OpenCV cannot decode)')
+    return arr, str(img)
+
+
 def inference_steps(cfg: Config, who: str, from_array: bool) -> list[dict]:
     """The config's test pipeline steps without annotation loading (``LoadAnnotations``, ``LoadOCRAnnotations``,
     any scope prefix). With ``from_array`` the image-loading step reads from memory: ``LoadImageFromFile`` keeps

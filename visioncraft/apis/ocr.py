@@ -210,22 +210,8 @@ class OCRInferencer:
 
     @staticmethod
     def _read(img: ImageInput, i: int) -> tuple[np.ndarray, str | None]:
-        import cv2
-        if isinstance(img, np.ndarray):
-            if img.ndim == 2:
-                img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-            if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-                raise TypeError(f'OCRInferencer: image {i} must be an H x W x 3 uint8 BGR array, got '
-                                f'{img.dtype} {img.shape}')
-            return img, None
-        if not isinstance(img, (str, os.PathLike)):
-            raise TypeError(f'OCRInferencer: image {i} must be a path or a numpy array, got {type(img).__name__}')
-        if not Path(img).is_file():
-            raise FileNotFoundError(f'image file not found: {img}')
-        arr = cv2.imread(str(img), cv2.IMREAD_COLOR)
-        if arr is None:
-            raise FileNotFoundError(f'could not read image {img} (not an image, or a format OpenCV cannot decode)')
-        return arr, str(img)
+        from .det_inference import read_image
+        return read_image(img, f'OCRInferencer: image {i}')
 
     def recognize(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         """``(text, score)`` per crop (H x W x 3 uint8 BGR word images), in batches of ``batch_size`` of crops

@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,14 +30,13 @@ from torch import nn
 from visioncraft.config import Config
 from visioncraft.structures import DataSample, InstanceData
 
-from .det_inference import inference_steps
+from .det_inference import ImageInput, inference_steps, read_image
 
 __all__ = ['init_model', 'inference_topdown', 'merge_data_samples', 'PoseInferencer', 'POSE2D_ALIASES',
            'resolve_pose2d', 'split_instances', 'jsonable']
 
 _logger = logging.getLogger('visioncraft')
 
-ImageInput = Union[str, os.PathLike, np.ndarray]
 _REPO = Path(__file__).resolve().parents[2]
 #: model aliases :class:`PoseInferencer` accepts for ``pose2d``: candidate configs, first existing one wins
 POSE2D_ALIASES: dict[str, tuple[str, ...]] = {
@@ -156,24 +155,6 @@ def _topdown_pipeline(model: nn.Module):
     return compose
 
 
-def _read_image(img: ImageInput, who: str) -> tuple[np.ndarray, str | None]:
-    import cv2
-    if isinstance(img, np.ndarray):
-        if img.ndim == 2:
-            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-            raise TypeError(f'{who}: the image must be an H x W x 3 uint8 BGR array, got {img.dtype} {img.shape}')
-        return img, None
-    if not isinstance(img, (str, os.PathLike)):
-        raise TypeError(f'{who}: the image must be a path or a numpy array, got {type(img).__name__}')
-    if not Path(img).is_file():
-        raise FileNotFoundError(f'{who}: image file not found: {img}')
-    arr = cv2.imread(str(img), cv2.IMREAD_COLOR)
-    if arr is None:
-        raise FileNotFoundError(f'{who}: could not read image {img} (not an image, or a format OpenCV cannot decode)')
-    return arr, str(img)
-
-
 def _as_boxes(bboxes: Any, bbox_format: str, img_hw: tuple[int, int]) -> np.ndarray:
     if bbox_format not in ('xyxy', 'xywh'):
         raise ValueError(f"inference_topdown: bbox_format must be 'xyxy' or 'xywh', got {bbox_format!r}")
@@ -214,7 +195,7 @@ def inference_topdown(model: nn.Module, img: ImageInput, bboxes: Any = None, bbo
     from visioncraft.data.collate import pseudo_collate
     if getattr(model, 'cfg', None) is None:
         raise AttributeError('inference_topdown: the model has no .cfg; build it with init_model')
-    image, path = _read_image(img, 'inference_topdown')
+    image, path = read_image(img, 'inference_topdown')
     boxes = _as_boxes(bboxes, bbox_format, image.shape[:2])
     n = len(boxes)
     if n == 0:
@@ -559,7 +540,7 @@ class PoseInferencer:
             for start in range(0, len(items), int(batch_size)):
                 preds, vis = [], []
                 for src, name in items[start:start + int(batch_size)]:
-                    img, path = _read_image(src, 'PoseInferencer')
+                    img, path = read_image(src, 'PoseInferencer')
                     sample = self.predict(img, bbox_thr, nms_thr, img_path=path, output_heatmaps=draw_heatmap)
                     persons = split_instances(sample.pred_instances)
                     preds.append(persons)

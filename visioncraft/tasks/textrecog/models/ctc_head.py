@@ -12,7 +12,23 @@ from visioncraft.registry import MODELS, TASK_UTILS
 
 from .encoders import feature_map_to_sequence
 
-__all__ = ['CTCHead', 'CTCLoss']
+__all__ = ['CTCHead', 'CTCLoss', 'encode_gt_texts']
+
+
+def encode_gt_texts(codec, data_samples: list, who: str) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``codec.encode`` of the samples' ``gt_text`` labels: ``(targets, lengths, unknown)``, where ``unknown``
+    counts the label characters of this batch the codec's dictionary does not hold (logged as
+    ``num_unknown_chars``). A sample without ``gt_text`` is an error naming ``who``, the sample and the pipeline
+    that makes it."""
+    texts = []
+    for i, s in enumerate(data_samples):
+        if 'gt_text' not in s:
+            raise KeyError(f'{who}: data sample {i} ({s.metainfo.get("img_path", "?")}) has no gt_text '
+                           '(pipeline: LoadOCRAnnotations(with_text=True) + PackTextRecogInputs)')
+        texts.append(s.gt_text)
+    before = codec.dictionary.num_unknown
+    targets, lengths = codec.encode(texts)
+    return targets, lengths, codec.dictionary.num_unknown - before
 
 _REDUCTIONS = ('mean', 'sum', 'batch_mean')
 
@@ -100,15 +116,7 @@ class CTCHead(nn.Module):
         not a loss) counts the label characters of this batch that the dictionary does not hold."""
         logits = self(feat)
         n, t = logits.shape[:2]
-        texts = []
-        for i, s in enumerate(data_samples):
-            if 'gt_text' not in s:
-                raise KeyError(f'CTCHead.loss: data sample {i} ({s.metainfo.get("img_path", "?")}) has no gt_text '
-                               '(pipeline: LoadOCRAnnotations(with_text=True) + PackTextRecogInputs)')
-            texts.append(s.gt_text)
-        before = self.codec.dictionary.num_unknown
-        targets, target_lengths = self.codec.encode(texts)
-        unknown = self.codec.dictionary.num_unknown - before
+        targets, target_lengths, unknown = encode_gt_texts(self.codec, data_samples, 'CTCHead.loss')
         input_lengths = torch.tensor(self.frame_lengths(t, valid_fracs, n), dtype=torch.int64)
         loss = self.loss_module(logits.log_softmax(-1), targets.to(logits.device), input_lengths.to(logits.device),
                                 target_lengths.to(logits.device))

@@ -17,6 +17,8 @@ from torch import nn
 
 from visioncraft.registry import MODELS, TASK_UTILS
 
+from .ctc_head import encode_gt_texts
+
 __all__ = ['NRTRDecoder', 'sinusoid_table', 'attention_memory']
 
 _POSTPROCESSORS = (None, 'AttentionPostprocessor')
@@ -311,15 +313,7 @@ class NRTRDecoder(nn.Module):
              ) -> dict[str, torch.Tensor]:
         """``dict(loss_ce, num_unknown_chars)``; samples need ``gt_text`` (str). ``num_unknown_chars`` (logged,
         not a loss) counts the label characters of this batch that the dictionary does not hold."""
-        texts = []
-        for i, s in enumerate(data_samples):
-            if 'gt_text' not in s:
-                raise KeyError(f'NRTRDecoder.loss: data sample {i} ({s.metainfo.get("img_path", "?")}) has no '
-                               'gt_text (pipeline: LoadOCRAnnotations(with_text=True) + PackTextRecogInputs)')
-            texts.append(s.gt_text)
-        before = self.codec.dictionary.num_unknown
-        tokens, lengths = self.codec.encode(texts)
-        unknown = self.codec.dictionary.num_unknown - before
+        tokens, lengths, unknown = encode_gt_texts(self.codec, data_samples, 'NRTRDecoder.loss')
         tokens, lengths = tokens.to(feat.device), lengths.to(feat.device)
         logits = self.forward_train(feat, tokens, valid_fracs)
         return dict(loss_ce=self.module_loss(logits, tokens, lengths),
