@@ -64,3 +64,25 @@ def test_feeds_an_fpn_through_its_declaration():
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TinyDetBackbone(**kwargs)
+
+
+def test_channels_last_gives_the_same_outputs_and_gradients_in_nhwc():
+    torch.manual_seed(0)
+    ref = TinyDetBackbone(stem_channels=8, widths=(8, 16), depths=(1, 1), out_indices=(0, 1)).train()
+    nhwc = TinyDetBackbone(stem_channels=8, widths=(8, 16), depths=(1, 1), out_indices=(0, 1),
+                           channels_last=True).train()
+    nhwc.load_state_dict(ref.state_dict())  # the parameters keep their layout: checkpoints are interchangeable
+    for net in (ref, nhwc):  # a non-zero last norm, so the residual branches count
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 0.5)
+    x = torch.rand(2, 3, 40, 48)
+    outs_ref, outs = ref(x), nhwc(x)
+    assert all(o.is_contiguous(memory_format=torch.channels_last) and not o.is_contiguous() for o in outs)
+    assert not any(o.is_contiguous(memory_format=torch.channels_last) for o in outs_ref)
+    for a, b in zip(outs_ref, outs):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    sum(o.square().mean() for o in outs_ref).backward()
+    sum(o.square().mean() for o in outs).backward()
+    for (name, p), q in zip(ref.named_parameters(), nhwc.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-3, atol=1e-5, msg=name)

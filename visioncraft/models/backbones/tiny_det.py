@@ -57,6 +57,10 @@ class TinyDetBackbone(BackboneBase):
         norm: ``'BN'`` (BatchNorm) or ``'GN'`` (GroupNorm with ``gn_groups`` groups, for tiny batches).
         gn_groups: groups of every GroupNorm (capped at the channel count).
         in_channels: channels of the input image.
+        channels_last: run in channels-last memory format (NHWC): the input is converted once and every
+            output stays NHWC (convolutions downstream keep it). Same values to float rounding; oneDNN's
+            NHWC convolutions are faster on CPU (a training step of the pose quickstart model: 0.26 s ->
+            0.23 s on one core). The parameters keep their layout, so checkpoints do not change.
         init_cfg: accepted for config compatibility; the init is always Kaiming-normal convs (fan_out, ReLU),
             unit-weight / zero-bias norms, and zero weight on the last norm of every residual block (each
             block starts as the identity, which helps training from scratch).
@@ -67,7 +71,8 @@ class TinyDetBackbone(BackboneBase):
 
     def __init__(self, stem_channels: int = 16, widths: Sequence[int] = (32, 64, 128, 256),
                  depths: Sequence[int] = (1, 1, 1, 1), out_indices: Sequence[int] = (1, 2, 3), norm: str = 'BN',
-                 gn_groups: int = 8, in_channels: int = 3, init_cfg: dict | None = None) -> None:
+                 gn_groups: int = 8, in_channels: int = 3, channels_last: bool = False,
+                 init_cfg: dict | None = None) -> None:
         super().__init__()
         widths, depths, out_indices = [int(w) for w in widths], [int(d) for d in depths], tuple(out_indices)
         if not widths or len(widths) != len(depths):
@@ -82,7 +87,7 @@ class TinyDetBackbone(BackboneBase):
                              f'{len(widths)}, got {out_indices}')
         if norm not in _NORMS:
             raise ValueError(f'TinyDetBackbone: norm must be one of {_NORMS}, got {norm!r}')
-        self.out_indices = out_indices
+        self.out_indices, self.channels_last = out_indices, bool(channels_last)
         self.stem = _conv_norm_act(in_channels, stem_channels, 2, norm, gn_groups)
         self.stages = nn.ModuleList()
         c_in = stem_channels
@@ -107,6 +112,8 @@ class TinyDetBackbone(BackboneBase):
                 nn.init.zeros_(m.norm2.weight)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages):
