@@ -53,7 +53,6 @@ PRED_COLOR = (255, 0, 0)
 _FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
 
 
-
 def _pair(value: Any) -> tuple[float, float] | None:
     """``(w, h)``-style pair from a scale factor (a scalar means the same on both axes)."""
     if value is None:

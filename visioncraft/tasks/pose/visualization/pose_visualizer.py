@@ -42,7 +42,6 @@ _NAMED_COLORS = dict(red=(255, 0, 0), green=(0, 255, 0), blue=(0, 0, 255), yello
                      orange=(255, 128, 0))
 
 
-
 def _color(value: Any, what: str) -> tuple[int, int, int]:
     """One RGB colour from a name ('red') or an (r, g, b) sequence."""
     if isinstance(value, str):

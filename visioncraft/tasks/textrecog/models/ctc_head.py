@@ -30,6 +30,7 @@ def encode_gt_texts(codec, data_samples: list, who: str) -> tuple[torch.Tensor, 
     targets, lengths = codec.encode(texts)
     return targets, lengths, codec.dictionary.num_unknown - before
 
+
 _REDUCTIONS = ('mean', 'sum', 'batch_mean')
 
 
