@@ -13,6 +13,8 @@ CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 PY_ARGS=("${@:5}")
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=find_python.sh
+source "$HERE/find_python.sh"
 # shellcheck disable=SC2086  # SRUN_ARGS is a list of words on purpose
 PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" \
 srun -p "$PARTITION" \
@@ -23,4 +25,4 @@ srun -p "$PARTITION" \
     --cpus-per-task="$CPUS_PER_TASK" \
     --kill-on-bad-exit=1 \
     $SRUN_ARGS \
-    python -u "$HERE/train.py" "$CONFIG" --work-dir="$WORK_DIR" --launcher="slurm" "${PY_ARGS[@]}"
+    "$PYTHON" -u "$HERE/train.py" "$CONFIG" --work-dir="$WORK_DIR" --launcher="slurm" "${PY_ARGS[@]}"

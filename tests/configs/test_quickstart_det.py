@@ -65,7 +65,7 @@ def test_quickstart_trains_evaluates_and_draws_through_the_cli(tmp_path):
     assert (wd / 'epoch_1.pth').exists() and (wd / 'det_shapes.py').exists()
     losses = train_losses(wd)
     assert sorted(losses) == [1, 2] and all(v == v and v > 0 for v in losses.values())  # 4 images, batch 2
-    ckpt = (wd / 'last_checkpoint').read_text().strip()
+    ckpt = str(wd / 'last_checkpoint')  # the pointer stands for the checkpoint it names
     vc_main(['test', str(CONFIG), ckpt, '--work-dir', str(wd), '--show-dir', 'vis', '--out',
              str(tmp_path / 'preds.pkl'), '--cfg-options', *opts])
     metrics = json.loads(next(wd.glob('*/metrics.json')).read_text())

@@ -421,11 +421,11 @@ def resolve_checkpoint(value: str, key: str, label: str) -> str:
     if os.path.isfile(value + '.pth'):
         return value + '.pth'
     folder, base = os.path.split(value)
-    pointer = os.path.join(folder or '.', 'last_checkpoint')
-    if base == 'latest' and os.path.isfile(pointer):
-        found = open(pointer, encoding='utf-8').read().strip()
-        if os.path.isfile(found):
-            return found
+    if base == 'latest':
+        from ..engine.checkpoint import read_last_checkpoint  # config sits below engine; only this needs it
+        found = read_last_checkpoint(folder or '.')[1]
+        if found is not None:
+            return str(found)
     if base == 'best_accuracy':
         best = sorted(glob.glob(os.path.join(folder or '.', 'best_*.pth')), key=os.path.getmtime)
         if best:

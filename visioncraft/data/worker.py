@@ -1,12 +1,54 @@
-"""DataLoader worker set-up."""
+"""DataLoader worker set-up, and keeping workers and their parent from outliving each other.
+
+* :func:`worker_init_fn` seeds a worker, and ties its life to the parent's: the stop signals a terminal or a job
+  scheduler sends to the whole process group (SIGINT, SIGTERM, SIGUSR1) are ignored (the main process stops its
+  workers itself, after it saved its checkpoint), and a worker exits within a second when its parent dies
+  (Linux's parent-death signal, plus a thread that watches the parent's pid): a worker blocked writing a batch
+  to a dead parent's pipe would otherwise live on.
+* :class:`WatchedDataLoader` (what the Runner builds) watches its workers from the main process: when one dies
+  (killed, out of memory) while the loader still needs it, the main thread gets :class:`WorkerDiedError`
+  within a second, also when it is blocked reading a batch the dead worker had half written.
+"""
 from __future__ import annotations
 
+import os
 import random
+import signal
+import threading
+import time
+import weakref
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
-__all__ = ['worker_init_fn', 'SmallTensorsByValue']
+__all__ = ['worker_init_fn', 'SmallTensorsByValue', 'WatchedDataLoader', 'WorkerDiedError']
+
+# Set in the main process just before a DataLoader forks its workers, read by the forked workers.
+_FORK_PARENT_PID: int | None = None
+_FORK_FROM_MAIN_THREAD = False
+_WORKER_STOP_SIGNALS = tuple(getattr(signal, n) for n in ('SIGINT', 'SIGTERM', 'SIGUSR1') if hasattr(signal, n))
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Make this worker process end when ``parent_pid`` ends."""
+    if _FORK_FROM_MAIN_THREAD:  # the death signal fires when the forking *thread* ends: main thread only
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG (Linux; elsewhere no prctl symbol)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name='visioncraft-parent-watch', daemon=True).start()
 
 
 def worker_init_fn(worker_id: int, *, num_workers: int, rank: int, seed: int | None,
@@ -27,6 +69,10 @@ def worker_init_fn(worker_id: int, *, num_workers: int, rank: int, seed: int | N
         disable_threads: set OpenCV to run single-threaded and torch to one intra-op thread, so N workers
             do not each start one thread per core and oversubscribe the machine.
     """
+    if torch.utils.data.get_worker_info() is not None:  # in a worker process (not a direct call)
+        for signum in _WORKER_STOP_SIGNALS:  # meant for the main process, which shuts its workers down itself
+            signal.signal(signum, signal.SIG_IGN)
+        _exit_with_parent(_FORK_PARENT_PID if _FORK_PARENT_PID is not None else os.getppid())
     if disable_threads:
         try:
             import cv2
@@ -105,3 +151,111 @@ class SmallTensorsByValue:
         if torch.utils.data.get_worker_info() is None:
             return batch
         return _SmallTensorsByValue(batch)
+
+
+# -- watching the workers from the main process ----------------------------------------------------------------
+class WorkerDiedError(RuntimeError):
+    """A DataLoader worker process ended while its loader still needed it (killed, or out of memory)."""
+
+
+_watched: 'weakref.WeakSet' = weakref.WeakSet()
+_watch_lock = threading.Lock()
+_watch_thread: threading.Thread | None = None
+_failure: str | None = None  # the message the main thread's SIGCHLD handler raises
+_previous_sigchld = None
+_sigchld_installed = False
+
+
+def _dead_worker(it) -> str | None:
+    """A message when one of iterator ``it``'s workers ended while the iterator still needs it."""
+    if getattr(it, '_shutdown', True):
+        return None
+    for i, w in enumerate(list(getattr(it, '_workers', ()))):
+        if not it._workers_status[i] or w.pid is None:
+            continue
+        try:  # WNOWAIT: look without reaping, so the DataLoader's own checks still see the exit
+            res = os.waitid(os.P_PID, w.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            code = w.exitcode
+            if code is None:
+                continue
+            how = f'exit status {code}' if code >= 0 else f'signal {signal.Signals(-code).name}'
+        else:
+            if res is None or res.si_pid == 0:
+                continue
+            how = (f'signal {signal.Signals(res.si_status).name}' if res.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+                   else f'exit status {res.si_status}')
+        hint = ' (the kernel kills the largest process when memory runs out: fewer workers or a smaller ' \
+               'batch may help)' if 'SIGKILL' in how else ''
+        return (f'DataLoader worker {i} (pid {w.pid}) ended with {how} while loading data{hint}; the run '
+                f'stops here')
+    return None
+
+
+def _sigchld(signum, frame) -> None:
+    global _failure
+    if _failure is not None:
+        msg, _failure = _failure, None
+        raise WorkerDiedError(msg)
+    if callable(_previous_sigchld):
+        _previous_sigchld(signum, frame)
+
+
+def _watch() -> None:
+    global _failure
+    main = threading.main_thread()
+    while main.is_alive():
+        time.sleep(0.5)
+        with _watch_lock:
+            iterators = list(_watched)
+        for it in iterators:
+            msg = _dead_worker(it)
+            if msg is not None and _failure is None:
+                _failure = msg
+            if msg is not None:  # again each round until the iterator is shut down: the main thread may be
+                try:             # blocked on a batch the dead worker had half written
+                    signal.pthread_kill(main.ident, signal.SIGCHLD)
+                except (OSError, ValueError):  # pragma: no cover
+                    pass
+                break
+
+
+def _watch_iterator(it) -> None:
+    """Start watching the workers of DataLoader iterator ``it`` (main thread only; elsewhere DataLoader's own
+    5-second checks remain)."""
+    global _watch_thread, _previous_sigchld, _sigchld_installed
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, 'SIGCHLD'):
+        return
+    if not _sigchld_installed or signal.getsignal(signal.SIGCHLD) is not _sigchld:
+        current = signal.getsignal(signal.SIGCHLD)
+        _previous_sigchld = current if callable(current) else None
+        signal.signal(signal.SIGCHLD, _sigchld)
+        _sigchld_installed = True
+    with _watch_lock:
+        _watched.add(it)
+        if _watch_thread is None or not _watch_thread.is_alive():
+            _watch_thread = threading.Thread(target=_watch, name='visioncraft-worker-watch', daemon=True)
+            _watch_thread.start()
+
+
+class WatchedDataLoader(DataLoader):
+    """A DataLoader whose worker processes are watched (see the module's docstring); with ``num_workers=0`` it is
+    a plain DataLoader."""
+
+    def _get_iterator(self):
+        global _FORK_PARENT_PID, _FORK_FROM_MAIN_THREAD
+        if self.num_workers == 0:
+            return super()._get_iterator()
+        _FORK_PARENT_PID = os.getpid()
+        _FORK_FROM_MAIN_THREAD = threading.current_thread() is threading.main_thread()
+        # The workers start with the stop signals blocked (a signal mask is inherited), so that not even one
+        # arriving before worker_init_fn ignores them kills a worker; here they are only held back for the
+        # moment of the fork and then delivered to this process as usual.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_STOP_SIGNALS) if _WORKER_STOP_SIGNALS else None
+        try:
+            it = super()._get_iterator()
+        finally:
+            if old is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _watch_iterator(it)
+        return it

@@ -32,7 +32,7 @@ def build_dataloader(cfg: dict | DataLoader, *, seed: int, key: str, shuffle_def
     if isinstance(cfg, DataLoader):
         return cfg
     from ..data import worker_init_fn
-    from ..data.worker import SmallTensorsByValue
+    from ..data.worker import SmallTensorsByValue, WatchedDataLoader
     cfg = copy.deepcopy(dict(cfg))
     unknown = set(cfg) - _LOADER_KEYS
     if unknown:
@@ -79,7 +79,7 @@ def build_dataloader(cfg: dict | DataLoader, *, seed: int, key: str, shuffle_def
     else:
         kwargs.update(sampler=sampler, batch_size=int(cfg.pop('batch_size', 1)), drop_last=cfg.pop('drop_last', False))
     kwargs.update(cfg)
-    return DataLoader(dataset, **kwargs)
+    return WatchedDataLoader(dataset, **kwargs)
 
 
 # name -> default config; a config's default_hooks entries replace these by name (None removes one).

@@ -2,7 +2,11 @@
 
 * :func:`save_checkpoint` writes to a temporary file in the same directory, flushes and fsyncs it, then
   renames it over the target (``os.replace`` is atomic on POSIX), and fsyncs the directory. A process
-  killed at any moment leaves either the old file or the new one, never a torn one.
+  killed at any moment leaves either the old file or the new one, never a torn one. The file gets the
+  mode the umask gives (``0666 & ~umask``), as ``open`` would; a killed write's temporary file
+  (``.NAME.PID-XXXX.tmp``) is removed by :func:`remove_stale_temp_files`.
+* ``last_checkpoint`` (:func:`write_last_checkpoint`, :func:`read_last_checkpoint`) names the latest
+  checkpoint relative to the work dir, so a copied or moved work dir resumes from its own files.
 * :func:`load_checkpoint_file` always uses ``torch.load(weights_only=True)``; ``http(s)://`` paths are
   downloaded once into ``$TORCH_HOME/hub/checkpoints`` (``torch.hub.get_dir()``), as torch.hub does.
 * :func:`load_model_weights` loads a state dict into a model and reports missing, unexpected and
@@ -10,10 +14,12 @@
 """
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
-import tempfile
+import re
+import secrets
 import urllib.parse
 from collections import OrderedDict
 from pathlib import Path
@@ -24,7 +30,13 @@ from torch import nn
 
 __all__ = ['save_checkpoint', 'atomic_write_bytes', 'atomic_write_text', 'load_checkpoint_file',
            'load_model_weights', 'extract_state_dict', 'find_latest_checkpoint', 'cached_download',
-           'LoadReport']
+           'LoadReport', 'CheckpointMismatchError', 'remove_stale_temp_files', 'write_last_checkpoint',
+           'read_last_checkpoint', 'checkpoint_candidates', 'LAST_CHECKPOINT']
+
+#: the work dir's pointer to its latest checkpoint
+LAST_CHECKPOINT = 'last_checkpoint'
+# .NAME.PID-RANDOM.tmp (ours) or .NAME.XXXXXXXX.tmp (mkstemp, written by versions before 0.2)
+_TEMP_RE = re.compile(r'^\.(?P<name>.+)\.(?:(?P<pid>\d+)-[0-9a-f]+|[A-Za-z0-9_]{8})\.tmp$')
 
 _logger = logging.getLogger('visioncraft')
 
@@ -46,7 +58,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new content, never a mix."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    while True:  # O_EXCL with mode 0666: the umask decides the final mode, as for any file the user writes
+        tmp = path.parent / f'.{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp'
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
@@ -64,6 +82,98 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode('utf-8'))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> list[str]:
+    """Remove the temporary files that killed checkpoint / pointer writes left in ``folder``.
+
+    Only our own temporary names are touched (``.NAME.PID-XXXX.tmp``, and the older ``.NAME.XXXXXXXX.tmp``)
+    where NAME is a ``.pth`` checkpoint or ``last_checkpoint``; a file whose PID is another process that is
+    still alive (a write in progress) is kept. Returns the names removed.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    me = os.getpid()
+    for entry in os.scandir(folder):
+        m = _TEMP_RE.match(entry.name)
+        if not m or not entry.is_file(follow_symlinks=False):
+            continue
+        name = m.group('name')
+        if not (name.endswith('.pth') or name == LAST_CHECKPOINT):
+            continue
+        pid = m.group('pid')
+        if pid is not None and int(pid) != me and _pid_alive(int(pid)):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(entry.name)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def write_last_checkpoint(work_dir: str | os.PathLike, checkpoint: str | os.PathLike) -> None:
+    """Point ``work_dir/last_checkpoint`` at ``checkpoint``: relative to the work dir when it lies inside it
+    (a copied or moved work dir then resumes from its own files), absolute otherwise (``out_dir`` elsewhere)."""
+    work_dir = Path(work_dir).absolute()
+    checkpoint = Path(checkpoint).absolute()
+    try:
+        text = checkpoint.relative_to(work_dir).as_posix()
+    except ValueError:
+        text = str(checkpoint)
+    atomic_write_text(work_dir / LAST_CHECKPOINT, text)
+
+
+def read_last_checkpoint(work_dir: str | os.PathLike) -> tuple[Path | None, Path | None]:
+    """``(named, found)`` for ``work_dir/last_checkpoint``: the path the pointer names (None without a
+    pointer) and that file if it exists. A relative pointer is relative to the work dir. An absolute pointer
+    (older versions, MMEngine) into another folder is not followed when this work dir holds a file of the
+    same name: a copied work dir then resumes from its own copy, never from (and never touches) the original.
+    """
+    work_dir = Path(work_dir)
+    pointer = work_dir / LAST_CHECKPOINT
+    if not pointer.is_file():
+        return None, None
+    text = pointer.read_text(encoding='utf-8', errors='replace').strip()
+    if not text:
+        return None, None
+    named = Path(text)
+    if not named.is_absolute():
+        named = work_dir / named
+    else:
+        own = work_dir / named.name
+        if named.parent.resolve() != work_dir.resolve() and own.is_file():
+            named = own
+    return named, (named if named.is_file() else None)
+
+
+_CKPT_NAME = re.compile(r'^(?:iter_)?(?:epoch|iter)_(\d+)\.pth$')
+
+
+def checkpoint_candidates(work_dir: str | os.PathLike) -> list[Path]:
+    """The periodic checkpoints of ``work_dir`` (``epoch_N.pth``, ``iter_N.pth``, PaddleOCR's
+    ``iter_epoch_N.pth``), newest first: by modification time, then by N."""
+    work_dir = Path(work_dir)
+    if not work_dir.is_dir():
+        return []
+    found = []
+    for p in work_dir.iterdir():
+        m = _CKPT_NAME.match(p.name)
+        if m and p.is_file():
+            found.append((p.stat().st_mtime, int(m.group(1)), p))
+    return [p for _, _, p in sorted(found, key=lambda t: (t[0], t[1]), reverse=True)]
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> None:
@@ -96,6 +206,15 @@ def load_checkpoint_file(filename: str | os.PathLike, map_location: str | torch.
     filename = str(filename)
     if filename.startswith(('http://', 'https://')):
         filename = str(cached_download(filename))
+    if os.path.basename(filename) == LAST_CHECKPOINT and os.path.isfile(filename):
+        # a work dir's pointer file stands for the checkpoint it names (`test CONFIG WORK_DIR/last_checkpoint`)
+        named, found = read_last_checkpoint(os.path.dirname(filename) or '.')
+        if found is None:
+            raise FileNotFoundError(f'{filename} names {named}, which does not exist' if named else
+                                    f'{filename} is empty')
+        filename = str(found)
+    if os.path.isdir(filename):
+        raise IsADirectoryError(errno.EISDIR, f'checkpoint {filename} is a folder, not a file')
     if not os.path.isfile(filename):
         raise FileNotFoundError(f'checkpoint file not found: {filename}')
     try:
@@ -118,6 +237,10 @@ def extract_state_dict(checkpoint: dict) -> 'OrderedDict[str, torch.Tensor]':
             k = k[len('module.'):]
         out[k] = v
     return out
+
+
+class CheckpointMismatchError(ValueError):
+    """Not one weight of a checkpoint fits the model (another model's checkpoint, or a wrong prefix)."""
 
 
 class LoadReport:
@@ -147,8 +270,13 @@ class LoadReport:
 
 
 def load_model_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *, strict: bool = False,
-                       logger: logging.Logger | None = None) -> LoadReport:
-    """Copy the weights that fit into ``model``; report the rest (an error when ``strict``)."""
+                       logger: logging.Logger | None = None, source: str | os.PathLike | None = None) -> LoadReport:
+    """Copy the weights that fit into ``model``; report the rest (an error when ``strict``).
+
+    A checkpoint of which not one weight fits (no key in common with the model, or every common key of
+    another shape) raises :class:`CheckpointMismatchError` naming ``source``: running on with the random
+    initial weights would look like a working model that predicts nothing.
+    """
     model = getattr(model, 'module', model)
     own = model.state_dict()
     to_load, mismatched = {}, []
@@ -157,6 +285,13 @@ def load_model_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
             mismatched.append((k, tuple(v.shape), tuple(own[k].shape)))
         else:
             to_load[k] = v
+    if own and state_dict and not any(k in own for k in to_load):
+        what = f'checkpoint {source}' if source is not None else 'the checkpoint'
+        sample = ', '.join(list(state_dict)[:3])
+        raise CheckpointMismatchError(
+            f'{what} fits nothing in {type(model).__name__}: none of its {len(state_dict)} weights '
+            f'({sample}{", ..." if len(state_dict) > 3 else ""}) matches a model weight by name and shape '
+            f'(the model has {", ".join(list(own)[:3])}, ...); is it the checkpoint of another model?')
     result = model.load_state_dict(to_load, strict=False)
     report = LoadReport(list(result.missing_keys), list(result.unexpected_keys), mismatched)
     if strict and not report.clean:
@@ -170,11 +305,6 @@ def load_model_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
 
 
 def find_latest_checkpoint(work_dir: str | os.PathLike) -> Path | None:
-    """The checkpoint named by ``work_dir/last_checkpoint``, or None when there is none (or it is gone)."""
-    pointer = Path(work_dir) / 'last_checkpoint'
-    if not pointer.is_file():
-        return None
-    target = Path(pointer.read_text().strip())
-    if not target.is_absolute():
-        target = Path(work_dir) / target
-    return target if target.is_file() else None
+    """The checkpoint named by ``work_dir/last_checkpoint`` (see :func:`read_last_checkpoint`), or None when
+    there is none (or it is gone)."""
+    return read_last_checkpoint(work_dir)[1]

@@ -24,7 +24,7 @@ import torch.distributed as torch_dist
 __all__ = [
     'init_dist', 'env_for_launcher', 'is_distributed', 'get_dist_info', 'get_rank', 'get_world_size',
     'get_local_rank', 'is_main_process', 'barrier', 'all_gather_object', 'broadcast_object',
-    'sync_random_seed', 'all_reduce_mean', 'master_only', 'destroy_dist',
+    'sync_random_seed', 'all_reduce_mean', 'any_rank', 'master_only', 'destroy_dist',
 ]
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -186,3 +186,14 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     out = tensor.detach().clone()
     torch_dist.all_reduce(out)
     return out / get_world_size()
+
+
+def any_rank(flag: bool) -> bool:
+    """Whether ``flag`` is true on at least one rank (every rank gets the same answer)."""
+    if not is_distributed():
+        return bool(flag)
+    device = torch.device('cuda', torch.cuda.current_device()) if torch_dist.get_backend() == 'nccl' \
+        else torch.device('cpu')
+    t = torch.tensor([1 if flag else 0], device=device)
+    torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
+    return bool(t.item())

@@ -18,7 +18,18 @@ from .randomness import preserve_rng
 if TYPE_CHECKING:  # pragma: no cover
     from .runner import Runner
 
-__all__ = ['EpochBasedTrainLoop', 'IterBasedTrainLoop', 'ValLoop', 'TestLoop']
+__all__ = ['EpochBasedTrainLoop', 'IterBasedTrainLoop', 'ValLoop', 'TestLoop', 'StopRequested']
+
+
+class StopRequested(Exception):
+    """Raised by a training loop at a safe point after a stop signal (the Runner saves and exits).
+
+    ``pending_val``: training stopped before (or during) a validation that was due, which a resumed run
+    performs first."""
+
+    def __init__(self, pending_val: bool = False) -> None:
+        super().__init__('stop requested')
+        self.pending_val = pending_val
 
 
 def _sampler(dataloader):
@@ -42,6 +53,18 @@ class _TrainLoop:
         self.val_interval = val_interval
         self.stop_training = False
         self.resume_inner_iter = 0  # batches of the current epoch already done (set on resume)
+        self.resume_pending_val = False  # a validation a signal interrupted runs first (set on resume)
+
+    def _stop_point(self, pending_val: bool = False) -> None:
+        """A safe place to stop: when a stop signal came (:meth:`Runner.stop_requested`), raise
+        :class:`StopRequested`; ``pending_val`` says a due validation has not run yet."""
+        if self.runner.stop_requested():
+            raise StopRequested(pending_val)
+
+    def _run_pending_val(self) -> None:
+        if self.resume_pending_val:
+            self.resume_pending_val = False
+            self.runner.val_loop.run()
 
     def val_due(self, done: int) -> bool:
         """Whether validation runs once ``done`` epochs (epoch-based) or iterations are complete."""
@@ -88,9 +111,12 @@ class EpochBasedTrainLoop(_TrainLoop):
     def run(self) -> None:
         runner = self.runner
         runner.call_hook('before_train')
+        self._run_pending_val()
         while runner.epoch < self.max_epochs and not self.stop_training:
             self.run_epoch()
-            if self.val_due(runner.epoch):
+            due = self.val_due(runner.epoch)
+            self._stop_point(pending_val=due)
+            if due:
                 runner.val_loop.run()
         runner.call_hook('after_train')
 
@@ -104,15 +130,16 @@ class EpochBasedTrainLoop(_TrainLoop):
         if gen is not None:  # worker seeds depend on (seed, epoch) only, so a resumed epoch repeats exactly
             gen.manual_seed(runner.seed * 1000003 + runner.epoch)
         epoch_len = len(self.dataloader)
-        if start:
-            sampler = _sampler(self.dataloader)
-            if not hasattr(sampler, 'set_skip'):
-                raise RuntimeError('resuming in the middle of an epoch needs a sampler with set_skip '
-                                   '(DefaultSampler); this one is ' + type(sampler).__name__)
-            sampler.set_skip(start * _batch_size(self.dataloader))
-        if start < epoch_len:
+        if start < epoch_len:  # start == epoch_len: stopped after the last batch, before the epoch's end
+            if start:
+                sampler = _sampler(self.dataloader)
+                if not hasattr(sampler, 'set_skip'):
+                    raise RuntimeError('resuming in the middle of an epoch needs a sampler with set_skip '
+                                       '(DefaultSampler); this one is ' + type(sampler).__name__)
+                sampler.set_skip(start * _batch_size(self.dataloader))
             for batch_idx, data_batch in enumerate(self.dataloader, start=start):
                 self.run_iter(batch_idx, data_batch, epoch_len)
+                self._stop_point()
         runner.position = dict(epoch=runner.epoch + 1, iter=runner.iter, inner_iter=0)
         runner.call_hook('after_train_epoch')
         runner._epoch += 1
@@ -168,11 +195,14 @@ class IterBasedTrainLoop(_TrainLoop):
         runner = self.runner
         runner.call_hook('before_train')
         runner.call_hook('before_train_epoch')
+        self._run_pending_val()
         data = _Endless(self.dataloader, runner.iter)
         runner.model.train()
         while runner.iter < self.max_iters and not self.stop_training:
             self.run_iter(runner.iter, next(data), None)
-            if self.val_due(runner.iter):
+            due = self.val_due(runner.iter)
+            self._stop_point(pending_val=due)
+            if due:
                 runner.val_loop.run()
                 runner.model.train()
         runner.position = dict(epoch=0, iter=runner.iter, inner_iter=0)
@@ -212,6 +242,8 @@ class _EvalLoop:
             runner.call_hook(f'before_{m}_epoch')
             runner.model.eval()
             for batch_idx, data_batch in enumerate(self._iterate()):
+                if m == 'val' and runner.training and runner.stop_requested():
+                    raise StopRequested(pending_val=True)  # the resumed run validates again from the start
                 runner.call_hook(f'before_{m}_iter', batch_idx=batch_idx, data_batch=data_batch)
                 with torch.no_grad(), self._autocast():
                     outputs = getattr(runner.model, f'{m}_step')(data_batch)

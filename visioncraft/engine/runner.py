@@ -8,13 +8,24 @@ so ``test()`` never touches the training data.
 Recognised top-level keys: ``model, work_dir, train_dataloader, val_dataloader, test_dataloader,
 train_cfg, val_cfg, test_cfg, optim_wrapper, param_scheduler, val_evaluator, test_evaluator,
 default_hooks, custom_hooks, visualizer, load_from, resume, launcher, env_cfg, randomness,
-auto_scale_lr, log_level, find_unused_parameters, sync_bn, experiment_name``.
+auto_scale_lr, log_level, find_unused_parameters, sync_bn, experiment_name, requeue``.
+
+Stopping: SIGTERM (what Slurm and most schedulers send before they kill a job), SIGINT (Ctrl-C) and SIGUSR1
+(Slurm's ``--signal=USR1@SECONDS`` warning) make :meth:`Runner.train` finish the current iteration, write a
+checkpoint of exactly that point (``iter_N.pth``, or the epoch's at an epoch boundary, with ``last_checkpoint``
+updated), log one line and raise :class:`TrainingInterrupted`, a ``SystemExit`` with status 128 + the signal
+number (143 for SIGTERM, 130 for SIGINT). A second signal stops at once. With ``requeue=True`` (``--requeue``)
+and ``SLURM_JOB_ID`` set, the job is requeued (``scontrol requeue``); a requeued job
+(``SLURM_RESTART_COUNT`` > 0) resumes from its work dir by itself.
 """
 from __future__ import annotations
 
 import copy
 import os
 import platform
+import signal
+import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,13 +37,32 @@ from ..registry import (EVALUATORS, LOOPS, MODEL_WRAPPERS, MODELS, VISUALIZERS, 
                         set_default_scope)
 from . import dist
 from .builder import DEFAULT_HOOKS, build_dataloader, build_hook
-from .checkpoint import (extract_state_dict, find_latest_checkpoint, load_checkpoint_file, load_model_weights,
-                         save_checkpoint)
+from .checkpoint import (checkpoint_candidates, extract_state_dict, load_checkpoint_file, load_model_weights,
+                         read_last_checkpoint, save_checkpoint, write_last_checkpoint)
 from .hooks import HOOK_POINTS, Hook
 from .logging import MessageHub, setup_logger
+from .loops import StopRequested
 from .randomness import get_rng_state, set_random_seed, set_rng_state
 
-__all__ = ['Runner']
+__all__ = ['Runner', 'TrainingInterrupted', 'ResumeError', 'STOP_SIGNALS']
+
+#: the signals that stop training cleanly (finish the iteration, save, exit)
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ('SIGTERM', 'SIGINT', 'SIGUSR1') if hasattr(signal, n))
+
+
+class TrainingInterrupted(SystemExit):
+    """Training stopped on a signal. ``code`` is 128 + the signal number (130 for SIGINT, 143 for SIGTERM),
+    the status a shell, Slurm and job schedulers report for a job a signal ended; ``checkpoint`` is the file
+    written (None when a second signal stopped at once)."""
+
+    def __init__(self, signum: int, checkpoint: Path | None = None) -> None:
+        super().__init__(128 + int(signum))
+        self.signum = int(signum)
+        self.checkpoint = checkpoint
+
+
+class ResumeError(FileNotFoundError):
+    """``--resume`` found a ``last_checkpoint`` pointer but no checkpoint it could load."""
 
 
 def _as_dict(x: Any) -> Any:
@@ -104,6 +134,8 @@ class Runner:
         self._iter = 0
         self.position = dict(epoch=0, iter=0, inner_iter=0)
         self.resuming = False
+        self.training = False  # inside train()'s loop (a stop signal also ends a validation it runs)
+        self._stop_signal: int | None = None
         self._train_loop = self._val_loop = self._test_loop = None
         self.optim_wrapper = None
         self.param_schedulers: list = []
@@ -306,13 +338,99 @@ class Runner:
         self.load_or_resume()
         if hasattr(self.optim_wrapper, 'initialize_count_status'):
             self.optim_wrapper.initialize_count_status(cur_iter=self.iter, max_iters=loop.max_iters)
+        previous = self._catch_stop_signals()
+        self.training = True
         try:
-            loop.run()
+            try:
+                loop.run()
+            except StopRequested as stop:
+                raise self._stop_on_signal(stop.pending_val) from None
         finally:
+            self.training = False
+            self._restore_signals(previous)
             self.call_hook('after_run')
             self.visualizer.close()
             self.release_workers()
         return self.model
+
+    # -- stopping on a signal --------------------------------------------------------------------------
+    def _catch_stop_signals(self) -> dict:
+        """Install the stop handlers (main thread only: Python delivers signals there); the old ones back."""
+        self._stop_signal = None
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for signum in STOP_SIGNALS:
+            try:
+                previous[signum] = signal.signal(signum, self._on_stop_signal)
+            except (ValueError, OSError):  # pragma: no cover - platforms without the signal
+                pass
+        return previous
+
+    @staticmethod
+    def _restore_signals(previous: dict) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+    def _on_stop_signal(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self._stop_signal is not None:  # the second one: stop now, without a checkpoint
+            self.logger.warning(f'{name} again: stopping at once, without a checkpoint')
+            raise TrainingInterrupted(signum)
+        self._stop_signal = signum
+        self.logger.warning(f'{name} received: finishing iteration {self.iter + 1}, then writing a checkpoint '
+                            f'and stopping (send it again to stop at once)')
+
+    def stop_requested(self) -> bool:
+        """Whether a stop signal came (on any rank: every rank stops at the same iteration)."""
+        return dist.any_rank(self._stop_signal is not None)
+
+    def _stop_on_signal(self, pending_val: bool) -> TrainingInterrupted:
+        """Write the checkpoint of where training stopped, log it, requeue when asked; the exception to raise."""
+        signum = self._stop_signal if self._stop_signal is not None else signal.SIGTERM
+        loop = self.train_loop
+        pos = dict(self.position)
+        hook = self.get_hook('CheckpointHook')
+        if loop.by_epoch and pos['inner_iter'] == 0:
+            tmpl = hook.filename_tmpl if hook is not None and hook.by_epoch else 'epoch_{}.pth'
+            name = tmpl.format(pos['epoch'])
+        else:
+            tmpl = hook.filename_tmpl if hook is not None and not hook.by_epoch else 'iter_{}.pth'
+            name = tmpl.format(pos['iter'])
+        self.position = dict(pos, pending_val=True) if pending_val else pos
+        try:
+            if hook is not None:
+                path = hook.save_latest(self, name)
+            else:
+                path = self.work_dir / name
+                self.save_checkpoint(path)
+                if self.rank == 0:
+                    write_last_checkpoint(self.work_dir, path)
+        finally:
+            self.position = pos
+        where = f'iteration {pos["iter"]}'
+        if loop.by_epoch:
+            where += (f' (end of epoch {pos["epoch"]})' if pos['inner_iter'] == 0 else
+                      f' (epoch {pos["epoch"] + 1}, batch {pos["inner_iter"]}/{len(loop.dataloader)})')
+        if pending_val:
+            where += ', before its validation'
+        self.logger.warning(f'{signal.Signals(signum).name}: stopped after {where}; checkpoint written to {path} '
+                            f'(--resume continues from it); exit status {128 + signum}')
+        if self.cfg.get('requeue') and os.environ.get('SLURM_JOB_ID') and self.rank == 0:
+            self._slurm_requeue(os.environ['SLURM_JOB_ID'])
+        return TrainingInterrupted(signum, Path(path))
+
+    def _slurm_requeue(self, job_id: str) -> None:
+        try:
+            done = subprocess.run(['scontrol', 'requeue', job_id], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            self.logger.error(f'requeue: could not run scontrol requeue {job_id}: {exc}')
+            return
+        if done.returncode == 0:
+            self.logger.warning(f'requeue: Slurm job {job_id} requeued; it resumes from {self.work_dir}')
+        else:
+            self.logger.error(f'requeue: scontrol requeue {job_id} failed ({done.returncode}): '
+                              f'{(done.stderr or done.stdout).strip()}')
 
     def release_workers(self) -> None:
         """Stop the DataLoader worker processes of every built loop now (persistent workers otherwise
@@ -366,65 +484,130 @@ class Runner:
     def load_or_resume(self) -> None:
         resume = self.cfg.get('resume', False)
         load_from = self.cfg.get('load_from')
+        restarts = os.environ.get('SLURM_RESTART_COUNT', '0')
+        if (not resume and self._train_loop is not None and os.environ.get('SLURM_JOB_ID')
+                and restarts.isdigit() and int(restarts) > 0):
+            self.logger.info(f'Slurm restarted this job (SLURM_RESTART_COUNT={restarts}): resuming from the '
+                             f'work dir {self.work_dir}')
+            resume = 'auto'
         if resume and self._train_loop is not None:
-            path = None
+            ckpt = None
             if isinstance(resume, str) and resume not in ('auto', 'True', 'true'):
                 path = resume
             elif load_from:
                 path = load_from
             else:
-                found = find_latest_checkpoint(self.work_dir)
+                found = self._find_resume_checkpoint()
                 if found is None:
-                    self.logger.info(f'--resume: no checkpoint found in {self.work_dir} (no last_checkpoint '
-                                     'pointer); starting from scratch')
                     return
-                path = str(found)
-            self.resume(path)
+                path, ckpt = found
+            self.resume(path, ckpt)
         elif load_from:
             self.load_weights(load_from)
+
+    def _find_resume_checkpoint(self) -> tuple[str, dict] | None:
+        """``(path, loaded checkpoint)`` to resume from in the work dir: the one ``last_checkpoint`` names, else
+        (missing or unreadable) the newest loadable ``epoch_N`` / ``iter_N`` checkpoint, saying so. None for a
+        work dir without checkpoints and pointer (a fresh start, logged); :class:`ResumeError` for a pointer
+        with nothing loadable behind it."""
+        named, found = read_last_checkpoint(self.work_dir)
+        problem = None
+        if found is not None:
+            try:
+                return str(found), load_checkpoint_file(found)
+            except Exception as exc:  # noqa: BLE001 - a torn or foreign file: look for another one
+                problem = f'{found} cannot be loaded ({exc})'
+        elif named is not None:
+            problem = f'last_checkpoint names {named}, which does not exist'
+        tried = []
+        for cand in checkpoint_candidates(self.work_dir):
+            if found is not None and cand.resolve() == found.resolve():
+                continue
+            try:
+                ckpt = load_checkpoint_file(cand)
+            except Exception as exc:  # noqa: BLE001
+                tried.append(f'{cand.name} ({exc})')
+                continue
+            why = problem or 'the work dir has no last_checkpoint pointer'
+            self.logger.warning(f'--resume: {why}; resuming from the newest loadable checkpoint in the work dir, '
+                                f'{cand}')
+            return str(cand), ckpt
+        if named is not None:
+            more = f'; unloadable: {", ".join(tried)}' if tried else ''
+            raise ResumeError(f'--resume: {problem} and {self.work_dir} holds no other loadable checkpoint '
+                              f'(epoch_N.pth / iter_N.pth){more}. Give the checkpoint with --resume PATH, or '
+                              f'delete {self.work_dir / "last_checkpoint"} to start from scratch')
+        if tried:
+            raise ResumeError(f'--resume: {self.work_dir} holds checkpoints but none loads: {", ".join(tried)}')
+        self.logger.info(f'--resume: no checkpoint found in {self.work_dir} (no last_checkpoint pointer, no '
+                         'epoch_N.pth or iter_N.pth): starting from scratch')
+        return None
 
     def load_weights(self, path: str) -> None:
         ckpt = load_checkpoint_file(path)
         self.logger.info(f'Load weights from {path}')
-        load_model_weights(self.model, extract_state_dict(ckpt), logger=self.logger)
+        load_model_weights(self.model, extract_state_dict(ckpt), logger=self.logger, source=path)
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
         if meta.get('dataset_meta') and hasattr(self.visualizer, 'dataset_meta') and not self.visualizer.dataset_meta:
             self.visualizer.dataset_meta = meta['dataset_meta']
 
-    def resume(self, path: str) -> None:
-        ckpt = load_checkpoint_file(path)
+    def resume(self, path: str, ckpt: dict | None = None) -> None:
+        """Continue training from checkpoint ``path`` (``ckpt``: its content, when already loaded)."""
+        if ckpt is None:
+            ckpt = load_checkpoint_file(path)
         self.resuming = True
         meta = ckpt.get('meta', {})
-        report = load_model_weights(self.model, extract_state_dict(ckpt))
+        report = load_model_weights(self.model, extract_state_dict(ckpt), source=path)
         if not report.clean:
             self.logger.warning(f'Resumed weights differ from the model:\n{report}')
-        if 'optimizer' in ckpt and self.optim_wrapper is not None:
-            self.optim_wrapper.load_state_dict(ckpt['optimizer'])
-        else:
-            self.logger.warning(f'{path} has no optimizer state: the optimizer starts fresh')
-        for sched, state in zip(self.param_schedulers, ckpt.get('param_schedulers', [])):
+        missing = []
+        if self.optim_wrapper is not None:
+            if 'optimizer' in ckpt:
+                self.optim_wrapper.load_state_dict(ckpt['optimizer'])
+            else:
+                missing.append('the optimizer state: the optimizer starts fresh (momentum / Adam moments '
+                               'and step counts from zero)')
+        states = ckpt.get('param_schedulers')
+        if self.param_schedulers and not states:
+            names = ', '.join(type(s).__name__ for s in self.param_schedulers)
+            missing.append(f'the parameter schedulers\' state: {names} restart from their beginning (warm-up '
+                           f'included) at iteration {int(meta.get("iter", 0))}, not where the checkpoint stopped')
+        for sched, state in zip(self.param_schedulers, states or []):
             sched.load_state_dict(state)
         hook_states = ckpt.get('hooks', {})
+        fresh_hooks = []
         for key, hook in self._hook_keys():
             if key in hook_states:
                 hook.load_state_dict(hook_states[key])
+            elif hook.state_dict():
+                fresh_hooks.append(key)
+        if fresh_hooks:
+            missing.append(f'the state of {", ".join(fresh_hooks)}: kept as initialised')
         if 'rng' in ckpt and meta.get('seed') == self.seed:
             set_rng_state(ckpt['rng'])
         elif 'rng' in ckpt:
             self.logger.warning(f'the checkpoint was trained with seed {meta.get("seed")} and this run uses '
                                 f'{self.seed}: RNG states not restored, so the run will not repeat exactly')
+        else:
+            missing.append('the random number generators\' states: the run will not repeat exactly')
+        if missing:
+            self.logger.warning(f'{path} is not a full training checkpoint (a best_* or weights-only file?). '
+                                'Missing, and re-initialised:\n    ' + '\n    '.join(missing))
         self._epoch = int(meta.get('epoch', 0))
         self._iter = int(meta.get('iter', 0))
         self.position = dict(epoch=self._epoch, iter=self._iter, inner_iter=int(meta.get('inner_iter', 0)))
-        self.train_loop.resume_inner_iter = int(meta.get('inner_iter', 0))
         loop = self.train_loop
+        loop.resume_inner_iter = int(meta.get('inner_iter', 0))
+        loop.resume_pending_val = bool(meta.get('pending_val', False)) and loop.val_due(
+            self._epoch if loop.by_epoch else self._iter)
         for key, now in (('max_epochs', loop.max_epochs), ('max_iters', loop.max_iters)):
             before = meta.get(key)
             if before is not None and now is not None and before != now:
                 self.logger.info(f'{key} changed from {before} (checkpoint) to {now} (config): training '
                                  f'continues to {now}')
         self.call_hook('after_load_checkpoint', checkpoint=ckpt)
-        self.logger.info(f'Resumed from {path}: epoch {self._epoch}, iteration {self._iter}')
+        self.logger.info(f'Resumed from {path}: epoch {self._epoch}, iteration {self._iter}'
+                         + (' (its validation first)' if loop.resume_pending_val else ''))
 
     def _hook_keys(self) -> list[tuple[str, Hook]]:
         seen: dict[str, int] = {}

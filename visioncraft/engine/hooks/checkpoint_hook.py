@@ -1,4 +1,10 @@
-"""CheckpointHook: regular, last and best checkpoints, with a ``last_checkpoint`` pointer."""
+"""CheckpointHook: regular, last and best checkpoints, with a ``last_checkpoint`` pointer.
+
+What it deletes (``max_keep_ckpts``, a replaced best checkpoint) is only ever a file of its own checkpoint
+folder, named in its state by file name alone: a run resumed in a copy of another run's work dir never
+touches the original's files. Temporary files of killed writes are removed when a run starts and after each
+save.
+"""
 from __future__ import annotations
 
 import math
@@ -6,7 +12,7 @@ import os
 from pathlib import Path
 
 from ...registry import HOOKS
-from ..checkpoint import atomic_write_text
+from ..checkpoint import remove_stale_temp_files, write_last_checkpoint
 from .hook import Hook, Priority
 
 __all__ = ['CheckpointHook', 'infer_rule']
@@ -68,12 +74,28 @@ class CheckpointHook(Hook):
                 raise ValueError(f"CheckpointHook rule must be 'greater' or 'less', got {r!r}")
         self.rules = rules
         self.filename_tmpl = filename_tmpl or ('epoch_{}.pth' if by_epoch else 'iter_{}.pth')
-        self.kept: list[str] = []
+        self.kept: list[str] = []  # file names in the checkpoint folder, oldest first
         self._pending: int | None = None  # a save waiting for the validation that follows it
-        self.best: dict[str, dict] = {}  # metric -> {'score': float, 'path': str}
+        self.best: dict[str, dict] = {}  # metric -> {'score': float, 'path': file name}
 
     def _dir(self, runner) -> Path:
         return Path(self.out_dir) if self.out_dir else Path(runner.work_dir)
+
+    def _remove_own(self, runner, name: str) -> None:
+        """Delete ``name`` from this hook's checkpoint folder (a plain file name; anything else is refused)."""
+        if runner.rank != 0 or Path(name).name != name:
+            return
+        path = self._dir(runner) / name
+        if path.is_file():
+            path.unlink()
+
+    def before_run(self, runner) -> None:
+        if runner.rank == 0:
+            for folder in {self._dir(runner), Path(runner.work_dir)}:
+                removed = remove_stale_temp_files(folder)
+                if removed:
+                    runner.logger.info(f'Removed {len(removed)} temporary file(s) of interrupted checkpoint '
+                                       f'writes from {folder}')
 
     # -- periodic -------------------------------------------------------------------------------
     # A save point followed at once by a validation is written after that validation (in
@@ -100,20 +122,28 @@ class CheckpointHook(Hook):
             self._save_regular(runner, n)
 
     def _save_regular(self, runner, n: int) -> None:
-        name = self.filename_tmpl.format(n)
+        self.save_latest(runner, self.filename_tmpl.format(n))
+
+    def save_latest(self, runner, name: str) -> Path:
+        """Write ``name`` in the checkpoint folder with the full training state, point ``last_checkpoint`` at
+        it and apply ``max_keep_ckpts`` (the Runner also calls this when a signal stops training)."""
         path = self._dir(runner) / name
-        if str(path) not in self.kept:  # before saving, so the checkpoint's hook state lists itself
-            self.kept.append(str(path))
+        if name in self.kept:  # before saving, so the checkpoint's hook state lists itself last
+            self.kept.remove(name)
+        self.kept.append(name)
         runner.save_checkpoint(path, save_optimizer=self.save_optimizer,
                                save_param_scheduler=self.save_param_scheduler)
         if runner.rank != 0:
-            return
-        atomic_write_text(Path(runner.work_dir) / 'last_checkpoint', str(path))
+            return path
+        write_last_checkpoint(runner.work_dir, path)
         if self.max_keep_ckpts > 0:
+            best = {b['path'] for b in self.best.values()}
             while len(self.kept) > self.max_keep_ckpts:
                 old = self.kept.pop(0)
-                if os.path.exists(old) and old not in {b['path'] for b in self.best.values()}:
-                    os.remove(old)
+                if old not in best:
+                    self._remove_own(runner, old)
+        remove_stale_temp_files(self._dir(runner))
+        return path
 
     # -- best -----------------------------------------------------------------------------------
     def after_val_epoch(self, runner, metrics=None) -> None:
@@ -142,17 +172,24 @@ class CheckpointHook(Hook):
             by_epoch = runner.train_loop.by_epoch
             step = f'epoch_{runner.epoch}' if by_epoch else f'iter_{runner.iter}'
             path = self._dir(runner) / f"best_{key.replace('/', '_')}_{step}.pth"
-            if runner.rank == 0 and prev is not None and os.path.exists(prev['path']) \
-                    and prev['path'] not in self.kept:
-                os.remove(prev['path'])
-            self.best[key] = {'score': score, 'path': str(path)}
-            runner.save_checkpoint(path, save_optimizer=False, save_param_scheduler=False)
+            if prev is not None and prev['path'] not in self.kept and prev['path'] != path.name:
+                self._remove_own(runner, prev['path'])
+            self.best[key] = {'score': score, 'path': path.name}
+            pending, self._pending = self._pending, None  # a best checkpoint resumes after its validation
+            try:
+                runner.save_checkpoint(path, save_optimizer=False, save_param_scheduler=False)
+            finally:
+                self._pending = pending
             runner.logger.info(f'The best checkpoint with {score:.4f} {key} at {step.replace("_", " ")} '
                                f'is saved to {path.name}.')
 
     def state_dict(self) -> dict:
-        return {'kept': list(self.kept), 'best': {k: dict(v) for k, v in self.best.items()}}
+        return {'kept': list(self.kept), 'best': {k: dict(v) for k, v in self.best.items()},
+                'pending': self._pending}
 
     def load_state_dict(self, state: dict) -> None:
-        self.kept = list(state.get('kept', []))
-        self.best = {k: dict(v) for k, v in state.get('best', {}).items()}
+        # file names only: a checkpoint written elsewhere (absolute paths of older versions, a copied work dir)
+        # can only ever name files of this run's own checkpoint folder
+        self.kept = [os.path.basename(p) for p in state.get('kept', [])]
+        self.best = {k: dict(v, path=os.path.basename(v['path'])) for k, v in state.get('best', {}).items()}
+        self._pending = state.get('pending')

@@ -63,6 +63,6 @@ def load_pretrained(module: nn.Module, init_cfg: dict, *, name: str,
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if keep is not None:
         state = {k: v for k, v in state.items() if keep(k)}
-    report = load_model_weights(module, state, logger=_logger)
+    report = load_model_weights(module, state, logger=_logger, source=source)
     _logger.info(f'{name}: loaded {source}: {report}')
     return report
