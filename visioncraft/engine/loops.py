@@ -118,6 +118,7 @@ class EpochBasedTrainLoop(_TrainLoop):
             self._stop_point(pending_val=due)
             if due:
                 runner.val_loop.run()
+                self._stop_point()
         runner.call_hook('after_train')
 
     def run_epoch(self) -> None:
@@ -204,6 +205,7 @@ class IterBasedTrainLoop(_TrainLoop):
             self._stop_point(pending_val=due)
             if due:
                 runner.val_loop.run()
+                self._stop_point()
                 runner.model.train()
         runner.position = dict(epoch=0, iter=runner.iter, inner_iter=0)
         runner.call_hook('after_train_epoch')
@@ -242,7 +244,9 @@ class _EvalLoop:
             runner.call_hook(f'before_{m}_epoch')
             runner.model.eval()
             for batch_idx, data_batch in enumerate(self._iterate()):
-                if m == 'val' and runner.training and runner.stop_requested():
+                # One process only: ranks may hold different numbers of validation batches, so a distributed run
+                # checks (collectively) between training iterations and finishes a validation it is in.
+                if m == 'val' and runner.training and runner.world_size == 1 and runner.stop_requested():
                     raise StopRequested(pending_val=True)  # the resumed run validates again from the start
                 runner.call_hook(f'before_{m}_iter', batch_idx=batch_idx, data_batch=data_batch)
                 with torch.no_grad(), self._autocast():
