@@ -153,3 +153,67 @@ def test_launcher_environments():
         dist.env_for_launcher('slurm', {})
     with pytest.raises(ValueError, match='unknown launcher'):
         dist.env_for_launcher('horovod', {})
+
+
+RANK0_PAUSE = '''
+import os, time
+from visioncraft.engine.hooks import Hook
+from visioncraft.registry import HOOKS
+
+
+@HOOKS.register_module()
+class RankZeroPauseHook(Hook):
+    """Rank 0 only: before iteration ``at``, write its pid to ``marker`` and wait for a stop signal (rank 1 runs
+    on to the end of that iteration and waits there for rank 0)."""
+
+    def __init__(self, marker, at):
+        self.marker, self.at, self.count = marker, at, 0
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.count += 1
+        if runner.rank != 0 or self.count != self.at:
+            return
+        with open(self.marker, 'w') as f:
+            f.write(str(os.getpid()))
+        deadline = time.time() + 60
+        while runner._stop_signal is None and time.time() < deadline:
+            time.sleep(0.01)
+'''
+
+
+def test_sigterm_to_one_rank_stops_every_rank_at_the_same_iteration(dist_cfg, tmp_path):
+    """Slurm signals every task, but not at the same moment: the ranks agree (an all-reduce of the stop flag
+    after each iteration) and stop after the same iteration; rank 0 writes the checkpoint, which resumes."""
+    import signal
+    import time
+    (tmp_path / 'rank0_pause.py').write_text(RANK0_PAUSE)
+    marker = tmp_path / 'rank0_pid'
+    cfg = Config.fromfile(dist_cfg).to_dict()
+    cfg['custom_imports'] = dict(imports=['rank0_pause'], allow_failed_imports=False)
+    cfg['custom_hooks'] = [dict(type='RankZeroPauseHook', marker=str(marker), at=2)]
+    path = tmp_path / 'paused.py'
+    Config(cfg).dump(path)
+    wd = tmp_path / 'work'
+    env = _env(PORT=_free_port())
+    env['PYTHONPATH'] = f'{REPO}{os.pathsep}{tmp_path}'
+    proc = subprocess.Popen(['bash', 'tools/dist_train.sh', str(path), '2', '--work-dir', str(wd),
+                             '--cfg-options', 'train_dataloader.batch_size=4'], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 180
+    while not marker.exists() or not marker.read_text():
+        assert proc.poll() is None, proc.stdout.read()[-4000:]
+        assert time.time() < deadline, 'rank 0 never reached the pause'
+        time.sleep(0.05)
+    os.kill(int(marker.read_text()), signal.SIGTERM)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode != 0  # torchrun reports the ranks' status 143
+    log = next(wd.glob('*/*.log')).read_text()
+    assert 'SIGTERM: stopped after iteration 2 (epoch 1, batch 2/6)' in log, out[-4000:]
+    # both ranks say it on the console: rank 1 never got the signal and stopped after the same iteration
+    assert out.count('SIGTERM: stopped after iteration 2 (epoch 1, batch 2/6)') == 2, out[-4000:]
+    assert (wd / 'last_checkpoint').read_text() == 'iter_2.pth'
+    meta = torch.load(wd / 'iter_2.pth', weights_only=True)['meta']
+    assert (meta['iter'], meta['inner_iter']) == (2, 2)
+    _sh(['bash', 'tools/dist_train.sh', str(dist_cfg), '2', '--work-dir', str(wd), '--resume',
+         '--cfg-options', 'train_dataloader.batch_size=4'], PORT=_free_port())
+    assert torch.load(wd / 'epoch_2.pth', weights_only=True)['meta']['iter'] == 12
