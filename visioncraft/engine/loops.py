@@ -52,8 +52,11 @@ class _TrainLoop:
         self.val_begin = val_begin
         self.val_interval = val_interval
         self.stop_training = False
-        self.resume_inner_iter = 0  # batches of the current epoch already done (set on resume)
-        self.resume_pending_val = False  # a validation a signal interrupted runs first (set on resume)
+        self.resume_inner_iter = 0  # batches of the current epoch already done (from the runner, on resume)
+        self.resume_pending_val = False  # a validation a signal interrupted runs first (likewise)
+
+    def _take_resume_point(self) -> None:
+        self.resume_inner_iter, self.resume_pending_val = self.runner.take_resume_point()
 
     def _stop_point(self, pending_val: bool = False) -> None:
         """A safe place to stop: when a stop signal came (:meth:`Runner.stop_requested`), raise
@@ -91,7 +94,7 @@ class _TrainLoop:
         inner = batch_idx + 1 if self.by_epoch else 0
         runner.position = dict(epoch=runner.epoch, iter=runner.iter + 1, inner_iter=inner)
         runner.call_hook('after_train_iter', batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
-        runner._iter += 1
+        runner.advance_iter()
 
 
 @LOOPS.register_module()
@@ -111,6 +114,7 @@ class EpochBasedTrainLoop(_TrainLoop):
     def run(self) -> None:
         runner = self.runner
         runner.call_hook('before_train')
+        self._take_resume_point()
         self._run_pending_val()
         while runner.epoch < self.max_epochs and not self.stop_training:
             self.run_epoch()
@@ -143,7 +147,7 @@ class EpochBasedTrainLoop(_TrainLoop):
                 self._stop_point()
         runner.position = dict(epoch=runner.epoch + 1, iter=runner.iter, inner_iter=0)
         runner.call_hook('after_train_epoch')
-        runner._epoch += 1
+        runner.advance_epoch()
 
 
 class _Endless:
@@ -196,6 +200,7 @@ class IterBasedTrainLoop(_TrainLoop):
         runner = self.runner
         runner.call_hook('before_train')
         runner.call_hook('before_train_epoch')
+        self._take_resume_point()
         self._run_pending_val()
         data = _Endless(self.dataloader, runner.iter)
         runner.model.train()

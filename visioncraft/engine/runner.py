@@ -136,6 +136,7 @@ class Runner:
         self.resuming = False
         self.training = False  # inside train()'s loop (a stop signal also ends a validation it runs)
         self._stop_signal: int | None = None
+        self._resume_point = (0, False)  # (batches of the epoch done, validation pending) from resume()
         self._train_loop = self._val_loop = self._test_loop = None
         self.optim_wrapper = None
         self.param_schedulers: list = []
@@ -152,6 +153,20 @@ class Runner:
     @property
     def iter(self) -> int:
         return self._iter
+
+    def advance_iter(self) -> None:
+        """One more training iteration done (the train loop calls this; the Runner owns the count)."""
+        self._iter += 1
+
+    def advance_epoch(self) -> None:
+        """One more training epoch done."""
+        self._epoch += 1
+
+    def take_resume_point(self) -> tuple[int, bool]:
+        """``(batches of the current epoch already done, a validation is pending)`` where :meth:`resume` left
+        training, for the train loop to start from; ``(0, False)`` afterwards."""
+        point, self._resume_point = self._resume_point, (0, False)
+        return point
 
     @property
     def train_loop_built(self) -> bool:
@@ -597,9 +612,9 @@ class Runner:
         self._iter = int(meta.get('iter', 0))
         self.position = dict(epoch=self._epoch, iter=self._iter, inner_iter=int(meta.get('inner_iter', 0)))
         loop = self.train_loop
-        loop.resume_inner_iter = int(meta.get('inner_iter', 0))
-        loop.resume_pending_val = bool(meta.get('pending_val', False)) and loop.val_due(
-            self._epoch if loop.by_epoch else self._iter)
+        pending_val = bool(meta.get('pending_val', False)) and loop.val_due(self._epoch if loop.by_epoch
+                                                                            else self._iter)
+        self._resume_point = (int(meta.get('inner_iter', 0)), pending_val)
         for key, now in (('max_epochs', loop.max_epochs), ('max_iters', loop.max_iters)):
             before = meta.get(key)
             if before is not None and now is not None and before != now:
@@ -607,7 +622,7 @@ class Runner:
                                  f'continues to {now}')
         self.call_hook('after_load_checkpoint', checkpoint=ckpt)
         self.logger.info(f'Resumed from {path}: epoch {self._epoch}, iteration {self._iter}'
-                         + (' (its validation first)' if loop.resume_pending_val else ''))
+                         + (' (its validation first)' if pending_val else ''))
 
     def _hook_keys(self) -> list[tuple[str, Hook]]:
         seen: dict[str, int] = {}
