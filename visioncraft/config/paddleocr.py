@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from ..fileio.checkpoint import read_last_checkpoint
 from .config import Config, ConfigError
 
 __all__ = ['is_paddleocr_config', 'load_paddleocr_yaml', 'apply_paddleocr_overrides', 'translate_paddleocr',
@@ -422,7 +423,6 @@ def resolve_checkpoint(value: str, key: str, label: str) -> str:
         return value + '.pth'
     folder, base = os.path.split(value)
     if base == 'latest':
-        from ..engine.checkpoint import read_last_checkpoint  # config sits below engine; only this needs it
         found = read_last_checkpoint(folder or '.')[1]
         if found is not None:
             return str(found)

@@ -18,18 +18,17 @@ from torch.utils.data import Sampler
 
 from visioncraft.registry import DATA_SAMPLERS
 
+from .. import dist
 from .seeding import SeededIndex, sample_seed
 
 __all__ = ['DefaultSampler', 'InfiniteSampler']
 
 
 def get_dist_info() -> tuple[int, int]:
-    from visioncraft.engine import dist  # imported late: the engine imports the data package
     return dist.get_dist_info()
 
 
 def sync_random_seed() -> int:
-    from visioncraft.engine import dist
     return dist.sync_random_seed()
 
 

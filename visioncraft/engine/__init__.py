@@ -1,6 +1,6 @@
 """The training engine: Runner, loops, hooks, optimisation, checkpoints, distributed set-up."""
 from . import dist
-from .checkpoint import find_latest_checkpoint, load_checkpoint_file, load_model_weights, save_checkpoint
+from ..fileio.checkpoint import find_latest_checkpoint, load_checkpoint_file, load_model_weights, save_checkpoint
 from .hooks import *  # noqa: F401,F403  (registers the built-in hooks)
 from .logging import MessageHub, get_logger
 from .loops import EpochBasedTrainLoop, IterBasedTrainLoop, TestLoop, ValLoop

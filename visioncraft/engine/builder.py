@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..registry import DATA_SAMPLERS, DATASETS, FUNCTIONS, HOOKS
-from .dist import get_dist_info
+from ..dist import get_dist_info
 from .hooks import Hook, get_priority
 
 __all__ = ['build_dataloader', 'build_hook', 'DEFAULT_HOOKS']

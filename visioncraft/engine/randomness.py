@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from .dist import get_rank, sync_random_seed
+from ..dist import get_rank, sync_random_seed
 
 __all__ = ['set_random_seed', 'get_rng_state', 'set_rng_state', 'preserve_rng']
 

@@ -35,9 +35,9 @@ from torch import nn
 
 from ..registry import (EVALUATORS, LOOPS, MODEL_WRAPPERS, MODELS, VISUALIZERS, config_file_context,
                         set_default_scope)
-from . import dist
+from .. import dist
 from .builder import DEFAULT_HOOKS, build_dataloader, build_hook
-from .checkpoint import (checkpoint_candidates, extract_state_dict, load_checkpoint_file, load_model_weights,
+from ..fileio.checkpoint import (checkpoint_candidates, extract_state_dict, load_checkpoint_file, load_model_weights,
                          read_last_checkpoint, save_checkpoint, write_last_checkpoint)
 from .hooks import HOOK_POINTS, Hook
 from .logging import MessageHub, setup_logger

@@ -17,25 +17,23 @@ from typing import Any
 
 import torch
 
+from visioncraft import dist
 from visioncraft.registry import METRICS
 
 __all__ = ['BaseMetric', 'DumpResults']
 
 
 # Looked up at call time (and importable here) so tests can simulate several ranks by patching either this
-# module or visioncraft.engine.dist; imported late because the engine imports evaluation.
+# module or visioncraft.dist.
 def get_dist_info() -> tuple[int, int]:
-    from visioncraft.engine import dist
     return dist.get_dist_info()
 
 
 def all_gather_object(obj: Any) -> list[Any]:
-    from visioncraft.engine import dist
     return dist.all_gather_object(obj)
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:
-    from visioncraft.engine import dist
     return dist.broadcast_object(obj, src=src)
 
 

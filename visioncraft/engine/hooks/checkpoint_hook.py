@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ...registry import HOOKS
-from ..checkpoint import remove_stale_temp_files, write_last_checkpoint
+from ...fileio.checkpoint import remove_stale_temp_files, write_last_checkpoint
 from .hook import Hook, Priority
 
 __all__ = ['CheckpointHook', 'infer_rule']

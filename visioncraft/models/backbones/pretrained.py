@@ -11,6 +11,8 @@ from collections.abc import Callable
 import torchvision
 from torch import nn
 
+from ...fileio.checkpoint import extract_state_dict, load_checkpoint_file, load_model_weights
+
 __all__ = ['resolve_checkpoint_path', 'check_pretrained_init_cfg', 'load_pretrained']
 
 _logger = logging.getLogger('visioncraft')
@@ -39,7 +41,7 @@ def check_pretrained_init_cfg(init_cfg: dict | None, owner: str) -> None:
 def load_pretrained(module: nn.Module, init_cfg: dict, *, name: str,
                     keep: Callable[[str], bool] | None = None):
     """Load ``init_cfg['checkpoint']`` into ``module`` and return the
-    :class:`~visioncraft.engine.checkpoint.LoadReport` (also logged).
+    :class:`~visioncraft.fileio.checkpoint.LoadReport` (also logged).
 
     ``checkpoint`` is a local file, an http(s) URL (downloaded once into ``$TORCH_HOME/hub/checkpoints``;
     offline, the ``RuntimeError`` names the URL and that cache path) or ``'torchvision://<model name>'``.
@@ -47,7 +49,6 @@ def load_pretrained(module: nn.Module, init_cfg: dict, *, name: str,
     ``'backbone.'`` to take the backbone out of a detector checkpoint); ``keep(key)`` then filters the
     remaining keys (e.g. drops a classifier). ``name`` appears in the messages.
     """
-    from ...engine.checkpoint import extract_state_dict, load_checkpoint_file, load_model_weights
     source = init_cfg.get('checkpoint')
     if not source:
         raise ValueError(f"{name} init_cfg=dict(type='Pretrained') needs a 'checkpoint'")
