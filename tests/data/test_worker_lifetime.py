@@ -134,3 +134,45 @@ def test_workers_ignore_the_stop_signals_meant_for_their_parent(tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+FAILING = textwrap.dedent('''
+    import sys, torch
+    from torch.utils.data import Dataset
+    from visioncraft.engine.builder import build_dataloader
+    from visioncraft.registry import DATASETS
+
+    @DATASETS.register_module()
+    class CorruptThird(Dataset):
+        def __len__(self):
+            return 40
+        def __getitem__(self, i):
+            if i == 3:
+                raise ValueError('sample 3 is corrupt')
+            return torch.zeros(3)
+
+    loader = build_dataloader(dict(dataset=dict(type='CorruptThird'), batch_size=1, num_workers=int(sys.argv[1]),
+                                   collate_fn=dict(type='default_collate')),
+                              seed=0, key='test_dataloader', shuffle_default=False)
+    try:
+        for batch in loader:
+            pass
+    except ValueError as exc:  # the traceback keeps the iterator, and so its workers, alive until exit
+        print('caught', flush=True)
+        raise SystemExit(2)
+''')
+
+
+@pytest.mark.parametrize('workers', [1, 2])
+def test_a_run_that_fails_in_a_worker_exits_promptly(tmp_path, workers):
+    """The workers ignore the SIGTERM a scheduler sends the whole job; multiprocessing ends workers with SIGTERM at
+    exit, and the process used to wait forever there. It exits (in ~3 s here; the bound only rules out a hang
+    on a slow machine)."""
+    script = tmp_path / 'failing.py'
+    script.write_text(FAILING)
+    start = time.time()
+    done = subprocess.run([sys.executable, str(script), str(workers)], env=dict(os.environ, PYTHONPATH=str(REPO)),
+                          capture_output=True, text=True, timeout=120)
+    took = time.time() - start
+    assert done.returncode == 2 and done.stdout.strip() == 'caught', done.stderr[-3000:]
+    assert took < 60, f'{took:.1f} s to exit'

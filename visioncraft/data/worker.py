@@ -11,6 +11,9 @@
 """
 from __future__ import annotations
 
+import atexit
+import functools
+import multiprocessing
 import os
 import random
 import signal
@@ -27,7 +30,17 @@ __all__ = ['worker_init_fn', 'SmallTensorsByValue', 'WatchedDataLoader', 'Worker
 # Set in the main process just before a DataLoader forks its workers, read by the forked workers.
 _FORK_PARENT_PID: int | None = None
 _FORK_FROM_MAIN_THREAD = False
+_FORKING_WATCHED = False  # True only while a WatchedDataLoader starts its workers
 _WORKER_STOP_SIGNALS = tuple(getattr(signal, n) for n in ('SIGINT', 'SIGTERM', 'SIGUSR1') if hasattr(signal, n))
+# 1 while the main process is shutting workers down (or exiting): then a worker's SIGTERM (DataLoader's and
+# multiprocessing's way to end a worker that does not stop by itself) ends it; otherwise SIGTERM came from a
+# scheduler or a user for the whole job, and the main process stops the workers itself after its checkpoint.
+_RELEASE = multiprocessing.RawValue('b', 0)
+
+
+def _on_worker_sigterm(signum, frame) -> None:
+    if _RELEASE.value:
+        os._exit(0)
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -70,8 +83,10 @@ def worker_init_fn(worker_id: int, *, num_workers: int, rank: int, seed: int | N
             do not each start one thread per core and oversubscribe the machine.
     """
     if torch.utils.data.get_worker_info() is not None:  # in a worker process (not a direct call)
-        for signum in _WORKER_STOP_SIGNALS:  # meant for the main process, which shuts its workers down itself
-            signal.signal(signum, signal.SIG_IGN)
+        if _FORKING_WATCHED:  # a WatchedDataLoader's worker: its parent ends it even when SIGTERM is ignored
+            for signum in _WORKER_STOP_SIGNALS:  # meant for the main process, which stops its workers itself
+                signal.signal(signum, _on_worker_sigterm if signum == signal.SIGTERM else signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_STOP_SIGNALS)  # blocked since the fork (below)
         _exit_with_parent(_FORK_PARENT_PID if _FORK_PARENT_PID is not None else os.getppid())
     if disable_threads:
         try:
@@ -158,7 +173,8 @@ class WorkerDiedError(RuntimeError):
     """A DataLoader worker process ended while its loader still needed it (killed, or out of memory)."""
 
 
-_watched: 'weakref.WeakSet' = weakref.WeakSet()
+_watched: 'weakref.WeakSet' = weakref.WeakSet()  # iterators whose workers the death watch checks
+_all_iterators: 'weakref.WeakSet' = weakref.WeakSet()  # every iterator with workers, for the exit handler
 _watch_lock = threading.Lock()
 _watch_thread: threading.Thread | None = None
 _failure: str | None = None  # the message the main thread's SIGCHLD handler raises
@@ -220,10 +236,56 @@ def _watch() -> None:
                 break
 
 
+def _kill_survivors(it) -> None:
+    """SIGKILL the workers of iterator ``it`` still alive after the DataLoader's own shutdown: ours ignore the
+    SIGTERM with which DataLoader (and multiprocessing, at exit) would end them, so a stuck one would otherwise
+    keep the process from exiting."""
+    for w in list(getattr(it, '_workers', ())):
+        if w.pid is not None and w.exitcode is None:
+            try:
+                os.kill(w.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            w.join(timeout=5)
+
+
+def _shutdown_then_kill(ref: 'weakref.ref', original) -> None:
+    _RELEASE.value = 1
+    try:
+        original()
+        it = ref()
+        if it is not None:
+            _kill_survivors(it)
+    finally:
+        _RELEASE.value = 0
+
+
+def _kill_workers_at_exit() -> None:
+    """End every worker still running when the interpreter exits. It runs with threading's exit hooks, before
+    the atexit handlers: a DataLoader iterator that an exception's traceback kept alive would otherwise be
+    collected during those, after its queues' feeder threads were finalised, and wait on workers that never
+    get its stop message; multiprocessing's own handler then ends them with SIGTERM, which they ignore."""
+    _RELEASE.value = 1
+    with _watch_lock:
+        iterators = list(_all_iterators)
+    for it in iterators:
+        _kill_survivors(it)
+
+
+_register_exit = getattr(threading, '_register_atexit', None)  # CPython >= 3.9; atexit elsewhere
+if _register_exit is not None:
+    _register_exit(_kill_workers_at_exit)
+atexit.register(_kill_workers_at_exit)
+
+
 def _watch_iterator(it) -> None:
-    """Start watching the workers of DataLoader iterator ``it`` (main thread only; elsewhere DataLoader's own
-    5-second checks remain)."""
+    """Start watching the workers of DataLoader iterator ``it`` (the death watch from the main thread only;
+    elsewhere DataLoader's own 5-second checks remain)."""
     global _watch_thread, _previous_sigchld, _sigchld_installed
+    original = it._shutdown_workers  # a stuck worker is killed after the DataLoader's own shutdown
+    it._shutdown_workers = functools.partial(_shutdown_then_kill, weakref.ref(it), original)
+    with _watch_lock:
+        _all_iterators.add(it)
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, 'SIGCHLD'):
         return
     if not _sigchld_installed or signal.getsignal(signal.SIGCHLD) is not _sigchld:
@@ -240,10 +302,15 @@ def _watch_iterator(it) -> None:
 
 class WatchedDataLoader(DataLoader):
     """A DataLoader whose worker processes are watched (see the module's docstring); with ``num_workers=0`` it is
-    a plain DataLoader."""
+    a plain DataLoader. :meth:`shutdown_workers` ends the workers of every iterator it made that is still
+    alive (one an exception interrupted, say)."""
+
+    def shutdown_workers(self) -> None:
+        for it in list(getattr(self, '_live_iterators', ())):
+            it._shutdown_workers()
 
     def _get_iterator(self):
-        global _FORK_PARENT_PID, _FORK_FROM_MAIN_THREAD
+        global _FORK_PARENT_PID, _FORK_FROM_MAIN_THREAD, _FORKING_WATCHED
         if self.num_workers == 0:
             return super()._get_iterator()
         _FORK_PARENT_PID = os.getpid()
@@ -252,10 +319,15 @@ class WatchedDataLoader(DataLoader):
         # arriving before worker_init_fn ignores them kills a worker; here they are only held back for the
         # moment of the fork and then delivered to this process as usual.
         old = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_STOP_SIGNALS) if _WORKER_STOP_SIGNALS else None
+        _FORKING_WATCHED = True
         try:
             it = super()._get_iterator()
         finally:
+            _FORKING_WATCHED = False
             if old is not None:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
         _watch_iterator(it)
+        if '_live_iterators' not in self.__dict__:
+            self._live_iterators = weakref.WeakSet()
+        self._live_iterators.add(it)
         return it

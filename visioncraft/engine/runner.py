@@ -452,6 +452,8 @@ class Runner:
         live until garbage collection, which can stall whatever runs then, e.g. after an exception)."""
         for loop in (self._train_loop, self._val_loop, self._test_loop):
             loader = getattr(loop, 'dataloader', None)
+            if hasattr(loader, 'shutdown_workers'):  # WatchedDataLoader: also iterators an exception interrupted
+                loader.shutdown_workers()
             it = getattr(loader, '_iterator', None)
             if it is not None and hasattr(it, '_shutdown_workers'):
                 it._shutdown_workers()
