@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make quickstart   create .venv, install, train + evaluate the quickstart detector on generated data
 #   make test         create .venv if missing, install with test extras, run the whole test suite
+# (and `make test-fast`: the suite without the tests marked slow)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -24,7 +25,7 @@ install install-test: $(VENV)/.installed
 
 quickstart: $(VENV)/.installed
 	$(QS_ENV) $(PY) -m visioncraft.cli.main train $(QUICKSTART) --work-dir $(QS_WORK_DIR)
-	$(QS_ENV) $(PY) -m visioncraft.cli.main test $(QUICKSTART) "$$(cat $(QS_WORK_DIR)/last_checkpoint)" \
+	$(QS_ENV) $(PY) -m visioncraft.cli.main test $(QUICKSTART) $(QS_WORK_DIR)/last_checkpoint \
 		--work-dir $(QS_WORK_DIR) --show-dir test_vis --out $(QS_WORK_DIR)/predictions.pkl
 
 # The engine's own demo (a tiny classifier on generated 32x32 shapes, about a minute).
@@ -50,9 +51,9 @@ quickstart-ocr: $(VENV)/.installed
 	@test -s work_dirs/quickstart_textdet/last_checkpoint || $(MAKE) quickstart-textdet
 	@test -s work_dirs/quickstart_textrecog/last_checkpoint || $(MAKE) quickstart-textrecog
 	$(QS_ENV) $(PY) -m visioncraft.cli.main ocr data/textdet_synth --eval data/textdet_synth/textdet_val.json \
-		--det configs/quickstart/textdet_synth.py --det-weights "$$(cat work_dirs/quickstart_textdet/last_checkpoint)" \
+		--det configs/quickstart/textdet_synth.py --det-weights work_dirs/quickstart_textdet/last_checkpoint \
 		--rec configs/quickstart/textrecog_synth.py \
-		--rec-weights "$$(cat work_dirs/quickstart_textrecog/last_checkpoint)" --crop-margin 0.1 \
+		--rec-weights work_dirs/quickstart_textrecog/last_checkpoint --crop-margin 0.1 \
 		--out-dir work_dirs/quickstart_ocr
 
 # The pose demo: a small top-down heatmap model trained from scratch on generated people (data/pose_synth, COCO
@@ -61,8 +62,16 @@ quickstart-ocr: $(VENV)/.installed
 quickstart-pose: $(VENV)/.installed
 	$(MAKE) quickstart QUICKSTART=configs/quickstart/pose_synth.py QS_WORK_DIR=work_dirs/quickstart_pose
 
+# The whole suite in file order (`-p no:randomly`; pytest-randomly shuffles only when asked). PYTEST_ARGS adds
+# options, e.g. PYTEST_ARGS='-p randomly' (random order, seed printed) or PYTEST_ARGS='-x -k ocr'.
+PYTEST_ARGS ?=
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -p no:randomly $(PYTEST_ARGS) tests
+
+# The suite without the tests marked slow (subprocess and end-to-end runs).
+.PHONY: test-fast
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider -p no:randomly -m "not slow" $(PYTEST_ARGS) tests
 
 benchmark: $(VENV)/.installed
 	$(PY) benchmarks/engine_overhead.py

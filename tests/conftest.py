@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import os
 import re
 from pathlib import Path
 
@@ -18,8 +20,40 @@ REPO = Path(__file__).resolve().parents[1]
 def pytest_configure(config):
     """One intra-op thread for the in-process tests: their models are tiny, so a second thread buys little on a
     quiet machine and, on a busy 2-core one (or next to the DataLoader workers some tests start), costs up to
-    10x in contention. Subprocess tests keep torch's default."""
-    torch.set_num_threads(1)
+    10x in contention. Subprocess tests keep torch's default. An explicit ``OMP_NUM_THREADS`` (a positive
+    integer) is used instead: CI runs the fast tests a second time with ``OMP_NUM_THREADS=2``, so that no test
+    depends on the thread count."""
+    torch.set_num_threads(_threads_from_env(os.environ.get('OMP_NUM_THREADS')))
+
+
+def _randomly_seed_line(config) -> str | None:
+    """pytest-randomly's header line when it is active (`-p randomly`); None otherwise."""
+    if not config.pluginmanager.hasplugin('randomly'):
+        return None
+    return f"Using --randomly-seed={config.getoption('randomly_seed')}"
+
+
+def pytest_sessionstart(session):
+    """The random order's seed, also under -q (which hides pytest-randomly's header line)."""
+    line = _randomly_seed_line(session.config)
+    reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+    if line and reporter is not None and session.config.get_verbosity() < 0:
+        reporter.write_line(line)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """... and again at the end, next to the failures it may explain."""
+    line = _randomly_seed_line(config)
+    if line:
+        terminalreporter.write_line(f'{line} (pass `-p randomly` and that option to rerun this order)')
+
+
+def _threads_from_env(value: str | None) -> int:
+    try:
+        n = int(value) if value is not None else 1
+    except ValueError:
+        return 1
+    return n if n > 0 else 1
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +64,28 @@ def _reset_default_scope():
     set_default_scope(None)
     yield
     set_default_scope(None)
+
+
+@pytest.fixture(autouse=True)
+def _restore_visioncraft_logger():
+    """A Runner (re)configures the ``visioncraft`` logger for the rest of the process (``setup_logger``): no
+    propagation, and a console handler on the ``sys.stdout`` of that moment, which under ``capsys`` is a stream
+    closed once that test ends, so that a later test's log line prints '--- Logging error --- Traceback' into
+    that test's stderr (seen with `-p randomly --randomly-seed=7`: test_ocr_inferencer's one-line-error checks
+    failed after a Runner test). Every test ends with the logger as it found it, the handlers it added closed."""
+    import logging
+    logger = logging.getLogger('visioncraft')
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    for h in list(logger.handlers):
+        if h not in handlers:
+            logger.removeHandler(h)
+            h.close()
+    for h in handlers:
+        if h not in logger.handlers:
+            logger.addHandler(h)
+    logger.setLevel(level)
+    logger.propagate = propagate
 
 
 @pytest.fixture(scope='session')
@@ -229,6 +285,12 @@ def build_converted(cfg: dict, state_dict):
 
 
 # -- tiny OCR models shared by the export and end-to-end OCR tests -------------------------------------------
+# Their trained weights are tests/data/weights/tiny_dbnet.pth and tiny_crnn.pth (tests/data/make_test_weights.py
+# trains them on the data below). The data use Pillow's bundled font only: fonts='auto' would also draw with
+# whatever DejaVu fonts a machine has, so the scenes (and what a model finds in them) would depend on the machine.
+TINY_TEXTDET_DATA = dict(num_train=12, num_val=3, size=(128, 128), seed=0, fonts='default')
+TINY_TEXTRECOG_DATA = dict(num_train=24, num_val=2, seed=0, max_len=6, word_ratio=0.5,
+                           charset='abcdefghijklmnopqrstuvwxyz0123456789', fonts='default')
 TINY_DBNET = dict(
     type='DBNet',
     data_preprocessor=dict(type='ImgDataPreprocessor', mean=[127.5] * 3, std=[64.0] * 3, bgr_to_rgb=True,
@@ -250,6 +312,76 @@ TINY_CRNN = dict(
     encoder=dict(type='BiLSTMEncoder', hidden_channels=24, num_layers=2, shortcut=True),
     decoder=dict(type='CTCHead', codec=dict(type='CTCCodec', dictionary=dict(
         type='Dictionary', builtin='lower_english_digits', case='lower'))))
+
+
+# Saved weights of the tiny models the tests need trained (tests/data/weights, written by
+# tests/data/make_test_weights.py): no test trains a model and then asserts on what it learnt, because the
+# training trajectory (and so what the model finds) depends on the CPU's floating-point kernels and the thread
+# count. A forward pass with fixed weights differs across CPUs by float noise only (~1e-6), far below the
+# margins the tests' guards keep (the script prints them).
+WEIGHTS_DIR = REPO / 'tests' / 'data' / 'weights'
+
+
+def saved_state_dict(name: str) -> dict[str, torch.Tensor]:
+    """``tests/data/weights/<name>.pth``: a bare state dict, read with ``torch.load(weights_only=True)``."""
+    path = WEIGHTS_DIR / f'{name}.pth'
+    if not path.is_file():
+        raise FileNotFoundError(f'{path} is missing: run `python tests/data/make_test_weights.py {name}`')
+    return torch.load(path, map_location='cpu', weights_only=True)
+
+
+def model_with_saved_weights(model_cfg: dict, name: str) -> torch.nn.Module:
+    """``model_cfg`` built from MODELS with :func:`saved_state_dict` ``(name)`` loaded (every key must match),
+    in eval mode."""
+    from visioncraft.registry import MODELS
+    model = MODELS.build(copy.deepcopy(model_cfg))
+    model.load_state_dict(saved_state_dict(name), strict=True)
+    return model.eval()
+
+
+def gradient_step(model: torch.nn.Module, loss_fn, rel_drop: float = 0.003) -> tuple[float, float]:
+    """``(predicted, actual)`` decrease of ``loss_fn()`` (a scalar tensor) over one step of plain gradient descent
+    on ``model``'s trainable parameters, ``theta - lr * g`` with ``g`` the gradient at ``theta``: ``lr`` is chosen
+    so that the first-order decrease ``lr * |g|^2`` is ``rel_drop`` of the loss. The model's parameters and buffers
+    (BatchNorm statistics) are restored afterwards. ``torch.manual_seed(0)`` before both evaluations: samplers and
+    dropout draw the same numbers at both points.
+
+    This is how the tests check that a model learns without asserting on a training trajectory: the gradient
+    the backward pass computes is the loss's gradient (a wrong backward fails: the loss would not fall by the
+    first-order amount), and stepping along it lowers the loss. It holds on every CPU and thread count: float
+    noise (~1e-6 of the loss) is far below a ``rel_drop`` decrease, and the actual / predicted ratio only depends
+    on the loss's curvature at the seeded initialisation."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(0)
+    loss0 = loss_fn()
+    loss0.backward()
+    grads = [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for p in params]
+    sq = sum(float(g.double().pow(2).sum()) for g in grads)
+    before = float(loss0.detach())
+    assert sq > 0 and math.isfinite(sq), f'no usable gradient (|g|^2 = {sq})'
+    lr = rel_drop * before / sq
+    with torch.no_grad():
+        for p, g in zip(params, grads):
+            p.sub_(lr * g)
+        torch.manual_seed(0)
+        after = float(loss_fn().detach())
+    model.zero_grad(set_to_none=True)
+    model.load_state_dict(state)
+    return rel_drop * before, before - after
+
+
+def assert_gradient_step_lowers_loss(model: torch.nn.Module, loss_fn, rel_drop: float = 0.003,
+                                     ratio: tuple[float, float] = (0.75, 1.25)) -> float:
+    """:func:`gradient_step`, asserting that the actual decrease is ``ratio[0]`` to ``ratio[1]`` times the
+    first-order prediction; returns that ratio. (Measured for the tests' models: 0.88 to 1.01, the same to four
+    decimals at 1 and 2 threads; a wrong gradient gives a ratio far from 1, often negative.)"""
+    predicted, actual = gradient_step(model, loss_fn, rel_drop)
+    got = actual / predicted
+    assert ratio[0] <= got <= ratio[1], (f'a gradient step of first-order decrease {predicted:.4g} changed the loss '
+                                         f'by {actual:.4g} (ratio {got:.3f}, want {ratio[0]} to {ratio[1]})')
+    return got
 
 
 # -- small random-init torchvision detectors for the parity tests -------------------------------------------

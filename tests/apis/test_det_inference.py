@@ -151,6 +151,7 @@ def test_cuda_without_cuda_is_a_clear_error(files):
         init_detector(files['config'], str(files['checkpoint']), device='cuda:0')
 
 
+@pytest.mark.slow
 def test_image_demo_writes_png(files):
     out = files['root'] / 'vis' / 'out.png'
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''))

@@ -274,6 +274,7 @@ def test_alias_without_weights_and_bad_inputs(files, inferencer):
         next(inferencer('webcam', show=True))
 
 
+@pytest.mark.slow
 def test_topdown_demo_subprocess(files, tmp_path, capsys):
     out = tmp_path / 'demo_out'
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')

@@ -99,9 +99,14 @@ class _Run:
 
 
 @pytest.fixture(scope='module', autouse=True)
-def runs(files):
+def runs(files, request):
     """The three demos as subprocesses, started before this module's first test so that they run while the
-    in-process tests do (most of their time is importing torch)."""
+    in-process tests do (most of their time is importing torch); none when their tests (marked slow) are
+    deselected, as ``-m "not slow"`` does."""
+    if not any(item.get_closest_marker('slow') for item in request.session.items
+               if getattr(item, 'module', None) is request.module):
+        yield {}
+        return
     common = (files['config'], files['checkpoint'], '--device', 'cpu', '--score-thr', '0')
     root = files['root']
     started = dict(
@@ -263,6 +268,7 @@ def test_show_without_display_warns_and_still_writes(files, tmp_path, monkeypatc
 
 
 # -- the three demos, end to end (started by the `runs` fixture) ----------------------------------------
+@pytest.mark.slow
 def test_video_demo_writes_drawn_video_of_input_size(files, runs):
     code, err = runs['video'].result()
     out = runs['video'].out
@@ -274,6 +280,7 @@ def test_video_demo_writes_drawn_video_of_input_size(files, runs):
     assert (info.width, info.height, info.fps) == (W, H, 10.0)
 
 
+@pytest.mark.slow
 def test_webcam_demo_on_a_file_stops_after_max_frames(files, runs):
     code, err = runs['webcam'].result()
     out = runs['webcam'].out
@@ -281,6 +288,7 @@ def test_webcam_demo_on_a_file_stops_after_max_frames(files, runs):
     _check_output(out, _decoded(files['video']), 5)
 
 
+@pytest.mark.slow
 def test_gpuaccel_demo_on_cpu_batches_and_draws(files, runs):
     code, err = runs['gpuaccel'].result()
     out = runs['gpuaccel'].out

@@ -208,6 +208,7 @@ def test_images2coco(tmp_path):
         main_images2coco([str(img_dir), str(classes), str(out)])
 
 
+@pytest.mark.slow
 def test_tool_script_runs(devkit, tmp_path):
     """The thin tools/ wrapper parses its arguments and calls the converter (one subprocess: importing
     visioncraft takes seconds)."""

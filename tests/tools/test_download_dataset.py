@@ -1,4 +1,11 @@
-"""tools/misc/download_dataset.py: resumable, checksum-verified downloads against a loopback HTTP server."""
+"""tools/misc/download_dataset.py: resumable, checksum-verified downloads against a loopback HTTP server.
+
+No test waits on time. The server records a request before it answers it (the client cannot see an answer, and
+so ``download_file`` cannot return, before the record is in ``server.requests``: the socket orders them); its
+handler threads are joined when it is closed; the fixture stops it with ``shutdown()``, which waits on the serving
+thread's own event. (The handler used to record a request after flushing the answer: under load the client read
+the whole answer, returned and the test compared ``server.requests`` before the handler thread ran again.)
+"""
 from __future__ import annotations
 
 import hashlib
@@ -35,24 +42,24 @@ class _RangeHandler(BaseHTTPRequestHandler):
         if wanted and srv.support_range:
             start = int(re.fullmatch(r'bytes=(\d+)-', wanted).group(1))
             if start >= len(data):
+                srv.requests.append((name, wanted, 0))  # recorded before the answer: see the module docstring
                 self.send_response(416)
                 self.send_header('Content-Range', f'bytes */{len(data)}')
                 self.send_header('Content-Length', '0')
                 self.end_headers()
-                srv.requests.append((name, wanted, 0))
                 return
             self.send_response(206)
             self.send_header('Content-Range', f'bytes {start}-{len(data) - 1}/{len(data)}')
         else:
             self.send_response(200)
         body = data[start:]
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
         cut = srv.cut_after.pop(name, None)  # drop the connection after this many bytes, once
         sent = body if cut is None else body[:cut]
+        srv.requests.append((name, wanted, len(sent)))  # before the first byte of the answer goes out
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
         self.wfile.write(sent)
         self.wfile.flush()
-        srv.requests.append((name, wanted, len(sent)))
         self.close_connection = True
 
     def log_message(self, *args):
@@ -61,9 +68,11 @@ class _RangeHandler(BaseHTTPRequestHandler):
 
 class FileServer(ThreadingHTTPServer):
     """Serves the files of ``root`` on 127.0.0.1 with single-range ``bytes=N-`` support; records every
-    request as ``(file name, Range header or None, bytes sent)``."""
+    request as ``(file name, Range header or None, bytes sent)`` before answering it. ``server_close()`` joins
+    the handler threads (none outlives its test)."""
 
-    daemon_threads = True
+    daemon_threads = False
+    block_on_close = True
 
     def __init__(self, root: Path) -> None:
         super().__init__(('127.0.0.1', 0), _RangeHandler)
@@ -85,9 +94,9 @@ def server(tmp_path):
     thread = threading.Thread(target=srv.serve_forever, kwargs=dict(poll_interval=0.02), daemon=True)
     thread.start()
     yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    srv.shutdown()  # returns once serve_forever has stopped (an event set by the serving thread)
+    srv.server_close()  # joins the handler threads
+    thread.join()
 
 
 def _publish(srv: FileServer, name: str, data: bytes) -> RemoteFile:
@@ -202,6 +211,7 @@ def test_dataset_table():
                                                  or re.fullmatch(r'[0-9a-f]{64}', f.sha256 or '')), f
 
 
+@pytest.mark.slow
 def test_tool_script_reports_a_bad_checksum(server, tmp_path):
     """End to end through tools/misc/download_dataset.py with the real table, against the loopback mirror:
     a file that is not the real VOC2012 archive is rejected, named and deleted."""

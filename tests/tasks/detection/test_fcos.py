@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import det_batch, tiny_retinanet
+from conftest import assert_gradient_step_lowers_loss, det_batch, tiny_retinanet
 from visioncraft.config import Config
 from visioncraft.engine.optim import OptimWrapper
 from visioncraft.registry import MODELS, TASK_UTILS
@@ -206,7 +206,9 @@ def test_centerness_weighting_of_the_box_loss():
 
 
 def test_tiny_fcos_trains_with_falling_loss():
-    """A MobileNetV3-Small FCOS (also checks the backbone inside a detector) on one fixed batch."""
+    """A MobileNetV3-Small FCOS (also checks the backbone inside a detector) on one fixed batch: a gradient step
+    lowers the summed losses by their first-order amount (see ``conftest.gradient_step``; no assertion on a
+    training trajectory, so it holds on every CPU and thread count), and 8 train_steps log finite losses."""
     torch.manual_seed(0)
     cfg = tiny_fcos()
     cfg['backbone'] = dict(type='MobileNetV3', arch='small', out_indices=(2, 3, 4), frozen_stages=0)
@@ -214,14 +216,15 @@ def test_tiny_fcos_trains_with_falling_loss():
     model = MODELS.build(cfg)
     model.init_weights()
     model.train()
+    data = model.data_preprocessor(det_batch(), training=True)
+    assert_gradient_step_lowers_loss(model, lambda: sum(v for k, v in model(**data, mode='loss').items()
+                                                        if k.startswith('loss')))
     optim = OptimWrapper(torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9),
                          clip_grad=dict(max_norm=35, norm_type=2))
     logs = [model.train_step(det_batch(), optim) for _ in range(8)]
     for log in logs:
         assert set(log) >= {'loss', 'loss_cls', 'loss_bbox', 'loss_centerness'}
         assert all(math.isfinite(v) for v in log.values())
-    losses = [log['loss'] for log in logs]
-    assert losses[-1] < 0.8 * losses[0], losses
     assert not model.backbone.features[0][0].weight.requires_grad  # frozen_stages=0: the stem
 
 

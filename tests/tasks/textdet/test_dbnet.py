@@ -10,6 +10,7 @@ import shapely
 import torch
 
 import visioncraft.tasks.textdet  # noqa: F401  (registers the text-detection modules)
+from conftest import assert_gradient_step_lowers_loss, saved_state_dict
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample, InstanceData
 
@@ -120,29 +121,35 @@ def _iou(a, b):
     return pa.intersection(pb).area / pa.union(pb).area
 
 
+def small_dbnet() -> dict:
+    """:func:`tiny_dbnet` on the 4-level TinyDetBackbone of conftest's TINY_DBNET (a few hundred kB of weights, so
+    that its trained weights can be saved with the tests)."""
+    return tiny_dbnet(backbone=dict(type='TinyDetBackbone', stem_channels=8, widths=(16, 24, 32, 48),
+                                    depths=(1, 1, 1, 1), out_indices=(0, 1, 2, 3)),
+                      neck=dict(type='FPNC', in_channels=[16, 24, 32, 48], lateral_channels=16, out_channels=8),
+                      det_head=dict(type='DBHead', in_channels=32,
+                                    codec=dict(type='DBCodec', unclip_ratio=None, box_thresh=0.5)))
+
+
 def test_overfit_one_image():
-    """A ResNet-18 DBNet learns one 96 x 96 image in 60 Adam steps (measured: IoU 0.86): the loss falls and the decoded
-    polygon overlaps the ground truth with IoU > 0.5."""
+    """DBNet learns one 96 x 96 image: a gradient step of the ResNet-18 DBNet lowers the summed DB losses by
+    their first-order amount (see ``conftest.gradient_step``), and a small DBNet overfit on the image (weights
+    saved by tests/data/make_test_weights.py) decodes a polygon that overlaps the ground truth with IoU > 0.5
+    (0.894, and still with every weight perturbed by 1e-4 relative noise). Neither depends on a training
+    trajectory, so both hold on every CPU and thread count."""
     torch.manual_seed(0)
     model = MODELS.build(tiny_dbnet())
-    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    assert_gradient_step_lowers_loss(
+        model, lambda: sum(model(**model.data_preprocessor(text_batch(n=1), training=True), mode='loss').values()))
+    small = MODELS.build(small_dbnet())
+    small.load_state_dict(saved_state_dict('dbnet_one_image'))
+    small.eval()
     batch = text_batch(n=1)
-    history = []
-    for _ in range(60):
-        data = model.data_preprocessor(text_batch(n=1), training=True)
-        total = sum(model(**data, mode='loss').values())
-        opt.zero_grad()
-        total.backward()
-        opt.step()
-        history.append(float(total.detach()))
-    assert all(math.isfinite(v) for v in history)
-    assert np.mean(history[-5:]) < 0.5 * np.mean(history[:5]), history
-    model.eval()
     with torch.no_grad():
-        pred = model.test_step(batch)[0].pred_instances
+        pred = small.test_step(batch)[0].pred_instances
     gt = batch['data_samples'][0].gt_instances.polygons[0]
     best = max((_iou(p, gt) for p in pred.polygons), default=0.0)
-    assert best > 0.5, (best, len(pred.polygons), history[-3:])
+    assert best > 0.5, (best, len(pred.polygons))
 
 
 def test_icdar2015_config_builds():

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 import visioncraft  # noqa: F401
@@ -45,6 +46,7 @@ def test_round_trip(tmp_path):
     assert ds_json.get_data_info(0)['instances'] == ds_pad.get_data_info(0)['instances']
 
 
+@pytest.mark.slow
 def test_cli_wrappers(tmp_path):
     root = _icdar(tmp_path)
     tool = REPO / 'tools/dataset_converters/textdet'
@@ -62,6 +64,7 @@ def test_cli_wrappers(tmp_path):
     assert bad.returncode == 2 and 'nope' in bad.stderr
 
 
+@pytest.mark.slow
 def test_icdar2015_base_config_runs_end_to_end(tmp_path):
     """configs/_base_/datasets/icdar2015.py: converted data, the DBNet train / test pipelines, the metric."""
     import copy

@@ -165,6 +165,7 @@ def test_crop_margin_fixed_and_random(det_root):
         TextDetCropDataset(cfg, margin=(0.3, 0.1))
 
 
+@pytest.mark.slow
 def test_crop_converter_writes_recognition_datasets(det_root, tmp_path):
     n = crop_textdet_to_recog(det_cfgs(det_root)['icdar'], str(tmp_path / 'mm'), base_dir=str(det_root))
     rec = DATASETS.build(dict(type='TextRecogDataset', data_root=str(tmp_path / 'mm'), ann_file='textrecog.json'))

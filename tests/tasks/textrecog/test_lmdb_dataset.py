@@ -46,6 +46,21 @@ def db(words, tmp_path_factory):
     return out
 
 
+def _close_cached_environments() -> None:
+    for key in [k for k in lmdb_dataset._ENVS if k[0] == os.getpid()]:
+        lmdb_dataset._ENVS.pop(key).close()
+
+
+@pytest.fixture(autouse=True)
+def no_cached_environment():
+    """Every test starts and ends with no LMDB environment in RecogLMDBDataset's per-process cache: LMDB opens a
+    file once per process, so a dataset an earlier test read would keep test_layout_is_the_usual_one's own
+    ``lmdb.open`` from opening the database ("already open in this process"), depending on the test order."""
+    _close_cached_environments()
+    yield
+    _close_cached_environments()
+
+
 def identity(batch):
     return batch
 
@@ -179,6 +194,7 @@ def test_errors(db, words, tmp_path):
         write_recog_lmdb(str(tmp_path / 'notab.txt'), str(tmp_path / 'n'), img_root=str(root))
 
 
+@pytest.mark.slow
 def test_converter_command_line(words, tmp_path, capsys):
     root, _ = words
     main_lmdb_converter([str(root / 'textrecog.json'), str(tmp_path / 'a'), '--batch-size', '2'])
