@@ -13,10 +13,12 @@ import sys
 
 import numpy as np
 
+from visioncraft.cli.common import ArgumentParser
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     from visioncraft.apis.video import add_model_args
-    parser = argparse.ArgumentParser(description='Run a detector on one image and draw its predictions.')
+    parser = ArgumentParser(description='Run a detector on one image and draw its predictions.')
     parser.add_argument('img', help='image file')
     add_model_args(parser, checkpoint_optional=True)
     parser.add_argument('--out-file', default=None, help='write the drawing here instead of showing it')

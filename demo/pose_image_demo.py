@@ -15,9 +15,11 @@ import sys
 
 import numpy as np
 
+from visioncraft.cli.common import ArgumentParser
+
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Run a top-down pose model on a whole image and draw it.')
+    parser = ArgumentParser(description='Run a top-down pose model on a whole image and draw it.')
     parser.add_argument('img', help='image file')
     parser.add_argument('config', help='pose config file')
     parser.add_argument('checkpoint', help='pose checkpoint file or URL')
@@ -53,11 +55,8 @@ def main(argv=None) -> int:
                                    draw_heatmap=args.draw_heatmap, show_kpt_idx=args.show_kpt_idx,
                                    skeleton_style=args.skeleton_style)
     if args.out_file is not None:
-        from pathlib import Path
-        Path(args.out_file).parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(args.out_file, np.ascontiguousarray(drawn[..., ::-1])):
-            raise FileNotFoundError(f'--out-file {args.out_file}: could not write it (is the extension an image '
-                                    'format, and the folder writable?)')
+        from visioncraft.data.loading import imwrite
+        imwrite(args.out_file, np.ascontiguousarray(drawn[..., ::-1]), '--out-file')
         print(f'wrote {args.out_file}')
     if args.out_file is None or args.show:
         window = FrameWindow('pose_image_demo', wait_time=0)  # warns when there is no display

@@ -20,10 +20,12 @@ import json
 import sys
 from pathlib import Path
 
+from visioncraft.cli.common import ArgumentParser
+
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Person detector + top-down pose estimator on images, videos or '
-                                                 'a webcam.')
+    parser = ArgumentParser(description='Person detector + top-down pose estimator on images, videos or '
+                                        'a webcam.')
     parser.add_argument('det_config', help='person detector config file')
     parser.add_argument('det_checkpoint', help='person detector checkpoint file or URL')
     parser.add_argument('pose_config', help='pose estimator config file')

@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from visioncraft.cli.common import ArgumentParser
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     from visioncraft.apis.video import add_model_args, add_video_output_args, check_video_output_args
-    parser = argparse.ArgumentParser(description='Run a detector on every frame of a video and draw its predictions.')
+    parser = ArgumentParser(description='Run a detector on every frame of a video and draw its predictions.')
     parser.add_argument('video', help='video file (or stream URL)')
     add_model_args(parser)
     add_video_output_args(parser)
@@ -27,13 +29,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from visioncraft.errors import check_device
+    check_device(args.device)  # a wrong or absent device fails before the video or camera is opened
     from visioncraft.apis import inference_detector, init_detector
     from visioncraft.apis.video import FrameDrawer, FrameWindow, open_video, read_frames, run_on_stream
 
     cap, info = open_video(args.video)  # before the model: a wrong path fails at once
     model = init_detector(args.config, args.checkpoint, device=args.device)
     window = FrameWindow('video_demo', args.wait_time) if args.show else None
-    n = run_on_stream(read_frames(cap), lambda frames: inference_detector(model, frames),
+    n = run_on_stream(read_frames(cap, args.video), lambda frames: inference_detector(model, frames),
                       drawer=FrameDrawer(args.score_thr, model.dataset_meta.get('classes')), fps=info.fps,
                       out=args.out, window=window, total=info.frame_count)
     print(f'{n} frames' + (f', wrote {args.out}' if args.out else ''))

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from visioncraft.cli.common import ArgumentParser
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     from visioncraft.apis.video import add_model_args, add_video_output_args, check_video_output_args
-    parser = argparse.ArgumentParser(description='Run a detector on a video with the frame pre-processing on '
-                                                 'the device, and draw its predictions.')
+    parser = ArgumentParser(description='Run a detector on a video with the frame pre-processing on '
+                                        'the device, and draw its predictions.')
     parser.add_argument('video', help='video file')
     add_model_args(parser)
     parser.add_argument('--nvdecode', action='store_true', help='decode the video on the GPU (needs torchcodec)')
@@ -34,6 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from visioncraft.errors import check_device
+    check_device(args.device)  # a wrong or absent device fails before the video or camera is opened
     from visioncraft.apis import init_detector
     from visioncraft.apis.video import DevicePipeline, FrameDrawer, FrameWindow, decode_on_gpu, open_video, \
         read_frames, run_on_stream
@@ -42,7 +46,7 @@ def main(argv=None) -> int:
         frames, info = decode_on_gpu(args.video, args.device)
     else:
         cap, info = open_video(args.video)
-        frames = read_frames(cap)
+        frames = read_frames(cap, args.video)
     model = init_detector(args.config, args.checkpoint, device=args.device)
     n = run_on_stream(frames, DevicePipeline(model),
                       drawer=FrameDrawer(args.score_thr, model.dataset_meta.get('classes')), fps=info.fps, out=args.out,

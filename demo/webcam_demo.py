@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from visioncraft.cli.common import ArgumentParser
+
 
 def _camera(value: str) -> int | str:
     return int(value) if value.lstrip('-').isdigit() else value
@@ -19,7 +21,7 @@ def _camera(value: str) -> int | str:
 
 def parse_args(argv=None) -> argparse.Namespace:
     from visioncraft.apis.video import add_model_args
-    parser = argparse.ArgumentParser(description='Run a detector on a camera stream and show its predictions.')
+    parser = ArgumentParser(description='Run a detector on a camera stream and show its predictions.')
     add_model_args(parser, score_thr=0.5)
     parser.add_argument('--camera-id', type=_camera, default=0,
                         help='camera index, or a video file / stream URL that OpenCV opens (default: 0)')
@@ -30,6 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from visioncraft.errors import check_device
+    check_device(args.device)  # a wrong or absent device fails before the video or camera is opened
     from visioncraft.apis import inference_detector, init_detector
     from visioncraft.apis.video import FrameDrawer, FrameWindow, VideoIOError, has_display, open_video, \
         read_frames, run_on_stream
@@ -39,7 +43,7 @@ def main(argv=None) -> int:
                            'build); pass --out FILE (and --max-frames N) to write the drawn frames instead')
     cap, info = open_video(args.camera_id)
     model = init_detector(args.config, args.checkpoint, device=args.device)
-    n = run_on_stream(read_frames(cap), lambda frames: inference_detector(model, frames),
+    n = run_on_stream(read_frames(cap, args.camera_id), lambda frames: inference_detector(model, frames),
                       drawer=FrameDrawer(args.score_thr, model.dataset_meta.get('classes')), fps=info.fps,
                       out=args.out, window=FrameWindow('webcam_demo') if has_display() else None,
                       total=info.frame_count, max_frames=args.max_frames)

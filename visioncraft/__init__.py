@@ -6,6 +6,7 @@ never be "not in the registry".
 __version__ = '0.1.0'
 
 from . import registry  # noqa: E402
+from .errors import UserError  # noqa: E402
 from . import structures  # noqa: E402,F401
 from . import data  # noqa: E402,F401
 from . import evaluation  # noqa: E402,F401
@@ -21,4 +22,4 @@ from .tasks import textrecog as _textrecog  # noqa: E402,F401
 from .tasks import pose as _pose  # noqa: E402,F401
 from . import apis  # noqa: E402,F401  (inference API; registers LoadImageFromNDArray)
 
-__all__ = ['__version__', 'registry']
+__all__ = ['__version__', 'registry', 'UserError']

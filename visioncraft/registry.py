@@ -23,6 +23,8 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .errors import UserError
+
 __all__ = [
     'Registry', 'RegistryError', 'config_file_context', 'build_from_cfg',
     'MODELS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'EVALUATORS', 'HOOKS', 'LOOPS', 'OPTIMIZERS',
@@ -64,7 +66,7 @@ def default_scope(scope: str | None) -> Iterator[None]:
         set_default_scope(previous)
 
 
-class RegistryError(KeyError):
+class RegistryError(UserError, KeyError):
     """A ``type`` that names nothing registered, or a duplicate registration."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain.
@@ -227,23 +229,36 @@ def build_from_cfg(cfg: Any, registry: Registry, *, default_args: Mapping[str, A
         obj_cls = obj_type
     else:
         raise TypeError(f'{_where(key_path)}: type must be a str, class or function, got {obj_type!r}')
+    where = _where(key_path)
     token = _key_path.set(_key_path.get() + ((key_path,) if key_path else ()))
     try:
         return obj_cls(**args)
-    except TypeError as exc:
+    except Exception as exc:
+        if getattr(exc, '__visioncraft_user_error__', None):  # an inner build's error: it names its own key
+            raise
         # Unexpected keyword arguments are the usual config typo: say which keys are accepted.
-        if 'unexpected keyword' in str(exc) or 'required positional' in str(exc) \
-                or 'missing' in str(exc) and 'argument' in str(exc):
+        if isinstance(exc, TypeError) and ('unexpected keyword' in str(exc) or 'required positional' in str(exc)
+                                           or 'missing' in str(exc) and 'argument' in str(exc)):
             try:
                 params = [p for p in inspect.signature(obj_cls).parameters if p not in ('self', 'args', 'kwargs')]
             except (TypeError, ValueError):
                 params = []
             name = getattr(obj_cls, '__name__', repr(obj_cls))
-            raise TypeError(f'{_where(key_path)}: cannot build {name}: {exc}. '
-                            f'Accepted arguments: {", ".join(params)}') from exc
-        raise
+            raise _mark_build_error(TypeError(f'{where}: cannot build {name}: {exc}. '
+                                              f'Accepted arguments: {", ".join(params)}'), where) from exc
+        # whatever else a class raises on the values the config gave it is, as far as the user can tell, the
+        # config's mistake: the entry points print it as one line naming the key path and the class
+        name = getattr(obj_cls, '__name__', None)
+        raise _mark_build_error(exc, f'{where} ({name})' if name and name not in str(exc) else where)
     finally:
         _key_path.reset(token)
+
+
+def _mark_build_error(exc: BaseException, where: str) -> BaseException:
+    """Mark ``exc``, raised while building the config entry ``where`` (config file: key path), as a user error
+    that names it (see :func:`visioncraft.errors.mark_user_error`)."""
+    from .errors import mark_user_error
+    return mark_user_error(exc, where)
 
 
 MODELS = Registry('model')

@@ -36,12 +36,8 @@ def test_sigkill_at_any_moment_never_leaves_a_corrupt_latest(tmp_path):
     several moments and every time the file it points to must load completely."""
     script = tmp_path / 'writer.py'
     script.write_text(textwrap.dedent(f'''
-        import importlib.util, sys, torch
-        # checkpoint.py needs only torch: load it alone, skipping the whole package's import time
-        spec = importlib.util.spec_from_file_location("ck", sys.argv[2])
-        ck = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(ck)
-        save_checkpoint, atomic_write_text = ck.save_checkpoint, ck.atomic_write_text
+        import sys, torch
+        from visioncraft.fileio.checkpoint import save_checkpoint, atomic_write_text
         d = sys.argv[1]
         for i in range(10**6):
             path = f"{{d}}/iter_{{i % 3}}.pth"

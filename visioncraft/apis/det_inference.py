@@ -23,9 +23,10 @@ from torch import nn
 
 from visioncraft.config import Config
 from visioncraft.data.collate import pseudo_collate
-from visioncraft.data.loading import LoadImageFromFile
+from visioncraft.data.loading import LoadImageFromFile, imread, unreadable_image_reason
 from visioncraft.data.transforms import Compose
-from visioncraft.engine.checkpoint import extract_state_dict, load_checkpoint_file, load_model_weights
+from visioncraft.engine.checkpoint import load_model_weights
+from visioncraft.errors import ImageReadError, check_device, check_weights_fit, read_checkpoint
 from visioncraft.registry import DATASETS, MODELS, TRANSFORMS, RegistryError
 from visioncraft.structures import DataSample
 
@@ -71,15 +72,19 @@ def build_model_with_weights(cfg: Config, checkpoint: str | os.PathLike | None,
     checkpoint holds the trained weights; nothing is downloaded), with ``checkpoint``'s weights loaded (a warning
     when they do not fully match; another when there is no checkpoint). ``who`` names the caller in messages."""
     if 'model' not in cfg:
-        raise KeyError(f'{who}: the config {cfg.filename or ""} has no "model" section')
+        from visioncraft.errors import mark_user_error
+        hint = (' (a PaddleOCR-layout YAML? translate it first: visioncraft config FILE.yml > FILE.py)'
+                if str(cfg.filename or '').endswith(('.yml', '.yaml')) else '')
+        raise mark_user_error(KeyError(f'{who}: the config {cfg.filename or ""} has no "model" section{hint}'))
     if isinstance(cfg.model.get('backbone'), dict):
         cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model, key_path='model')
     if checkpoint is None:
         _logger.warning(f'{who}: no checkpoint given; the model keeps its random initialisation')
         return model, None
-    ckpt = load_checkpoint_file(checkpoint, map_location='cpu')
-    report = load_model_weights(model, extract_state_dict(ckpt), logger=_logger)
+    ckpt, state_dict = read_checkpoint(checkpoint, map_location='cpu')
+    check_weights_fit(model, state_dict, checkpoint)
+    report = load_model_weights(model, state_dict, logger=_logger, source=checkpoint)
     if not report.clean:
         _logger.warning(f'{who}: checkpoint {checkpoint} does not fully match the model')
     meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
@@ -87,11 +92,9 @@ def build_model_with_weights(cfg: Config, checkpoint: str | os.PathLike | None,
 
 
 def _check_device(device: str | torch.device) -> torch.device:
-    dev = torch.device(device)
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError(f"device={str(device)!r} was asked for but CUDA is not available on this machine "
-                           "(no GPU, or a CPU-only PyTorch build); pass device='cpu' instead")
-    return dev
+    """``torch.device(device)``; a device string that names no device, or a device this machine lacks (CUDA on a
+    CPU-only machine), is a :class:`~visioncraft.errors.DeviceError` (a RuntimeError) naming it."""
+    return check_device(device)
 
 
 def _default_dataset_meta(cfg: Config) -> dict:
@@ -163,11 +166,11 @@ def read_image(img: ImageInput, who: str) -> tuple[np.ndarray, str | None]:
         return img, None
     if not isinstance(img, (str, os.PathLike)):
         raise TypeError(f'{who}: the image must be a path or a numpy array, got {type(img).__name__}')
-    if not Path(img).is_file():
+    if not Path(img).exists():
         raise FileNotFoundError(f'{who}: image file not found: {img}')
-    arr = cv2.imread(str(img), cv2.IMREAD_COLOR)
+    arr = imread(img, cv2.IMREAD_COLOR)
     if arr is None:
-        raise FileNotFoundError(f'{who}: could not read image {img} (not an image, or a format OpenCV cannot decode)')
+        raise ImageReadError(f'{who}: could not read image {img}: it {unreadable_image_reason(img)}')
     return arr, str(img)
 
 

@@ -311,6 +311,31 @@ def _fold(dictionary, text: str) -> str:
     return text.lower() if case == 'lower' else text.upper() if case == 'upper' else text
 
 
+def _eval_entry(ann: Path, k: int, entry) -> tuple[str, list[np.ndarray], np.ndarray, list[str]]:
+    """``(img_path, polygons, ignore flags, texts)`` of data_list entry ``k`` of an MMOCR textdet JSON; a malformed
+    entry is an :class:`~visioncraft.errors.AnnotationError` naming the file and the entry."""
+    from visioncraft.errors import AnnotationError
+    where = f'--eval {ann}, data_list entry {k}'
+    if not isinstance(entry, dict) or not isinstance(entry.get('img_path'), str) or not entry['img_path']:
+        raise AnnotationError(f'{where}: no "img_path" string')
+    insts = entry.get('instances', [])
+    if not isinstance(insts, list) or not all(isinstance(i, dict) for i in insts):
+        raise AnnotationError(f'{where}: "instances" must be a list of objects, got {insts!r:.80}')
+    polys = []
+    for j, inst in enumerate(insts):
+        try:
+            poly = np.asarray(inst['polygon'], np.float32)
+        except (KeyError, TypeError, ValueError):
+            raise AnnotationError(f'{where}, instance {j}: "polygon" must be a list of numbers, got '
+                                  f'{inst.get("polygon")!r:.80}') from None
+        if poly.size < 6 or poly.size % 2 or not np.isfinite(poly).all() or poly.ndim > 2:
+            raise AnnotationError(f'{where}, instance {j}: "polygon" needs an even number >= 6 of finite '
+                                  f'coordinates, got {poly.size}')
+        polys.append(poly)
+    return (entry['img_path'], polys, np.array([bool(i.get('ignore', False)) for i in insts], bool),
+            [str(i.get('text', '')) for i in insts])
+
+
 def evaluate_ocr(inferencer: OCRInferencer, ann_file: str | os.PathLike, data_root: str | os.PathLike | None = None,
                  *, out_dir: str | os.PathLike | None = None, draw: bool = True, match_iou_thr: float = 0.5,
                  case_sensitive: bool = False, progress: bool = False) -> dict[str, Any]:
@@ -341,10 +366,11 @@ def evaluate_ocr(inferencer: OCRInferencer, ann_file: str | os.PathLike, data_ro
     ann = Path(ann_file)
     if not ann.is_file():
         raise FileNotFoundError(f'--eval: annotation file not found: {ann}')
-    try:
-        data_list = json.loads(ann.read_text())['data_list']
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f'--eval {ann}: not an MMOCR textdet JSON with a "data_list" ({exc})') from exc
+    from visioncraft.errors import AnnotationError, read_json
+    data = read_json(ann, '--eval annotation file')
+    if not isinstance(data, dict) or not isinstance(data.get('data_list'), list):
+        raise AnnotationError(f'--eval {ann}: not an MMOCR textdet JSON with a "data_list" list')
+    entries = [_eval_entry(ann, k, e) for k, e in enumerate(data['data_list'])]  # all checked before the models run
     root = Path(data_root) if data_root is not None else ann.parent
     e2e = E2EHmeanIOUMetric(match_iou_thr=match_iou_thr, case_sensitive=case_sensitive)
     det = HmeanIOUMetric(match_iou_thr=match_iou_thr)
@@ -353,18 +379,14 @@ def evaluate_ocr(inferencer: OCRInferencer, ann_file: str | os.PathLike, data_ro
     n_gt = n_gt_outside = matched = matched_right = 0
     inferencer.reset_timings()
     t0 = time.perf_counter()
-    for k, entry in enumerate(data_list):
-        path = root / entry['img_path']
+    for k, (img_path, gt_polys, gt_ign, gt_texts) in enumerate(entries):
+        path = root / img_path
         if not path.is_file():
             raise FileNotFoundError(f'--eval {ann}: image {k} not found: {path} (is {root} the data root?)')
         img, _ = OCRInferencer._read(path, k)
         res = inferencer.predict([img])[0]
         if out_dir is not None:
             OCRInferencer.save([(img, str(path))], [res], out_dir, draw=draw)
-        insts = entry.get('instances', [])
-        gt_polys = [np.asarray(i['polygon'], np.float32) for i in insts]
-        gt_ign = np.array([bool(i.get('ignore', False)) for i in insts], bool)
-        gt_texts = [str(i.get('text', '')) for i in insts]
         for t, ign in zip(gt_texts, gt_ign):
             if ign:
                 continue
@@ -398,15 +420,15 @@ def evaluate_ocr(inferencer: OCRInferencer, ann_file: str | os.PathLike, data_ro
                 matched_right += bool(e2e_text_match(gt_texts[g], res[p]['text'], e2e.case_sensitive,
                                                      e2e.special_characters))
         if progress and (k + 1) % 20 == 0:
-            print(f'{k + 1}/{len(data_list)} images')
+            print(f'{k + 1}/{len(entries)} images')
     seconds = time.perf_counter() - t0
     metrics: dict[str, Any] = {}
-    metrics.update(e2e.evaluate(len(data_list)))
-    metrics.update(det.evaluate(len(data_list)))
-    metrics.update(num_images=len(data_list), num_gt=n_gt, num_gt_outside_dictionary=n_gt_outside,
+    metrics.update(e2e.evaluate(len(entries)))
+    metrics.update(det.evaluate(len(entries)))
+    metrics.update(num_images=len(entries), num_gt=n_gt, num_gt_outside_dictionary=n_gt_outside,
                    gt_chars_outside_dictionary=dict(sorted(outside.items(), key=lambda kv: -kv[1])),
                    word_accuracy_matched=(matched_right / matched) if matched else 0.0, num_matched=matched,
-                   images_per_s=len(data_list) / seconds if seconds > 0 else 0.0,
+                   images_per_s=len(entries) / seconds if seconds > 0 else 0.0,
                    stage_seconds={k: round(v, 3) for k, v in inferencer.timings.items()})
     if out_dir is not None:
         from visioncraft.engine.checkpoint import atomic_write_text

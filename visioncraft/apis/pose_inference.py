@@ -133,7 +133,12 @@ def init_model(config: str | os.PathLike | Config, checkpoint: str | os.PathLike
         model, meta = build_model_with_weights(cfg, checkpoint, 'init_model')
     dataset_meta = _ckpt_dataset_meta(meta)
     model.cfg = cfg
-    model.dataset_meta = dataset_meta if dataset_meta is not None else _pose_dataset_meta(cfg)
+    try:
+        model.dataset_meta = dataset_meta if dataset_meta is not None else _pose_dataset_meta(cfg)
+    except (KeyError, ValueError, TypeError) as exc:  # e.g. a detector's config: its classes are no keypoints
+        from visioncraft.errors import mark_user_error
+        raise mark_user_error(exc, f'init_model: {cfg.filename or "the config"}: reading the pose dataset metainfo '
+                                   '(is it the config of a pose model?)')
     model.to(dev)
     model.eval()
     return model
@@ -580,7 +585,7 @@ class PoseInferencer:
         frame_id = 0
         try:
             batch_preds, batch_vis = [], []
-            for frame in read_frames(cap):
+            for frame in read_frames(cap, 0 if kind == 'webcam' else inputs):
                 if max_frames is not None and frame_id >= max_frames:
                     break
                 sample = self.predict(frame, bbox_thr, nms_thr, output_heatmaps=draw_opts['draw_heatmap'])

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visioncraft.errors import UserError
 from visioncraft.structures import DataSample
 
 __all__ = ['VideoIOError', 'VideoInfo', 'open_video', 'read_frames', 'open_video_writer', 'has_display',
@@ -44,7 +45,7 @@ QUIT_KEYS = (ord('q'), ord('Q'), 27)
 FOURCC_BY_EXT = {'.mp4': 'mp4v', '.m4v': 'mp4v', '.mov': 'mp4v', '.avi': 'XVID', '.mkv': 'XVID'}
 
 
-class VideoIOError(OSError):
+class VideoIOError(UserError, OSError):
     """A video, camera or codec that cannot be used; the message names it and says what to do."""
 
 
@@ -98,16 +99,23 @@ def open_video(source: int | str | os.PathLike) -> tuple[Any, VideoInfo]:
     return cap, info
 
 
-def read_frames(cap: Any) -> Iterator[np.ndarray]:
-    """Frames of an opened ``cv2.VideoCapture`` (H x W x 3 uint8 BGR) until it ends; releases it then."""
+def read_frames(cap: Any, source: int | str | os.PathLike | None = None) -> Iterator[np.ndarray]:
+    """Frames of an opened ``cv2.VideoCapture`` (H x W x 3 uint8 BGR) until it ends; releases it then. A source
+    that opens but gives not one frame (a broken file OpenCV took for an image sequence) is a VideoIOError naming
+    ``source``."""
+    n = 0
     try:
         while True:
             ok, frame = cap.read()
             if not ok or frame is None:
-                return
+                break
+            n += 1
             yield frame
     finally:
         cap.release()
+    if n == 0:
+        name = _source_name(source) if source is not None else 'the video'
+        raise VideoIOError(f'cannot read {name}: not one frame decodes (not a video, or a broken one)')
 
 
 def decode_on_gpu(path: str | os.PathLike, device: str | torch.device,
@@ -426,15 +434,5 @@ def check_video_output_args(parser: argparse.ArgumentParser, args: argparse.Name
 def run_demo(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run a demo's ``main``; a video, camera, config or file the user got wrong is printed as one
     ``error: ...`` line with exit status 2 (``VISIONCRAFT_DEBUG=1`` shows the traceback)."""
-    from visioncraft.cli.main import run_cli
-
-    def guarded():
-        try:
-            return main(argv)
-        except VideoIOError as exc:
-            if os.environ.get('VISIONCRAFT_DEBUG'):
-                raise
-            print(f'error: {exc}', file=sys.stderr)
-            raise SystemExit(2) from None
-
-    return run_cli(guarded)
+    from visioncraft.errors import run_entry_point
+    return run_entry_point(main, argv)  # VideoIOError is a UserError: one line too

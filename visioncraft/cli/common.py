@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
-__all__ = ['add_common_args', 'load_config', 'read_config', 'use_cpu_only', 'enable_visualization',
+from ..errors import ArgumentParser  # lives below every layer (datasets' converters use it); re-exported here
+
+__all__ = ['ArgumentParser', 'add_common_args', 'load_config', 'read_config', 'use_cpu_only', 'enable_visualization',
            'run_in_process_group']
 
 
@@ -100,3 +103,140 @@ def run_in_process_group(fn, *args):
         return result
     finally:
         dist.destroy_dist(wait=ok)
+
+
+# -- checking a config before the Runner gets it ---------------------------------------------------------------
+_LOG_LEVELS = ('CRITICAL', 'FATAL', 'ERROR', 'WARNING', 'WARN', 'INFO', 'DEBUG', 'NOTSET')
+
+
+def check_run_config(cfg, mode: str) -> None:
+    """Check the top-level entries the Runner reads for ``mode`` ('train' or 'test') before it reads them, so a
+    missing section or a value of the wrong type is a :class:`~visioncraft.config.ConfigError` naming the config
+    file and the key, not an error from deep inside the engine. Only the shape is checked (a dict where a dict
+    goes, a positive int where a count goes); what the values mean is checked as they are built."""
+    from ..config import ConfigError
+    from ..registry import set_default_scope
+    where = getattr(cfg, 'filename', None) or 'config'
+
+    def fail(key: str, what: str):
+        raise ConfigError(f'{where}: {key}: {what}')
+
+    def typename(v) -> str:
+        return 'None' if v is None else type(v).__name__
+
+    def need_dict(key: str, value, *, required: bool = False, hint: str = ''):
+        if value is None:
+            if required:
+                fail(key, f'missing: {mode} needs it{hint}')
+            return None
+        if not isinstance(value, dict):
+            fail(key, f'must be a dict{hint}, got {typename(value)} {value!r:.80}')
+        return value
+
+    def need_int(key: str, value, low: int, *, optional: bool = True):
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            fail(key, f'must be an integer >= {low}, got {value!r:.80}')
+
+    def need_number(key: str, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
+                or value == float('inf'):
+            fail(key, f'must be a number >= 0, got {value!r:.80}')
+
+    def need_dicts(key: str, value):  # a dict, or a list / tuple of dicts
+        if value is None or isinstance(value, dict):
+            return
+        if not isinstance(value, (list, tuple)):
+            fail(key, f'must be a dict or a list of dicts, got {typename(value)} {value!r:.80}')
+        for i, v in enumerate(value):
+            if not isinstance(v, dict):
+                fail(f'{key}.{i}', f'must be a dict, got {typename(v)} {v!r:.80}')
+
+    model = need_dict('model', cfg.get('model'), required=True, hint=" such as dict(type='RetinaNet', ...)")
+    if 'type' not in model:
+        fail('model', f'needs a "type" (the model class); got keys {sorted(model)}')
+    scope = cfg.get('default_scope')
+    if scope is not None:
+        try:
+            previous = set_default_scope(scope)
+        except ValueError as exc:
+            fail('default_scope', str(exc))
+        set_default_scope(previous)
+    env = need_dict('env_cfg', cfg.get('env_cfg')) or {}
+    for sub in ('mp_cfg', 'dist_cfg'):
+        need_dict(f'env_cfg.{sub}', env.get(sub))
+    randomness = need_dict('randomness', cfg.get('randomness')) or {}
+    if randomness.get('seed') is not None:
+        need_int('randomness.seed', randomness['seed'], 0)
+    level = cfg.get('log_level', 'INFO')
+    if not (isinstance(level, int) and not isinstance(level, bool)) and str(level).upper() not in _LOG_LEVELS:
+        fail('log_level', f'must be one of {", ".join(_LOG_LEVELS[2:])}, got {level!r:.80}')
+    loader_keys = None
+    try:
+        from ..engine.builder import _LOADER_KEYS as loader_keys
+    except ImportError:  # pragma: no cover
+        pass
+    phases = ('train', 'val') if mode == 'train' else ('test',)
+    for phase in ('train', 'val', 'test'):
+        required = phase == phases[0]
+        hint = '' if phase != 'val' else ' (or None to skip validation)'
+        loader = need_dict(f'{phase}_dataloader', cfg.get(f'{phase}_dataloader'), required=required, hint=hint)
+        if loader is not None:
+            if loader_keys is not None and set(loader) - set(loader_keys):
+                fail(f'{phase}_dataloader', f'unknown key(s) {sorted(set(loader) - set(loader_keys))}; accepted: '
+                     f'{", ".join(sorted(loader_keys))}')
+            if not isinstance(loader.get('dataset'), dict) and not hasattr(loader.get('dataset'), '__getitem__'):
+                fail(f'{phase}_dataloader.dataset', f"must be a dataset config dict(type='...', ...), got "
+                     f"{typename(loader.get('dataset'))}")
+            need_int(f'{phase}_dataloader.batch_size', loader.get('batch_size'), 1)
+            need_int(f'{phase}_dataloader.num_workers', loader.get('num_workers'), 0)
+            need_dict(f'{phase}_dataloader.sampler', loader.get('sampler'))
+        loop = cfg.get(f'{phase}_cfg')
+        need_dict(f'{phase}_cfg', loop, required=required and phase == 'train')
+        if required and phase != 'train' and loop is None:
+            fail(f'{phase}_cfg', f'missing: {mode} needs it (test_cfg = dict() is enough)')
+        need_dicts(f'{phase}_evaluator', cfg.get(f'{phase}_evaluator'))
+        if required and phase != 'train' and cfg.get(f'{phase}_evaluator') is None:
+            fail(f'{phase}_evaluator', f"missing: {mode} needs a metric, such as dict(type='CocoMetric')")
+    if mode == 'train':
+        train_cfg = cfg['train_cfg']
+        for k in ('max_epochs', 'max_iters', 'val_interval', 'val_begin'):
+            need_int(f'train_cfg.{k}', train_cfg.get(k), 0 if k == 'val_begin' else 1)
+        optim = need_dict('optim_wrapper', cfg.get('optim_wrapper'), required=True,
+                          hint=" such as dict(optimizer=dict(type='SGD', lr=0.01))")
+        optimizer = need_dict('optim_wrapper.optimizer', optim.get('optimizer')) or {}
+        for k in ('lr', 'weight_decay', 'momentum', 'eps'):
+            if k in optimizer:
+                need_number(f'optim_wrapper.optimizer.{k}', optimizer[k])
+        if 'betas' in optimizer:
+            betas = optimizer['betas']
+            if not isinstance(betas, (list, tuple)) or len(betas) != 2:
+                fail('optim_wrapper.optimizer.betas', f'must be two numbers, got {betas!r:.80}')
+            for i, v in enumerate(betas):
+                need_number(f'optim_wrapper.optimizer.betas.{i}', v)
+        need_dicts('param_scheduler', cfg.get('param_scheduler'))
+        scale = need_dict('auto_scale_lr', cfg.get('auto_scale_lr'))
+        if scale:
+            need_int('auto_scale_lr.base_batch_size', scale.get('base_batch_size'), 1)
+    hooks = need_dict('default_hooks', cfg.get('default_hooks')) or {}
+    for k, v in hooks.items():
+        for name, opt in (need_dict(f'default_hooks.{k}', v) or {}).items():
+            if name in ('interval', 'max_keep_ckpts'):
+                need_int(f'default_hooks.{k}.{name}', opt, -1)
+    need_dicts('custom_hooks', cfg.get('custom_hooks'))
+    need_dict('visualizer', cfg.get('visualizer'))
+    load_from = cfg.get('load_from')
+    if load_from is not None and not isinstance(load_from, (str, os.PathLike)):
+        fail('load_from', f'must be a checkpoint path, got {typename(load_from)} {load_from!r:.80}')
+
+
+def check_checkpoint_fits(model, path) -> None:
+    """Fail before a run when the checkpoint file ``path`` cannot be read, holds no weights, or not one of its
+    weights fits ``model`` (a :class:`~visioncraft.errors.CheckpointError` naming the file). An http(s) URL is left
+    to the Runner (it downloads it)."""
+    if not path or str(path).startswith(('http://', 'https://')):
+        return
+    from ..errors import check_weights_fit, read_checkpoint
+    _, state_dict = read_checkpoint(path)
+    check_weights_fit(model, state_dict, path)

@@ -9,13 +9,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import ArgumentParser
+
 __all__ = ['build_parser', 'main']
 
 
 def build_parser(prog: str = 'visioncraft export') -> argparse.ArgumentParser:
     from ..config import DictAction
-    p = argparse.ArgumentParser(prog=prog, description='Export a trained model to TorchScript and ONNX with its '
-                                                       'pre- and post-processing settings (inference.json).')
+    p = ArgumentParser(prog=prog, description='Export a trained model to TorchScript and ONNX with its '
+                                              'pre- and post-processing settings (inference.json).')
     p.add_argument('config', help='config file (.py, .yaml or .json)')
     p.add_argument('checkpoint', help='checkpoint file (or http(s) URL)')
     p.add_argument('--out-dir', required=True, help='the inference directory to write')
@@ -49,4 +51,5 @@ def main(argv: list[str] | None = None, prog: str = 'visioncraft export') -> dic
 
 
 if __name__ == '__main__':  # pragma: no cover
-    main(sys.argv[1:])
+    from .main import run_cli
+    run_cli(main, sys.argv[1:])

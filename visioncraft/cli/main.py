@@ -1,8 +1,6 @@
 """The ``visioncraft`` command: ``visioncraft {train,test,config,export,predict,ocr} ...``."""
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +20,8 @@ _COMMANDS = {
 
 def _config_cmd(argv: list[str]) -> None:
     from ..config import DictAction
-    p = argparse.ArgumentParser(prog='visioncraft config', description=_COMMANDS['config'])
+    from .common import ArgumentParser
+    p = ArgumentParser(prog='visioncraft config', description=_COMMANDS['config'])
     p.add_argument('config')
     p.add_argument('--cfg-options', '-o', nargs='+', action=DictAction, default={}, metavar='KEY=VALUE')
     p.add_argument('--format', choices=['py', 'yaml', 'json'], default='py')
@@ -42,11 +41,13 @@ def _config_cmd(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ('-h', '--help'):
+    if not argv:
+        raise SystemExit(f"visioncraft: give a command ({', '.join(_COMMANDS)}); 'visioncraft -h' says what each does")
+    if argv[0] in ('-h', '--help'):
         lines = '\n'.join(f'  {k:<8}{v}' for k, v in _COMMANDS.items())
         print(f'usage: visioncraft COMMAND [ARGS]\n\ncommands:\n{lines}\n\n'
               "'visioncraft COMMAND -h' shows a command's options.")
-        raise SystemExit(0 if argv else 2)
+        raise SystemExit(0)
     cmd, rest = argv[0], argv[1:]
     if cmd == 'train':
         from .train import main as train_main
@@ -76,17 +77,13 @@ def main(argv: list[str] | None = None) -> Any:
 
 
 def run_cli(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a command; a mistake in the user's input (config key, type name, missing file) is printed as
-    one clear line and exit status 2, not a traceback. ``VISIONCRAFT_DEBUG=1`` shows the traceback."""
-    from ..config import ConfigError
-    from ..registry import RegistryError
-    try:
-        return fn(*args)
-    except (ConfigError, RegistryError, FileNotFoundError) as exc:
-        if os.environ.get('VISIONCRAFT_DEBUG'):
-            raise
-        print(f'error: {exc}', file=sys.stderr)
-        raise SystemExit(2) from None
+    """Run a command (every entry point goes through here: ``visioncraft``, tools/*.py, demo/*.py, the
+    converters); a mistake in the user's input (a config key or value, a type name, a path, an unreadable image,
+    annotation or checkpoint file, a device) is printed as one ``error: ...`` line with exit status 2, Ctrl-C as
+    one line with status 130, not a traceback. ``VISIONCRAFT_DEBUG=1`` shows the traceback. ``SystemExit``
+    subclasses pass through untouched. See :mod:`visioncraft.errors`."""
+    from ..errors import run_entry_point
+    return run_entry_point(fn, *args)
 
 
 def entry() -> None:

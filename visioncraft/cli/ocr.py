@@ -17,12 +17,14 @@ import sys
 import time
 from pathlib import Path
 
+from .common import ArgumentParser
+
 __all__ = ['build_parser', 'main']
 
 
 def build_parser(prog: str = 'visioncraft ocr') -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description='Detect and read text: a text detector and a recogniser, '
-                                                       'each a config file + checkpoint or an exported directory.')
+    p = ArgumentParser(prog=prog, description='Detect and read text: a text detector and a recogniser, '
+                                              'each a config file + checkpoint or an exported directory.')
     p.add_argument('inputs', help='an image file or a folder of images (with --eval: the data root)')
     p.add_argument('--det', required=True, help='text-detection config file or exported model directory')
     p.add_argument('--det-weights', default=None, help='checkpoint of the --det config')
@@ -78,4 +80,5 @@ def main(argv: list[str] | None = None, prog: str = 'visioncraft ocr'):
 
 
 if __name__ == '__main__':  # pragma: no cover
-    main(sys.argv[1:])
+    from .main import run_cli
+    run_cli(main, sys.argv[1:])

@@ -23,6 +23,8 @@ import logging
 import os
 from pathlib import Path
 
+from .common import ArgumentParser
+
 __all__ = ['eval_main', 'infer_det_main', 'infer_rec_main', 'export_main', 'image_files', 'IMG_EXTS']
 
 logger = logging.getLogger('visioncraft')
@@ -34,7 +36,7 @@ IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 # -- shared ---------------------------------------------------------------------------------------------------
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     from ..config import DictAction
-    p = argparse.ArgumentParser(prog=prog, description=description)
+    p = ArgumentParser(prog=prog, description=description)
     p.add_argument('-c', '--config', required=True, help='PaddleOCR-layout YAML config')
     p.add_argument('-o', '--opt', nargs='+', action=DictAction, default={}, metavar='KEY=VALUE',
                    help='override PaddleOCR keys: Global.checkpoints=PATH PostProcess.box_thresh=0.6 ... '
@@ -89,7 +91,10 @@ def eval_main(argv: list[str] | None = None, prog: str = 'tools/eval.py') -> dic
     if not cfg.get('work_dir'):
         cfg['work_dir'] = str(Path('output') / Path(args.config).stem)
     from ..engine import Runner
+    from .common import check_checkpoint_fits, check_run_config
+    check_run_config(cfg, 'test')
     runner = Runner(cfg)
+    check_checkpoint_fits(runner.model, cfg['load_from'])
     metrics = runner.test()
     if runner.rank == 0:
         (runner.log_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2, default=float))
@@ -118,13 +123,16 @@ def _inference_setup(cfg, prog: str, model_type: str):
 
     from ..data.collate import pseudo_collate
     from ..data.transforms import Compose
-    from ..engine.checkpoint import extract_state_dict, load_checkpoint_file, load_model_weights
+    from ..engine.checkpoint import load_model_weights
+    from ..errors import check_weights_fit, read_checkpoint
     from ..registry import MODELS, config_file_context
     with config_file_context(pd['file']):
         model = MODELS.build(cfg['model'].to_dict() if hasattr(cfg['model'], 'to_dict') else dict(cfg['model']),
                              key_path='model')
         pipeline = Compose([dict(s) for s in pd['inference_pipeline']])
-    report = load_model_weights(model, extract_state_dict(load_checkpoint_file(ckpt)))
+    _, state_dict = read_checkpoint(ckpt)
+    check_weights_fit(model, state_dict, ckpt)
+    report = load_model_weights(model, state_dict, source=ckpt)
     if not report.clean:
         logger.warning(f'{ckpt}: the weights differ from the model:\n{report}')
     device = torch.device('cuda' if torch.cuda.is_available() and pd['use_gpu'] else 'cpu')

@@ -12,11 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+from .common import ArgumentParser
+
 __all__ = ['build_parser', 'main']
 
 
 def build_parser(prog: str = 'visioncraft pose') -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description='Detect persons and estimate their 2D poses (top-down).')
+    p = ArgumentParser(prog=prog, description='Detect persons and estimate their 2D poses (top-down).')
     p.add_argument('inputs', help="an image, a folder of images, a video file or 'webcam'")
     p.add_argument('--pose2d', default='human', help="pose config file, or the alias 'human' (COCO-17; needs "
                                                      '--pose2d-weights)')
@@ -71,4 +73,5 @@ def main(argv: list[str] | None = None, prog: str = 'visioncraft pose'):
 
 
 if __name__ == '__main__':  # pragma: no cover
-    main(sys.argv[1:])
+    from .main import run_cli
+    run_cli(main, sys.argv[1:])

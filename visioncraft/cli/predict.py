@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import ArgumentParser
+
 __all__ = ['predict_main', 'paddle_main', 'list_images', 'run_predictor', 'run_recognizer']
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -43,10 +45,11 @@ def list_images(path: str | Path) -> list[Path]:
 
 
 def _read(path: Path) -> np.ndarray:
-    import cv2
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    from ..data.loading import imread, unreadable_image_reason
+    from ..errors import ImageReadError
+    img = imread(path)
     if img is None:
-        raise FileNotFoundError(f'could not read image {path} (not an image, or a format OpenCV cannot decode)')
+        raise ImageReadError(f'could not read image {path}: it {unreadable_image_reason(path)}')
     return img
 
 
@@ -126,8 +129,8 @@ def _predictor(model_dir, backend, device, task: str | None = 'textdet', **kw):
 
 
 def predict_main(argv: list[str] | None = None, prog: str = 'visioncraft predict'):
-    p = argparse.ArgumentParser(prog=prog, description='Detect or recognise text with an exported model (no config '
-                                                       'needed; the task comes from inference.json).')
+    p = ArgumentParser(prog=prog, description='Detect or recognise text with an exported model (no config '
+                                              'needed; the task comes from inference.json).')
     p.add_argument('inputs', help='an image file or a folder of images')
     p.add_argument('--model-dir', required=True, help='a directory written by `visioncraft export`')
     p.add_argument('--backend', default='onnxruntime', help='onnxruntime (model.onnx) or torchscript (model.pt)')
@@ -152,7 +155,7 @@ def _str2bool(v: str) -> bool:
 
 
 def paddle_main(argv: list[str] | None = None, prog: str = 'tools/infer/predict_det.py'):
-    p = argparse.ArgumentParser(prog=prog, description="Text detection with an exported model, PaddleOCR's flags.")
+    p = ArgumentParser(prog=prog, description="Text detection with an exported model, PaddleOCR's flags.")
     p.add_argument('--det_algorithm', default='DB', help='only DB (DBNet / DBNet++) exports exist')
     p.add_argument('--det_model_dir', required=True, help='a directory written by tools/export_model.py')
     p.add_argument('--image_dir', required=True, help='an image file or a folder of images')
@@ -186,4 +189,5 @@ def paddle_main(argv: list[str] | None = None, prog: str = 'tools/infer/predict_
 
 
 if __name__ == '__main__':  # pragma: no cover
-    predict_main(sys.argv[1:])
+    from .main import run_cli
+    run_cli(predict_main, sys.argv[1:])

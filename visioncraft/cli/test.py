@@ -5,13 +5,14 @@ import argparse
 import json
 import sys
 
-from .common import add_common_args, enable_visualization, load_config, run_in_process_group
+from .common import (ArgumentParser, add_common_args, check_checkpoint_fits, check_run_config, enable_visualization,
+                     load_config, run_in_process_group)
 
 __all__ = ['build_parser', 'main', 'prepare_config']
 
 
 def build_parser(prog: str = 'visioncraft test') -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description='Test (evaluate) a checkpoint on the test set.')
+    p = ArgumentParser(prog=prog, description='Test (evaluate) a checkpoint on the test set.')
     p.add_argument('config', help='config file (.py, .yaml or .json)')
     p.add_argument('checkpoint', help='checkpoint file or http(s) URL')
     p.add_argument('--out', help='write the predictions to this pickle file (.pkl)')
@@ -61,12 +62,62 @@ def prepare_config(args: argparse.Namespace):
 def main(argv: list[str] | None = None, prog: str = 'visioncraft test') -> dict:
     args = build_parser(prog).parse_args(argv)
     cfg = prepare_config(args)
+    check_run_config(cfg, 'test')
     return run_in_process_group(_run_test, cfg)
+
+
+def _evaluator_ann_files(evaluator) -> list:
+    """The ``ann_file`` values of a test_evaluator config (one metric, a list, or an Evaluator / multi-dataset one)."""
+    if isinstance(evaluator, dict):
+        inner = evaluator.get('metrics', evaluator.get('metric'))
+        return ([evaluator['ann_file']] if 'ann_file' in evaluator else []) + \
+            (_evaluator_ann_files(inner) if isinstance(inner, (dict, list, tuple)) else [])
+    if isinstance(evaluator, (list, tuple)):
+        return [f for e in evaluator for f in _evaluator_ann_files(e)]
+    return []
+
+
+def generate_test_data_first(cfg) -> None:
+    """Build the test dataset before the Runner when an evaluator's ``ann_file`` does not exist yet.
+
+    A quickstart dataset (DetShapesDataset, PoseSynthDataset, ...) writes its data on first use, and a metric such
+    as CocoMetric reads its ``ann_file`` (that data's annotations) as it is built, which the Runner does before it
+    builds the test dataloader: in a clean directory the test would stop on a missing file the next step would
+    have written. Any other dataset then fails here with its own error naming the missing file."""
+    import os
+    missing = [f for f in _evaluator_ann_files(cfg.get('test_evaluator'))
+               if isinstance(f, str) and '://' not in f and not os.path.exists(f)]
+    dataset = (cfg.get('test_dataloader') or {}).get('dataset') if isinstance(cfg.get('test_dataloader'), dict) \
+        else None
+    if not missing or not isinstance(dataset, dict):
+        return
+    import copy
+
+    from ..registry import DATASETS, config_file_context, set_default_scope
+    dataset = copy.deepcopy(dataset.to_dict() if hasattr(dataset, 'to_dict') else dict(dataset))
+    dataset['lazy_init'] = True  # the data is written as the dataset is built; its annotations are read later
+    try:
+        previous = set_default_scope(cfg.get('default_scope'))
+    except ValueError:  # an unknown default_scope: the Runner says so
+        return
+    try:
+        with config_file_context(getattr(cfg, 'filename', None)):
+            try:
+                DATASETS.build(dataset, key_path='test_dataloader.dataset')
+            except TypeError as exc:  # a dataset (wrapper) without lazy_init: built in full
+                if 'lazy_init' not in str(exc):
+                    raise
+                dataset.pop('lazy_init')
+                DATASETS.build(dataset, key_path='test_dataloader.dataset')
+    finally:
+        set_default_scope(previous)
 
 
 def _run_test(cfg) -> dict:
     from ..engine import Runner
+    generate_test_data_first(cfg)
     runner = Runner(cfg)
+    check_checkpoint_fits(runner.model, cfg['load_from'])  # before the test data is read: a clear error
     for m in getattr(runner.test_loop.evaluator, 'metrics', []):  # resolve the --save-preds path
         path = getattr(m, 'out_file_path', None)
         if isinstance(path, str) and path.startswith('__log_dir__/'):
@@ -81,4 +132,5 @@ def _run_test(cfg) -> dict:
 
 
 if __name__ == '__main__':  # pragma: no cover
-    main(sys.argv[1:])
+    from .main import run_cli
+    run_cli(main, sys.argv[1:])

@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_common_args, enable_visualization, load_config, run_in_process_group
+from .common import (ArgumentParser, add_common_args, check_checkpoint_fits, check_run_config, enable_visualization,
+                     load_config, run_in_process_group)
 
 __all__ = ['build_parser', 'main', 'prepare_config']
 
 
 def build_parser(prog: str = 'visioncraft train') -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description='Train a model from a config file.')
+    p = ArgumentParser(prog=prog, description='Train a model from a config file.')
     p.add_argument('config', nargs='?', help='config file (.py, .yaml or .json)')
     p.add_argument('-c', '--config-file', dest='config_opt',
                    help='config file, PaddleOCR style (-c FILE -o k=v); a PaddleOCR-layout YAML (Global + '
@@ -22,6 +23,9 @@ def build_parser(prog: str = 'visioncraft train') -> argparse.ArgumentParser:
     p.add_argument('--auto-scale-lr', action='store_true',
                    help='scale the LR linearly by (GPUs x batch size) / auto_scale_lr.base_batch_size')
     p.add_argument('--no-validate', action='store_true', help='do not validate during training')
+    p.add_argument('--requeue', action='store_true',
+                   help='under Slurm (SLURM_JOB_ID set): when SIGTERM / SIGINT / SIGUSR1 stops training, requeue '
+                        'the job (scontrol requeue) after writing the checkpoint; the requeued job resumes by itself')
     add_common_args(p)
     return p
 
@@ -54,6 +58,8 @@ def prepare_config(args: argparse.Namespace):
     elif args.resume:
         cfg['resume'] = True
         cfg['load_from'] = args.resume
+    if args.requeue:
+        cfg['requeue'] = True
     if args.no_validate:
         cfg['val_cfg'] = None
         cfg['val_dataloader'] = None
@@ -65,9 +71,18 @@ def prepare_config(args: argparse.Namespace):
 def main(argv: list[str] | None = None, prog: str = 'visioncraft train') -> None:
     args = build_parser(prog).parse_args(argv)
     cfg = prepare_config(args)
+    check_run_config(cfg, 'train')
     from ..engine import Runner
-    run_in_process_group(lambda: Runner(cfg).train())
+
+    def run():
+        runner = Runner(cfg)
+        if cfg.get('load_from'):
+            check_checkpoint_fits(runner.model, cfg['load_from'])  # before anything runs: a clear error
+        return runner.train()
+
+    run_in_process_group(run)
 
 
 if __name__ == '__main__':  # pragma: no cover
-    main(sys.argv[1:])
+    from .main import run_cli
+    run_cli(main, sys.argv[1:])

@@ -51,6 +51,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import UserError
 from .config_dict import ConfigDict, to_config_value
 from .pretty import to_python_source, to_serializable
 
@@ -67,7 +68,7 @@ _BASE_REF_FUNC = '__vc_base_value__'
 _MISSING = object()
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file that cannot be loaded, or an override / value that does not fit the config."""
 
 
@@ -279,7 +280,7 @@ def _parse_python(text: str, label: str, base_dir: str, chain: tuple[str, ...]) 
     }
     try:
         exec(compile(tree, label, 'exec'), namespace)
-    except Exception as exc:  # anything the file raises is a broken config: say where
+    except (Exception, SystemExit) as exc:  # anything the file raises (exit() too) is a broken config: say where
         what = str(exc) if isinstance(exc, ConfigError) else f'{type(exc).__name__}: {exc}'
         raise ConfigError(f'{label}{_exception_line(exc, label)}: {what}') from exc
     own = {k: v for k, v in namespace.items()
@@ -297,6 +298,8 @@ def _parse_data(text: str, fmt: str, label: str, base_dir: str, chain: tuple[str
         raise ConfigError(f'{label}{where}: invalid YAML: {getattr(exc, "problem", None) or exc}') from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f'{label}, line {exc.lineno}: invalid JSON: {exc.msg}') from exc
+    except RecursionError:
+        raise ConfigError(f'{label}: nested too deeply to read') from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -323,6 +326,8 @@ def _load_file(path: str | os.PathLike[str], chain: tuple[str, ...] = ()) -> tup
     path = os.path.abspath(os.path.expanduser(os.fspath(path)))
     if path in chain:
         raise ConfigError('circular _base_ chain: ' + ' -> '.join([*chain[chain.index(path):], path]))
+    if os.path.isdir(path):
+        raise ConfigError(f'config file {path} is a folder, not a file')
     if not os.path.isfile(path):
         raise ConfigError(f'config file not found: {path}')
     fmt = _format_of(path)

@@ -7,7 +7,6 @@ The default ``load_data_list`` reads the common annotation format, a JSON or pic
 from __future__ import annotations
 
 import copy
-import json
 import os.path as osp
 import pickle
 import warnings
@@ -23,6 +22,11 @@ from .seeding import SeededIndex, derive_seed, sample_rng
 from .transforms import Compose
 
 __all__ = ['BaseDataset']
+
+
+#: what reading a broken annotation file raises (json / XML / pickle syntax, a missing key, a wrong type)
+_ANNOTATION_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError, AssertionError, SyntaxError,
+                      EOFError, pickle.UnpicklingError, RecursionError)
 
 
 def _is_remote(path: str) -> bool:
@@ -123,11 +127,19 @@ class BaseDataset(torch.utils.data.Dataset):
         if self._fully_initialized:
             return
         self._check_ann_file()
-        data_list = self.load_data_list()
-        if not isinstance(data_list, list):
-            raise TypeError(f'{type(self).__name__}.load_data_list must return a list of dicts, got '
-                            f'{type(data_list).__name__}')
-        data_list = self.filter_data(data_list)
+        try:
+            data_list = self.load_data_list()
+            if not isinstance(data_list, list):
+                raise TypeError(f'{type(self).__name__}.load_data_list must return a list of dicts, got '
+                                f'{type(data_list).__name__}')
+            data_list = self.filter_data(data_list)
+        except _ANNOTATION_ERRORS as exc:
+            # a broken annotation file (invalid JSON / XML, a missing key, a wrong type): the entry points print
+            # it as one line naming the file (visioncraft.errors)
+            from visioncraft.errors import mark_user_error
+            named = self.ann_file and (self.ann_file in str(exc) or type(self).__name__ in str(exc))
+            raise mark_user_error(exc, None if named else f'{type(self).__name__}: annotation file {self.ann_file}'
+                                  if self.ann_file else type(self).__name__)
         if self._indices is not None:
             data_list = self._subset(data_list, self._indices)
         if self.serialize_data:
@@ -150,8 +162,8 @@ class BaseDataset(torch.utils.data.Dataset):
             with open(self.ann_file, 'rb') as f:
                 annotations = pickle.load(f)
         else:
-            with open(self.ann_file, encoding='utf-8') as f:
-                annotations = json.load(f)
+            from visioncraft.errors import read_json
+            annotations = read_json(self.ann_file, f'{type(self).__name__}: annotation file')
         if not isinstance(annotations, dict) or 'data_list' not in annotations:
             raise ValueError(f'{type(self).__name__}: {self.ann_file} must hold a dict with a "data_list" key '
                              '(and optionally "metainfo"); override load_data_list() for other formats')

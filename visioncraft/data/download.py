@@ -8,10 +8,10 @@ or the next run. A mirror holding the files flat under one URL replaces the offi
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.client
 import logging
+import sys
 import os
 import re
 import tarfile
@@ -22,6 +22,8 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from visioncraft.errors import ArgumentParser
 
 __all__ = ['RemoteFile', 'DATASET_FILES', 'DownloadError', 'ChecksumError', 'file_digest', 'download_file',
            'extract_archive', 'download_dataset', 'main']
@@ -236,7 +238,7 @@ def download_dataset(name: str, save_dir: str | os.PathLike, *, unzip: bool = Fa
 
 
 def main(argv: list[str] | None = None, prog: str = 'tools/misc/download_dataset.py') -> None:
-    p = argparse.ArgumentParser(prog=prog, description='Download a dataset: resumable, checksum-verified.')
+    p = ArgumentParser(prog=prog, description='Download a dataset: resumable, checksum-verified.')
     p.add_argument('--dataset-name', default='coco2017', choices=sorted(DATASET_FILES),
                    help='which dataset (default: coco2017)')
     p.add_argument('--save-dir', default='data/coco', help='folder for the files (default: data/coco)')
@@ -254,7 +256,8 @@ def main(argv: list[str] | None = None, prog: str = 'tools/misc/download_dataset
     try:
         paths = download_dataset(args.dataset_name, args.save_dir, unzip=args.unzip, delete=args.delete,
                                  threads=args.threads, base_url=args.base_url, retries=args.retries)
-    except DownloadError as exc:
-        raise SystemExit(f'error: {exc}') from None
+    except DownloadError as exc:  # the network or the remote file, not the user's input: status 1, one line
+        print(f'error: {exc}', file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
     for path in paths:
         print(path if path.exists() else f'{path} (unpacked and deleted)')

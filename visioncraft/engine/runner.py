@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import UserError
 from ..registry import (EVALUATORS, LOOPS, MODEL_WRAPPERS, MODELS, VISUALIZERS, config_file_context,
                         set_default_scope)
 from .. import dist
@@ -61,7 +62,7 @@ class TrainingInterrupted(SystemExit):
         self.checkpoint = checkpoint
 
 
-class ResumeError(FileNotFoundError):
+class ResumeError(UserError, FileNotFoundError):
     """``--resume`` found a ``last_checkpoint`` pointer but no checkpoint it could load."""
 
 

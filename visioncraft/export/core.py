@@ -223,9 +223,10 @@ def export_model(cfg, checkpoint: str | None, out_dir, *, formats: Sequence[str]
     model = build_model_for_export(cfg, checkpoint)
     exporter_cls = next((e for e in EXPORTERS if e.matches(model)), None)
     if exporter_cls is None:
-        raise ValueError(f'export_model: no exporter for a {type(model).__name__} model (exporters: '
-                         f'{", ".join(e.__name__ for e in EXPORTERS)}); export supports text detection (DBNet) and '
-                         'CTC text recognition (CRNN, SVTR)')
+        from ..config import ConfigError
+        raise ConfigError(f'export_model: no exporter for a {type(model).__name__} model (exporters: '
+                          f'{", ".join(e.__name__ for e in EXPORTERS)}); export supports text detection (DBNet) and '
+                          'CTC text recognition (CRNN, SVTR)')
     exporter = exporter_cls(model, model.cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,6 @@ decoding ``CTCHead.predict`` runs, over the frames that hold the crop (not the r
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import AnnotationError, check_device, read_json
 from .core import FORMAT_VERSION, INFERENCE_JSON, MODEL_FILES
 
 __all__ = ['TextDetPredictor', 'TextRecogPredictor', 'BACKENDS', 'load_inference_settings', 'load_predictor',
@@ -40,16 +40,22 @@ def load_inference_settings(model_dir: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f'{path} not found: {d} is not an exported model directory '
                                 f'(write one with `visioncraft export CONFIG CHECKPOINT --out-dir {d}`)')
+    info = read_json(path, 'export settings')
+    if not isinstance(info, dict):
+        raise AnnotationError(f'{path}: expected a JSON object, got {type(info).__name__}')
     try:
-        info = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f'{path}: not valid JSON ({exc})') from exc
-    if int(info.get('format_version', 0)) > FORMAT_VERSION:
-        raise ValueError(f'{path}: format_version {info.get("format_version")} is newer than this visioncraft '
-                         f'reads ({FORMAT_VERSION})')
+        version = int(info.get('format_version', 0))
+    except (TypeError, ValueError):
+        raise AnnotationError(f'{path}: format_version must be an integer, got {info.get("format_version")!r}') \
+            from None
+    if version > FORMAT_VERSION:
+        raise AnnotationError(f'{path}: format_version {info.get("format_version")} is newer than this visioncraft '
+                              f'reads ({FORMAT_VERSION})')
     for key in ('preprocess', 'postprocess'):
         if key not in info:
-            raise ValueError(f'{path}: missing key {key!r}')
+            raise AnnotationError(f'{path}: missing key {key!r}')
+        if not isinstance(info[key], dict):
+            raise AnnotationError(f'{path}: {key!r} must be a JSON object, got {type(info[key]).__name__}')
     return info
 
 
@@ -64,7 +70,7 @@ def load_predictor(model_dir: str | os.PathLike, backend: str = 'onnxruntime', d
     task = exported_task(model_dir)
     classes = {'textdet': TextDetPredictor, 'textrecog': TextRecogPredictor}
     if task not in classes:
-        raise ValueError(f'{Path(model_dir) / INFERENCE_JSON}: task {task!r} has no predictor '
+        raise AnnotationError(f'{Path(model_dir) / INFERENCE_JSON}: task {task!r} has no predictor '
                          f'(known: {", ".join(classes)})')
     return classes[task](model_dir, backend=backend, device=device, **kwargs)
 
@@ -137,7 +143,7 @@ class TextDetPredictor:
         if self.info.get('task', 'textdet') != 'textdet':
             raise ValueError(f'{self.model_dir / INFERENCE_JSON}: task is {self.info.get("task")!r}, '
                              'TextDetPredictor needs a text-detection export')
-        self.backend, self.device = backend, torch.device(device)
+        self.backend, self.device = backend, check_device(device)
         self.runtime = _Runtime(self.model_dir, self.info, backend, self.device, num_threads)
         pre = self.info['preprocess']
         self.pipeline_cfg = copy.deepcopy(pre['pipeline'])
@@ -227,7 +233,7 @@ class TextRecogPredictor:
         if self.info.get('task') != 'textrecog':
             raise ValueError(f'{where}: task is {self.info.get("task", "textdet")!r}, TextRecogPredictor needs a '
                              'text-recognition export')
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.backend = backend
         self.runtime = _Runtime(self.model_dir, self.info, backend, self.device, num_threads)
         pre = self.info['preprocess']

@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import UserError
+
 __all__ = ['save_checkpoint', 'atomic_write_bytes', 'atomic_write_text', 'load_checkpoint_file',
            'load_model_weights', 'extract_state_dict', 'find_latest_checkpoint', 'cached_download',
            'LoadReport', 'CheckpointMismatchError', 'remove_stale_temp_files', 'write_last_checkpoint',
@@ -239,7 +241,7 @@ def extract_state_dict(checkpoint: dict) -> 'OrderedDict[str, torch.Tensor]':
     return out
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
     """Not one weight of a checkpoint fits the model (another model's checkpoint, or a wrong prefix)."""
 
 

@@ -1,6 +1,7 @@
 """Data preprocessors: the first thing a model does with a batch, on its device."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,6 +45,21 @@ class BaseDataPreprocessor(nn.Module):
         return to_device(data, self.device, self.non_blocking)
 
 
+def _norm_values(name: str, value) -> list[float]:
+    """``mean`` / ``std`` as a list of finite floats (one, or one per channel)."""
+    values = [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    try:
+        if isinstance(values, (str, bytes)):
+            raise TypeError(name)
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise TypeError(f'ImgDataPreprocessor: {name} must be a list of numbers (one per channel), got '
+                        f'{value!r:.80}') from None
+    if not out or not all(math.isfinite(v) for v in out):
+        raise ValueError(f'ImgDataPreprocessor: {name} must be a non-empty list of finite numbers, got {value!r:.80}')
+    return out
+
+
 @MODELS.register_module()
 class ImgDataPreprocessor(BaseDataPreprocessor):
     """Stack images into one float batch: BGR->RGB (optional), ``(x - mean) / std``, pad to a common
@@ -66,6 +82,12 @@ class ImgDataPreprocessor(BaseDataPreprocessor):
         self.swap_channels = bgr_to_rgb or rgb_to_bgr
         self._normalize = mean is not None
         if mean is not None:
+            mean, std = _norm_values('mean', mean), _norm_values('std', std)
+            if len(mean) != len(std):
+                raise ValueError(f'ImgDataPreprocessor: mean has {len(mean)} values and std {len(std)}; give one '
+                                 'per channel (or one for all)')
+            if any(v == 0 for v in std):
+                raise ValueError(f'ImgDataPreprocessor: std {std} holds a 0 (the images are divided by it)')
             self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1), persistent=False)
             self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(-1, 1, 1), persistent=False)
         self.pad_size_divisor = pad_size_divisor

@@ -140,9 +140,8 @@ class Visualizer:
         if show:
             self.show(drawn, win_name=name, wait_time=wait_time)
         if out_file is not None:
-            import cv2
-            Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(out_file), drawn[..., ::-1])
+            from ..data.loading import imwrite
+            imwrite(out_file, np.ascontiguousarray(drawn[..., ::-1]), type(self).__name__)
         elif not show:
             self.add_image(name, drawn, step)
         return drawn

@@ -8,13 +8,15 @@ continuous pixel frame of :class:`~visioncraft.tasks.detection.datasets.CocoData
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
 import os.path as osp
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from visioncraft.errors import ArgumentParser
+from visioncraft.errors import AnnotationError, ImageReadError, read_json, read_text_lines
 
 from .datasets.voc import VOC_CLASSES
 
@@ -43,8 +45,13 @@ def _dump(obj: dict, path: str | os.PathLike) -> Path:
 
 def _image_size(path: str | os.PathLike) -> tuple[int, int]:
     from PIL import Image
-    with Image.open(path) as im:  # reads the header only
-        return im.size
+    try:
+        with Image.open(path) as im:  # reads the header only
+            return im.size
+    except FileNotFoundError:
+        raise FileNotFoundError(f'image {path} does not exist') from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # PIL's errors for a bad file
+        raise ImageReadError(f'{path} is not a readable image ({exc})') from None
 
 
 def _polygon_area(flat: list[float]) -> float:
@@ -62,24 +69,32 @@ def _parse_voc_xml(xml_path: str, img_path: str) -> tuple[int, int, list[dict]]:
     except FileNotFoundError:
         raise FileNotFoundError(f'VOC annotation {xml_path} does not exist') from None
     except ET.ParseError as exc:
-        raise ValueError(f'cannot parse {xml_path}: {exc}') from None
+        raise AnnotationError(f'cannot parse {xml_path}: {exc}') from None
     size = root.find('size')
-    width = int(float(size.findtext('width') or 0)) if size is not None else 0
-    height = int(float(size.findtext('height') or 0)) if size is not None else 0
+    try:
+        width = int(float(size.findtext('width') or 0)) if size is not None else 0
+        height = int(float(size.findtext('height') or 0)) if size is not None else 0
+    except (ValueError, OverflowError):
+        raise AnnotationError(f'{xml_path}: <size> <width> / <height> must be numbers, got '
+                              f'{size.findtext("width")!r} / {size.findtext("height")!r}') from None
     if not width or not height:
         width, height = _image_size(img_path)
     objects = []
     for obj in root.findall('object'):
         name = (obj.findtext('name') or '').strip()
         if name not in VOC_CLASSES:
-            raise ValueError(f'{xml_path}: object class {name!r} is not one of the 20 VOC classes')
+            raise AnnotationError(f'{xml_path}: object class {name!r} is not one of the 20 VOC classes')
         box = obj.find('bndbox')
         try:
             xmin, ymin, xmax, ymax = (float(box.findtext(k)) for k in ('xmin', 'ymin', 'xmax', 'ymax'))
         except (AttributeError, TypeError, ValueError):
-            raise ValueError(f'{xml_path}: object {name!r} has a missing, incomplete or non-numeric <bndbox>') \
+            raise AnnotationError(f'{xml_path}: object {name!r} has a missing, incomplete or non-numeric <bndbox>') \
                 from None
-        difficult = int(float(obj.findtext('difficult') or 0))
+        try:
+            difficult = int(float(obj.findtext('difficult') or 0))
+        except (ValueError, OverflowError):
+            raise AnnotationError(f'{xml_path}: object {name!r}: <difficult> must be 0 or 1, got '
+                                  f'{obj.findtext("difficult")!r}') from None
         objects.append(dict(name=name, box=(xmin, ymin, xmax, ymax), difficult=difficult))
     return width, height, objects
 
@@ -144,8 +159,8 @@ def convert_voc(devkit: str | os.PathLike, out_dir: str | os.PathLike | None = N
 
 
 def main_pascal_voc(argv: list[str] | None = None, prog: str = 'tools/dataset_converters/pascal_voc.py') -> None:
-    p = argparse.ArgumentParser(prog=prog, description='Convert a Pascal VOC devkit (VOC2007 / VOC2012) to '
-                                'COCO instances JSON, one file per split (voc07_trainval.json, ...).')
+    p = ArgumentParser(prog=prog, description='Convert a Pascal VOC devkit (VOC2007 / VOC2012) to '
+                       'COCO instances JSON, one file per split (voc07_trainval.json, ...).')
     p.add_argument('devkit_path', help='the VOCdevkit folder, holding VOC2007/ and/or VOC2012/')
     p.add_argument('-o', '--out-dir', help='output folder (default: devkit_path)')
     p.add_argument('--out-format', choices=['coco'], default='coco',
@@ -160,16 +175,21 @@ def main_pascal_voc(argv: list[str] | None = None, prog: str = 'tools/dataset_co
 def _cityscapes_image(task: tuple[str, str, str]) -> dict:
     """Read one ``*_gtFine_polygons.json``: the image entry and its annotations (ids not assigned yet)."""
     file_name, img_path, poly_path = task
+    if not osp.exists(poly_path):
+        raise FileNotFoundError(f'Cityscapes polygons {poly_path} (for image {img_path}) do not exist')
+    gt = read_json(poly_path, 'Cityscapes polygons')
     try:
-        with open(poly_path, encoding='utf-8') as f:
-            gt = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f'Cityscapes polygons {poly_path} (for image {img_path}) do not exist') from None
-    except ValueError as exc:
-        raise ValueError(f'cannot parse {poly_path}: {exc}') from None
-    width, height = int(gt['imgWidth']), int(gt['imgHeight'])
+        width, height = int(gt['imgWidth']), int(gt['imgHeight'])
+    except (KeyError, TypeError, ValueError):
+        raise AnnotationError(f'{poly_path}: expected a JSON object with integer "imgWidth" and "imgHeight"') \
+            from None
+    objects = gt.get('objects', [])
+    if not isinstance(objects, list):
+        raise AnnotationError(f'{poly_path}: "objects" must be a list, got {type(objects).__name__}')
     anns = []
-    for obj in gt.get('objects', []):
+    for k, obj in enumerate(objects):
+        if not isinstance(obj, dict):
+            raise AnnotationError(f'{poly_path}: object {k} must be a JSON object, got {obj!r:.80}')
         label = obj.get('label')
         # '<class>group' labels cover crowds without instance ids: left out, as in the instance benchmark
         if label not in CITYSCAPES_CLASSES or obj.get('deleted'):
@@ -178,8 +198,12 @@ def _cityscapes_image(task: tuple[str, str, str]) -> dict:
         if len(pts) < 3:
             continue
         # Cityscapes vertices are pixel indices; pixel i's centre is at i + 0.5 in the continuous frame.
-        xs = [float(p[0]) + 0.5 for p in pts]
-        ys = [float(p[1]) + 0.5 for p in pts]
+        try:
+            xs = [float(p[0]) + 0.5 for p in pts]
+            ys = [float(p[1]) + 0.5 for p in pts]
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise AnnotationError(f'{poly_path}: object {k} ({label}): "polygon" must be [[x, y], ...], got '
+                                  f'{pts!r:.80}') from None
         x1, y1 = max(min(xs), 0.0), max(min(ys), 0.0)
         x2, y2 = min(max(xs), float(width)), min(max(ys), float(height))
         if x2 <= x1 or y2 <= y1:
@@ -241,8 +265,8 @@ def convert_cityscapes(root: str | os.PathLike, out_dir: str | os.PathLike | Non
 
 
 def main_cityscapes(argv: list[str] | None = None, prog: str = 'tools/dataset_converters/cityscapes.py') -> None:
-    p = argparse.ArgumentParser(prog=prog, description='Convert Cityscapes gtFine polygons to COCO instances '
-                                'JSON (instancesonly_filtered_gtFine_{train,val,test}.json, 8 instance classes).')
+    p = ArgumentParser(prog=prog, description='Convert Cityscapes gtFine polygons to COCO instances '
+                       'JSON (instancesonly_filtered_gtFine_{train,val,test}.json, 8 instance classes).')
     p.add_argument('cityscapes_path', help='the Cityscapes root, holding leftImg8bit/ and gtFine/')
     p.add_argument('--img-dir', default='leftImg8bit', help='image folder under cityscapes_path')
     p.add_argument('--gt-dir', default='gtFine', help='annotation folder under cityscapes_path')
@@ -280,18 +304,19 @@ def images_to_coco(img_dir: str | os.PathLike, classes: list[str] | tuple[str, .
 
 
 def _read_classes(path: str | os.PathLike) -> list[str]:
-    with open(path, encoding='utf-8') as f:
-        classes = [line.strip() for line in f if line.strip()]
+    if os.path.isdir(path):
+        raise IsADirectoryError(f'class list {path} is a folder, not a text file')
+    classes = [line.strip() for line in read_text_lines(path, 'class list') if line.strip()]
     if not classes:
-        raise ValueError(f'{path} lists no class (one class name a line)')
+        raise AnnotationError(f'{path} lists no class (one class name a line)')
     if len(set(classes)) != len(classes):
-        raise ValueError(f'{path} lists a class twice: {sorted({c for c in classes if classes.count(c) > 1})}')
+        raise AnnotationError(f'{path} lists a class twice: {sorted({c for c in classes if classes.count(c) > 1})}')
     return classes
 
 
 def main_images2coco(argv: list[str] | None = None, prog: str = 'tools/dataset_converters/images2coco.py') -> None:
-    p = argparse.ArgumentParser(prog=prog, description='Write a COCO JSON listing the images of a folder (no '
-                                'annotations), to run a model over them with the test tools.')
+    p = ArgumentParser(prog=prog, description='Write a COCO JSON listing the images of a folder (no '
+                       'annotations), to run a model over them with the test tools.')
     p.add_argument('img_path', help='image folder (searched recursively)')
     p.add_argument('classes', help='text file with one class name a line')
     p.add_argument('out', help='output JSON path')

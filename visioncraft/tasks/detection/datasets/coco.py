@@ -1,11 +1,11 @@
 """COCO-format detection / instance segmentation dataset."""
 from __future__ import annotations
 
-import contextlib
-import io
 import os.path as osp
 
 from visioncraft.engine.logging import get_logger
+from visioncraft.data.coco_json import load_coco
+from visioncraft.errors import AnnotationError
 from visioncraft.registry import DATASETS
 
 from .base_det import BaseDetDataset, make_palette
@@ -72,13 +72,12 @@ class CocoDataset(BaseDetDataset):
 
     def load_data_list(self) -> list[dict]:
         try:
-            from pycocotools.coco import COCO
+            import pycocotools.coco  # noqa: F401  (load_coco uses it)
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError('CocoDataset needs pycocotools: pip install pycocotools') from exc
         if not self.ann_file:
             raise ValueError('CocoDataset: no ann_file given')
-        with contextlib.redirect_stdout(io.StringIO()):
-            coco = COCO(self.ann_file)
+        coco = load_coco(self.ann_file, 'CocoDataset')
         classes = self._metainfo['classes']
         by_name: dict[str, int] = {}
         for cat in coco.loadCats(coco.getCatIds()):
@@ -104,9 +103,16 @@ class CocoDataset(BaseDetDataset):
         return data_list
 
     def _parse(self, img_info: dict, anns: list[dict]) -> dict:
-        file_name = img_info['file_name']
+        file_name = img_info.get('file_name')
+        try:
+            height, width = int(img_info['height']), int(img_info['width'])
+        except (KeyError, TypeError, ValueError):
+            height = width = None
+        if not isinstance(file_name, str) or not file_name or height is None:
+            raise AnnotationError(f'CocoDataset: {self.ann_file}: image id {img_info.get("id")!r} needs a '
+                                  f'"file_name" string and integer "height" and "width", got {img_info!r:.120}')
         info = dict(img_path=osp.join(self.data_prefix.get('img', ''), file_name), img_id=img_info['id'],
-                    height=int(img_info['height']), width=int(img_info['width']))
+                    height=height, width=width)
         if self.data_prefix.get('seg'):
             info['seg_map_path'] = osp.join(self.data_prefix['seg'], osp.splitext(file_name)[0] + '.png')
         w_img, h_img = info['width'], info['height']
@@ -116,8 +122,9 @@ class CocoDataset(BaseDetDataset):
                 continue
             bbox = ann.get('bbox')
             problem = None
-            if bbox is None or len(bbox) != 4:
-                problem = f'bbox {bbox!r} is not [x, y, w, h]'
+            if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 \
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox):
+                problem = f'bbox {bbox!r} is not [x, y, w, h] (four numbers)'
             else:
                 x, y, w, h = (float(v) for v in bbox)
                 if w < 0 or h < 0:
@@ -130,7 +137,7 @@ class CocoDataset(BaseDetDataset):
                 if self.skip_invalid:
                     self.num_invalid_skipped += 1
                     continue
-                raise ValueError(f'CocoDataset: invalid annotation in {self.ann_file}: image id {img_info["id"]} '
+                raise AnnotationError(f'CocoDataset: invalid annotation in {self.ann_file}: image id {img_info["id"]} '
                                  f'({file_name}), annotation id {ann.get("id")}: {problem}. Fix the file or pass '
                                  'skip_invalid=True to skip such annotations')
             if w < 1 or h < 1 or ann.get('area', 1) <= 0:

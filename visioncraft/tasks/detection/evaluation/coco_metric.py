@@ -155,7 +155,8 @@ class CocoMetric(BaseMetric):
         if ann_file is not None:
             if not osp.isfile(ann_file):
                 raise FileNotFoundError(f'CocoMetric: ann_file {ann_file!r} does not exist')
-            self._coco_api, _ = _quiet(_pycocotools()[1], ann_file)
+            from visioncraft.data.coco_json import load_coco
+            self._coco_api = load_coco(ann_file, 'CocoMetric', _pycocotools()[1])
         self.last_stats: dict[str, np.ndarray] = {}
 
     # -- per batch --------------------------------------------------------------------------------

@@ -25,12 +25,12 @@ pass ``num_classes=80`` (single-stage) / ``81`` (R-CNN, background included) for
 """
 from __future__ import annotations
 
-import argparse
 import re
 from collections import OrderedDict
 
 import torch
 
+from visioncraft.errors import ArgumentParser
 from ..datasets.coco import COCO_CLASSES
 from .task_utils import TorchvisionAnchorGenerator, TorchvisionPointGenerator  # noqa: F401  (re-exported)
 
@@ -411,9 +411,9 @@ def converted_meta(arch: str, coco80: bool, src: str | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Convert torchvision detection weights (retinanet_resnet50_fpn, "
-                                                 "fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn, fcos_resnet50_fpn;"
-                                                 " v1) to VisionCraft's")
+    parser = ArgumentParser(description="Convert torchvision detection weights (retinanet_resnet50_fpn, "
+                                        "fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn, fcos_resnet50_fpn;"
+                                        " v1) to VisionCraft's")
     parser.add_argument('src', help='torchvision checkpoint (.pth)')
     parser.add_argument('dst', help='output checkpoint ({"state_dict": ..., "meta": ...})')
     parser.add_argument('--arch', choices=sorted(_CONVERTERS), default='retinanet',
@@ -422,11 +422,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="keep only the 80 COCO classes (drop the background / 'N/A' slots of torchvision's 91): "
                              'for configs/detection/torchvision/*_tv_coco.py and CocoDataset labels')
     args = parser.parse_args(argv)
-    from visioncraft.engine.checkpoint import extract_state_dict, load_checkpoint_file, save_checkpoint
-    state = _CONVERTERS[args.arch](extract_state_dict(load_checkpoint_file(args.src)), coco80=args.coco80)
+    from visioncraft.engine.checkpoint import save_checkpoint
+    from visioncraft.errors import CheckpointError, read_checkpoint
+    _, weights = read_checkpoint(args.src)
+    try:
+        state = _CONVERTERS[args.arch](weights, coco80=args.coco80)
+    except KeyError as exc:  # the keys are not those of a torchvision checkpoint of --arch
+        raise CheckpointError(f'{args.src}: {exc.args[0] if exc.args else exc}') from None
     save_checkpoint(dict(state_dict=state, meta=converted_meta(args.arch, args.coco80, str(args.src))), args.dst)
     print(f'wrote {len(state)} tensors to {args.dst}' + (' (80 COCO classes)' if args.coco80 else ''))
 
 
 if __name__ == '__main__':
-    main()
+    from visioncraft.errors import run_entry_point
+    run_entry_point(main)

@@ -352,7 +352,6 @@ def show_result(image_or_path: np.ndarray | str | Path | None, data_sample: Data
         vis.dataset_meta = dict(classes=tuple(classes))
     drawn = vis.draw_sample(image, data_sample, draw_gt=draw_gt, draw_pred=True, pred_score_thr=score_thr)
     if out_file is not None:
-        Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(out_file), np.ascontiguousarray(drawn[..., ::-1])):
-            raise OSError(f'show_result: could not write {out_file} (is the extension an image format?)')
+        from visioncraft.data.loading import imwrite
+        imwrite(out_file, np.ascontiguousarray(drawn[..., ::-1]), 'show_result')
     return drawn

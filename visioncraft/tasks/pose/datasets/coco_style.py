@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from visioncraft.data import BaseDataset
+from visioncraft.errors import AnnotationError
 from visioncraft.registry import DATASETS, default_scope, get_default_scope
 
 from .metainfo import METAINFO_KEYS_IN_DATA_INFO, parse_pose_metainfo
@@ -50,8 +51,8 @@ def load_json(path: str, what: str) -> Any:
         with open(path, encoding='utf-8') as f:
             return json.load(f)
     except json.JSONDecodeError as exc:
-        raise ValueError(f'{what}: {path} is not valid JSON: {exc.msg} at line {exc.lineno}, column '
-                         f'{exc.colno}') from None
+        raise AnnotationError(f'{what}: {path} is not valid JSON: {exc.msg} at line {exc.lineno}, column '
+                              f'{exc.colno}') from None
     except FileNotFoundError:
         raise FileNotFoundError(f'{what}: {path} does not exist') from None
 
@@ -193,8 +194,16 @@ class BaseCocoStyleDataset(BaseDataset):
             return None
         name = type(self).__name__
         where = f'{name}: {self.ann_file}: annotation id {ann.get("id")} (image id {img["id"]})'
-        if len(ann['bbox']) != 4:
-            raise ValueError(f'{where}: bbox {ann["bbox"]!r} is not [x, y, w, h]')
+        try:
+            return self._parse_annotation(ann, img, where)
+        except (TypeError, ValueError) as exc:  # a value of the wrong type: name the annotation
+            if isinstance(exc, AnnotationError):
+                raise
+            raise AnnotationError(f'{where}: {exc}') from None
+
+    def _parse_annotation(self, ann: dict, img: dict, where: str) -> dict:
+        if not isinstance(ann['bbox'], (list, tuple)) or len(ann['bbox']) != 4:
+            raise AnnotationError(f'{where}: bbox {ann["bbox"]!r} is not [x, y, w, h]')
         x, y, w, h = (float(v) for v in ann['bbox'])
         img_w, img_h = float(img['width']), float(img['height'])
         x1, y1 = np.clip(x, 0, img_w - 1), np.clip(y, 0, img_h - 1)
@@ -204,8 +213,9 @@ class BaseCocoStyleDataset(BaseDataset):
         raw = np.asarray(ann['keypoints'], dtype=np.float32)
         if raw.ndim != 1 or raw.size % 3 or (num_kpts is not None and raw.size != 3 * num_kpts):
             expect = f'3 * {num_kpts} = {3 * num_kpts}' if num_kpts is not None else 'a multiple of 3'
-            raise ValueError(f'{where}: keypoints has {raw.size} values, expected {expect} '
-                             f'(x, y, v per keypoint of {self._metainfo.get("dataset_name")!r}); check the metainfo')
+            raise AnnotationError(f'{where}: keypoints has {raw.size} values, expected {expect} '
+                                  f'(x, y, v per keypoint of {self._metainfo.get("dataset_name")!r}); check the '
+                                  'metainfo')
         raw = raw.reshape(1, -1, 3)
         keypoints = raw[..., :2].copy()
         visible = np.minimum(1, raw[..., 2]).astype(np.float32)

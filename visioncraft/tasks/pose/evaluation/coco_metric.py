@@ -183,7 +183,8 @@ class CocoPoseMetric(BaseMetric):
         if ann_file is not None:
             if not osp.isfile(ann_file):
                 raise FileNotFoundError(f'CocoPoseMetric: ann_file {ann_file!r} does not exist')
-            coco = _quiet(coco_cls, ann_file)
+            from visioncraft.data.coco_json import load_coco
+            coco = load_coco(ann_file, 'CocoPoseMetric', coco_cls)
             if not format_only and not coco.dataset.get('annotations'):
                 raise ValueError(f'CocoPoseMetric: ann_file {ann_file!r} has no annotations; evaluation needs '
                                  'them (use format_only=True to only write results)')

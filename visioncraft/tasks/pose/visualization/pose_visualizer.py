@@ -280,10 +280,8 @@ class PoseLocalVisualizer(Visualizer):
         if show:
             self.show(drawn, win_name=name, wait_time=wait_time)
         if out_file is not None:
-            import cv2
-            Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(out_file), np.ascontiguousarray(drawn[..., ::-1])):
-                raise OSError(f'PoseLocalVisualizer: could not write {out_file} (is the extension an image format?)')
+            from visioncraft.data.loading import imwrite
+            imwrite(out_file, np.ascontiguousarray(drawn[..., ::-1]), 'PoseLocalVisualizer')
         elif not show:
             self.add_image(name, drawn, step)
         return drawn

@@ -4,10 +4,12 @@ The command-line wrappers live in ``tools/dataset_converters/textdet/``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import os.path as osp
+
+from visioncraft.errors import ArgumentParser
+from visioncraft.errors import AnnotationError, read_json
 
 from .textdet_datasets import _IMG_EXTS, IGNORE_TEXT, make_instance, read_icdar2015_gt, read_paddle_label_file
 
@@ -19,7 +21,9 @@ _METAINFO = dict(dataset_type='TextDetDataset', task_name='textdet', category=[d
 
 def _image_hw(path: str) -> tuple[int | None, int | None]:
     import cv2
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+
+    from visioncraft.data.loading import imread
+    img = imread(path, cv2.IMREAD_UNCHANGED)
     return (None, None) if img is None else (int(img.shape[0]), int(img.shape[1]))
 
 
@@ -54,23 +58,30 @@ def icdar2015_to_mmocr(img_dir: str, ann_dir: str, out_file: str, img_prefix: st
 def mmocr_to_paddle(json_file: str, out_file: str) -> int:
     """Write a PaddleOCR detection label file from an MMOCR textdet JSON (``img_path`` kept as written;
     ignored instances get the transcription ``###``). Returns the number of lines written."""
-    with open(json_file, encoding='utf-8') as f:
-        ann = json.load(f)
+    ann = read_json(json_file, 'MMOCR textdet JSON')
     if not isinstance(ann, dict) or not isinstance(ann.get('data_list'), list):
-        raise ValueError(f'{json_file}: expected an MMOCR JSON with a "data_list" list')
+        raise AnnotationError(f'{json_file}: expected an MMOCR JSON with a "data_list" list')
+    lines = []
+    for i, entry in enumerate(ann['data_list']):
+        if not isinstance(entry, dict) or not isinstance(entry.get('img_path'), str):
+            raise AnnotationError(f'{json_file}: data_list entry {i} has no "img_path" string')
+        instances = entry.get('instances') or []
+        if not isinstance(instances, list):
+            raise AnnotationError(f'{json_file}: data_list entry {i}: "instances" must be a list, got '
+                                  f'{type(instances).__name__}')
+        labels = []
+        for k, inst in enumerate(instances):
+            where = f'{json_file}, data_list entry {i}, instance {k}'
+            if not isinstance(inst, dict):
+                raise AnnotationError(f'{where}: expected an object with "polygon", got {inst!r:.80}')
+            inst = make_instance(inst.get('polygon'), inst.get('text', ''), inst.get('ignore', False), where)
+            p = inst['polygon']
+            labels.append(dict(transcription=IGNORE_TEXT if inst['ignore'] else inst['text'],
+                               points=[[p[j], p[j + 1]] for j in range(0, len(p), 2)]))
+        lines.append(f'{entry["img_path"]}\t{json.dumps(labels, ensure_ascii=False)}\n')
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     with open(out_file, 'w', encoding='utf-8') as f:
-        for i, entry in enumerate(ann['data_list']):
-            if 'img_path' not in entry:
-                raise ValueError(f'{json_file}: data_list entry {i} has no "img_path"')
-            labels = []
-            for k, inst in enumerate(entry.get('instances') or []):
-                inst = make_instance(inst.get('polygon'), inst.get('text', ''), inst.get('ignore', False),
-                                     f'{json_file}, data_list entry {i}, instance {k}')
-                p = inst['polygon']
-                labels.append(dict(transcription=IGNORE_TEXT if inst['ignore'] else inst['text'],
-                                   points=[[p[j], p[j + 1]] for j in range(0, len(p), 2)]))
-            f.write(f'{entry["img_path"]}\t{json.dumps(labels, ensure_ascii=False)}\n')
+        f.writelines(lines)
     return len(ann['data_list'])
 
 
@@ -90,8 +101,8 @@ def paddle_to_mmocr(label_file: str, out_file: str, img_dir: str | None = None) 
 
 def main_icdar2015(argv: list[str] | None = None, prog: str = 'tools/dataset_converters/textdet/icdar2015.py'
                    ) -> None:
-    p = argparse.ArgumentParser(prog=prog, description='ICDAR 2015 (img_N.jpg + gt_img_N.txt) -> MMOCR textdet '
-                                'JSON, one per split found under ROOT (textdet_train.json, textdet_test.json).')
+    p = ArgumentParser(prog=prog, description='ICDAR 2015 (img_N.jpg + gt_img_N.txt) -> MMOCR textdet '
+                       'JSON, one per split found under ROOT (textdet_train.json, textdet_test.json).')
     p.add_argument('root', help='folder holding imgs/{train,test} and annotations/{train,test} (MMOCR layout), or '
                    'use --img-dir/--ann-dir/--out for one split')
     p.add_argument('--img-dir', help='image folder of one split (with --ann-dir and --out)')
@@ -116,7 +127,7 @@ def main_icdar2015(argv: list[str] | None = None, prog: str = 'tools/dataset_con
 
 def main_mmocr_to_paddle(argv: list[str] | None = None,
                          prog: str = 'tools/dataset_converters/textdet/mmocr_to_paddle.py') -> None:
-    p = argparse.ArgumentParser(prog=prog, description='MMOCR textdet JSON -> PaddleOCR detection label file.')
+    p = ArgumentParser(prog=prog, description='MMOCR textdet JSON -> PaddleOCR detection label file.')
     p.add_argument('json_file')
     p.add_argument('out_file')
     args = p.parse_args(argv)
@@ -125,7 +136,7 @@ def main_mmocr_to_paddle(argv: list[str] | None = None,
 
 def main_paddle_to_mmocr(argv: list[str] | None = None,
                          prog: str = 'tools/dataset_converters/textdet/paddle_to_mmocr.py') -> None:
-    p = argparse.ArgumentParser(prog=prog, description='PaddleOCR detection label file -> MMOCR textdet JSON.')
+    p = ArgumentParser(prog=prog, description='PaddleOCR detection label file -> MMOCR textdet JSON.')
     p.add_argument('label_file')
     p.add_argument('out_file')
     p.add_argument('--img-dir', help='the data_dir the label paths are relative to (reads image sizes)')

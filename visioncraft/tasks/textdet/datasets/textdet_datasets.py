@@ -19,6 +19,7 @@ import numpy as np
 from visioncraft.data import BaseDataset
 from visioncraft.data.base_dataset import _join
 from visioncraft.data.label_files import check_label_files, iter_label_files
+from visioncraft.errors import AnnotationError, read_text_lines
 from visioncraft.registry import DATASETS
 
 __all__ = ['ICDAR2015Dataset', 'OCRDataset', 'TextDetDataset', 'PaddleOCRDetDataset', 'make_instance',
@@ -34,12 +35,12 @@ def make_instance(polygon: Sequence[float], text: str, ignore: bool, where: str)
     try:
         poly = [float(v) for v in polygon]
     except (TypeError, ValueError):
-        raise ValueError(f'{where}: polygon {polygon!r} is not a list of numbers') from None
+        raise AnnotationError(f'{where}: polygon {polygon!r} is not a list of numbers') from None
     if len(poly) < 6 or len(poly) % 2:
-        raise ValueError(f'{where}: polygon has {len(poly)} coordinates; need an even number >= 6 '
-                         '(at least 3 points x, y)')
+        raise AnnotationError(f'{where}: polygon has {len(poly)} coordinates; need an even number >= 6 '
+                              '(at least 3 points x, y)')
     if not np.all(np.isfinite(poly)):
-        raise ValueError(f'{where}: polygon {poly} has a non-finite coordinate')
+        raise AnnotationError(f'{where}: polygon {poly} has a non-finite coordinate')
     xs, ys = poly[0::2], poly[1::2]
     return dict(polygon=poly, bbox=[min(xs), min(ys), max(xs), max(ys)], bbox_label=0, ignore=bool(ignore),
                 text=str(text))
@@ -50,25 +51,24 @@ def read_icdar2015_gt(path: str) -> list[dict]:
     accepted; the transcription may hold commas; ``###`` marks do-not-care). More than 4 points
     (``x1,y1,...,xk,yk,text``) are accepted: every leading field that parses as a number is a coordinate."""
     instances = []
-    with open(path, encoding='utf-8-sig') as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip().lstrip('\ufeff')
-            if not line:
-                continue
-            parts = line.split(',')
-            n = 0
-            while n < len(parts) - 1:
-                try:
-                    float(parts[n])
-                except ValueError:
-                    break
-                n += 1
-            n -= n % 2
-            if n < 8:
-                raise ValueError(f'{path}, line {lineno}: expected "x1,y1,x2,y2,x3,y3,x4,y4,transcription", '
-                                 f'got {line!r}')
-            text = ','.join(parts[n:])
-            instances.append(make_instance(parts[:n], text, text == IGNORE_TEXT, f'{path}, line {lineno}'))
+    for lineno, line in enumerate(read_text_lines(path, 'ICDAR 2015 ground-truth file'), 1):
+        line = line.strip().lstrip('\ufeff')
+        if not line:
+            continue
+        parts = line.split(',')
+        n = 0
+        while n < len(parts) - 1:
+            try:
+                float(parts[n])
+            except ValueError:
+                break
+            n += 1
+        n -= n % 2
+        if n < 8:
+            raise AnnotationError(f'{path}, line {lineno}: expected "x1,y1,x2,y2,x3,y3,x4,y4,transcription", '
+                                  f'got {line!r}')
+        text = ','.join(parts[n:])
+        instances.append(make_instance(parts[:n], text, text == IGNORE_TEXT, f'{path}, line {lineno}'))
     return instances
 
 
@@ -76,33 +76,34 @@ def read_paddle_label_file(path: str) -> list[tuple[str, list[dict]]]:
     """``(image path as written, instances)`` per line of a PaddleOCR detection label file: lines
     ``path\\t[{"transcription": "...", "points": [[x, y], ...]}, ...]``."""
     out = []
-    with open(path, encoding='utf-8-sig') as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip('\r\n')
-            if not line.strip():
-                continue
-            where = f'{path}, line {lineno}'
-            if '\t' not in line:
-                raise ValueError(f'{where}: expected "image_path<TAB>json list", found no tab in {line[:80]!r}')
-            img, label = line.split('\t', 1)
-            try:
-                anns = json.loads(label)
-            except ValueError as exc:
-                raise ValueError(f'{where}: the label is not valid JSON ({exc})') from None
-            if not isinstance(anns, list):
-                raise ValueError(f'{where}: the label must be a JSON list of {{"transcription", "points"}}, got '
-                                 f'{type(anns).__name__}')
-            instances = []
-            for k, ann in enumerate(anns):
-                if not isinstance(ann, dict) or 'points' not in ann:
-                    raise ValueError(f'{where}: annotation {k} has no "points" key: {ann!r}')
-                pts = np.asarray(ann['points'], dtype=object)
-                if pts.ndim != 2 or pts.shape[1] != 2:
-                    raise ValueError(f'{where}: annotation {k} points must be [[x, y], ...], got {ann["points"]!r}')
-                text = str(ann.get('transcription', ''))
-                ignore = bool(ann.get('difficult', False)) or text in (IGNORE_TEXT, '*')
-                instances.append(make_instance(pts.reshape(-1).tolist(), text, ignore, f'{where}, annotation {k}'))
-            out.append((img, instances))
+    for lineno, line in enumerate(read_text_lines(path, 'PaddleOCR label file'), 1):
+        line = line.rstrip('\r\n')
+        if not line.strip():
+            continue
+        where = f'{path}, line {lineno}'
+        if '\t' not in line:
+            raise AnnotationError(f'{where}: expected "image_path<TAB>json list", found no tab in {line[:80]!r}')
+        img, label = line.split('\t', 1)
+        if not img.strip():
+            raise AnnotationError(f'{where}: the image path (before the tab) is empty')
+        try:
+            anns = json.loads(label)
+        except ValueError as exc:
+            raise AnnotationError(f'{where}: the label is not valid JSON ({exc})') from None
+        if not isinstance(anns, list):
+            raise AnnotationError(f'{where}: the label must be a JSON list of {{"transcription", "points"}}, got '
+                                  f'{type(anns).__name__}')
+        instances = []
+        for k, ann in enumerate(anns):
+            if not isinstance(ann, dict) or 'points' not in ann:
+                raise AnnotationError(f'{where}: annotation {k} has no "points" key: {ann!r}')
+            pts = np.asarray(ann['points'], dtype=object)
+            if pts.ndim != 2 or pts.shape[1] != 2:
+                raise AnnotationError(f'{where}: annotation {k} points must be [[x, y], ...], got {ann["points"]!r}')
+            text = str(ann.get('transcription', ''))
+            ignore = bool(ann.get('difficult', False)) or text in (IGNORE_TEXT, '*')
+            instances.append(make_instance(pts.reshape(-1).tolist(), text, ignore, f'{where}, annotation {k}'))
+        out.append((img, instances))
     return out
 
 
@@ -193,36 +194,44 @@ class OCRDataset(_TextDetBase):
     is joined to each ``img_path``. ``bbox`` is recomputed from ``polygon`` when absent.
 
     MMOCR uses one ``OCRDataset`` for every task's JSON: ``OCRDataset(ann_file=<a textrecog JSON>)`` returns the
-    reader another task registered in :attr:`task_readers` (``'textrecog'``: ``TextRecogDataset``), chosen by
-    :func:`ocr_json_task`.
+    registered reader :attr:`task_readers` names for the task :func:`ocr_json_task` finds (``'textrecog'``:
+    ``TextRecogDataset``); the registry finds it, so this task never imports another.
     """
 
-    #: readers of the same JSON layout for other tasks, filled by those tasks ('textrecog' -> TextRecogDataset)
-    task_readers: dict[str, type] = {}
+    #: the registered dataset type reading the same JSON layout for another task
+    task_readers: dict[str, str] = {'textrecog': 'TextRecogDataset'}
 
     def __new__(cls, *args, **kwargs):
-        if cls is OCRDataset and OCRDataset.task_readers:
+        if cls is OCRDataset:
             ann_file = kwargs.get('ann_file', args[0] if args else '')
             task = ocr_json_task(_join(kwargs.get('data_root') or '', ann_file or ''))
-            reader = OCRDataset.task_readers.get(task)
-            if reader is not None:
-                return reader(*args, **kwargs)  # not an OCRDataset: Python does not call __init__ again
+            name = OCRDataset.task_readers.get(task)
+            if name is not None and name in DATASETS:
+                # not an OCRDataset: Python does not call __init__ again
+                return DATASETS.get(name)(*args, **kwargs)
         return super().__new__(cls)
 
     def parse_data_info(self, raw_data_info: dict) -> dict:
         info = super().parse_data_info(raw_data_info)
         where = f'{self.ann_file}, data_list entry {raw_data_info.get("img_path", "?")!r}'
         if 'img_path' not in info:
-            raise ValueError(f'{where}: no "img_path" key')
+            raise AnnotationError(f'{where}: no "img_path" key')
         instances = []
         for k, inst in enumerate(info.get('instances') or []):
             if not isinstance(inst, dict) or 'polygon' not in inst:
-                raise ValueError(f'{where}: instance {k} has no "polygon" key')
+                raise AnnotationError(f'{where}: instance {k} has no "polygon" key')
             out = make_instance(inst['polygon'], inst.get('text', ''), bool(inst.get('ignore', False)),
                                 f'{where}, instance {k}')
-            if inst.get('bbox') is not None:
-                out['bbox'] = [float(v) for v in inst['bbox']]
-            out['bbox_label'] = int(inst.get('bbox_label', 0))
+            try:
+                if inst.get('bbox') is not None:
+                    out['bbox'] = [float(v) for v in inst['bbox']]
+                    if len(out['bbox']) != 4:
+                        raise ValueError(f'{len(out["bbox"])} values')
+                out['bbox_label'] = int(inst.get('bbox_label', 0))
+            except (TypeError, ValueError) as exc:
+                raise AnnotationError(f'{where}, instance {k}: "bbox" must be [x1, y1, x2, y2] and "bbox_label" an '
+                                      f'integer, got {inst.get("bbox")!r:.80} / {inst.get("bbox_label")!r:.20} ({exc})') \
+                    from None
             instances.append(out)
         info['instances'] = instances
         return info

@@ -12,11 +12,13 @@ does not fit the data.
 from __future__ import annotations
 
 import collections
+import io
 import logging
 import os
 import os.path as osp
 from collections.abc import Iterable
 
+from visioncraft.errors import AnnotationError
 from visioncraft.registry import TASK_UTILS
 
 __all__ = ['Dictionary', 'BUILTIN_DICTS', 'builtin_dict_path', 'read_dict_file']
@@ -45,20 +47,25 @@ def read_dict_file(path: str | os.PathLike) -> list[str]:
         raise FileNotFoundError(f'Dictionary: dict_file {path!r} does not exist')
     chars: list[str] = []
     seen: dict[str, int] = {}
-    with open(path, encoding='utf-8-sig', newline='') as f:
-        for lineno, line in enumerate(f, 1):
-            ch = line[:-2] if line.endswith('\r\n') else line.rstrip('\n')
-            if ch == '':
-                raise ValueError(f'{path}, line {lineno}: empty line (a dictionary file holds exactly one '
-                                 'character per line; a space is written as a line with one space)')
-            if len(ch) != 1:
-                raise ValueError(f'{path}, line {lineno}: expected one character, got {len(ch)} ({ch!r})')
-            if ch in seen:
-                raise ValueError(f'{path}, line {lineno}: character {ch!r} repeats line {seen[ch]}')
-            seen[ch] = lineno
-            chars.append(ch)
+    try:
+        with open(path, 'rb') as f:
+            text = f.read().decode('utf-8-sig')
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(f'Dictionary: dict_file {path}: not UTF-8 text (byte {exc.start}: {exc.reason})') \
+            from None
+    for lineno, line in enumerate(io.StringIO(text, newline=''), 1):
+        ch = line[:-2] if line.endswith('\r\n') else line.rstrip('\n')
+        if ch == '':
+            raise AnnotationError(f'{path}, line {lineno}: empty line (a dictionary file holds exactly one '
+                                  'character per line; a space is written as a line with one space)')
+        if len(ch) != 1:
+            raise AnnotationError(f'{path}, line {lineno}: expected one character, got {len(ch)} ({ch!r})')
+        if ch in seen:
+            raise AnnotationError(f'{path}, line {lineno}: character {ch!r} repeats line {seen[ch]}')
+        seen[ch] = lineno
+        chars.append(ch)
     if not chars:
-        raise ValueError(f'{path}: the dictionary file is empty')
+        raise AnnotationError(f'{path}: the dictionary file is empty')
     return chars
 
 

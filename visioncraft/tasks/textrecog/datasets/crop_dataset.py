@@ -8,7 +8,6 @@ pixels), ``ignore`` and ``text``. Each crop is :func:`visioncraft.tasks.textreco
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import os.path as osp
@@ -17,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from visioncraft.errors import ArgumentParser
 from visioncraft.data import BaseDataset
+from visioncraft.data.loading import imread
 from visioncraft.data.transforms import Compose
 from visioncraft.registry import DATASETS
 
@@ -109,7 +110,7 @@ class TextDetCropDataset(DecodesImagesMixin, BaseDataset):
         import cv2
         flag = {'color': cv2.IMREAD_COLOR, 'grayscale': cv2.IMREAD_GRAYSCALE,
                 'unchanged': cv2.IMREAD_UNCHANGED}[color_type]
-        img = cv2.imread(str(info['img_path']), flag)
+        img = imread(info['img_path'], flag)
         if img is None:
             return None
         lo, hi = self.margin
@@ -165,7 +166,7 @@ def crop_textdet_to_recog(dataset: Mapping | BaseDataset, out_dir: str, *, label
         info = crops.get_data_info(i)
         if info['img_path'] != scene_path:  # crops come scene by scene: read each scene once
             scene_path = info['img_path']
-            scene = cv2.imread(str(scene_path), cv2.IMREAD_COLOR)
+            scene = imread(scene_path, cv2.IMREAD_COLOR)
             if scene is None:
                 raise OSError(f'crop_textdet_to_recog: {crops._image_error(info)}')
         crop = crop_text_region(scene, info['polygon'], **crops.crop_args)
@@ -203,9 +204,9 @@ def crop_textdet_to_recog(dataset: Mapping | BaseDataset, out_dir: str, *, label
 
 def main_crop_textdet(argv: list[str] | None = None,
                       prog: str = 'tools/dataset_converters/textrecog/crop_textdet.py') -> None:
-    p = argparse.ArgumentParser(prog=prog, description='Cut every word (not do-not-care, with a transcription) '
-                                'out of a text-detection dataset: perspective-rectified crops + a recognition '
-                                'label file (MMOCR JSON or PaddleOCR).')
+    p = ArgumentParser(prog=prog, description='Cut every word (not do-not-care, with a transcription) '
+                       'out of a text-detection dataset: perspective-rectified crops + a recognition '
+                       'label file (MMOCR JSON or PaddleOCR).')
     p.add_argument('src', help='MMOCR textdet JSON (.json), PaddleOCR detection label file, or an ICDAR 2015 image '
                    'folder (with --ann-dir)')
     p.add_argument('out_dir', help='output folder (crops in OUT_DIR/imgs, label file in OUT_DIR)')

@@ -14,8 +14,6 @@ file and its images.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import os.path as osp
 from collections.abc import Callable, Iterator, Sequence
@@ -23,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from visioncraft.errors import ArgumentParser
 from visioncraft.data import BaseDataset
-from visioncraft.data.loading import LoadImageFromFile
+from visioncraft.data.loading import LoadImageFromFile, imdecode
 from visioncraft.data.transforms import Compose
+from visioncraft.errors import AnnotationError, read_json
 from visioncraft.registry import DATASETS
 
 __all__ = ['RecogLMDBDataset', 'DecodesImagesMixin', 'write_recog_lmdb', 'read_recog_labels', 'main_lmdb_converter',
@@ -69,9 +69,7 @@ def decode_image(data: bytes, color_type: str = 'color') -> np.ndarray | None:
     flag = {'color': cv2.IMREAD_COLOR, 'grayscale': cv2.IMREAD_GRAYSCALE, 'unchanged': cv2.IMREAD_UNCHANGED}
     if color_type not in flag:
         raise ValueError(f'img_color_type must be one of {_COLOR_TYPES}, got {color_type!r}')
-    if not data:
-        return None
-    return cv2.imdecode(np.frombuffer(data, np.uint8), flag[color_type])
+    return imdecode(data, flag[color_type])
 
 
 class DecodesImagesMixin:
@@ -326,6 +324,8 @@ def read_recog_labels(label_file: str, label_format: str = 'auto') -> Iterator[t
         label_format = 'mmocr' if label_file.lower().endswith('.json') else 'paddle'
     if label_format not in ('mmocr', 'paddle'):
         raise ValueError(f"label_format must be 'auto', 'mmocr' or 'paddle', got {label_format!r}")
+    if osp.isdir(label_file):
+        raise IsADirectoryError(f'label file {label_file!r} is a folder, not a file')
     if not osp.isfile(label_file):
         raise FileNotFoundError(f'label file {label_file!r} does not exist')
     if label_format == 'paddle':
@@ -333,17 +333,17 @@ def read_recog_labels(label_file: str, label_format: str = 'auto') -> Iterator[t
         for i, (path, text) in enumerate(read_paddle_rec_label_file(label_file)):
             yield path, text, f'{label_file}, sample {i + 1}'
         return
-    with open(label_file, encoding='utf-8') as f:
-        ann = json.load(f)
+    ann = read_json(label_file, 'label file')
     if not isinstance(ann, dict) or not isinstance(ann.get('data_list'), list):
-        raise ValueError(f'{label_file}: expected an MMOCR JSON with a "data_list" list')
+        raise AnnotationError(f'{label_file}: expected an MMOCR JSON with a "data_list" list')
     for i, entry in enumerate(ann['data_list']):
         where = f'{label_file}, data_list entry {i}'
         instances = entry.get('instances') if isinstance(entry, dict) else None
-        if not isinstance(entry, dict) or 'img_path' not in entry:
-            raise ValueError(f'{where}: no "img_path"')
-        if not instances or not isinstance(instances[0], dict) or not isinstance(instances[0].get('text'), str):
-            raise ValueError(f'{where}: expected "instances": [{{"text": str}}], got {instances!r}')
+        if not isinstance(entry, dict) or not isinstance(entry.get('img_path'), str) or not entry['img_path']:
+            raise AnnotationError(f'{where}: no "img_path" (a non-empty string)')
+        if not isinstance(instances, list) or not instances or not isinstance(instances[0], dict) \
+                or not isinstance(instances[0].get('text'), str):
+            raise AnnotationError(f'{where}: expected "instances": [{{"text": str}}], got {instances!r:.200}')
         yield entry['img_path'], instances[0]['text'], where
 
 
@@ -409,7 +409,7 @@ def write_recog_lmdb(label_file: str, out_dir: str, img_root: str | None = None,
                 with open(path, 'rb') as f:
                     data = f.read()
                 if verify:
-                    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+                    img = imdecode(data, cv2.IMREAD_UNCHANGED)
                     if img is None or img.size == 0:
                         problem = f'{where}: {path} is not a readable image'
             if problem:
@@ -435,9 +435,9 @@ def write_recog_lmdb(label_file: str, out_dir: str, img_root: str | None = None,
 
 def main_lmdb_converter(argv: list[str] | None = None,
                         prog: str = 'tools/dataset_converters/textrecog/lmdb_converter.py') -> None:
-    p = argparse.ArgumentParser(prog=prog, description='Text-recognition label file + images -> LMDB (keys '
-                                'num-samples, image-%%09d, label-%%09d, 1-based) for RecogLMDBDataset, MMOCR and '
-                                'PaddleOCR.')
+    p = ArgumentParser(prog=prog, description='Text-recognition label file + images -> LMDB (keys '
+                       'num-samples, image-%%09d, label-%%09d, 1-based) for RecogLMDBDataset, MMOCR and '
+                       'PaddleOCR.')
     p.add_argument('label_path', help='MMOCR textrecog JSON (.json) or PaddleOCR "path<TAB>text" label file')
     p.add_argument('output', help='LMDB folder to create')
     p.add_argument('--img-root', '-i', help="folder the label's image paths are relative to (default: the label "

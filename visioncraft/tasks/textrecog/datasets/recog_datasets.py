@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from visioncraft.data import BaseDataset
 from visioncraft.data.label_files import check_label_files, iter_label_files
+from visioncraft.errors import AnnotationError, read_text_lines
 from visioncraft.registry import DATASETS
-from visioncraft.tasks.textdet.datasets.textdet_datasets import OCRDataset
 
 __all__ = ['TextRecogDataset', 'PaddleOCRRecDataset', 'read_paddle_rec_label_file']
 
@@ -24,18 +24,17 @@ def read_paddle_rec_label_file(path: str, delimiter: str = '\t') -> list[tuple[s
     spaces); blank lines are skipped. A line without the delimiter or without a path is an error naming the file
     and the line."""
     out = []
-    with open(path, encoding='utf-8-sig') as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip('\r\n')
-            if not line.strip():
-                continue
-            if delimiter not in line:
-                raise ValueError(f'{path}, line {lineno}: expected "image_path{delimiter!r}text", found no '
-                                 f'{delimiter!r} in {line[:80]!r}')
-            img, text = line.split(delimiter, 1)
-            if not img.strip():
-                raise ValueError(f'{path}, line {lineno}: the image path (before the delimiter) is empty')
-            out.append((img.strip(), text))
+    for lineno, line in enumerate(read_text_lines(path, 'label file'), 1):
+        line = line.rstrip('\r\n')
+        if not line.strip():
+            continue
+        if delimiter not in line:
+            raise AnnotationError(f'{path}, line {lineno}: expected "image_path{delimiter!r}text", found no '
+                                  f'{delimiter!r} in {line[:80]!r}')
+        img, text = line.split(delimiter, 1)
+        if not img.strip():
+            raise AnnotationError(f'{path}, line {lineno}: the image path (before the delimiter) is empty')
+        out.append((img.strip(), text))
     return out
 
 
@@ -84,7 +83,6 @@ class TextRecogDataset(_TextRecogBase):
         return info
 
 
-OCRDataset.task_readers['textrecog'] = TextRecogDataset
 
 
 @DATASETS.register_module()
