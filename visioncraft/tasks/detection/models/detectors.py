@@ -4,22 +4,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from visioncraft.models.base import BaseModel
+from visioncraft.models.assembly import assemble
+from visioncraft.models.base import BaseModel, build_submodule
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
 
 __all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'FCOS']
-
-
-def _build(cfg: dict | nn.Module, key: str, **fill) -> nn.Module:
-    """Build ``cfg`` (a module passes through); keys in ``fill`` are set when the config lacks them."""
-    if isinstance(cfg, nn.Module):
-        return cfg
-    cfg = dict(cfg)
-    for k, v in fill.items():
-        if cfg.get(k) is None:
-            cfg[k] = v
-    return MODELS.build(cfg, key_path=key)
 
 
 class BaseDetector(BaseModel):
@@ -33,24 +23,10 @@ class BaseDetector(BaseModel):
     def __init__(self, *, backbone: dict | nn.Module, neck: dict | nn.Module | None = None,
                  data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(type='DetDataPreprocessor'), init_cfg=init_cfg)
-        self.backbone = _build(backbone, 'backbone')
-        channels = list(getattr(self.backbone, 'out_channels', []) or [])
-        strides = getattr(self.backbone, 'strides', None)
-        if neck is not None:
-            if isinstance(neck, dict) and neck.get('in_channels') is not None and channels \
-                    and list(neck['in_channels']) != channels:
-                raise ValueError(f"neck.in_channels={list(neck['in_channels'])} but the backbone outputs "
-                                 f'{channels} channels (backbone out_indices / depth?)')
-            fill = dict(in_channels=channels or None)
-            if isinstance(neck, dict) and neck.get('type') in ('FPN', 'mmdet.FPN') and strides:
-                fill['in_strides'] = list(strides)
-            self.neck = _build(neck, 'neck', **fill)
-            channels = list(getattr(self.neck, 'out_channels', []) or [])
-            strides = getattr(self.neck, 'strides', None)
-        else:
-            self.neck = None
-        self.feat_channels: list[int] = channels
-        self.feat_strides: list[int] | None = list(strides) if strides is not None else None
+        parts = assemble(type(self).__name__, backbone=backbone, neck=neck)
+        self.backbone, self.neck = parts.backbone, parts.neck
+        self.feat_channels: list[int] = parts.features.channels
+        self.feat_strides: list[int] | None = parts.features.strides
 
     def _check_anchor_strides(self, head: nn.Module, key: str) -> None:
         """An error when ``head.anchor_generator.strides`` differ from the feature strides."""
@@ -112,7 +88,7 @@ class SingleStageDetector(BaseDetector):
                 bbox_head.setdefault('train_cfg', train_cfg)
             if test_cfg is not None:
                 bbox_head.setdefault('test_cfg', test_cfg)
-        self.bbox_head = _build(bbox_head, 'bbox_head', in_channels=channels[0] if channels else None)
+        self.bbox_head = build_submodule(bbox_head, 'bbox_head', in_channels=channels[0] if channels else None)
         self._check_anchor_strides(self.bbox_head, 'bbox_head')
 
     def forward(self, inputs: torch.Tensor, data_samples: list | None = None, mode: str = 'tensor'):

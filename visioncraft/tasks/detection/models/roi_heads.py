@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import batched_nms, roi_align
 
+from visioncraft.models.base import build_submodule
 from visioncraft.registry import MODELS, TASK_UTILS
 from visioncraft.structures import InstanceData
 
-from .detectors import _build
 from .rpn_head import image_shapes, nms_iou
 from .task_utils import clip_boxes
 
@@ -381,13 +381,13 @@ class StandardRoIHead(nn.Module):
                  share_roi_extractor: bool = False, train_cfg: dict | None = None, test_cfg: dict | None = None,
                  init_cfg: dict | None = None) -> None:
         super().__init__()
-        self.bbox_roi_extractor = _build(bbox_roi_extractor, 'roi_head.bbox_roi_extractor')
-        self.bbox_head = _build(bbox_head, 'roi_head.bbox_head')
-        self.mask_head = None if mask_head is None else _build(mask_head, 'roi_head.mask_head')
+        self.bbox_roi_extractor = build_submodule(bbox_roi_extractor, 'roi_head.bbox_roi_extractor')
+        self.bbox_head = build_submodule(bbox_head, 'roi_head.bbox_head')
+        self.mask_head = None if mask_head is None else build_submodule(mask_head, 'roi_head.mask_head')
         if self.mask_head is not None and not share_roi_extractor:
             if mask_roi_extractor is None:
                 raise ValueError('StandardRoIHead: a mask_head needs a mask_roi_extractor (or share_roi_extractor)')
-            self.mask_roi_extractor = _build(mask_roi_extractor, 'roi_head.mask_roi_extractor')
+            self.mask_roi_extractor = build_submodule(mask_roi_extractor, 'roi_head.mask_roi_extractor')
         else:
             self.mask_roi_extractor = None
         self.share_roi_extractor = bool(share_roi_extractor)

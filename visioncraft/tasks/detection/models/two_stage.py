@@ -4,9 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from visioncraft.models.base import build_submodule
 from visioncraft.registry import MODELS
 
-from .detectors import BaseDetector, _build
+from .detectors import BaseDetector
 
 __all__ = ['TwoStageDetector', 'FasterRCNN', 'MaskRCNN']
 
@@ -75,7 +76,7 @@ class TwoStageDetector(BaseDetector):
         c = self.feat_channels[0] if self.feat_channels else None
         rpn_head = _fill(rpn_head, train_cfg=train_cfg.get('rpn'), train_proposal_cfg=train_cfg.get('rpn_proposal'),
                          test_cfg=test_cfg.get('rpn'))
-        self.rpn_head = _build(rpn_head, 'rpn_head', in_channels=c)
+        self.rpn_head = build_submodule(rpn_head, 'rpn_head', in_channels=c)
         self._check_anchor_strides(self.rpn_head, 'rpn_head')
         if isinstance(roi_head, dict):
             roi_head = _fill(roi_head, train_cfg=train_cfg.get('rcnn'), test_cfg=test_cfg.get('rcnn'))
@@ -83,7 +84,7 @@ class TwoStageDetector(BaseDetector):
                                ('mask_roi_extractor', 'out_channels'), ('mask_head', 'in_channels')):
                 if roi_head.get(key) is not None:
                     roi_head[key] = _fill(roi_head[key], **{field: c})
-        self.roi_head = _build(roi_head, 'roi_head')
+        self.roi_head = build_submodule(roi_head, 'roi_head')
 
     def forward(self, inputs: torch.Tensor, data_samples: list | None = None, mode: str = 'tensor'):
         self._check_mode(mode)

@@ -7,7 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from visioncraft.models.base import BaseModel, build_submodule
+from visioncraft.models.assembly import assemble
+from visioncraft.models.base import BaseModel
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample, InstanceData
 
@@ -79,15 +80,8 @@ class TopdownPoseEstimator(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor or dict(
             type='PoseDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
             bgr_to_rgb=True), init_cfg=init_cfg)
-        self.backbone = build_submodule(backbone, 'backbone')
-        channels = getattr(self.backbone, 'out_channels', None)
-        self.neck = None
-        if neck is not None:
-            self.neck = build_submodule(neck, 'neck', in_channels=channels)
-            channels = getattr(self.neck, 'out_channels', None)
-        if isinstance(channels, (list, tuple)):
-            channels = channels[-1] if channels else None
-        self.head = build_submodule(head, 'head', in_channels=channels)
+        parts = assemble(type(self).__name__, backbone=backbone, neck=neck, head=head, head_takes='last')
+        self.backbone, self.neck, self.head = parts.backbone, parts.neck, parts.head
         self.train_cfg = dict(train_cfg or {})
         self.test_cfg = {**_DEFAULT_TEST_CFG, **(test_cfg or {})}
         self.dataset_meta = self._load_metainfo(metainfo)

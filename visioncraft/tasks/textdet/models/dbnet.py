@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from visioncraft.models.assembly import assemble, feature_shape
 from visioncraft.models.base import BaseModel, build_submodule
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
@@ -38,21 +39,13 @@ class DBNet(BaseModel):
             type='ImgDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
             bgr_to_rgb=True, pad_size_divisor=32), init_cfg=init_cfg)
         self.backbone = build_submodule(backbone, 'backbone')
-        channels = list(getattr(self.backbone, 'out_channels', []) or [])
-        strides = getattr(self.backbone, 'strides', None)
-        if strides is not None and list(strides)[0] != 4:
+        strides = feature_shape(self.backbone).strides
+        if strides and strides[0] != 4:
             raise ValueError(f'DBNet: the finest backbone level must have stride 4 (DBHead upsamples x4), '
                              f'got strides {list(strides)}')
-        if neck is not None:
-            if isinstance(neck, dict) and neck.get('in_channels') is not None and channels \
-                    and list(neck['in_channels']) != channels:
-                raise ValueError(f"DBNet: neck.in_channels={list(neck['in_channels'])} but the backbone outputs "
-                                 f'{channels} channels (backbone out_indices / depth?)')
-            self.neck = build_submodule(neck, 'neck', in_channels=channels or None)
-            channels = list(getattr(self.neck, 'out_channels', []) or [])
-        else:
-            self.neck = None
-        self.det_head = build_submodule(det_head, 'det_head', in_channels=channels[0] if channels else None)
+        parts = assemble('DBNet', backbone=self.backbone, neck=neck, head=det_head, head_key='det_head',
+                         head_takes='first')
+        self.neck, self.det_head = parts.neck, parts.head
 
     def extract_feat(self, inputs: torch.Tensor):
         feats = self.backbone(inputs)

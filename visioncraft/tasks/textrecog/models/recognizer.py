@@ -6,7 +6,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from visioncraft.models.base import BaseModel, build_submodule
+from visioncraft.models.assembly import assemble
+from visioncraft.models.base import BaseModel
 from visioncraft.models.data_preprocessor import ImgDataPreprocessor
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
@@ -48,12 +49,9 @@ class EncoderDecoderRecognizer(BaseModel):
                  data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(
             type='TextRecogDataPreprocessor', mean=[127.5], std=[127.5]), init_cfg=init_cfg)
-        self.backbone = build_submodule(backbone, 'backbone')
-        channels = (getattr(self.backbone, 'out_channels', None) or [None])[-1]
-        self.encoder = build_submodule(encoder, 'encoder', in_channels=channels) if encoder is not None else None
-        if self.encoder is not None:
-            channels = getattr(self.encoder, 'out_channels', None)
-        self.decoder = build_submodule(decoder, 'decoder', in_channels=channels)
+        parts = assemble(type(self).__name__, backbone=backbone, neck=encoder, head=decoder, neck_key='encoder',
+                         head_key='decoder', neck_takes='last', head_takes='last')
+        self.backbone, self.encoder, self.decoder = parts.backbone, parts.neck, parts.head
         if hasattr(self.backbone, 'init_weights'):
             self.backbone.init_weights()
 
