@@ -250,3 +250,17 @@ def test_pose_dataset_configs_give_each_metric_its_metainfo():
     aic_sigmas = np.asarray(ev.metrics[1].dataset_meta['sigmas'])
     sigmas = ev.metrics[1]._sigmas(17)  # AIC's sigmas in COCO's layout, 1.0 for COCO's 5 face keypoints
     assert sigmas[:5].tolist() == [1.0] * 5 and sigmas[6] == pytest.approx(aic_sigmas[0])
+
+
+def test_one_class_under_both_names():
+    """MMPose's and MMOCR's spellings build the same class; which behaviour follows from datasets= or
+    dataset_prefixes= (names given positionally are dataset prefixes), and giving both or neither is an error."""
+    assert MultiDatasetsEvaluator is MultiDatasetEvaluator
+    assert EVALUATORS.get('MultiDatasetsEvaluator') is EVALUATORS.get('MultiDatasetEvaluator') is MultiDatasetEvaluator
+    assert not MultiDatasetEvaluator(_CountGT(), ['A', 'B']).by_name
+    a, b = _pose_sets()
+    assert EVALUATORS.build(_pose_evaluator(a, b)).by_name
+    with pytest.raises(TypeError, match='datasets=.*or dataset_prefixes=.*one of the two'):
+        MultiDatasetEvaluator(_CountGT())
+    with pytest.raises(TypeError, match='one of the two'):
+        MultiDatasetEvaluator([_CountGT()], datasets=[a], dataset_prefixes=['A'])

@@ -1,14 +1,15 @@
-"""Evaluators that score several datasets evaluated in one loop, each under its own key prefix.
+"""One evaluator that scores several datasets evaluated in one loop, each under its own key prefix, in the two
+spellings users bring (:class:`MultiDatasetEvaluator`; ``MultiDatasetsEvaluator`` is the same class):
 
-* :class:`MultiDatasetEvaluator` (MMPose): one metric per dataset; each sample goes to the metric of the
-  dataset named by its ``dataset_name`` metainfo (a ``CombinedDataset`` of pose test sets).
-* :class:`MultiDatasetsEvaluator` (MMOCR): the same metrics run on every dataset of a ``ConcatDataset`` of test
-  sets; a sample's dataset follows from its position (the ``cumulative_sizes`` of the evaluated dataset's
+* ``datasets=`` (MMPose's ``MultiDatasetEvaluator``): one metric per dataset; each sample goes to the metric of
+  the dataset named by its ``dataset_name`` metainfo (a ``CombinedDataset`` of pose test sets).
+* ``dataset_prefixes=`` (MMOCR's ``MultiDatasetsEvaluator``): the same metrics run on every dataset of a
+  ``ConcatDataset`` of test sets; a sample's dataset follows from its position (the ``cumulative_sizes`` of the evaluated dataset's
   metainfo: a key, as MMEngine's ConcatDataset sets it, or the attribute :class:`~visioncraft.data.ConcatDataset`'s
   metainfo carries); keys are ``'{dataset prefix}/{metric
   prefix}/{key}'``, e.g. ``'IIIT5K/recog/word_acc'``.
 
-Both keep each sample's metric entries in the order the samples came, gather them from every rank like
+Either way it keeps each sample's metric entries in the order the samples came, gather them from every rank like
 :meth:`~visioncraft.evaluation.BaseMetric.evaluate` (ranks interleaved back into dataset order, the sampler's
 ``round_up`` padding cut at ``size``) and only then split them by dataset, so they give the same numbers in
 one process or many. A metric used here must append exactly one entry to ``results`` per processed sample
@@ -162,9 +163,12 @@ def _dataset_meta_of(dataset: Any, i: int) -> dict:
     return meta
 
 
-@EVALUATORS.register_module()
+@EVALUATORS.register_module(name=['MultiDatasetEvaluator', 'MultiDatasetsEvaluator'])
 class MultiDatasetEvaluator(_RoutingEvaluator):
-    """One metric per dataset of a combined test set (MMPose's ``MultiDatasetEvaluator``).
+    """Several test sets evaluated in one loop, each under its own keys; one class for both toolboxes' spellings
+    (``MultiDatasetsEvaluator`` is the same class under MMOCR's name).
+
+    **MMPose** (``datasets=``): one metric per dataset of a combined test set.
 
     Args:
         metrics: one metric (or metric config) per dataset, in the order of ``datasets``.
@@ -175,9 +179,7 @@ class MultiDatasetEvaluator(_RoutingEvaluator):
     A sample goes to the metric of the dataset named by its ``dataset_name`` metainfo (the pose datasets put it
     in every sample), falling back to the evaluated dataset's ``dataset_name``. Keys are each metric's own
     (with its ``prefix``, e.g. ``'coco/AP'``, ``'aic/AP'``); two metrics producing the same key is an error,
-    so give all but one a ``prefix``.
-
-    Example::
+    so give all but one a ``prefix``::
 
         val_evaluator = dict(
             type='MultiDatasetEvaluator',
@@ -185,9 +187,46 @@ class MultiDatasetEvaluator(_RoutingEvaluator):
                      dict(type='CocoMetric', ann_file='data/aic/annotations/aic_val.json', use_area=False,
                           gt_converter=aic_to_coco_converter, prefix='aic')],
             datasets=[coco_val, aic_val])
+
+    **MMOCR** (``dataset_prefixes=``): the same metrics on each dataset of a ``ConcatDataset`` of test sets.
+
+    Args:
+        metrics: a metric, a metric config or a list of them (run on every dataset); ``metric=`` is accepted too.
+        dataset_prefixes: one name per concatenated dataset, in order, e.g. ``['IIIT5K', 'SVT']``.
+
+    A :class:`~visioncraft.evaluation.DumpResults` among the metrics (``tools/test.py --out / --dump /
+    --save-preds`` add one) is not split: it writes every sample's prediction, in dataset order, to one file.
+    Sample ``i`` (in dataset order) belongs to the dataset ``d`` with ``cumulative_sizes[d - 1] <= i <
+    cumulative_sizes[d]``, read from ``dataset_meta['cumulative_sizes']`` or ``dataset_meta.cumulative_sizes``
+    (what ``ConcatDataset.metainfo`` carries); a single dataset needs none. Keys:
+    ``'{dataset prefix}/{metric prefix}/{key}'`` (``'IIIT5K/recog/word_acc'``), or ``'{dataset prefix}/{key}'``
+    for a metric without prefix::
+
+        test_evaluator = dict(type='MultiDatasetsEvaluator', metrics=[dict(type='WordMetric', mode=['exact']),
+                              dict(type='CharMetric')], dataset_prefixes=['IIIT5K', 'SVT', 'IC13'])
     """
 
-    def __init__(self, metrics: BaseMetric | dict | Sequence[BaseMetric | dict], datasets: Sequence[Any]) -> None:
+    def __init__(self, metrics: BaseMetric | dict | Sequence[BaseMetric | dict] | None = None,
+                 datasets: Sequence[Any] | None = None, dataset_prefixes: Sequence[str] | None = None, *,
+                 metric: BaseMetric | dict | Sequence[BaseMetric | dict] | None = None) -> None:
+        if (dataset_prefixes is None and isinstance(datasets, Sequence) and not isinstance(datasets, str)
+                and datasets and all(isinstance(d, str) for d in datasets)):
+            datasets, dataset_prefixes = None, datasets  # names, not datasets: MMOCR's positional dataset_prefixes
+        self.by_name = datasets is not None
+        who = 'MultiDatasetEvaluator' if self.by_name else 'MultiDatasetsEvaluator'
+        if (metrics is None) == (metric is None):
+            raise TypeError(f'{who}: give the metrics once, as metrics=[...] or metric=[...]')
+        metrics = metrics if metrics is not None else metric
+        if self.by_name == (dataset_prefixes is not None):
+            raise TypeError(f'{who}: give datasets=[...] (MMPose: one metric per dataset, routed by dataset_name) '
+                            'or dataset_prefixes=[...] (MMOCR: the same metrics on each concatenated dataset), '
+                            'one of the two')
+        if self.by_name:
+            self._init_by_name(metrics, datasets)
+        else:
+            self._init_by_position(metrics, dataset_prefixes)
+
+    def _init_by_name(self, metrics, datasets) -> None:
         if isinstance(metrics, (Mapping, BaseMetric)):
             metrics = [metrics]
         if isinstance(datasets, Mapping) or not isinstance(datasets, Sequence):
@@ -209,18 +248,37 @@ class MultiDatasetEvaluator(_RoutingEvaluator):
             metric.dataset_meta = meta
             self.metric_of[name] = i
 
+    def _init_by_position(self, metrics, dataset_prefixes) -> None:
+        super().__init__(metrics)
+        if isinstance(dataset_prefixes, str) or not dataset_prefixes:
+            raise ValueError(f'MultiDatasetsEvaluator: dataset_prefixes must be a non-empty list of names, got '
+                             f'{dataset_prefixes!r}')
+        if len(set(dataset_prefixes)) != len(dataset_prefixes):
+            raise ValueError(f'MultiDatasetsEvaluator: dataset_prefixes {list(dataset_prefixes)} repeat a name')
+        self.dataset_prefixes = [str(p) for p in dataset_prefixes]
+
     @property
     def dataset_meta(self) -> dict | None:
-        """The combined dataset's metainfo; unlike :class:`Evaluator`, setting it leaves each metric with its
-        own dataset's metainfo."""
+        """The evaluated (combined) dataset's metainfo. With ``datasets=`` setting it leaves each metric with its
+        own dataset's metainfo; with ``dataset_prefixes=`` every metric gets it, as with :class:`Evaluator`."""
         return self._dataset_meta
 
     @dataset_meta.setter
     def dataset_meta(self, meta: dict | None) -> None:
         self._dataset_meta = meta
+        if not self.by_name:
+            for metric in self.metrics:
+                metric.dataset_meta = meta
 
     def process(self, data_samples: Sequence[Any], data_batch: Any = None) -> None:
-        """Route every sample to its dataset's metric (see the class docstring)."""
+        """Route every sample to its dataset's metric (``datasets=``), or run every metric on the batch and split
+        the entries by dataset in :meth:`evaluate` (``dataset_prefixes=``)."""
+        if not self.by_name:
+            samples = list(data_samples)
+            per_metric = [self._run(m, data_batch, samples) for m in range(len(self.metrics))]
+            self._records.extend((None, {m: per_metric[m][k] for m in range(len(self.metrics))})
+                                 for k in range(len(samples)))
+            return
         fallback = (self._dataset_meta or {}).get('dataset_name')
         routes: list[str] = []
         for k, sample in enumerate(data_samples):
@@ -240,57 +298,6 @@ class MultiDatasetEvaluator(_RoutingEvaluator):
                 entries[k] = entry
         self._records.extend((name, {self.metric_of[name]: e}) for name, e in zip(routes, entries))
 
-    def _groups(self, records):
-        return [(name, [m], [r for r in records if r[0] == name]) for name, m in self.metric_of.items()]
-
-    def _key(self, route: Any, metric: BaseMetric, key: str) -> str:
-        return f'{metric.prefix}/{key}' if metric.prefix else key
-
-
-@EVALUATORS.register_module()
-class MultiDatasetsEvaluator(_RoutingEvaluator):
-    """The same metrics on each dataset of a ``ConcatDataset`` of test sets (MMOCR's ``MultiDatasetsEvaluator``).
-
-    Args:
-        metrics: a metric, a metric config or a list of them (run on every dataset); MMOCR's argument name
-            (``metric=`` is accepted too).
-        dataset_prefixes: one name per concatenated dataset, in order, e.g. ``['IIIT5K', 'SVT']``.
-
-    A :class:`~visioncraft.evaluation.DumpResults` among the metrics (``tools/test.py --out / --dump /
-    --save-preds`` add one) is not split: it writes every sample's prediction, in dataset order, to one file.
-
-    Sample ``i`` (in dataset order) belongs to the dataset ``d`` with ``cumulative_sizes[d - 1] <= i <
-    cumulative_sizes[d]``, read from ``dataset_meta['cumulative_sizes']`` or ``dataset_meta.cumulative_sizes``
-    (what ``ConcatDataset.metainfo`` carries); a single dataset needs none. Keys:
-    ``'{dataset prefix}/{metric prefix}/{key}'`` (``'IIIT5K/recog/word_acc'``), or ``'{dataset prefix}/{key}'``
-    for a metric without prefix.
-
-    Example::
-
-        test_evaluator = dict(type='MultiDatasetsEvaluator', metrics=[dict(type='WordMetric', mode=['exact']),
-                              dict(type='CharMetric')], dataset_prefixes=['IIIT5K', 'SVT', 'IC13'])
-    """
-
-    def __init__(self, metrics: BaseMetric | dict | Sequence[BaseMetric | dict] | None = None,
-                 dataset_prefixes: Sequence[str] = (), *,
-                 metric: BaseMetric | dict | Sequence[BaseMetric | dict] | None = None) -> None:
-        if (metrics is None) == (metric is None):
-            raise TypeError('MultiDatasetsEvaluator: give the metrics once, as metrics=[...] (MMOCR) or metric=[...]')
-        super().__init__(metrics if metrics is not None else metric)
-        if isinstance(dataset_prefixes, str) or not dataset_prefixes:
-            raise ValueError(f'MultiDatasetsEvaluator: dataset_prefixes must be a non-empty list of names, got '
-                             f'{dataset_prefixes!r}')
-        if len(set(dataset_prefixes)) != len(dataset_prefixes):
-            raise ValueError(f'MultiDatasetsEvaluator: dataset_prefixes {list(dataset_prefixes)} repeat a name')
-        self.dataset_prefixes = [str(p) for p in dataset_prefixes]
-
-    def process(self, data_samples: Sequence[Any], data_batch: Any = None) -> None:
-        """Run every metric on the batch; the entries are split by dataset in :meth:`evaluate`."""
-        samples = list(data_samples)
-        per_metric = [self._run(m, data_batch, samples) for m in range(len(self.metrics))]
-        self._records.extend((None, {m: per_metric[m][k] for m in range(len(self.metrics))})
-                             for k in range(len(samples)))
-
     def _cumulative_sizes(self, n: int) -> list[int]:
         meta = self._dataset_meta or {}
         sizes = meta.get('cumulative_sizes', getattr(meta, 'cumulative_sizes', None))
@@ -306,6 +313,8 @@ class MultiDatasetsEvaluator(_RoutingEvaluator):
         return sizes
 
     def _groups(self, records):
+        if self.by_name:
+            return [(name, [m], [r for r in records if r[0] == name]) for name, m in self.metric_of.items()]
         sizes = self._cumulative_sizes(len(records))
         buckets: list[list] = [[] for _ in sizes]
         for i, record in enumerate(records):
@@ -319,6 +328,10 @@ class MultiDatasetsEvaluator(_RoutingEvaluator):
         return groups + ([(None, whole, records)] if whole else [])
 
     def _key(self, route: Any, metric: BaseMetric, key: str) -> str:
-        if route is None:  # DumpResults: every sample in one file, in dataset order
+        if self.by_name or route is None:  # route None: DumpResults, every sample in one file, in dataset order
             return f'{metric.prefix}/{key}' if metric.prefix else key
         return f'{route}/{metric.prefix}/{key}' if metric.prefix else f'{route}/{key}'
+
+
+#: MMOCR's name for the same class (configs write ``type='MultiDatasetsEvaluator'``)
+MultiDatasetsEvaluator = MultiDatasetEvaluator
