@@ -7,8 +7,6 @@ without one, a COCO object built from the samples' ``gt_instances`` / ``ignored_
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 import os
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from visioncraft.evaluation.coco_utils import coco_from_dict, pycocotools, quiet
 from visioncraft.evaluation.metric import BaseMetric
 from visioncraft.registry import METRICS
 
@@ -40,14 +39,7 @@ _AP_ITEMS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
 
 def _pycocotools():
     """(mask module, COCO, COCOeval), imported on first use: pycocotools is an optional dependency."""
-    try:
-        from pycocotools import mask as mask_util
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
-    except ImportError as exc:
-        raise ImportError(f'CocoMetric needs pycocotools: pip install pycocotools; import failed with: {exc}') \
-            from exc
-    return mask_util, COCO, COCOeval
+    return pycocotools('CocoMetric')
 
 
 def encode_masks(masks: np.ndarray) -> list[dict]:
@@ -59,14 +51,6 @@ def encode_masks(masks: np.ndarray) -> list[dict]:
     for rle in rles:
         rle['counts'] = rle['counts'].decode('ascii')
     return rles
-
-
-def _quiet(fn, *args, **kwargs):
-    """Call ``fn`` with its stdout captured (pycocotools prints progress); return (result, text)."""
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        out = fn(*args, **kwargs)
-    return out, buf.getvalue()
 
 
 def _xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
@@ -293,7 +277,7 @@ class CocoMetric(BaseMetric):
 
     def _build_gt(self, gts: list[dict], preds: list[dict]) -> tuple[COCO, list[int]]:
         """A COCO ground-truth object from the samples (category id = label index); ann ids start at 1."""
-        mask_util, coco_cls, _ = _pycocotools()
+        mask_util = _pycocotools()[0]
         classes = self._classes()
         if classes is None:
             top = max([a['label'] for g in gts for a in g['anns']] + [int(p['labels'].max()) for p in preds
@@ -318,10 +302,8 @@ class CocoMetric(BaseMetric):
                 else:
                     ann['area'] = float((x2 - x1) * (y2 - y1))
                 annotations.append(ann)
-        coco = coco_cls()
-        coco.dataset = dict(images=images, annotations=annotations,
-                            categories=[dict(id=i, name=name) for i, name in enumerate(classes)])
-        _quiet(coco.createIndex)
+        coco = coco_from_dict(dict(images=images, annotations=annotations,
+                                   categories=[dict(id=i, name=name) for i, name in enumerate(classes)]), 'CocoMetric')
         return coco, list(range(len(classes)))
 
     @staticmethod
@@ -346,13 +328,10 @@ class CocoMetric(BaseMetric):
     @staticmethod
     def _load_results(coco_gt: COCO, dts: list[dict]) -> COCO:
         if dts:
-            return _quiet(coco_gt.loadRes, dts)[0]
+            return quiet(coco_gt.loadRes, dts)[0]
         # loadRes cannot take an empty list; an empty result set evaluates to AP 0 where there is ground truth.
-        coco_dt = _pycocotools()[1]()
-        coco_dt.dataset = dict(images=list(coco_gt.dataset['images']), annotations=[],
-                               categories=list(coco_gt.dataset.get('categories', [])))
-        _quiet(coco_dt.createIndex)
-        return coco_dt
+        return coco_from_dict(dict(images=list(coco_gt.dataset['images']), annotations=[],
+                                   categories=list(coco_gt.dataset.get('categories', []))), 'CocoMetric')
 
     def _write(self, name: str, payload: list[dict]) -> str:
         path = f'{self.outfile_prefix}.{name}.json'
@@ -393,9 +372,9 @@ class CocoMetric(BaseMetric):
             coco_eval.params.iouThrs = self.iou_thrs
             if kind == 'proposal':
                 coco_eval.params.useCats = 0
-            _quiet(coco_eval.evaluate)
-            _quiet(coco_eval.accumulate)
-            _, text = _quiet(coco_eval.summarize)
+            quiet(coco_eval.evaluate)
+            quiet(coco_eval.accumulate)
+            _, text = quiet(coco_eval.summarize)
             logger.info('CocoMetric %s:\n%s', kind, text.rstrip())
             stats = np.asarray(coco_eval.stats, dtype=np.float64).copy()
             self.last_stats[kind] = stats

@@ -7,10 +7,8 @@ Per data sample the metric reads ``pred_instances.keypoints`` (N, K, 2) image pi
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
-import io
 import json
 import logging
 import os
@@ -22,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from visioncraft.evaluation.coco_utils import coco_from_dict, pycocotools, quiet
 from visioncraft.evaluation.metric import BaseMetric
 from visioncraft.registry import METRICS, TRANSFORMS
 
@@ -39,24 +38,8 @@ NMS_MODES = ('oks_nms', 'soft_oks_nms', 'none')
 
 
 def _pycocotools():
-    try:
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
-    except ImportError as exc:
-        raise ImportError(f'CocoPoseMetric needs pycocotools: pip install pycocotools ({exc})') from exc
-    return COCO, COCOeval
-
-
-def _quiet(fn, *args, **kwargs):
-    with contextlib.redirect_stdout(io.StringIO()):
-        return fn(*args, **kwargs)
-
-
-def _coco_from_dict(dataset: dict):
-    coco = _pycocotools()[0]()
-    coco.dataset = dataset
-    _quiet(coco.createIndex)
-    return coco
+    """(COCO, COCOeval), imported on first use."""
+    return pycocotools('CocoPoseMetric')[1:]
 
 
 def _keypoint_cocoeval(coco_gt, coco_dt, sigmas: np.ndarray, use_area: bool):
@@ -258,7 +241,7 @@ class CocoPoseMetric(BaseMetric):
             return coco
         dataset = copy.deepcopy(coco.dataset)
         dataset['annotations'] = [self._mapping.coco_ann(a) for a in dataset.get('annotations', [])]
-        return _coco_from_dict(dataset)
+        return coco_from_dict(dataset, 'CocoPoseMetric')
 
     def _build_gt(self, gts: list[dict]):
         """A COCO ground-truth object from the samples' ground truth (one image per ``img_id``, one annotation
@@ -300,7 +283,7 @@ class CocoPoseMetric(BaseMetric):
         if names:
             for c in cats:
                 c['keypoints'] = [names[i] for i in sorted(names)]
-        return _coco_from_dict(dict(images=images, annotations=anns, categories=cats))
+        return coco_from_dict(dict(images=images, annotations=anns, categories=cats), 'CocoPoseMetric')
 
     def _sigmas(self, num_keypoints: int) -> np.ndarray:
         meta = self.dataset_meta or {}
@@ -379,13 +362,11 @@ class CocoPoseMetric(BaseMetric):
             warnings.warn('CocoPoseMetric: no predicted poses; every AP / AR is 0', stacklevel=2)
             return {k: 0.0 for k in STATS_NAMES}
         num_kpts = len(coco_results[0]['keypoints']) // 3
-        coco_dt = _quiet(coco_gt.loadRes, coco_results)
+        coco_dt = quiet(coco_gt.loadRes, coco_results)[0]
         ev = _keypoint_cocoeval(coco_gt, coco_dt, self._sigmas(num_kpts), self.use_area)
-        _quiet(ev.evaluate)
-        _quiet(ev.accumulate)
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
-            ev.summarize()
-        logger.info('CocoPoseMetric:\n%s', buf.getvalue())
+        quiet(ev.evaluate)
+        quiet(ev.accumulate)
+        _, text = quiet(ev.summarize)
+        logger.info('CocoPoseMetric:\n%s', text)
         self.last_stats = np.asarray(ev.stats, dtype=np.float64)
         return {name: float(v) for name, v in zip(STATS_NAMES, ev.stats)}
