@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from visioncraft.config import Config
+from visioncraft.data.loading import IMG_EXTENSIONS
 from visioncraft.structures import DataSample, InstanceData
 
 from .det_inference import ImageInput, inference_steps, read_image
@@ -43,7 +44,6 @@ POSE2D_ALIASES: dict[str, tuple[str, ...]] = {
     'human': ('configs/pose/rtmpose/rtmpose-s_8xb256-420e_coco-256x192.py',
               'configs/pose/topdown_heatmap/td-hm_res50_8xb64-210e_coco-256x192.py'),
 }
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.m4v', '.webm', '.mpg', '.mpeg')
 
 

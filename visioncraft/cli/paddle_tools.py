@@ -23,6 +23,7 @@ import logging
 import os
 from pathlib import Path
 
+from ..data.loading import IMG_EXTENSIONS
 from .common import ArgumentParser
 
 __all__ = ['eval_main', 'infer_det_main', 'infer_rec_main', 'export_main', 'image_files', 'IMG_EXTS']
@@ -30,7 +31,7 @@ __all__ = ['eval_main', 'infer_det_main', 'infer_rec_main', 'export_main', 'imag
 logger = logging.getLogger('visioncraft')
 
 #: image extensions ``Global.infer_img`` folders are searched for (PaddleOCR's, without pdf / gif / rgb)
-IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+IMG_EXTS = IMG_EXTENSIONS  # PaddleOCR's tools' name
 
 
 # -- shared ---------------------------------------------------------------------------------------------------

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.loading import IMG_EXTENSIONS
 from .common import ArgumentParser
 
 __all__ = ['predict_main', 'paddle_main', 'list_images', 'run_predictor', 'run_recognizer']
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
 def list_images(path: str | Path) -> list[Path]:

@@ -10,8 +10,11 @@ from ..registry import TRANSFORMS
 from .geometric import flip_geometry
 from .transforms import BaseTransform
 
-__all__ = ['LoadImageFromFile', 'RandomFlip', 'PackInputs', 'pack_image', 'choose_flip', 'imread', 'imdecode',
-           'imwrite', 'unreadable_image_reason']
+__all__ = ['IMG_EXTENSIONS', 'LoadImageFromFile', 'RandomFlip', 'PackInputs', 'pack_image', 'choose_flip', 'imread',
+           'imdecode', 'imwrite', 'unreadable_image_reason']
+
+#: file name endings (lower case) taken for images when a folder is listed
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
 def imread(path, flag: int | None = None) -> np.ndarray | None:

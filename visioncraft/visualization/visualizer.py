@@ -12,15 +12,9 @@ from typing import Any
 import numpy as np
 
 from ..registry import VISBACKENDS, VISUALIZERS
+from ..structures.access import to_numpy
 
 __all__ = ['Visualizer', 'to_numpy', 'rgb_uint8']
-
-
-def to_numpy(value: Any) -> np.ndarray:
-    """A tensor (any device) or array-like as a NumPy array."""
-    if hasattr(value, 'detach'):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 def rgb_uint8(image: Any, who: str) -> np.ndarray:

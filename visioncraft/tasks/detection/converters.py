@@ -15,8 +15,8 @@ import os.path as osp
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from visioncraft.errors import ArgumentParser
-from visioncraft.errors import AnnotationError, ImageReadError, read_json, read_text_lines
+from visioncraft.data.loading import IMG_EXTENSIONS as _IMAGE_FILES
+from visioncraft.errors import AnnotationError, ArgumentParser, ImageReadError, read_json, read_text_lines
 
 from .datasets.voc import VOC_CLASSES
 
@@ -31,7 +31,7 @@ VOC_SPLITS = {'2007': ('train', 'val', 'trainval', 'test'), '2012': ('train', 'v
 CITYSCAPES_CLASSES = {'person': 24, 'rider': 25, 'car': 26, 'truck': 27, 'bus': 28, 'train': 31,
                       'motorcycle': 32, 'bicycle': 33}
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+IMG_EXTENSIONS = _IMAGE_FILES + ('.ppm', '.pgm')  # images2coco also takes Netpbm files
 
 
 def _dump(obj: dict, path: str | os.PathLike) -> Path:

@@ -10,29 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from visioncraft.structures.access import get_key, to_numpy
+
 __all__ = ['get_key', 'instances_of', 'to_numpy', 'masks_to_numpy', 'boxes_of', 'labels_of']
-
-
-def get_key(sample: Any, key: str, default: Any = None) -> Any:
-    """``sample[key]`` for dicts, the field or metainfo ``key`` for data elements, else ``default``."""
-    if isinstance(sample, dict):
-        return sample.get(key, default)
-    getter = getattr(sample, 'get', None)
-    if callable(getter):
-        return getter(key, default)
-    return getattr(sample, key, default)
 
 
 def instances_of(sample: Any, key: str) -> Any:
     """The instance container ``key`` (``pred_instances``, ``gt_instances``, ...) or None when absent."""
     return get_key(sample, key)
-
-
-def to_numpy(value: Any, dtype: Any = None) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    out = np.asarray(value)
-    return out.astype(dtype, copy=False) if dtype is not None else out
 
 
 def boxes_of(instances: Any) -> np.ndarray:

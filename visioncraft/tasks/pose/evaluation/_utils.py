@@ -11,24 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from visioncraft.structures.access import get_key, to_numpy
+
 __all__ = ['get_key', 'to_numpy', 'require', 'KeypointMapping']
-
-
-def get_key(sample: Any, key: str, default: Any = None) -> Any:
-    """``sample[key]`` for dicts, the field or metainfo ``key`` for data elements, else ``default``."""
-    if isinstance(sample, Mapping):
-        return sample.get(key, default)
-    getter = getattr(sample, 'get', None)
-    if callable(getter):
-        return getter(key, default)
-    return getattr(sample, key, default)
-
-
-def to_numpy(value: Any, dtype: Any = None) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    out = np.asarray(value)
-    return out.astype(dtype, copy=False) if dtype is not None else out
 
 
 def require(sample: Any, key: str, metric: str, k: int, hint: str = '') -> Any:

@@ -10,7 +10,7 @@ from torch import nn
 from visioncraft.models.assembly import assemble
 from visioncraft.models.base import BaseModel
 from visioncraft.registry import MODELS
-from visioncraft.structures import DataSample, InstanceData
+from visioncraft.structures import DataSample, InstanceData, to_numpy
 
 __all__ = ['TopdownPoseEstimator', 'input_to_image_coords']
 
@@ -158,8 +158,8 @@ class TopdownPoseEstimator(BaseModel):
                 raise ValueError(f"{type(self).__name__}.predict: data sample(s) {missing[:5]} have no {key!r} "
                                  "metainfo: the test pipeline needs TopdownAffine before PackPoseInputs (it "
                                  "writes input_size, input_center and input_scale)")
-        kpts = np.stack([_to_numpy(p.keypoints) for p in preds])            # (B, N, K, 2)
-        scores = [_to_numpy(p.keypoint_scores) for p in preds]
+        kpts = np.stack([to_numpy(p.keypoints) for p in preds])            # (B, N, K, 2)
+        scores = [to_numpy(p.keypoint_scores) for p in preds]
         kpts = input_to_image_coords(kpts, np.stack([np.asarray(m['input_size'], np.float32) for m in metas]),
                                      np.stack([np.asarray(m['input_center'], np.float32).reshape(2) for m in metas]),
                                      np.stack([np.asarray(m['input_scale'], np.float32).reshape(2) for m in metas]),
@@ -182,8 +182,8 @@ class TopdownPoseEstimator(BaseModel):
         region of the image (score 1)."""
         gt = sample.get('gt_instances')
         if gt is not None and 'bboxes' in gt:
-            bboxes = _to_numpy(gt.bboxes).reshape(-1, 4).astype(np.float32)
-            scores = _to_numpy(gt.bbox_scores).reshape(-1).astype(np.float32) if 'bbox_scores' in gt \
+            bboxes = to_numpy(gt.bboxes).reshape(-1, 4).astype(np.float32)
+            scores = to_numpy(gt.bbox_scores).reshape(-1).astype(np.float32) if 'bbox_scores' in gt \
                 else np.ones(len(bboxes), np.float32)
             return bboxes, scores
         c = np.asarray(meta['input_center'], np.float32).reshape(2)
@@ -191,7 +191,3 @@ class TopdownPoseEstimator(BaseModel):
         return np.concatenate([c - s / 2, c + s / 2])[None], np.ones(1, np.float32)
 
 
-def _to_numpy(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)

@@ -18,6 +18,7 @@ import numpy as np
 
 from visioncraft.data import BaseDataset
 from visioncraft.data.base_dataset import _join
+from visioncraft.data.loading import IMG_EXTENSIONS
 from visioncraft.data.label_files import check_label_files, iter_label_files
 from visioncraft.errors import AnnotationError, read_text_lines
 from visioncraft.registry import DATASETS
@@ -27,7 +28,7 @@ __all__ = ['ICDAR2015Dataset', 'OCRDataset', 'TextDetDataset', 'PaddleOCRDetData
 
 #: the transcription that marks a do-not-care region (ICDAR, PaddleOCR)
 IGNORE_TEXT = '###'
-_IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
+_IMG_EXTS = IMG_EXTENSIONS + ('.gif',)  # some scene-text benchmarks hold GIFs
 
 
 def make_instance(polygon: Sequence[float], text: str, ignore: bool, where: str) -> dict:

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from visioncraft.registry import METRICS
-from .hmean_iou_metric import HmeanIOUMetric, _get, count_matches, match_pairs
+from visioncraft.structures import get_key
+
+from .hmean_iou_metric import HmeanIOUMetric, count_matches, match_pairs
 
 __all__ = ['E2EHmeanIOUMetric', 'e2e_text_match']
 
@@ -41,7 +43,7 @@ def e2e_text_match(gt: str, pred: str, case_sensitive: bool = False,
 
 
 def _texts(instances: Any, n: int, what: str, k: int) -> list[str]:
-    texts = _get(instances, 'texts')
+    texts = get_key(instances, 'texts')
     if texts is None:
         if n == 0:
             return []
@@ -106,8 +108,8 @@ class E2EHmeanIOUMetric(HmeanIOUMetric):
         """Append, per sample, ``(tp, n_pred)`` per threshold and the number of non-ignored ground truths."""
         for k, sample in enumerate(data_samples):
             gt_polys, gt_ign, pred_polys, scores = self._read_polygons(sample, k)
-            gt_texts = _texts(_get(sample, 'gt_instances'), len(gt_polys), 'gt_instances', k)
-            pred_texts = _texts(_get(sample, 'pred_instances'), len(pred_polys), 'pred_instances', k)
+            gt_texts = _texts(get_key(sample, 'gt_instances'), len(gt_polys), 'gt_instances', k)
+            pred_texts = _texts(get_key(sample, 'pred_instances'), len(pred_polys), 'pred_instances', k)
             hits, pred_ign, keep = self._match_image(gt_polys, gt_ign, pred_polys, scores)
             scores = scores[keep]
             pred_texts = [t for t, ok in zip(pred_texts, keep) if ok]

@@ -9,17 +9,9 @@ import torch
 
 from visioncraft.evaluation.metric import BaseMetric
 from visioncraft.registry import METRICS
+from visioncraft.structures import get_key
 
 __all__ = ['HmeanIOUMetric', 'polygon_iou_matrix', 'count_matches', 'match_pairs']
-
-
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    getter = getattr(obj, 'get', None)
-    return getter(key, default) if callable(getter) else getattr(obj, key, default)
 
 
 def _np(value: Any, dtype: Any) -> np.ndarray:
@@ -146,15 +138,15 @@ class HmeanIOUMetric(BaseMetric):
     def _read_polygons(self, sample: Any, k: int) -> tuple[list, np.ndarray, list, np.ndarray]:
         """``(gt polygons, gt ignore flags bool N, predicted polygons, scores float64 K)`` of data sample ``k``."""
         name = type(self).__name__
-        pred, gt = _get(sample, 'pred_instances'), _get(sample, 'gt_instances')
+        pred, gt = get_key(sample, 'pred_instances'), get_key(sample, 'gt_instances')
         if gt is None:
             raise KeyError(f'{name}: data sample {k} has no gt_instances (the test pipeline must '
                            'load annotations: LoadOCRAnnotations + PackTextDetInputs)')
-        gt_polys = list(_get(gt, 'polygons', []) or [])
-        gt_ign = _get(gt, 'ignored')
+        gt_polys = list(get_key(gt, 'polygons', []) or [])
+        gt_ign = get_key(gt, 'ignored')
         gt_ign = np.zeros(len(gt_polys), bool) if gt_ign is None else _np(gt_ign, bool).reshape(-1)
-        pred_polys = list(_get(pred, 'polygons', []) or [])
-        scores = _get(pred, 'scores')
+        pred_polys = list(get_key(pred, 'polygons', []) or [])
+        scores = get_key(pred, 'scores')
         scores = np.ones(len(pred_polys)) if scores is None else _np(scores, np.float64).reshape(-1)
         if len(scores) != len(pred_polys) or len(gt_ign) != len(gt_polys):
             raise ValueError(f'{name}: sample {k}: {len(pred_polys)} predicted polygons but '

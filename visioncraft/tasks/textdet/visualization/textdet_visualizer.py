@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from visioncraft.registry import VISUALIZERS
+from visioncraft.structures import get_key
 from visioncraft.visualization import Visualizer
 
 __all__ = ['TextDetLocalVisualizer']
@@ -18,11 +19,6 @@ def _np(x: Any) -> np.ndarray:
     if hasattr(x, 'detach'):
         x = x.detach().cpu().numpy()
     return np.asarray(x)
-
-
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    getter = getattr(obj, 'get', None)
-    return getter(key, default) if callable(getter) else getattr(obj, key, default)
 
 
 @VISUALIZERS.register_module()
@@ -69,23 +65,23 @@ class TextDetLocalVisualizer(Visualizer):
         lw = self.line_width or max(1, round(max(img.shape[:2]) / 400))
         meta = data_sample.metainfo if hasattr(data_sample, 'metainfo') else {}
         panels = []
-        gt = None if data_sample is None else _get(data_sample, 'gt_instances')
+        gt = None if data_sample is None else get_key(data_sample, 'gt_instances')
         if draw_gt and gt is not None:
             scale = np.ones(2)
             sf, ori, cur = meta.get('scale_factor'), meta.get('ori_shape'), meta.get('img_shape')
             if self.rescale_gt and sf is not None and ori is not None and cur is not None \
                     and tuple(ori[:2]) != tuple(cur[:2]):
                 scale = 1.0 / np.asarray(sf, dtype=np.float64).reshape(-1)[:2]
-            polys = list(_get(gt, 'polygons', []) or [])
-            ign = _get(gt, 'ignored')
+            polys = list(get_key(gt, 'polygons', []) or [])
+            ign = get_key(gt, 'ignored')
             ign = np.zeros(len(polys), bool) if ign is None else _np(ign).astype(bool).reshape(-1)
             colors = [self.ignore_color if i else self.gt_color for i in ign]
-            texts = _get(gt, 'texts') if self.draw_text else None
+            texts = get_key(gt, 'texts') if self.draw_text else None
             panels.append(self._draw(img.copy(), polys, scale * factor, colors, texts, lw))
-        pred = None if data_sample is None else _get(data_sample, 'pred_instances')
+        pred = None if data_sample is None else get_key(data_sample, 'pred_instances')
         if draw_pred and pred is not None:
-            polys = list(_get(pred, 'polygons', []) or [])
-            scores = _get(pred, 'scores')
+            polys = list(get_key(pred, 'polygons', []) or [])
+            scores = get_key(pred, 'scores')
             keep = range(len(polys)) if scores is None else \
                 np.nonzero(_np(scores).reshape(-1) >= pred_score_thr)[0].tolist()
             labels = None if scores is None or not self.draw_text else \
