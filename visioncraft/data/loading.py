@@ -6,7 +6,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..errors import ImageReadError
 from ..registry import TRANSFORMS
+from ..structures import DataSample
 from .geometric import flip_geometry
 from .transforms import BaseTransform
 
@@ -113,7 +115,6 @@ class LoadImageFromFile(BaseTransform):
         if img is None:
             if self.ignore_empty:
                 return None
-            from ..errors import ImageReadError
             why = unreadable_image_reason(path)
             sample = f' (sample {results["sample_idx"]})' if 'sample_idx' in results else ''
             raise (FileNotFoundError if why == 'does not exist' else ImageReadError)(
@@ -174,10 +175,9 @@ def choose_flip(results: dict, dirs: Sequence[str], probs: Sequence[float]) -> s
     return chosen
 
 
-def pack_image(results: dict, meta_keys: Sequence[str]) -> tuple[torch.Tensor, 'DataSample']:
+def pack_image(results: dict, meta_keys: Sequence[str]) -> tuple[torch.Tensor, DataSample]:
     """``results['img']`` (HxW or HxWxC) as a CxHxW tensor, and a DataSample holding the ``meta_keys``
     present in ``results`` as metainfo. The shared first half of every Pack* transform."""
-    from ..structures import DataSample
     img = results['img']
     if img.ndim == 2:
         img = img[..., None]

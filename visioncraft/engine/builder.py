@@ -8,8 +8,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from ..registry import DATA_SAMPLERS, DATASETS, FUNCTIONS, HOOKS
+from ..data.worker import SmallTensorsByValue, WatchedDataLoader, worker_init_fn
 from ..dist import get_dist_info
+from ..registry import DATA_SAMPLERS, DATASETS, FUNCTIONS, HOOKS
 from .hooks import Hook, get_priority
 
 __all__ = ['build_dataloader', 'build_hook', 'DEFAULT_HOOKS']
@@ -31,8 +32,6 @@ def build_dataloader(cfg: dict | DataLoader, *, seed: int, key: str, shuffle_def
     """
     if isinstance(cfg, DataLoader):
         return cfg
-    from ..data import worker_init_fn
-    from ..data.worker import SmallTensorsByValue, WatchedDataLoader
     cfg = copy.deepcopy(dict(cfg))
     unknown = set(cfg) - _LOADER_KEYS
     if unknown:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..models.base import NonFiniteLossError
 from ..registry import LOOPS
 from .randomness import preserve_rng
 
@@ -76,7 +77,6 @@ class _TrainLoop:
                 and (done % self.val_interval == 0 or done == limit))
 
     def run_iter(self, batch_idx: int, data_batch: Any, epoch_len: int | None) -> None:
-        from ..models.base import NonFiniteLossError
         runner = self.runner
         runner.call_hook('before_train_iter', batch_idx=batch_idx, data_batch=data_batch)
         try:

@@ -33,16 +33,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import __version__, dist
+from ..config import Config
 from ..errors import UserError
+from ..evaluation import Evaluator
+from ..fileio.checkpoint import (checkpoint_candidates, extract_state_dict, load_checkpoint_file, load_model_weights,
+                                 read_last_checkpoint, save_checkpoint, write_last_checkpoint)
 from ..registry import (EVALUATORS, LOOPS, MODEL_WRAPPERS, MODELS, VISUALIZERS, config_file_context,
                         set_default_scope)
-from .. import dist
 from .builder import DEFAULT_HOOKS, build_dataloader, build_hook
-from ..fileio.checkpoint import (checkpoint_candidates, extract_state_dict, load_checkpoint_file, load_model_weights,
-                         read_last_checkpoint, save_checkpoint, write_last_checkpoint)
-from .hooks import HOOK_POINTS, Hook
+from .hooks import HOOK_POINTS, Hook, get_priority
 from .logging import MessageHub, setup_logger
 from .loops import StopRequested
+from .optim import build_optim_wrapper, build_param_schedulers
 from .randomness import get_rng_state, set_random_seed, set_rng_state
 
 __all__ = ['Runner', 'TrainingInterrupted', 'ResumeError', 'STOP_SIGNALS']
@@ -72,7 +75,6 @@ def _as_dict(x: Any) -> Any:
 
 class Runner:
     def __init__(self, cfg: Any) -> None:
-        from ..config import Config
         if not isinstance(cfg, Config):
             cfg = Config(dict(cfg))
         self.cfg = cfg
@@ -224,7 +226,6 @@ class Runner:
     def _log_env(self) -> None:
         import numpy as np
 
-        from .. import __version__
         lines = [f'Python: {platform.python_version()}', f'PyTorch: {torch.__version__}',
                  f'NumPy: {np.__version__}', f'VisionCraft: {__version__}',
                  f'CUDA available: {torch.cuda.is_available()}', f'launcher: {self.launcher}',
@@ -269,7 +270,6 @@ class Runner:
         """Add a hook; it runs after hooks of the same or higher priority registered before it."""
         built, prio = build_hook(hook, key)
         if priority is not None:
-            from .hooks import get_priority
             prio = get_priority(priority)
         idx = len(self.hooks)
         for i, (p, _) in enumerate(self.hooks):
@@ -321,7 +321,6 @@ class Runner:
         evaluator_cfg = self.cfg.get(f'{mode}_evaluator')
         if loop_cfg is None or loader_cfg is None or evaluator_cfg is None:
             return False
-        from ..evaluation import Evaluator
         with config_file_context(self._cfg_file):
             evaluator_cfg = _as_dict(evaluator_cfg)
             evaluator = (evaluator_cfg if isinstance(evaluator_cfg, Evaluator) else
@@ -336,7 +335,6 @@ class Runner:
 
     # -- the three entry points ------------------------------------------------------------------
     def train(self) -> nn.Module:
-        from .optim import build_optim_wrapper, build_param_schedulers
         loop = self.train_loop
         with config_file_context(self._cfg_file):
             optim_cfg = _as_dict(self.cfg.get('optim_wrapper'))
@@ -640,7 +638,6 @@ class Runner:
     def save_checkpoint(self, path: str | os.PathLike, *, save_optimizer: bool = True,
                         save_param_scheduler: bool = True) -> None:
         """Write a checkpoint that resumes at :attr:`position` (rank 0 writes; every rank runs hooks)."""
-        from .. import __version__
         model = getattr(self.model, 'module', self.model)
         loop = self._train_loop
         dataset = getattr(getattr(loop, 'dataloader', None), 'dataset', None)

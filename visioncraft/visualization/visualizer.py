@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.loading import imwrite
 from ..registry import VISBACKENDS, VISUALIZERS
 from ..structures.access import to_numpy
 
@@ -134,7 +135,6 @@ class Visualizer:
         if show:
             self.show(drawn, win_name=name, wait_time=wait_time)
         if out_file is not None:
-            from ..data.loading import imwrite
             imwrite(out_file, np.ascontiguousarray(drawn[..., ::-1]), type(self).__name__)
         elif not show:
             self.add_image(name, drawn, step)

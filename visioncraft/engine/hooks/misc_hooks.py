@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from ...registry import HOOKS
+from ..optim import apply_param_schedulers
 from .hook import Hook, Priority
 
 __all__ = ['ParamSchedulerHook', 'DistSamplerSeedHook', 'EmptyCacheHook']
@@ -17,7 +18,6 @@ class ParamSchedulerHook(Hook):
     priority = Priority.LOW
 
     def _apply(self, runner) -> None:
-        from ..optim import apply_param_schedulers
         apply_param_schedulers(runner.param_schedulers, runner.optim_wrapper)
 
     def before_train(self, runner) -> None:
