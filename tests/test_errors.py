@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from visioncraft.errors import (AnnotationError, CheckpointError, DeviceError, UserError, check_device,
-                                check_weights_fit, mark_user_error, read_checkpoint, read_json, run_entry_point,
+                                mark_user_error, read_checkpoint, read_json, run_entry_point,
                                 user_error_message)
+from visioncraft.fileio.checkpoint import check_weights_fit
 
 
 def _run(fn, capsys, monkeypatch, debug=False):

@@ -11,7 +11,7 @@ What counts as the user's mistake:
 
 * :class:`UserError` and its subclasses (:class:`AnnotationError`, :class:`ImageReadError`, :class:`DeviceError`,
   :class:`CheckpointError`), and the older error types that say the same (``ConfigError``, ``RegistryError``,
-  ``VideoIOError``, ``visioncraft.fileio.CheckpointMismatchError``, the Runner's ``ResumeError``);
+  ``VideoIOError``, ``visioncraft.fileio.CheckpointMismatchError`` (a CheckpointError), the Runner's ``ResumeError``);
 * any ``OSError`` (a missing file, a folder where a file is expected, no permission, a full disk);
 * an exception *marked* by :func:`mark_user_error`: the registry marks whatever a class raises while it is built
   from the config with the config key path (``model.backbone``), the datasets mark what their annotation
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ['ArgumentParser', 'UserError', 'AnnotationError', 'ImageReadError', 'DeviceError', 'CheckpointError', 'mark_user_error',
-           'read_checkpoint', 'checked_state_dict', 'check_weights_fit', 'read_text_lines',
+           'read_checkpoint', 'checked_state_dict', 'read_text_lines',
            'is_user_error', 'user_error_message', 'run_entry_point', 'read_json', 'check_device', 'EXIT_USER_ERROR',
            'EXIT_INTERRUPTED', 'DEBUG_ENV']
 
@@ -317,26 +317,6 @@ def checked_state_dict(ckpt: Any, path: str | os.PathLike) -> dict:
         keys = ', '.join(map(str, list(sd)[:5]))
         raise CheckpointError(f'checkpoint {path} holds no weights (no tensor in it{": keys " + keys if keys else ""})')
     return sd
-
-
-def check_weights_fit(model: Any, state_dict: dict, path: str | os.PathLike) -> None:
-    """A :class:`CheckpointError` naming ``path`` when not one weight of ``state_dict`` fits ``model`` by name and
-    shape (another model's checkpoint): loading it would leave the model with its random initial weights. A
-    checkpoint that fits in part is left to the loader (it warns about the rest)."""
-    import torch
-    model = getattr(model, 'module', model)
-    own = model.state_dict()
-    if not own:
-        return
-    if any(k in own and torch.is_tensor(v) and tuple(own[k].shape) == tuple(v.shape) for k, v in state_dict.items()):
-        return
-    same_names = [k for k in state_dict if k in own]
-    theirs = ', '.join(list(state_dict)[:3]) + (', ...' if len(state_dict) > 3 else '')
-    why = (f'its {len(same_names)} weight(s) named as in the model all have other shapes' if same_names else
-           f'none of its {len(state_dict)} weight names ({theirs}) is one of the model\'s '
-           f'({", ".join(list(own)[:3])}, ...)')
-    raise CheckpointError(f'checkpoint {path} does not fit the model {type(model).__name__}: {why}; is it the '
-                          'checkpoint of another model?')
 
 
 def read_text_lines(path: str | os.PathLike, what: str = 'file') -> list[str]:

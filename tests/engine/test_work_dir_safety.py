@@ -160,7 +160,7 @@ def test_a_checkpoint_that_fits_nothing_is_an_error(make_cfg, tmp_path):
     other = tmp_path / 'other_model.pth'
     save_checkpoint({'state_dict': {'encoder.layer.weight': torch.ones(3, 3), 'head.bias': torch.zeros(3)}}, other)
     cfg = make_cfg(load_from=str(other))
-    with pytest.raises(CheckpointMismatchError, match=f'checkpoint {other} fits nothing in TinyClassifier'):
+    with pytest.raises(CheckpointMismatchError, match=f'checkpoint {other} does not fit the model TinyClassifier: '):
         Runner(cfg).train()
 
 

@@ -26,7 +26,7 @@ from visioncraft.data.collate import pseudo_collate
 from visioncraft.data.loading import LoadImageFromFile, imread, unreadable_image_reason
 from visioncraft.data.transforms import Compose
 from visioncraft.engine.checkpoint import load_model_weights
-from visioncraft.errors import ImageReadError, check_device, check_weights_fit, read_checkpoint
+from visioncraft.errors import ImageReadError, check_device, read_checkpoint
 from visioncraft.registry import DATASETS, MODELS, TRANSFORMS, RegistryError
 from visioncraft.structures import DataSample
 
@@ -83,7 +83,6 @@ def build_model_with_weights(cfg: Config, checkpoint: str | os.PathLike | None,
         _logger.warning(f'{who}: no checkpoint given; the model keeps its random initialisation')
         return model, None
     ckpt, state_dict = read_checkpoint(checkpoint, map_location='cpu')
-    check_weights_fit(model, state_dict, checkpoint)
     report = load_model_weights(model, state_dict, logger=_logger, source=checkpoint)
     if not report.clean:
         _logger.warning(f'{who}: checkpoint {checkpoint} does not fully match the model')

@@ -237,6 +237,7 @@ def check_checkpoint_fits(model, path) -> None:
     to the Runner (it downloads it)."""
     if not path or str(path).startswith(('http://', 'https://')):
         return
-    from ..errors import check_weights_fit, read_checkpoint
+    from ..errors import read_checkpoint
+    from ..fileio.checkpoint import check_weights_fit
     _, state_dict = read_checkpoint(path)
     check_weights_fit(model, state_dict, path)

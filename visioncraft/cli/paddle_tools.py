@@ -125,14 +125,13 @@ def _inference_setup(cfg, prog: str, model_type: str):
     from ..data.collate import pseudo_collate
     from ..data.transforms import Compose
     from ..engine.checkpoint import load_model_weights
-    from ..errors import check_weights_fit, read_checkpoint
+    from ..errors import read_checkpoint
     from ..registry import MODELS, config_file_context
     with config_file_context(pd['file']):
         model = MODELS.build(cfg['model'].to_dict() if hasattr(cfg['model'], 'to_dict') else dict(cfg['model']),
                              key_path='model')
         pipeline = Compose([dict(s) for s in pd['inference_pipeline']])
     _, state_dict = read_checkpoint(ckpt)
-    check_weights_fit(model, state_dict, ckpt)
     report = load_model_weights(model, state_dict, source=ckpt)
     if not report.clean:
         logger.warning(f'{ckpt}: the weights differ from the model:\n{report}')

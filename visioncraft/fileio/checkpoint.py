@@ -28,12 +28,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import CheckpointError
 
 __all__ = ['save_checkpoint', 'atomic_write_bytes', 'atomic_write_text', 'load_checkpoint_file',
            'load_model_weights', 'extract_state_dict', 'find_latest_checkpoint', 'cached_download',
-           'LoadReport', 'CheckpointMismatchError', 'remove_stale_temp_files', 'write_last_checkpoint',
-           'read_last_checkpoint', 'checkpoint_candidates', 'LAST_CHECKPOINT']
+           'LoadReport', 'CheckpointMismatchError', 'check_weights_fit', 'remove_stale_temp_files',
+           'write_last_checkpoint', 'read_last_checkpoint', 'checkpoint_candidates', 'LAST_CHECKPOINT']
 
 #: the work dir's pointer to its latest checkpoint
 LAST_CHECKPOINT = 'last_checkpoint'
@@ -241,7 +241,7 @@ def extract_state_dict(checkpoint: dict) -> 'OrderedDict[str, torch.Tensor]':
     return out
 
 
-class CheckpointMismatchError(UserError, ValueError):
+class CheckpointMismatchError(CheckpointError, ValueError):
     """Not one weight of a checkpoint fits the model (another model's checkpoint, or a wrong prefix)."""
 
 
@@ -271,6 +271,26 @@ class LoadReport:
         return '\n'.join(lines)
 
 
+def check_weights_fit(model: nn.Module, state_dict: dict, source: str | os.PathLike | None = None) -> None:
+    """:class:`CheckpointMismatchError` naming ``source`` when not one weight of ``state_dict`` fits ``model`` by
+    name and shape (another model's checkpoint, a wrong prefix): loading it would leave the model with its random
+    initial weights. A checkpoint that fits in part passes (the loader reports the rest)."""
+    model = getattr(model, 'module', model)
+    own = model.state_dict()
+    if not own or not state_dict:
+        return
+    if any(k in own and torch.is_tensor(v) and tuple(own[k].shape) == tuple(v.shape) for k, v in state_dict.items()):
+        return
+    same_names = [k for k in state_dict if k in own]
+    theirs = ', '.join(map(str, list(state_dict)[:3])) + (', ...' if len(state_dict) > 3 else '')
+    why = (f'its {len(same_names)} weight(s) named as in the model all have other shapes' if same_names else
+           f'none of its {len(state_dict)} weight names ({theirs}) is one of the model\'s '
+           f'({", ".join(list(own)[:3])}, ...)')
+    what = f'checkpoint {source}' if source is not None else 'the checkpoint'
+    raise CheckpointMismatchError(f'{what} does not fit the model {type(model).__name__}: {why}; is it the '
+                                  'checkpoint of another model?')
+
+
 def load_model_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *, strict: bool = False,
                        logger: logging.Logger | None = None, source: str | os.PathLike | None = None) -> LoadReport:
     """Copy the weights that fit into ``model``; report the rest (an error when ``strict``).
@@ -287,13 +307,7 @@ def load_model_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
             mismatched.append((k, tuple(v.shape), tuple(own[k].shape)))
         else:
             to_load[k] = v
-    if own and state_dict and not any(k in own for k in to_load):
-        what = f'checkpoint {source}' if source is not None else 'the checkpoint'
-        sample = ', '.join(list(state_dict)[:3])
-        raise CheckpointMismatchError(
-            f'{what} fits nothing in {type(model).__name__}: none of its {len(state_dict)} weights '
-            f'({sample}{", ..." if len(state_dict) > 3 else ""}) matches a model weight by name and shape '
-            f'(the model has {", ".join(list(own)[:3])}, ...); is it the checkpoint of another model?')
+    check_weights_fit(model, state_dict, source)
     result = model.load_state_dict(to_load, strict=False)
     report = LoadReport(list(result.missing_keys), list(result.unexpected_keys), mismatched)
     if strict and not report.clean:
