@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from visioncraft.tasks.textrecog.utils import expand_text_quad  # noqa: F401  (re-exported: apis.ocr API)
+from visioncraft.visualization import draw_polygons
 
 __all__ = ['OCRInferencer', 'evaluate_ocr', 'draw_ocr', 'expand_text_quad', 'OCR_STAGES']
 
@@ -291,8 +292,8 @@ def draw_ocr(img: np.ndarray, results: Sequence[dict]) -> np.ndarray:
     right = np.full_like(img, 255)
     for r in results:
         pts = np.round(np.asarray(r['polygon'], np.float64).reshape(-1, 2)).astype(np.int32)
-        cv2.polylines(left, [pts.reshape(-1, 1, 2)], True, (0, 200, 0), 2)
-        cv2.polylines(right, [pts.reshape(-1, 1, 2)], True, (0, 160, 0), 1)
+        draw_polygons(left, [pts], (0, 200, 0), 2)
+        draw_polygons(right, [pts], (0, 160, 0), 1)
         text = ''.join(c if 32 <= ord(c) < 127 else '?' for c in r.get('text', ''))
         if not text:
             continue

@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 
 from ..data.loading import IMG_EXTENSIONS
+from ..visualization import draw_polygons
 from .common import ArgumentParser
 
 __all__ = ['eval_main', 'infer_det_main', 'infer_rec_main', 'export_main', 'image_files', 'IMG_EXTS']
@@ -178,9 +179,7 @@ def infer_det_main(argv: list[str] | None = None, prog: str = 'tools/infer_det.p
             scores = [float(s) for s in pred.scores]
             fout.write(f + '\t' + json.dumps([dict(transcription='', points=p) for p in points]) + '\n')
             img = cv2.imread(f)
-            for p in points:
-                cv2.polylines(img, [np.asarray(p, np.int32).reshape(-1, 1, 2)], True, color=(255, 255, 0),
-                              thickness=2)
+            draw_polygons(img, points, (255, 255, 0), 2)
             vis = vis_dir / os.path.basename(f)
             cv2.imwrite(str(vis), img)
             logger.info(f'{f}: {len(points)} boxes; picture {vis}')

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.loading import IMG_EXTENSIONS
+from ..visualization import draw_polygons
 from .common import ArgumentParser
 
 __all__ = ['predict_main', 'paddle_main', 'list_images', 'run_predictor', 'run_recognizer']
@@ -54,12 +55,7 @@ def _read(path: Path) -> np.ndarray:
 
 
 def _draw(img: np.ndarray, polygons: list[np.ndarray]) -> np.ndarray:
-    import cv2
-    out = img.copy()
-    for p in polygons:
-        pts = np.round(np.asarray(p, np.float64).reshape(-1, 2)).astype(np.int32)
-        cv2.polylines(out, [pts.reshape(-1, 1, 2)], True, (0, 0, 255), 2)
-    return out
+    return draw_polygons(img.copy(), polygons, (0, 0, 255), 2)
 
 
 def run_predictor(predictor, inputs: str | Path, out_dir: str | Path, *, paddle_style: bool,

@@ -15,7 +15,23 @@ from ..data.loading import imwrite
 from ..registry import VISBACKENDS, VISUALIZERS
 from ..structures.access import to_numpy
 
-__all__ = ['Visualizer', 'to_numpy', 'rgb_uint8']
+__all__ = ['Visualizer', 'to_numpy', 'rgb_uint8', 'draw_polygons']
+
+
+def draw_polygons(img: np.ndarray, polygons: Any, color: tuple, thickness: int = 2, *, scale: Any = None,
+                  line_type: int | None = None) -> np.ndarray:
+    """Draw closed ``polygons`` (each a flat or N x 2 sequence of x, y pixels; a tensor works too) on ``img`` in
+    place and return it. Vertices are multiplied by ``scale`` (a number or (sx, sy)) when given and rounded to
+    the nearest pixel (half to even); ``line_type`` is OpenCV's (default ``cv2.LINE_8``)."""
+    import cv2  # OpenCV loads on the first drawing, not with the package
+    color = tuple(int(v) for v in color)
+    for p in polygons:
+        xy = to_numpy(p).astype(np.float64).reshape(-1, 2)
+        if scale is not None:
+            xy = xy * scale
+        cv2.polylines(img, [np.rint(xy).astype(np.int32)], True, color, int(thickness),
+                      cv2.LINE_8 if line_type is None else line_type)
+    return img
 
 
 def rgb_uint8(image: Any, who: str) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 
 from visioncraft.registry import VISUALIZERS
 from visioncraft.structures import get_key
-from visioncraft.visualization import Visualizer
+from visioncraft.visualization import Visualizer, draw_polygons
 
 __all__ = ['TextDetLocalVisualizer']
 
@@ -97,8 +97,8 @@ class TextDetLocalVisualizer(Visualizer):
               lw: int) -> np.ndarray:
         import cv2
         for k, (p, c) in enumerate(zip(polys, colors)):
+            draw_polygons(img, [p], c, lw, scale=scale, line_type=cv2.LINE_AA if lw > 1 else cv2.LINE_8)
             xy = np.rint(_np(p).astype(np.float64).reshape(-1, 2) * scale).astype(np.int32)
-            cv2.polylines(img, [xy], True, tuple(int(v) for v in c), lw, cv2.LINE_AA if lw > 1 else cv2.LINE_8)
             if texts is not None and k < len(texts) and texts[k]:
                 x, y = int(xy[:, 0].min()), int(max(xy[:, 1].min() - 2, 10))
                 cv2.putText(img, str(texts[k]), (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, tuple(int(v) for v in c), 1,
