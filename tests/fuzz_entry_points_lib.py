@@ -23,6 +23,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fuzz_write_watch import written_paths
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -56,33 +58,14 @@ class Hang(BaseException):
 
 
 # -- watching writes ------------------------------------------------------------------------------------------
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _watch: dict = {'on': False, 'allowed': (), 'bad': []}
-_WRITE_EVENTS = {'os.mkdir', 'os.rename', 'os.remove', 'os.rmdir', 'os.link', 'os.symlink', 'os.truncate',
-                 'os.chmod', 'os.chown', 'os.utime', 'shutil.rmtree', 'shutil.copyfile', 'shutil.move',
-                 'os.mkfifo', 'os.mknod'}
 
 
 def _audit(event: str, args: tuple) -> None:
-    if not _watch['on'] or not (event == 'open' or event in _WRITE_EVENTS):
+    if not _watch['on']:
         return
-    if event == 'open':
-        path, mode, flags = (tuple(args) + (None, None))[:3]
-        writing = (isinstance(mode, str) and any(c in mode for c in 'wax+')) or \
-            (mode is None and isinstance(flags, int) and flags & _WRITE_FLAGS)
-        paths = [path] if writing else []
-    elif event in ('os.rename', 'os.link', 'os.symlink', 'shutil.copyfile', 'shutil.move'):
-        paths = list(args[:2])[1:] if event in ('os.link', 'os.symlink', 'shutil.copyfile') else list(args[:2])
-    else:
-        paths = list(args[:1])
-    for p in paths:
-        if isinstance(p, int) or p is None:
-            continue
-        try:
-            full = os.path.abspath(os.fsdecode(p))
-        except (TypeError, ValueError):
-            continue
-        if not full.startswith(_watch['allowed']) and f'{os.sep}__pycache__{os.sep}' not in full:  # not .pyc files
+    for full in written_paths(event, args):
+        if not full.startswith(_watch['allowed']):
             _watch['bad'].append(f'{event} {full}')
 
 
@@ -302,32 +285,15 @@ SITECUSTOMIZE = '''\
 import os
 import sys
 
+from fuzz_write_watch import written_paths  # tests/ is on PYTHONPATH
+
 _allowed = tuple(p for p in os.environ.get('FUZZ_ALLOWED', '').split(os.pathsep) if p)
 _log = os.environ.get('FUZZ_WRITE_LOG')
-_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_EVENTS = {'os.mkdir', 'os.rename', 'os.remove', 'os.rmdir', 'os.truncate', 'os.chmod', 'os.utime',
-           'shutil.rmtree', 'os.symlink', 'os.link'}
 
 
 def _hook(event, args):
-    if event == 'open':
-        path, mode, flags = (tuple(args) + (None, None))[:3]
-        if not ((isinstance(mode, str) and any(c in mode for c in 'wax+'))
-                or (mode is None and isinstance(flags, int) and flags & _FLAGS)):
-            return
-        paths = [path]
-    elif event in _EVENTS:
-        paths = list(args[:2]) if event in ('os.rename', 'os.symlink', 'os.link') else list(args[:1])
-    else:
-        return
-    for p in paths:
-        if isinstance(p, int) or p is None:
-            continue
-        try:
-            full = os.path.abspath(os.fsdecode(p))
-        except (TypeError, ValueError):
-            continue
-        if _log and not full.startswith(_allowed) and full != _log and '__pycache__' not in full:
+    for full in written_paths(event, args):
+        if not full.startswith(_allowed) and full != _log:
             with open(_log, 'a') as f:
                 f.write(f'{event} {full}\\n')
 
@@ -353,7 +319,7 @@ def run_subprocess(case: Case, cwd: Path, allowed: tuple[str, ...], site_dir: Pa
     import subprocess
     log = cwd / '.fuzz_writes.log'
     env = {k: v for k, v in os.environ.items() if k not in ('VISIONCRAFT_DEBUG', 'PYTHONPATH')}
-    env.update(case.env, PYTHONPATH=os.pathsep.join([str(site_dir), str(REPO)]), OMP_NUM_THREADS='1',
+    env.update(case.env, PYTHONPATH=os.pathsep.join([str(site_dir), str(REPO), str(REPO / 'tests')]), OMP_NUM_THREADS='1',
                FUZZ_ALLOWED=os.pathsep.join(allowed), FUZZ_WRITE_LOG=str(log))
     if debug:
         env['VISIONCRAFT_DEBUG'] = '1'
