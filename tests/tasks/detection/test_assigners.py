@@ -7,7 +7,7 @@ from conftest import det_batch, tiny_retinanet
 from visioncraft.registry import MODELS
 from visioncraft.structures import InstanceData
 from visioncraft.tasks.detection.models import AssignResult, MaxIoUAssigner
-from visioncraft.tasks.detection.models.task_utils import box_iof
+from visioncraft.tasks.detection.models.box_ops import box_iof
 
 NEG, IGN = AssignResult.NEGATIVE, AssignResult.IGNORE
 

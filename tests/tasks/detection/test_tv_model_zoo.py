@@ -25,8 +25,8 @@ from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
 from visioncraft.tasks.detection.datasets.coco import COCO_CLASSES, CocoDataset
 from visioncraft.tasks.detection.models import convert_torchvision as conv
-from visioncraft.tasks.detection.models.task_utils import (AnchorGenerator, TorchvisionAnchorGenerator,
-                                                           TorchvisionPointGenerator)
+from visioncraft.tasks.detection.models.prior_generators import (AnchorGenerator, TorchvisionAnchorGenerator,
+                                                                 TorchvisionPointGenerator)
 
 CONFIGS = Path(__file__).resolve().parents[3] / 'configs' / 'detection' / 'torchvision'
 VALID = torch.tensor(conv.COCO80_CATEGORY_IDS)

@@ -1,6 +1,6 @@
-"""Detection models: the data preprocessor, box/anchor/point utilities, samplers, dense heads (RetinaHead,
-FCOSHead, RPNHead), RoI heads, single- and two-stage detectors, and the torchvision weight converters
-(``convert_torchvision``)."""
+"""Detection models: the data preprocessor, prior generators (anchors, points), the box coder, box helpers,
+the assigner and samplers, dense heads (RetinaHead, FCOSHead, RPNHead), RoI heads, single- and two-stage
+detectors, and the torchvision weight converters (``convert_torchvision``)."""
 from .data_preprocessor import DetDataPreprocessor
 from .detectors import FCOS, BaseDetector, RetinaNet, SingleStageDetector
 from .fcos_head import FCOSHead, Scale
@@ -8,8 +8,11 @@ from .retina_head import RetinaHead
 from .roi_heads import FCNMaskHead, Shared2FCBBoxHead, SingleRoIExtractor, StandardRoIHead
 from .rpn_head import RPNHead
 from .samplers import RandomSampler, SamplingResult
-from .task_utils import (AnchorGenerator, AssignResult, DeltaXYWHBBoxCoder, MaxIoUAssigner, MlvlPointGenerator,
-                         TorchvisionAnchorGenerator, TorchvisionPointGenerator, box_iof, nms_and_rescale)
+from .assigners import AssignResult, MaxIoUAssigner
+from .bbox_coder import DeltaXYWHBBoxCoder
+from .box_ops import box_iof, nms_and_rescale
+from .prior_generators import (AnchorGenerator, MlvlPointGenerator, TorchvisionAnchorGenerator,
+                               TorchvisionPointGenerator)
 from .two_stage import FasterRCNN, MaskRCNN, TwoStageDetector
 
 __all__ = ['DetDataPreprocessor', 'BaseDetector', 'SingleStageDetector', 'RetinaNet', 'FCOS', 'RetinaHead',
@@ -23,6 +26,6 @@ __all__ = ['DetDataPreprocessor', 'BaseDetector', 'SingleStageDetector', 'Retina
 def __getattr__(name: str):
     # imported lazily so that `python -m visioncraft.tasks.detection.models.convert_torchvision` runs cleanly
     if name == 'retinanet_from_torchvision':
-        from .convert_torchvision import retinanet_from_torchvision
+        from .convert_torchvision import retinanet_from_torchvision  # deferred: see above
         return retinanet_from_torchvision
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -30,9 +30,10 @@ from collections import OrderedDict
 
 import torch
 
-from visioncraft.errors import ArgumentParser
+from visioncraft.errors import ArgumentParser, CheckpointError, read_checkpoint
+from visioncraft.fileio.checkpoint import save_checkpoint
 from ..datasets.coco import COCO_CLASSES
-from .task_utils import TorchvisionAnchorGenerator, TorchvisionPointGenerator  # noqa: F401  (re-exported)
+from .prior_generators import TorchvisionAnchorGenerator, TorchvisionPointGenerator  # noqa: F401  (re-exported)
 
 __all__ = ['retinanet_from_torchvision', 'torchvision_retinanet_config', 'TORCHVISION_ANCHOR_SIZES',
            'fasterrcnn_from_torchvision', 'maskrcnn_from_torchvision', 'torchvision_fasterrcnn_config',
@@ -422,8 +423,6 @@ def main(argv: list[str] | None = None) -> None:
                         help="keep only the 80 COCO classes (drop the background / 'N/A' slots of torchvision's 91): "
                              'for configs/detection/torchvision/*_tv_coco.py and CocoDataset labels')
     args = parser.parse_args(argv)
-    from visioncraft.engine.checkpoint import save_checkpoint
-    from visioncraft.errors import CheckpointError, read_checkpoint
     _, weights = read_checkpoint(args.src)
     try:
         state = _CONVERTERS[args.arch](weights, coco80=args.coco80)

@@ -18,7 +18,7 @@ from torch import nn
 from visioncraft.registry import MODELS, TASK_UTILS
 from visioncraft.structures import InstanceData
 
-from .task_utils import clip_boxes, nms_and_rescale
+from .box_ops import clip_boxes, nms_and_rescale
 
 __all__ = ['FCOSHead', 'Scale']
 

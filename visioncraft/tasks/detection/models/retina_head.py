@@ -14,7 +14,8 @@ from torch import nn
 from visioncraft.registry import MODELS, TASK_UTILS
 from visioncraft.structures import InstanceData
 
-from .task_utils import AssignResult, clip_boxes, nms_and_rescale
+from .assigners import AssignResult
+from .box_ops import clip_boxes, nms_and_rescale
 
 __all__ = ['RetinaHead']
 

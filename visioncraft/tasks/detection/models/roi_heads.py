@@ -20,7 +20,7 @@ from visioncraft.registry import MODELS, TASK_UTILS
 from visioncraft.structures import InstanceData
 
 from .rpn_head import image_shapes, nms_iou
-from .task_utils import clip_boxes
+from .box_ops import clip_boxes
 
 __all__ = ['SingleRoIExtractor', 'Shared2FCBBoxHead', 'FCNMaskHead', 'StandardRoIHead', 'bbox2roi',
            'paste_masks', 'mask_targets']

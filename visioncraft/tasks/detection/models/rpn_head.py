@@ -15,7 +15,7 @@ from torchvision.ops import batched_nms
 from visioncraft.registry import MODELS, TASK_UTILS
 from visioncraft.structures import InstanceData
 
-from .task_utils import AssignResult
+from .assigners import AssignResult
 
 __all__ = ['RPNHead', 'image_shapes']
 

@@ -8,7 +8,7 @@ import torch
 
 from visioncraft.registry import TASK_UTILS
 
-from .task_utils import AssignResult
+from .assigners import AssignResult
 
 __all__ = ['RandomSampler', 'SamplingResult']
 

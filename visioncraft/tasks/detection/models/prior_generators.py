@@ -1,6 +1,7 @@
-"""Dense-detection utilities (registered in TASK_UTILS): anchors, points, the box codec, the assigner.
+"""Anchor and point generators (registered in TASK_UTILS): the priors of dense heads, per feature level.
 
-All boxes are float ``xyxy`` in absolute pixels of the network input (the resized, padded image).
+All boxes and points are float ``xyxy`` / ``(x, y)`` in absolute pixels of the network input (the resized,
+padded image).
 """
 from __future__ import annotations
 
@@ -8,13 +9,11 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torchvision.ops import batched_nms, box_iou
 
 from visioncraft.registry import TASK_UTILS
-from visioncraft.structures import InstanceData
 
-__all__ = ['AnchorGenerator', 'MlvlPointGenerator', 'DeltaXYWHBBoxCoder', 'MaxIoUAssigner', 'AssignResult',
-           'box_iof', 'nms_and_rescale', 'TorchvisionAnchorGenerator', 'TorchvisionPointGenerator']
+__all__ = ['AnchorGenerator', 'MlvlPointGenerator', 'TorchvisionAnchorGenerator', 'TorchvisionPointGenerator',
+           'torchvision_level_strides']
 
 
 @TASK_UTILS.register_module()
@@ -197,179 +196,3 @@ class TorchvisionPointGenerator(MlvlPointGenerator):
 
     def level_strides(self, featmap_sizes: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
         return torchvision_level_strides(featmap_sizes, self.strides[0])
-
-
-@TASK_UTILS.register_module()
-class DeltaXYWHBBoxCoder:
-    """The R-CNN box codec: ``dx = (gx - ax) / aw``, ``dy = (gy - ay) / ah``, ``dw = log(gw / aw)``,
-    ``dh = log(gh / ah)`` (centres and sizes, widths = x2 - x1), then ``(d - target_means) / target_stds``.
-
-    ``target_stds = (1, 1, 1, 1)`` is torchvision RetinaNet's ``BoxCoder(weights=(1, 1, 1, 1))``
-    (its weights are 1 / stds). Decoding clamps ``dw``, ``dh`` from above at ``log(1 / wh_ratio_clip)``
-    (log(1000 / 16), torchvision's ``bbox_xform_clip``).
-
-    Args:
-        target_means, target_stds: per-coordinate normalisation of the deltas.
-        wh_ratio_clip: smallest ratio the decoder's clamp allows (see above).
-    """
-
-    def __init__(self, target_means: Sequence[float] = (0.0, 0.0, 0.0, 0.0),
-                 target_stds: Sequence[float] = (1.0, 1.0, 1.0, 1.0), wh_ratio_clip: float = 16 / 1000,
-                 clip_border: bool = True) -> None:
-        if len(target_means) != 4 or len(target_stds) != 4:
-            raise ValueError('DeltaXYWHBBoxCoder: target_means and target_stds need 4 values each')
-        self.means = tuple(float(m) for m in target_means)
-        self.stds = tuple(float(s) for s in target_stds)
-        self.max_ratio = abs(math.log(wh_ratio_clip))
-        self.clip_border = clip_border
-
-    def encode(self, anchors: torch.Tensor, gt_bboxes: torch.Tensor) -> torch.Tensor:
-        """K x 4 anchors and their K x 4 target boxes (xyxy) -> K x 4 normalised deltas."""
-        aw = anchors[:, 2] - anchors[:, 0]
-        ah = anchors[:, 3] - anchors[:, 1]
-        ax = anchors[:, 0] + 0.5 * aw
-        ay = anchors[:, 1] + 0.5 * ah
-        gw = gt_bboxes[:, 2] - gt_bboxes[:, 0]
-        gh = gt_bboxes[:, 3] - gt_bboxes[:, 1]
-        gx = gt_bboxes[:, 0] + 0.5 * gw
-        gy = gt_bboxes[:, 1] + 0.5 * gh
-        deltas = torch.stack([(gx - ax) / aw, (gy - ay) / ah, torch.log(gw / aw), torch.log(gh / ah)], dim=1)
-        means = deltas.new_tensor(self.means)
-        stds = deltas.new_tensor(self.stds)
-        return (deltas - means) / stds
-
-    def decode(self, anchors: torch.Tensor, deltas: torch.Tensor,
-               max_shape: Sequence[int] | None = None) -> torch.Tensor:
-        """K x 4 anchors and K x 4 deltas -> K x 4 boxes (xyxy); clipped to ``max_shape`` (h, w) when given."""
-        anchors = anchors.to(deltas.dtype)
-        if self.means != (0.0, 0.0, 0.0, 0.0) or self.stds != (1.0, 1.0, 1.0, 1.0):
-            deltas = deltas * deltas.new_tensor(self.stds) + deltas.new_tensor(self.means)
-        aw = anchors[:, 2] - anchors[:, 0]
-        ah = anchors[:, 3] - anchors[:, 1]
-        ax = anchors[:, 0] + 0.5 * aw
-        ay = anchors[:, 1] + 0.5 * ah
-        dw = deltas[:, 2].clamp(max=self.max_ratio)
-        dh = deltas[:, 3].clamp(max=self.max_ratio)
-        cx = deltas[:, 0] * aw + ax
-        cy = deltas[:, 1] * ah + ay
-        half_w = 0.5 * (torch.exp(dw) * aw)
-        half_h = 0.5 * (torch.exp(dh) * ah)
-        boxes = torch.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], dim=1)
-        if max_shape is not None and self.clip_border:
-            boxes = clip_boxes(boxes, max_shape)
-        return boxes
-
-
-def clip_boxes(boxes: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
-    """Clamp xyxy ``boxes`` into an image of ``shape`` (h, w)."""
-    h, w = int(shape[0]), int(shape[1])
-    x = boxes[..., 0::2].clamp(min=0, max=w)
-    y = boxes[..., 1::2].clamp(min=0, max=h)
-    return torch.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], dim=-1)
-
-
-class AssignResult:
-    """Per-anchor assignment: ``gt_inds`` int64 K: ``>= 0`` index of the matched gt box (positive),
-    ``-1`` negative (background), ``-2`` ignored (no classification loss); ``max_ious`` float K."""
-
-    NEGATIVE = -1
-    IGNORE = -2
-
-    def __init__(self, gt_inds: torch.Tensor, max_ious: torch.Tensor) -> None:
-        self.gt_inds, self.max_ious = gt_inds, max_ious
-
-    @property
-    def pos_mask(self) -> torch.Tensor:
-        return self.gt_inds >= 0
-
-    @property
-    def num_pos(self) -> int:
-        return int(self.pos_mask.sum())
-
-
-@TASK_UTILS.register_module()
-class MaxIoUAssigner:
-    """Assign every anchor to the gt box it overlaps most (IoU), as torchvision's ``Matcher``.
-
-    IoU >= ``pos_iou_thr``: positive; < ``neg_iou_thr``: negative; in between: ignored. With
-    ``match_low_quality``, for every gt box the anchors of highest IoU with it (ties included; IoU must be
-    > 0 and >= ``min_pos_iou``) become positive too, matched to *their own* best gt box (torchvision's
-    ``allow_low_quality_matches``).
-
-    Ignored gt regions (crowd boxes, ``data_sample.ignored_instances``): with ``ignore_iof_thr > 0`` and
-    ``gt_bboxes_ignore`` given, an anchor that is not positive and whose intersection with some ignored box
-    covers more than ``ignore_iof_thr`` of the anchor's own area (IoF) becomes ignored (-2: no loss), so the
-    unlabelled objects in a crowd region are not trained as background. Unlike MMDetection's assigner,
-    such an anchor can still be positive for a real gt box it matches.
-
-    Args:
-        pos_iou_thr, neg_iou_thr, min_pos_iou, match_low_quality: see above.
-        ignore_iof_thr: IoF threshold for ignored regions; <= 0 (default -1) disables them.
-    """
-
-    def __init__(self, pos_iou_thr: float = 0.5, neg_iou_thr: float = 0.4, min_pos_iou: float = 0.0,
-                 match_low_quality: bool = True, ignore_iof_thr: float = -1, gt_max_assign_all: bool = True) -> None:
-        if not isinstance(neg_iou_thr, (int, float)):
-            raise NotImplementedError('MaxIoUAssigner: neg_iou_thr must be a number (ranges are not supported)')
-        if neg_iou_thr > pos_iou_thr:
-            raise ValueError(f'MaxIoUAssigner: neg_iou_thr={neg_iou_thr} > pos_iou_thr={pos_iou_thr}')
-        if ignore_iof_thr is not None and ignore_iof_thr > 1:
-            raise ValueError(f'MaxIoUAssigner: ignore_iof_thr={ignore_iof_thr} > 1 would never ignore an anchor '
-                             '(IoF is at most 1); use a value in (0, 1], or -1 to disable')
-        if not gt_max_assign_all:
-            raise NotImplementedError('MaxIoUAssigner: only gt_max_assign_all=True (all ties) is implemented')
-        self.pos_iou_thr, self.neg_iou_thr = float(pos_iou_thr), float(neg_iou_thr)
-        self.min_pos_iou, self.match_low_quality = float(min_pos_iou), bool(match_low_quality)
-        self.ignore_iof_thr = -1.0 if ignore_iof_thr is None else float(ignore_iof_thr)
-
-    def assign(self, anchors: torch.Tensor, gt_bboxes: torch.Tensor,
-               gt_bboxes_ignore: torch.Tensor | None = None) -> AssignResult:
-        """K x 4 anchors, G x 4 gt boxes, optional I x 4 ignored gt boxes (all xyxy) -> :class:`AssignResult`."""
-        k = anchors.shape[0]
-        if gt_bboxes.numel() == 0:
-            gt_inds = torch.full((k,), AssignResult.NEGATIVE, dtype=torch.long, device=anchors.device)
-            max_ious = anchors.new_zeros(k)
-        else:
-            ious = box_iou(gt_bboxes.to(anchors.dtype), anchors)  # G x K
-            max_ious, best_gt = ious.max(dim=0)
-            gt_inds = best_gt.clone()
-            gt_inds[max_ious < self.neg_iou_thr] = AssignResult.NEGATIVE
-            gt_inds[(max_ious >= self.neg_iou_thr) & (max_ious < self.pos_iou_thr)] = AssignResult.IGNORE
-            if self.match_low_quality:
-                best_per_gt = ious.max(dim=1).values  # G
-                usable = (best_per_gt > 0) & (best_per_gt >= self.min_pos_iou)
-                pairs = torch.nonzero((ious == best_per_gt[:, None]) & usable[:, None], as_tuple=True)
-                gt_inds[pairs[1]] = best_gt[pairs[1]]
-        if self.ignore_iof_thr > 0 and gt_bboxes_ignore is not None and gt_bboxes_ignore.numel() and k:
-            iof = box_iof(anchors, gt_bboxes_ignore.to(anchors).reshape(-1, 4)).max(dim=1).values  # K
-            gt_inds[(iof > self.ignore_iof_thr) & (gt_inds < 0)] = AssignResult.IGNORE
-        return AssignResult(gt_inds, max_ious)
-
-
-def box_iof(boxes: torch.Tensor, regions: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Intersection over the area of ``boxes`` ("foreground"): K x 4 and R x 4 xyxy -> float K x R in [0, 1].
-
-    A degenerate box (zero area) has IoF 0 with everything.
-    """
-    lt = torch.max(boxes[:, None, :2], regions[None, :, :2])
-    rb = torch.min(boxes[:, None, 2:], regions[None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=eps)
-    return inter / area[:, None]
-
-
-def nms_and_rescale(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_thr: float,
-                    max_per_img: int, meta: dict | None = None) -> InstanceData:
-    """The end of a dense head's post-processing for one image: class-wise NMS of the K candidates (``boxes``
-    K x 4 xyxy pixels of the network input, ``scores`` K, ``labels`` K), the best ``max_per_img`` kept and,
-    with ``meta``, boxes mapped to the original image (divided by ``scale_factor`` (w, h), clipped to
-    ``ori_shape``). Returns ``InstanceData(bboxes float32, scores float32, labels int64)``."""
-    keep = batched_nms(boxes, scores, labels, iou_thr)[:max_per_img]
-    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-    if meta is not None:
-        sf = meta.get('scale_factor') or (1.0, 1.0)
-        boxes = boxes / boxes.new_tensor([sf[0], sf[1], sf[0], sf[1]])
-        if meta.get('ori_shape') is not None:
-            boxes = clip_boxes(boxes, meta['ori_shape'])
-    return InstanceData(bboxes=boxes.float(), scores=scores.float(), labels=labels.long())
