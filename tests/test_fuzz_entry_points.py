@@ -67,7 +67,7 @@ def assets(tmp_path_factory, shapes_root):
     from visioncraft.data.synthetic.text import generate_text_det
     from visioncraft.data.synthetic.words import generate_text_recog
     from visioncraft.registry import MODELS, default_scope
-    from visioncraft.tasks.detection.datasets.det_shapes import generate_det_shapes
+    from visioncraft.data.synthetic.det_shapes import generate_det_shapes
 
     root = tmp_path_factory.mktemp('fuzz')
     a = dict(root=root, shapes_root=shapes_root)

@@ -13,7 +13,7 @@ from conftest import tiny_retinanet
 from visioncraft.cli.main import main as vc_main
 from visioncraft.config import Config
 from visioncraft.registry import MODELS
-from visioncraft.tasks.detection.datasets.det_shapes import DET_SHAPE_CLASSES, generate_det_shapes
+from visioncraft.data.synthetic.det_shapes import DET_SHAPE_CLASSES, generate_det_shapes
 from visioncraft.tasks.detection.visualization.det_visualizer import PRED_COLOR
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import visioncraft  # noqa: F401  (fills the registries)
-from visioncraft.tasks.detection.datasets.det_shapes import DET_SHAPE_CLASSES, generate_det_shapes, shape_polygon
+from visioncraft.data.synthetic.det_shapes import DET_SHAPE_CLASSES, generate_det_shapes, shape_polygon
 from visioncraft.registry import DATASETS, TRANSFORMS
 from visioncraft.structures import PolygonMasks
 from visioncraft.tasks.detection.datasets import CocoDataset

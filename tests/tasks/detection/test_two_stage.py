@@ -16,7 +16,7 @@ from conftest import (assert_gradient_step_lowers_loss, det_batch, det_batch_wit
 from visioncraft.engine import Runner
 from visioncraft.registry import MODELS, TASK_UTILS
 from visioncraft.structures import BitmapMasks, InstanceData, PolygonMasks
-from visioncraft.tasks.detection.datasets.det_shapes import DET_SHAPE_CLASSES, generate_det_shapes
+from visioncraft.data.synthetic.det_shapes import DET_SHAPE_CLASSES, generate_det_shapes
 from visioncraft.tasks.detection.models import AssignResult
 from visioncraft.tasks.detection.models.roi_heads import bbox2roi, mask_targets, paste_masks
 
