@@ -180,3 +180,38 @@ def test_last_checkpoint_file_stands_for_its_checkpoint(tmp_path):
         load_checkpoint_file(tmp_path / 'last_checkpoint')
     with pytest.raises(IsADirectoryError, match='is a folder, not a file'):
         load_checkpoint_file(tmp_path)
+
+
+def test_training_again_without_resume_moves_the_earlier_checkpoints_aside(make_cfg):
+    cfg = make_cfg(train_cfg=dict(by_epoch=True, max_epochs=2))
+    Runner(cfg).train()
+    wd = Path(cfg['work_dir'])
+    first = {p.name: p.read_bytes() for p in wd.iterdir() if p.is_file() and p.name != 'config.py'}
+    assert set(first) == {'epoch_1.pth', 'epoch_2.pth', 'last_checkpoint'}
+    runner = Runner(cfg)  # the same command again, no --resume
+    runner.train()
+    kept = wd / f'earlier_checkpoints_{runner.timestamp}'
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == first, 'the earlier run lost or changed files'
+    assert (wd / 'last_checkpoint').read_text() == 'epoch_2.pth'  # this run's own, new files
+    assert load_checkpoint_file(wd / 'epoch_2.pth')['meta']['timestamp'] == runner.timestamp
+    text = log_text(wd)
+    assert f'so they were moved to {kept} instead of being overwritten. Use --resume' in text
+
+
+def test_resume_lists_what_differs_from_the_checkpoints_config_and_which_wins(make_cfg):
+    cfg = make_cfg(train_cfg=dict(by_epoch=True, max_epochs=1))
+    Runner(cfg).train()
+    wd = Path(cfg['work_dir'])
+    changed = dict(cfg, resume=True, train_cfg=dict(by_epoch=True, max_epochs=2, val_interval=1),
+                   optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.5, momentum=0.9, weight_decay=1e-4)),
+                   train_dataloader=dict(cfg['train_dataloader'], batch_size=4))
+    runner = Runner(changed)
+    runner.train()
+    text = log_text(wd)
+    assert 'the config differs from the one' in text
+    assert "optim_wrapper.optimizer.lr: 0.05 (checkpoint) -> 0.5 (config): the checkpoint's value is used " \
+           "(restored with the optimizer's state)" in text
+    assert "train_dataloader.batch_size: 8 (checkpoint) -> 4 (config): the config's value is used" in text
+    assert "train_cfg.max_epochs: 1 (checkpoint) -> 2 (config): the config's value is used" in text
+    # what the log says is what happened: the optimizer kept the checkpoint's base rate
+    assert all(g['initial_lr'] == pytest.approx(0.05) for g in runner.optim_wrapper.optimizer.param_groups)

@@ -37,8 +37,8 @@ from .. import __version__, dist
 from ..config import Config
 from ..errors import UserError
 from ..evaluation import Evaluator
-from ..fileio.checkpoint import (checkpoint_candidates, extract_state_dict, load_checkpoint_file, load_model_weights,
-                                 read_last_checkpoint, save_checkpoint, write_last_checkpoint)
+from ..fileio.checkpoint import (LAST_CHECKPOINT, checkpoint_candidates, extract_state_dict, load_checkpoint_file,
+                                 load_model_weights, read_last_checkpoint, save_checkpoint, write_last_checkpoint)
 from ..registry import (EVALUATORS, LOOPS, MODEL_WRAPPERS, MODELS, VISUALIZERS, config_file_context,
                         set_default_scope)
 from .builder import DEFAULT_HOOKS, build_dataloader, build_hook
@@ -518,8 +518,45 @@ class Runner:
                     return
                 path, ckpt = found
             self.resume(path, ckpt)
-        elif load_from:
+            return
+        if self._train_loop is not None:
+            self._set_aside_earlier_checkpoints()
+        if load_from:
             self.load_weights(load_from)
+
+    def _set_aside_earlier_checkpoints(self) -> None:
+        """A training run that does not resume, in a work dir that holds an earlier run's checkpoints, would
+        overwrite them (``epoch_1.pth``, ``last_checkpoint``...). Move them first to
+        ``work_dir/earlier_checkpoints_<this run's timestamp>/`` and say so, so nothing is lost and the
+        user learns that ``--resume`` would have continued that run."""
+        folders = {self.work_dir}
+        hook = self.get_hook('CheckpointHook')
+        if hook is not None and hasattr(hook, '_dir'):
+            folders.add(Path(hook._dir(self)))
+        found = []
+        for folder in sorted(folders):
+            if not folder.is_dir():
+                continue
+            found += checkpoint_candidates(folder)
+            found += [p for p in folder.iterdir() if p.is_file() and p.suffix == '.pth'
+                      and p.name.startswith(('best_', 'latest', 'last_'))]
+            if (folder / LAST_CHECKPOINT).is_file():
+                found.append(folder / LAST_CHECKPOINT)
+        found = sorted(set(found))
+        if not found:
+            return
+        target = self.work_dir / f'earlier_checkpoints_{self.timestamp}'
+        if self.rank == 0:
+            target.mkdir(parents=True, exist_ok=True)
+            for path in found:
+                dest = target / (path.name if path.parent == self.work_dir
+                                 else f'{path.parent.name}_{path.name}')
+                os.replace(path, dest)
+        dist.barrier()
+        names = ', '.join(p.name for p in found[:6]) + (f' and {len(found) - 6} more' if len(found) > 6 else '')
+        self.logger.warning(f'{self.work_dir} held checkpoints of an earlier run ({names}); this run does not '
+                            f'resume (no --resume), so they were moved to {target} instead of being '
+                            'overwritten. Use --resume to continue a run.')
 
     def _find_resume_checkpoint(self) -> tuple[str, dict] | None:
         """``(path, loaded checkpoint)`` to resume from in the work dir: the one ``last_checkpoint`` names, else
@@ -621,6 +658,11 @@ class Runner:
             if before is not None and now is not None and before != now:
                 self.logger.info(f'{key} changed from {before} (checkpoint) to {now} (config): training '
                                  f'continues to {now}')
+        changes = resume_config_changes(meta.get('cfg'), self.cfg, optimizer_restored='optimizer' in ckpt,
+                                        schedulers_restored=bool(states))
+        if changes:
+            self.logger.warning(f'--resume: the config differs from the one {path} was trained with:\n    '
+                                + '\n    '.join(changes))
         self.call_hook('after_load_checkpoint', checkpoint=ckpt)
         self.logger.info(f'Resumed from {path}: epoch {self._epoch}, iteration {self._iter}'
                          + (' (its validation first)' if pending_val else ''))
@@ -657,6 +699,59 @@ class Runner:
         if self.rank == 0:
             save_checkpoint(ckpt, path)
         dist.barrier()
+
+
+#: the settings a resumed run compares with its checkpoint's config (dotted prefixes)
+RESUME_COMPARED = ('optim_wrapper', 'param_scheduler', 'train_cfg', 'train_dataloader.batch_size',
+                   'train_dataloader.sampler', 'auto_scale_lr', 'randomness')
+
+
+def _flatten(value: Any, prefix: str = '') -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f'{prefix}.{k}' if prefix else str(k)))
+        return out
+    if isinstance(value, (list, tuple)) and any(isinstance(v, dict) for v in value):
+        out = {}
+        for i, v in enumerate(value):
+            out.update(_flatten(v, f'{prefix}.{i}'))
+        return out
+    return {prefix: value}
+
+
+def resume_config_changes(checkpoint_cfg: str | None, cfg: Any, *, optimizer_restored: bool,
+                          schedulers_restored: bool) -> list[str]:
+    """One line per setting under :data:`RESUME_COMPARED` whose value in ``cfg`` differs from the config text
+    saved in the checkpoint's meta, saying which one the resumed run uses: the optimizer's hyper-parameters
+    (``optim_wrapper.optimizer.lr``, ``weight_decay``...) come back with the optimizer's state, so the
+    checkpoint's win; everything else (batch size, epochs, intervals, the schedulers' arguments, which continue
+    from the checkpoint's step) is the config's. An unreadable or missing saved config gives no lines."""
+    if not checkpoint_cfg:
+        return []
+    try:
+        before = Config.fromstring(checkpoint_cfg, 'py').to_dict()
+    except Exception:  # noqa: BLE001 - an old or foreign checkpoint: nothing to compare with
+        return []
+    now = cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg)
+
+    def compared(flat: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in flat.items() if any(k == p or k.startswith(p + '.') for p in RESUME_COMPARED)}
+
+    old, new = compared(_flatten(before)), compared(_flatten(now))
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key, '<unset>') == new.get(key, '<unset>'):
+            continue
+        if optimizer_restored and key.startswith('optim_wrapper.optimizer.') and not key.endswith('.type'):
+            winner = "the checkpoint's value is used (restored with the optimizer's state)"
+        elif schedulers_restored and key.startswith('param_scheduler'):
+            winner = "the config's value is used, from the checkpoint's step on"
+        else:
+            winner = "the config's value is used"
+        lines.append(f'{key}: {old.get(key, "<unset>")!r} (checkpoint) -> {new.get(key, "<unset>")!r} (config): '
+                     f'{winner}')
+    return lines
 
 
 def _plain(x: Any) -> Any:
