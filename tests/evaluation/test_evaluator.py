@@ -31,7 +31,8 @@ METRICS.register_module(name='TestEvalOrderMetric', module=OrderMetric, force=Tr
 
 
 def samples(ids, correct=1):
-    return [dict(id=i, correct=correct) for i in ids]
+    """DataSamples; OrderMetric reads them with [] as metrics ported from MMDetection / MMOCR do."""
+    return [DataSample(id=i, correct=correct) for i in ids]
 
 
 @pytest.fixture
@@ -128,8 +129,8 @@ def test_evaluator_builds_merges_and_propagates_meta():
     evaluator = Evaluator([dict(type='TestEvalOrderMetric'), OrderMetric(prefix='second')])
     evaluator.dataset_meta = dict(classes=('a', 'b'))
     assert all(m.dataset_meta == dict(classes=('a', 'b')) for m in evaluator.metrics)
-    evaluator.process(samples([0, 1]), data_batch=dict(inputs=None))
-    evaluator.process(samples([2]))
+    evaluator.process(dict(inputs=None), samples([0, 1]))
+    evaluator.process(None, samples([2]))
     out = evaluator.evaluate(3)
     assert out == {'order/accuracy': 1.0, 'order/ids': [0, 1, 2], 'second/accuracy': 1.0, 'second/ids': [0, 1, 2]}
     assert EVALUATORS.get('Evaluator') is Evaluator
@@ -140,7 +141,7 @@ def test_evaluator_duplicate_keys_name_both_metrics():
         pass
 
     evaluator = Evaluator([OrderMetric(), Other()])
-    evaluator.process(samples([0]))
+    evaluator.process(None, samples([0]))
     with pytest.raises(ValueError, match=r'OrderMetric.*Other.*order/accuracy'):
         evaluator.evaluate(1)
 
@@ -174,8 +175,8 @@ def test_dump_results_writes_cpu_dicts(tmp_path):
                         pred_instances=InstanceData(scores=torch.tensor([0.5 + i]), labels=torch.tensor([i])))
              for i in range(3)]
     evaluator = Evaluator(dump)
-    evaluator.process(preds[:2])
-    evaluator.process(preds[2:] + [dict(raw=1)])
+    evaluator.process(None, preds[:2])
+    evaluator.process(None, preds[2:] + [dict(raw=1)])
     assert evaluator.evaluate(4) == {}
     with open(path, 'rb') as f:
         saved = pickle.load(f)
@@ -202,3 +203,70 @@ def test_compute_error_on_rank0_is_raised(fake_ranks):
     fake_ranks(1, 2, [samples([0]), None], rank0_payload=('error', 'ZeroDivisionError: boom'))
     with pytest.raises(RuntimeError, match='failed on rank 0.*boom'):
         other.evaluate(2)
+
+
+class MMDetStyleMetric(BaseMetric):
+    """A metric as written for MMDetection (which got dicts from MMEngine's evaluator): reads samples with [],
+    .get and 'in'."""
+
+    def process(self, data_batch, data_samples):
+        for data_sample in data_samples:
+            pred = data_sample['pred_instances']
+            self.results.append(dict(img_id=data_sample['img_id'], n=len(pred['bboxes']),
+                                     top=float(pred['scores'].max()) if 'scores' in pred else None,
+                                     text=data_sample.get('gt_text')))
+
+    def compute_metrics(self, results):
+        return dict(ids=[r['img_id'] for r in results], n=[r['n'] for r in results],
+                    top=[r['top'] for r in results], text=[r['text'] for r in results])
+
+
+def _det_sample(i, n):
+    return DataSample(metainfo=dict(img_id=i), pred_instances=InstanceData(
+        bboxes=torch.zeros(n, 4), scores=torch.linspace(0.1, 0.9, n), labels=torch.zeros(n, dtype=torch.long)))
+
+
+def test_metrics_get_data_samples_whether_given_samples_or_dicts():
+    expected = dict(ids=[0, 1, 2], n=[2, 3, 4], top=[pytest.approx(0.9)] * 3, text=[None, None, 'w'])
+    samples_ = [_det_sample(0, 2), _det_sample(1, 3), _det_sample(2, 4)]
+    samples_[2].gt_text = 'w'
+    seen = []
+
+    class Spy(MMDetStyleMetric):
+        def process(self, data_batch, data_samples):
+            seen.extend(type(s) for s in data_samples)
+            super().process(data_batch, data_samples)
+
+    evaluator = Evaluator(Spy())
+    evaluator.process(None, samples_[:2])
+    # a dict sample (DataSample.to_dict(), MMEngine style) becomes a DataSample at the evaluator
+    evaluator.process(dict(inputs=[None]), [samples_[2].to_dict()])
+    assert evaluator.evaluate(3) == expected
+    assert seen == [DataSample] * 3
+    # offline_evaluate takes DumpResults' dicts back
+    assert Evaluator(MMDetStyleMetric()).offline_evaluate([s.to_dict() for s in samples_], chunk_size=2) == expected
+
+
+def test_process_argument_order():
+    evaluator = Evaluator(OrderMetric())
+    # MMEngine's loops call by keyword, in either order
+    evaluator.process(data_samples=samples([0]), data_batch=dict(inputs=[None]))
+    evaluator.process(data_batch=None, data_samples=samples([1]))
+    assert evaluator.evaluate(2)['order/ids'] == [0, 1]
+    # the old positional order (samples first, then a batch dict or None) is a TypeError saying the new one
+    for old_call in [lambda: evaluator.process(samples([0]), dict(inputs=[None], data_samples=[None])),
+                     lambda: evaluator.process(samples([0]), None),
+                     lambda: evaluator.process(samples([0])),
+                     lambda: evaluator.process([dict(id=0, correct=1)])]:
+        with pytest.raises(TypeError, match=r'takes \(data_batch, data_samples\).*got the data samples first'):
+            old_call()
+    # ... also when the batch was a list of data items
+    with pytest.raises(TypeError, match=r'data item.*process takes \(data_batch, data_samples\)'):
+        evaluator.process(samples([0]), [dict(inputs=None, data_samples=DataSample())])
+    with pytest.raises(TypeError, match='data_samples must be a list of DataSample'):
+        evaluator.process(dict(inputs=[None]), None)
+    with pytest.raises(TypeError, match='data sample 1 is a Tensor'):
+        evaluator.process(None, [DataSample(id=0, correct=1), torch.zeros(2)])
+    with pytest.raises(TypeError, match="data sample 0 is a dict that cannot become a DataSample.*'pred_instances'"):
+        evaluator.process(None, [dict(pred_instances=dict(bboxes=torch.zeros(2, 4), scores=torch.zeros(3)))])
+    assert evaluator.metrics[0].results == []

@@ -100,7 +100,7 @@ def _feed(evaluator, dataset, batch_size=2):
     from visioncraft.data.collate import pseudo_collate
     for i in range(0, len(dataset), batch_size):
         batch = pseudo_collate([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))])
-        evaluator.process(model.test_step(batch), batch)
+        evaluator.process(batch, model.test_step(batch))
 
 
 def test_multi_datasets_evaluator_splits_a_concat_dataset():
@@ -161,7 +161,7 @@ def test_multi_dataset_evaluator_routes_by_dataset_name():
     stray = _kpt('ochuman', [[0, 0], [1, 1]], [[0, 0], [1, 1]])
     stray.pred_instances = InstanceData(keypoints=np.zeros((1, 2, 2), np.float32))
     with pytest.raises(KeyError, match="'ochuman'"):
-        ev.process([stray], None)
+        ev.process(None, [stray])
 
 
 def test_multi_dataset_evaluator_dataset_configs_and_key_clash():
@@ -264,3 +264,17 @@ def test_one_class_under_both_names():
         MultiDatasetEvaluator(_CountGT())
     with pytest.raises(TypeError, match='one of the two'):
         MultiDatasetEvaluator([_CountGT()], datasets=[a], dataset_prefixes=['A'])
+
+
+def test_process_takes_batch_then_samples_and_converts_dicts():
+    """The order of BaseMetric.process, as Evaluator.process; dict samples reach the metrics as DataSamples."""
+    ev = MultiDatasetsEvaluator(_CountGT(), dataset_prefixes=['A'])
+    with pytest.raises(TypeError, match=r'takes \(data_batch, data_samples\)'):
+        ev.process([DataSample(gt_text='x')], None)
+    ev.process(None, [dict(gt_text='x'), DataSample(gt_text='y')])
+    ev.process(data_samples=[dict(gt_text='z')], data_batch=None)
+    assert ev.evaluate(3) == {'A/texts': 'x,y,z'}
+    a, b = _pose_sets()
+    routed = EVALUATORS.build(_pose_evaluator(a, b))
+    with pytest.raises(TypeError, match=r'takes \(data_batch, data_samples\)'):
+        routed.process(list(POSE_A), dict(inputs=[None, None]))

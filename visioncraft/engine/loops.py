@@ -256,7 +256,8 @@ class _EvalLoop:
                 runner.call_hook(f'before_{m}_iter', batch_idx=batch_idx, data_batch=data_batch)
                 with torch.no_grad(), self._autocast():
                     outputs = getattr(runner.model, f'{m}_step')(data_batch)
-                self.evaluator.process(data_samples=outputs, data_batch=data_batch)
+                # by keyword: an evaluator of another class written for MMEngine takes (data_samples, data_batch)
+                self.evaluator.process(data_batch=data_batch, data_samples=outputs)
                 runner.call_hook(f'after_{m}_iter', batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
             metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
         runner.call_hook(f'after_{m}_epoch', metrics=metrics)

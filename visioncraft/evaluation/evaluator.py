@@ -1,14 +1,62 @@
-"""Evaluator: feeds each batch to several metrics and merges what they compute."""
+"""Evaluator: feeds each batch to several metrics and merges what they compute.
+
+The evaluator is where data samples are checked: ``process(data_batch, data_samples)`` (the argument order of
+:meth:`BaseMetric.process`) turns a dict sample (MMEngine's evaluator handed metrics ``data_sample.to_dict()``;
+``DumpResults`` files hold such dicts) into a :class:`~visioncraft.structures.DataSample` once, so metrics only
+ever receive DataSamples.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from visioncraft.registry import EVALUATORS, METRICS
+from visioncraft.structures import BaseDataElement, DataSample
 
 from .metric import BaseMetric
 
 __all__ = ['Evaluator', 'build_evaluator']
+
+
+def _is_data_item(obj: Any) -> bool:
+    """A data loader item / batch ``dict(inputs=..., data_samples=...)``, not a prediction."""
+    return isinstance(obj, Mapping) and 'inputs' in obj and 'data_samples' in obj
+
+
+def _looks_like_samples(obj: Any) -> bool:
+    return (isinstance(obj, Sequence) and not isinstance(obj, (str, bytes)) and len(obj) > 0
+            and all(isinstance(s, (BaseDataElement, Mapping)) and not _is_data_item(s) for s in obj))
+
+
+def _as_data_samples(data_batch: Any, data_samples: Any, who: str) -> list[DataSample]:
+    """``data_samples`` as a list of :class:`DataSample`: DataSamples as they are, a dict through
+    :meth:`DataSample.from_dict`. The arguments of a call in the old ``(data_samples, data_batch)`` order, or
+    anything that is not a sample, raise a TypeError saying what was expected."""
+    if data_samples is None or isinstance(data_samples, (Mapping, str, bytes, BaseDataElement)) \
+            or not isinstance(data_samples, Sequence):
+        if _looks_like_samples(data_batch):
+            raise TypeError(f'{who}.process takes (data_batch, data_samples), the order of BaseMetric.process; '
+                            'it got the data samples first. Call process(data_batch, data_samples), or by keyword '
+                            'process(data_batch=..., data_samples=...)')
+        raise TypeError(f'{who}.process(data_batch, data_samples): data_samples must be a list of DataSample (or '
+                        f'of dicts, as MMEngine gave metrics), got {type(data_samples).__name__}')
+    out = []
+    for k, sample in enumerate(data_samples):
+        if isinstance(sample, DataSample):
+            out.append(sample)
+        elif _is_data_item(sample):
+            raise TypeError(f'{who}.process: data sample {k} is a data item dict(inputs=..., data_samples=...), not '
+                            'a prediction; process takes (data_batch, data_samples), the model\'s outputs second')
+        elif isinstance(sample, Mapping):
+            try:
+                out.append(DataSample.from_dict(sample))
+            except TypeError as exc:
+                raise TypeError(f'{who}.process: data sample {k} is a dict that cannot become a DataSample: '
+                                f'{exc}') from None
+        else:
+            raise TypeError(f'{who}.process: data sample {k} is a {type(sample).__name__}; metrics take DataSamples '
+                            '(a dict is converted), as the models\' val_step / test_step return them')
+    return out
 
 
 @EVALUATORS.register_module()
@@ -23,7 +71,7 @@ class Evaluator:
         evaluator = Evaluator([dict(type='CocoMetric', ann_file=...), DumpResults('preds.pkl')])
         evaluator.dataset_meta = dataset.metainfo
         for batch in loader:
-            evaluator.process(model.test_step(batch), batch)
+            evaluator.process(batch, model.test_step(batch))
         metrics = evaluator.evaluate(len(dataset))
     """
 
@@ -52,10 +100,25 @@ class Evaluator:
         for metric in self.metrics:
             metric.dataset_meta = meta
 
-    def process(self, data_samples: Sequence[Any], data_batch: Any = None) -> None:
-        """Give one batch's predictions (and optionally the batch from the data loader) to every metric."""
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample | Mapping] | None = None) -> None:
+        """Give one batch's predictions to every metric, as DataSamples.
+
+        Args:
+            data_batch: the batch from the data loader (``dict(inputs=..., data_samples=...)``), or None.
+            data_samples: the model's outputs for it (``val_step`` / ``test_step``), one per sample (required;
+                its default only lets a call in the old ``(data_samples, data_batch)`` order get a clear error).
+                Dicts (``DataSample.to_dict()``, MMEngine style) are converted by :meth:`DataSample.from_dict`.
+
+        The arguments are those of :meth:`BaseMetric.process`, in its order; MMEngine's loops pass them by keyword
+        (``process(data_samples=outputs, data_batch=data_batch)``), which works too.
+        """
+        samples = self._data_samples(data_batch, data_samples)
         for metric in self.metrics:
-            metric.process(data_batch, data_samples)
+            metric.process(data_batch, samples)
+
+    def _data_samples(self, data_batch: Any, data_samples: Any) -> list[DataSample]:
+        """The boundary check of :meth:`process`: ``data_samples`` as a list of DataSamples."""
+        return _as_data_samples(data_batch, data_samples, type(self).__name__)
 
     def evaluate(self, size: int) -> dict[str, Any]:
         """Every metric's results merged into one dict; two metrics producing the same key is a ValueError.
@@ -77,13 +140,14 @@ class Evaluator:
 
     def offline_evaluate(self, data_samples: Sequence[Any], data: Sequence[Any] | None = None,
                          chunk_size: int = 1) -> dict[str, Any]:
-        """Evaluate predictions saved earlier (e.g. by DumpResults), ``chunk_size`` samples per ``process``."""
+        """Evaluate predictions saved earlier (e.g. the dicts DumpResults writes), ``chunk_size`` samples per
+        ``process``; ``data``, when given, holds the data item of each sample."""
         if data is not None and len(data) != len(data_samples):
             raise ValueError(f'Evaluator.offline_evaluate: {len(data_samples)} data samples but {len(data)} '
                              'data items')
         for start in range(0, len(data_samples), chunk_size):
             batch = None if data is None else list(data[start:start + chunk_size])
-            self.process(list(data_samples[start:start + chunk_size]), batch)
+            self.process(batch, list(data_samples[start:start + chunk_size]))
         return self.evaluate(len(data_samples))
 
     def __iter__(self) -> Iterator[BaseMetric]:

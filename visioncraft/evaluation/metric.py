@@ -19,6 +19,7 @@ import torch
 
 from visioncraft import dist
 from visioncraft.registry import METRICS
+from visioncraft.structures import DataSample
 
 __all__ = ['BaseMetric', 'DumpResults']
 
@@ -104,8 +105,15 @@ class BaseMetric(metaclass=ABCMeta):
         self._dataset_meta = None if meta is None else dict(meta)
 
     @abstractmethod
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
-        """Turn one batch of predictions into entries of ``self.results`` (one per sample)."""
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
+        """Turn one batch of predictions into entries of ``self.results`` (one per sample).
+
+        Args:
+            data_batch: the data loader's batch (``dict(inputs=..., data_samples=...)``), or None.
+            data_samples: the model's predictions, one :class:`~visioncraft.structures.DataSample` per sample
+                (the :class:`~visioncraft.evaluation.Evaluator` converts dict samples before calling this); read
+                fields as attributes, or ``sample.get('key')`` / ``sample['key']`` / ``'key' in sample``.
+        """
 
     @abstractmethod
     def compute_metrics(self, results: list[Any]) -> dict[str, Any]:
@@ -162,8 +170,8 @@ class DumpResults(BaseMetric):
         out_file_path: where to write; must end with ``.pkl`` or ``.pickle``.
         collect_device: see :class:`BaseMetric`.
 
-    The file holds a list in dataset order; each entry is ``data_sample.to_dict()`` (tensors on the CPU) for
-    data samples, else the object itself.
+    The file holds a list in dataset order; each entry is ``data_sample.to_dict()`` (tensors on the CPU), which
+    :meth:`~visioncraft.evaluation.Evaluator.offline_evaluate` takes back.
     """
 
     def __init__(self, out_file_path: str, collect_device: str = 'cpu') -> None:
@@ -172,11 +180,8 @@ class DumpResults(BaseMetric):
             raise ValueError(f'DumpResults: out_file_path must end with .pkl or .pickle, got {out_file_path!r}')
         self.out_file_path = str(out_file_path)
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
-        for sample in data_samples:
-            sample = _to_cpu(sample)
-            to_dict = getattr(sample, 'to_dict', None)
-            self.results.append(to_dict() if callable(to_dict) else sample)
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
+        self.results.extend(_to_cpu(sample).to_dict() for sample in data_samples)
 
     def compute_metrics(self, results: list[Any]) -> dict[str, Any]:
         folder = osp.dirname(self.out_file_path)

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from visioncraft.registry import DATASETS, EVALUATORS
+from visioncraft.structures import DataSample
 
 from . import metric as _metric_mod
 from .evaluator import Evaluator
@@ -270,20 +271,20 @@ class MultiDatasetEvaluator(_RoutingEvaluator):
             for metric in self.metrics:
                 metric.dataset_meta = meta
 
-    def process(self, data_samples: Sequence[Any], data_batch: Any = None) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample | Mapping] | None = None) -> None:
         """Route every sample to its dataset's metric (``datasets=``), or run every metric on the batch and split
-        the entries by dataset in :meth:`evaluate` (``dataset_prefixes=``)."""
+        the entries by dataset in :meth:`evaluate` (``dataset_prefixes=``). Arguments as for
+        :meth:`Evaluator.process` (dict samples become DataSamples here)."""
+        data_samples = self._data_samples(data_batch, data_samples)
         if not self.by_name:
-            samples = list(data_samples)
-            per_metric = [self._run(m, data_batch, samples) for m in range(len(self.metrics))]
+            per_metric = [self._run(m, data_batch, data_samples) for m in range(len(self.metrics))]
             self._records.extend((None, {m: per_metric[m][k] for m in range(len(self.metrics))})
-                                 for k in range(len(samples)))
+                                 for k in range(len(data_samples)))
             return
         fallback = (self._dataset_meta or {}).get('dataset_name')
         routes: list[str] = []
         for k, sample in enumerate(data_samples):
-            getter = getattr(sample, 'get', None)
-            name = getter('dataset_name') if callable(getter) else getattr(sample, 'dataset_name', None)
+            name = sample.get('dataset_name')
             name = fallback if name is None else name
             if name not in self.metric_of:
                 raise KeyError(f'MultiDatasetEvaluator: data sample {k} has dataset_name {name!r}, which is none of '

@@ -10,6 +10,7 @@ Data fields (set as attributes):
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .instance_data import BaseDataElement, InstanceData
@@ -55,3 +56,32 @@ class DataSample(BaseDataElement):
 
     def __init__(self, metainfo: dict | None = None, **fields: Any) -> None:
         super().__init__(metainfo=metainfo, **fields)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DataSample:
+        """A DataSample from a plain dict: what :meth:`~BaseDataElement.to_dict` gives (and MMEngine's evaluator
+        handed metrics), or a hand-written ``dict(img_id=..., pred_instances=dict(bboxes=..., ...))``.
+
+        A ``metainfo`` key holding a dict becomes the metainfo; a dict under a key ending in ``_instances``
+        (``gt_instances``, ``pred_instances``, ``ignored_instances``, ...) becomes an :class:`InstanceData` (its
+        values per-instance, one length); every other key becomes a data field as it is. ``to_dict`` flattens
+        metainfo and data fields into one dict, so those keys come back as data fields: reading them is the
+        same (``sample.img_id``, ``sample.get('img_id')``, ``sample['img_id']``). A key that cannot be a field
+        (not a str, private, a method name) or instances of different lengths raise a TypeError naming the key.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f'DataSample.from_dict takes a dict, got {type(data).__name__}')
+        meta = data.get('metainfo')
+        out = cls(metainfo=dict(meta) if isinstance(meta, Mapping) else None)
+        for key, value in data.items():
+            if key == 'metainfo' and isinstance(meta, Mapping):
+                continue
+            try:
+                if not isinstance(key, str) or key.startswith('_'):
+                    raise TypeError('field names are str not starting with "_"')
+                if key.endswith('_instances') and isinstance(value, Mapping):
+                    value = InstanceData(**value)
+                setattr(out, key, value)  # the instances properties check their type
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise TypeError(f'DataSample.from_dict: key {key!r} cannot be a data field ({exc})') from None
+        return out

@@ -165,6 +165,27 @@ class BaseDataElement:
     def __contains__(self, name: object) -> bool:
         return name in self._fields or name in self._metainfo
 
+    def __getitem__(self, name: str) -> Any:
+        """``element[name]``: the data field or metainfo value ``name``, a KeyError when there is none.
+
+        Mapping-style reading, with :meth:`get` and ``in``, so metrics written for MMDetection / MMOCR / MMPose
+        (``data_sample['pred_instances']['bboxes']``, ``data_sample.get('gt_text')``) read a data sample as they
+        read the dict MMEngine's evaluator gave them.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f'{type(self).__name__}[...] takes a field or metainfo name (str), got '
+                            f'{type(name).__name__}')
+        if name in self._fields:
+            return self._fields[name]
+        if name in self._metainfo:
+            return self._metainfo[name]
+        raise KeyError(f'{type(self).__name__} has no field or metainfo key {name!r}; data fields: '
+                       f'{sorted(self._fields)}, metainfo: {sorted(self._metainfo)}')
+
+    # Not iterable (only InstanceData is, over its instances): without this, ``__getitem__`` would make Python
+    # iterate an element by indexing it with 0, 1, ...
+    __iter__ = None
+
     def keys(self) -> list[str]:
         """Data field names (not metainfo)."""
         return list(self._fields)
@@ -320,7 +341,7 @@ class InstanceData(BaseDataElement):
     """
 
     def _check_field(self, name: str, value: Any) -> None:
-        if isinstance(value, (str, bytes, dict)) or not hasattr(value, '__getitem__'):
+        if isinstance(value, (str, bytes, dict)) or not (hasattr(value, '__getitem__') and hasattr(value, '__len__')):
             raise TypeError(f'InstanceData.{name} must be per-instance data (tensor, ndarray, list or an '
                             f'indexable object with a length), got {type(value).__name__}; put image-level '
                             'values in metainfo')
@@ -351,10 +372,11 @@ class InstanceData(BaseDataElement):
         """A new InstanceData with every field indexed by ``index``.
 
         ``index`` may be an int (the result has length 1), a slice, a bool tensor / array / list of length
-        ``len(self)``, or a long tensor / int array / list of positions. A str returns that field.
+        ``len(self)``, or a long tensor / int array / list of positions. A str returns that field (or metainfo
+        value; a KeyError when there is none), as for any data element.
         """
         if isinstance(index, str):
-            return getattr(self, index)
+            return super().__getitem__(index)
         norm = self._normalize_index(index)
         out = self.new()
         for name, value in self._fields.items():

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data.loading import imwrite
 from ..registry import VISBACKENDS, VISUALIZERS
-from ..structures.access import to_numpy
+from ..structures import DataSample, to_numpy
 
 __all__ = ['Visualizer', 'to_numpy', 'rgb_uint8', 'draw_polygons']
 
@@ -93,8 +93,8 @@ class Visualizer:
         classes = self.dataset_meta.get('classes')
         return classes[idx] if classes and 0 <= idx < len(classes) else str(idx)
 
-    def draw_sample(self, image: np.ndarray, data_sample: Any, *, draw_gt: bool = True, draw_pred: bool = True,
-                    pred_score_thr: float = 0.3) -> np.ndarray:
+    def draw_sample(self, image: np.ndarray, data_sample: DataSample | None, *, draw_gt: bool = True,
+                    draw_pred: bool = True, pred_score_thr: float = 0.3) -> np.ndarray:
         """Return a copy of ``image`` (HxWx3 uint8 RGB) with the sample's labels drawn on it."""
         import cv2
         img = np.ascontiguousarray(image.copy())
@@ -142,8 +142,8 @@ class Visualizer:
                     'Use --show-dir DIR, or install opencv-python for windows.')
                 self._warned_show = True
 
-    def add_datasample(self, name: str, image: np.ndarray, data_sample: Any = None, *, draw_gt: bool = True,
-                       draw_pred: bool = True, show: bool = False, wait_time: float = 0,
+    def add_datasample(self, name: str, image: np.ndarray, data_sample: DataSample | None = None, *,
+                       draw_gt: bool = True, draw_pred: bool = True, show: bool = False, wait_time: float = 0,
                        out_file: str | Path | None = None, pred_score_thr: float = 0.3, step: int = 0) -> np.ndarray:
         """Draw ``data_sample`` on ``image``; show it, write it to ``out_file``, or else to the backends."""
         drawn = self.draw_sample(image, data_sample, draw_gt=draw_gt, draw_pred=draw_pred,

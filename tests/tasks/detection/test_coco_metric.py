@@ -89,7 +89,8 @@ def to_samples(images, as_dict=False):
         s.ignored_instances = instances(im['gt_boxes'][c], im['gt_labels'][c], im['gt_masks'][c])
         s.pred_instances = InstanceData(bboxes=torch.from_numpy(im['boxes']), scores=torch.from_numpy(im['scores']),
                                         labels=torch.from_numpy(im['labels']), masks=torch.from_numpy(im['masks']))
-        out.append(s.to_dict() if as_dict else s)
+        # a dict sample (MMEngine style) reaches metrics as the Evaluator converts it
+        out.append(DataSample.from_dict(s.to_dict()) if as_dict else s)
     return out
 
 

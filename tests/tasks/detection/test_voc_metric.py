@@ -161,6 +161,7 @@ def test_empty_predictions_and_dict_samples():
     samples = [s.to_dict() for s in hand_case()]
     for s in samples:
         s['pred_instances'] = dict(bboxes=torch.zeros(0, 4), scores=torch.zeros(0), labels=torch.zeros(0).long())
+    samples = [DataSample.from_dict(s) for s in samples]  # as the Evaluator converts dict samples
     assert evaluate(VOCMetric(), samples) == {'pascal_voc/mAP': 0.0, 'pascal_voc/AP50': 0.0}
     out = evaluate(VOCMetric(metric='recall'), samples)
     assert out['pascal_voc/AR@100'] == 0.0

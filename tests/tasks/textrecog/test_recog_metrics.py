@@ -56,7 +56,7 @@ def test_word_metric_default_mode_prefix_and_errors():
     with pytest.raises(KeyError, match="sample 1 has no 'pred_text'"):
         m.process(None, [DataSample(gt_text='a', pred_text='a'), DataSample(gt_text='a')])
     with pytest.raises(TypeError, match='gt_text must be a str'):
-        m.process(None, [dict(gt_text=3, pred_text='a')])
+        m.process(None, [DataSample(gt_text=3, pred_text='a')])
 
 
 def test_mmocr_label_data_is_unwrapped():
@@ -65,7 +65,8 @@ def test_mmocr_label_data_is_unwrapped():
         def __init__(self, item):
             self.item = item
     m = METRICS.build(dict(type='WordMetric', mode='exact'))
-    m.process(None, [dict(gt_text=dict(item='ab'), pred_text=Label('ab')), dict(gt_text='ab', pred_text='b')])
+    m.process(None, [DataSample(gt_text=dict(item='ab'), pred_text=Label('ab')),
+                     DataSample(gt_text='ab', pred_text='b')])
     assert m.evaluate(2) == {'recog/word_acc': 0.5}
 
 

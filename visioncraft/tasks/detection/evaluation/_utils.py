@@ -1,7 +1,7 @@
-"""Reading predictions and ground truth out of data samples, whichever form they arrive in.
+"""Reading predictions and ground truth out of data samples as numpy.
 
-A sample is a :class:`~visioncraft.structures.DataSample` or the dict its ``to_dict()`` gives; instance
-containers are :class:`~visioncraft.structures.InstanceData` or plain dicts. Everything comes back as numpy.
+A sample is a :class:`~visioncraft.structures.DataSample` (the evaluator converts dict samples); its instance
+containers are :class:`~visioncraft.structures.InstanceData`.
 """
 from __future__ import annotations
 
@@ -10,27 +10,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from visioncraft.structures.access import get_key, to_numpy
+from visioncraft.structures import DataSample, InstanceData, to_numpy
 
-__all__ = ['get_key', 'instances_of', 'to_numpy', 'masks_to_numpy', 'boxes_of', 'labels_of']
+__all__ = ['instances_of', 'masks_to_numpy', 'boxes_of', 'labels_of']
 
 
-def instances_of(sample: Any, key: str) -> Any:
+def instances_of(sample: DataSample, key: str) -> InstanceData | None:
     """The instance container ``key`` (``pred_instances``, ``gt_instances``, ...) or None when absent."""
-    return get_key(sample, key)
+    return sample.get(key)
 
 
-def boxes_of(instances: Any) -> np.ndarray:
+def boxes_of(instances: InstanceData | None) -> np.ndarray:
     """``bboxes`` as float64 Nx4 (xyxy); an empty 0x4 array when the container or the field is missing."""
-    boxes = None if instances is None else get_key(instances, 'bboxes')
+    boxes = None if instances is None else instances.get('bboxes')
     if boxes is None:
         return np.zeros((0, 4), dtype=np.float64)
     return to_numpy(boxes, np.float64).reshape(-1, 4)
 
 
-def labels_of(instances: Any, n: int) -> np.ndarray:
+def labels_of(instances: InstanceData | None, n: int) -> np.ndarray:
     """``labels`` as int64 N; zeros when the field is missing (class-agnostic proposals)."""
-    labels = None if instances is None else get_key(instances, 'labels')
+    labels = None if instances is None else instances.get('labels')
     if labels is None:
         return np.zeros(n, dtype=np.int64)
     return to_numpy(labels, np.int64).reshape(-1)

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from visioncraft.data.coco_json import load_coco
 from visioncraft.evaluation.coco_utils import coco_from_dict, pycocotools, quiet
 from visioncraft.evaluation.metric import BaseMetric
 from visioncraft.registry import METRICS
+from visioncraft.structures import DataSample, to_numpy
 
-from ._utils import boxes_of, get_key, instances_of, labels_of, masks_to_numpy, to_numpy
+from ._utils import boxes_of, instances_of, labels_of, masks_to_numpy
 
 if TYPE_CHECKING:
     from pycocotools.coco import COCO
@@ -139,30 +141,29 @@ class CocoMetric(BaseMetric):
         if ann_file is not None:
             if not osp.isfile(ann_file):
                 raise FileNotFoundError(f'CocoMetric: ann_file {ann_file!r} does not exist')
-            from visioncraft.data.coco_json import load_coco
             self._coco_api = load_coco(ann_file, 'CocoMetric', _pycocotools()[1])
         self.last_stats: dict[str, np.ndarray] = {}
 
     # -- per batch --------------------------------------------------------------------------------
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
         """Store one ``(gt, pred)`` pair of plain numpy / RLE dicts per sample (``gt`` is None with an
         ``ann_file``)."""
         for sample in data_samples:
-            img_id = get_key(sample, 'img_id')
+            img_id = sample.get('img_id')
             if img_id is None:
                 raise KeyError('CocoMetric: every data sample needs metainfo img_id (the COCO image id)')
             pred = instances_of(sample, 'pred_instances')
             boxes = boxes_of(pred)
             n = len(boxes)
-            scores = np.zeros(n) if pred is None or get_key(pred, 'scores') is None \
-                else to_numpy(get_key(pred, 'scores'), np.float64).reshape(-1)
+            scores = None if pred is None else pred.get('scores')
+            scores = np.zeros(n) if scores is None else to_numpy(scores, np.float64).reshape(-1)
             result = dict(img_id=int(img_id), bboxes=boxes, scores=scores, labels=labels_of(pred, n))
             if 'segm' in self.metrics:
-                masks = None if pred is None else get_key(pred, 'masks')
+                masks = None if pred is None else pred.get('masks')
                 if masks is None and n > 0:
                     raise KeyError(f"CocoMetric: metric 'segm' needs pred_instances.masks (image {img_id})")
-                result['masks'] = self._pred_rles(masks, get_key(sample, 'ori_shape'), img_id)
-                mask_scores = None if pred is None else get_key(pred, 'mask_scores')
+                result['masks'] = self._pred_rles(masks, sample.get('ori_shape'), img_id)
+                mask_scores = None if pred is None else pred.get('mask_scores')
                 result['mask_scores'] = scores if mask_scores is None else \
                     to_numpy(mask_scores, np.float64).reshape(-1)
             gt = None
@@ -184,18 +185,18 @@ class CocoMetric(BaseMetric):
                              f'must be at ori_shape {tuple(ori_shape[:2])} (resize them back before the metric)')
         return encode_masks(arr)
 
-    def _gt_of(self, sample: Any, img_id: int) -> dict:
+    def _gt_of(self, sample: DataSample, img_id: int) -> dict:
         """The sample's ground truth in original-image pixels, as plain dicts.
 
         Taken from the raw ``instances`` annotations when the sample carries them (exactly the file's boxes),
         else from ``gt_instances`` / ``ignored_instances`` mapped from the model-input frame back to
         ``ori_shape`` with ``scale_factor`` (masks: padding cropped, nearest-neighbour resize).
         """
-        ori_shape = get_key(sample, 'ori_shape')
+        ori_shape = sample.get('ori_shape')
         if ori_shape is None:
             raise KeyError('CocoMetric without ann_file needs metainfo ori_shape (h, w) in every sample')
         height, width = int(ori_shape[0]), int(ori_shape[1])
-        raw = get_key(sample, 'instances')
+        raw = sample.get('instances')
         anns = self._raw_anns(raw, height, width) if raw is not None else self._packed_anns(sample, height, width)
         if 'segm' in self.metrics and any('segmentation' not in a for a in anns):
             raise KeyError(f"CocoMetric: metric 'segm' without ann_file needs ground-truth masks (image {img_id})")
@@ -223,9 +224,9 @@ class CocoMetric(BaseMetric):
         return anns
 
     @staticmethod
-    def _packed_anns(sample: Any, height: int, width: int) -> list[dict]:
-        img_shape = get_key(sample, 'img_shape') or (height, width)
-        scale = get_key(sample, 'scale_factor')
+    def _packed_anns(sample: DataSample, height: int, width: int) -> list[dict]:
+        img_shape = sample.get('img_shape') or (height, width)
+        scale = sample.get('scale_factor')
         resized = tuple(int(v) for v in img_shape[:2]) != (height, width)
         anns = []
         for key, crowd in (('gt_instances', 0), ('ignored_instances', 1)):
@@ -236,7 +237,7 @@ class CocoMetric(BaseMetric):
             if resized and scale is not None:
                 boxes = boxes / np.array([scale[0], scale[1], scale[0], scale[1]], dtype=np.float64)
             labels = labels_of(inst, len(boxes))
-            masks = get_key(inst, 'masks')
+            masks = inst.get('masks')
             rles = None
             if masks is not None:
                 masks = masks_to_numpy(masks)

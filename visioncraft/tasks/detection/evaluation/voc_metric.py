@@ -18,8 +18,9 @@ import numpy as np
 
 from visioncraft.evaluation.metric import BaseMetric
 from visioncraft.registry import METRICS
+from visioncraft.structures import DataSample, to_numpy
 
-from ._utils import boxes_of, get_key, instances_of, labels_of, to_numpy
+from ._utils import boxes_of, instances_of, labels_of
 
 __all__ = ['VOCMetric', 'bbox_iou', 'average_precision', 'tpfp_image', 'eval_map', 'eval_recalls']
 
@@ -240,14 +241,14 @@ class VOCMetric(BaseMetric):
         self.eval_mode = eval_mode
         self.legacy_coordinate = bool(legacy_coordinate)
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
         """Store numpy predictions and ground truth, one dict per sample."""
         for sample in data_samples:
             pred = instances_of(sample, 'pred_instances')
             gt = instances_of(sample, 'gt_instances')
             ign = instances_of(sample, 'ignored_instances')
             boxes = boxes_of(pred)
-            scores = get_key(pred, 'scores') if pred is not None else None
+            scores = pred.get('scores') if pred is not None else None
             gt_boxes, ign_boxes = boxes_of(gt), boxes_of(ign)
             self.results.append(dict(
                 bboxes=boxes, labels=labels_of(pred, len(boxes)),

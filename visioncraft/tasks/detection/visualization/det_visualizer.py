@@ -39,9 +39,10 @@ from typing import Any
 
 import numpy as np
 
+from visioncraft.data.loading import imwrite
 from visioncraft.registry import VISUALIZERS
-from visioncraft.structures import BitmapMasks, DataSample, InstanceData, PolygonMasks, rle_to_bitmap
-from visioncraft.visualization import Visualizer, rgb_uint8, to_numpy
+from visioncraft.structures import BitmapMasks, DataSample, InstanceData, PolygonMasks, rle_to_bitmap, to_numpy
+from visioncraft.visualization import Visualizer, rgb_uint8
 
 __all__ = ['DetLocalVisualizer', 'show_result', 'GT_COLOR', 'PRED_COLOR']
 
@@ -141,8 +142,8 @@ class DetLocalVisualizer(Visualizer):
         self.min_draw_size = int(min_draw_size)
 
     # -- the public entry point -------------------------------------------------------------------
-    def draw_sample(self, image: np.ndarray, data_sample: Any, draw_gt: bool = True, draw_pred: bool = True,
-                    pred_score_thr: float = 0.3) -> np.ndarray:
+    def draw_sample(self, image: np.ndarray, data_sample: DataSample | None, draw_gt: bool = True,
+                    draw_pred: bool = True, pred_score_thr: float = 0.3) -> np.ndarray:
         """Draw the sample's instances on a copy of ``image``.
 
         Args:
@@ -160,7 +161,7 @@ class DetLocalVisualizer(Visualizer):
         """
         import cv2
         img = self._as_rgb(image)
-        meta = data_sample.metainfo if hasattr(data_sample, 'metainfo') else {}
+        meta = {} if data_sample is None else data_sample.metainfo
         in_hw = img.shape[:2]
         factor = 1
         if self.min_draw_size > 0 and 0 < max(in_hw) < self.min_draw_size:
@@ -337,7 +338,7 @@ def show_result(image_or_path: np.ndarray | str | Path | None, data_sample: Data
     if isinstance(data_sample, InstanceData):
         data_sample = DataSample(pred_instances=data_sample)
     if image_or_path is None:
-        image_or_path = data_sample.metainfo.get('img_path') if hasattr(data_sample, 'metainfo') else None
+        image_or_path = data_sample.metainfo.get('img_path')
         if image_or_path is None:
             raise ValueError('show_result: no image given and the sample has no img_path')
     if isinstance(image_or_path, (str, Path)):
@@ -352,6 +353,5 @@ def show_result(image_or_path: np.ndarray | str | Path | None, data_sample: Data
         vis.dataset_meta = dict(classes=tuple(classes))
     drawn = vis.draw_sample(image, data_sample, draw_gt=draw_gt, draw_pred=True, pred_score_thr=score_thr)
     if out_file is not None:
-        from visioncraft.data.loading import imwrite
         imwrite(out_file, np.ascontiguousarray(drawn[..., ::-1]), 'show_result')
     return drawn

@@ -1,7 +1,7 @@
 """Reading pose predictions / ground truth out of data samples, and keypoint-layout conversion.
 
-A sample is a :class:`~visioncraft.structures.DataSample` or the dict its ``to_dict()`` gives; instance
-containers are :class:`~visioncraft.structures.InstanceData` or plain dicts. Values come back as numpy.
+A sample is a :class:`~visioncraft.structures.DataSample` (the evaluator converts dict samples); its instance
+containers are :class:`~visioncraft.structures.InstanceData`.
 """
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
-from visioncraft.structures.access import get_key, to_numpy
+from visioncraft.structures import BaseDataElement
 
-__all__ = ['get_key', 'to_numpy', 'require', 'KeypointMapping']
+__all__ = ['require', 'KeypointMapping']
 
 
-def require(sample: Any, key: str, metric: str, k: int, hint: str = '') -> Any:
-    """``get_key(sample, key)``; a missing value raises a KeyError naming the metric, sample and key."""
-    value = get_key(sample, key)
+def require(sample: BaseDataElement, key: str, metric: str, k: int, hint: str = '') -> Any:
+    """``sample.get(key)`` (a DataSample's or an InstanceData's); a missing value raises a KeyError naming the
+    metric, sample and key."""
+    value = sample.get(key)
     if value is None:
         raise KeyError(f'{metric}: data sample {k} has no {key!r}{"; " + hint if hint else ""}')
     return value
@@ -61,8 +61,10 @@ class KeypointMapping:
         for src in (cfg, converter):
             if src is None:
                 continue
-            num = get_key(src, 'num_keypoints')
-            mapping = get_key(src, 'mapping')
+            if isinstance(src, Mapping):  # the config dict
+                num, mapping = src.get('num_keypoints'), src.get('mapping')
+            else:
+                num, mapping = getattr(src, 'num_keypoints', None), getattr(src, 'mapping', None)
             if num is not None and mapping is not None:
                 return cls(num, mapping)
         num = getattr(converter, 'num_keypoints', None)

@@ -20,11 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from visioncraft.data.coco_json import load_coco
 from visioncraft.evaluation.coco_utils import coco_from_dict, pycocotools, quiet
 from visioncraft.evaluation.metric import BaseMetric
 from visioncraft.registry import METRICS, TRANSFORMS
+from visioncraft.structures import DataSample, to_numpy
 
-from ._utils import KeypointMapping, get_key, require, to_numpy
+from ._utils import KeypointMapping, require
 from .nms import oks_nms, soft_oks_nms
 
 __all__ = ['CocoPoseMetric', 'STATS_NAMES']
@@ -87,9 +89,9 @@ def _box_area_cocoeval_cls():
     return BoxAreaCOCOeval
 
 
-def _category_of(sample: Any) -> int:
+def _category_of(sample: DataSample) -> int:
     """The sample's ``category_id`` metainfo (the first one when a bottom-up sample gives a list), default 1."""
-    cat = get_key(sample, 'category_id')
+    cat = sample.get('category_id')
     if cat is None:
         return 1
     flat = to_numpy(cat).reshape(-1)
@@ -166,7 +168,6 @@ class CocoPoseMetric(BaseMetric):
         if ann_file is not None:
             if not osp.isfile(ann_file):
                 raise FileNotFoundError(f'CocoPoseMetric: ann_file {ann_file!r} does not exist')
-            from visioncraft.data.coco_json import load_coco
             coco = load_coco(ann_file, 'CocoPoseMetric', coco_cls)
             if not format_only and not coco.dataset.get('annotations'):
                 raise ValueError(f'CocoPoseMetric: ann_file {ann_file!r} has no annotations; evaluation needs '
@@ -175,27 +176,27 @@ class CocoPoseMetric(BaseMetric):
         self.last_stats: np.ndarray | None = None
 
     # -- per batch --------------------------------------------------------------------------------
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
         """Append one ``(pred, gt)`` pair of plain numpy / dicts per sample (``gt`` None with an ann_file)."""
         name = type(self).__name__
         for k, sample in enumerate(data_samples):
             pred_inst = require(sample, 'pred_instances', name, k, "the model must predict in mode='predict'")
             kpts = to_numpy(require(pred_inst, 'keypoints', name, k), np.float64)
             kpts = kpts.reshape(-1, *kpts.shape[-2:])
-            scores = get_key(pred_inst, 'keypoint_scores')
+            scores = pred_inst.get('keypoint_scores')
             scores = np.ones(kpts.shape[:2]) if scores is None else to_numpy(scores, np.float64).reshape(kpts.shape[:2])
             n = len(kpts)
-            bbox_scores = get_key(pred_inst, 'bbox_scores')
+            bbox_scores = pred_inst.get('bbox_scores')
             bbox_scores = np.ones(n) if bbox_scores is None else \
                 np.broadcast_to(to_numpy(bbox_scores, np.float64).reshape(-1), (n,)).copy()
             img_id = require(sample, 'img_id', name, k, 'every sample needs metainfo img_id (the COCO image id)')
-            gt_inst = get_key(sample, 'gt_instances')
-            scales = None if gt_inst is None else get_key(gt_inst, 'bbox_scales')
+            gt_inst = sample.get('gt_instances')
+            scales = None if gt_inst is None else gt_inst.get('bbox_scales')
             if scales is not None:
                 areas = np.broadcast_to(np.prod(to_numpy(scales, np.float64).reshape(-1, 2), axis=1), (n,)).copy()
             else:
                 areas = np.ptp(kpts[..., 0], axis=1) * np.ptp(kpts[..., 1], axis=1)
-            ann_id = get_key(sample, 'id')
+            ann_id = sample.get('id')
             pred = dict(id=None if ann_id is None else to_numpy(ann_id).reshape(-1).tolist(),
                         img_id=int(img_id), category_id=_category_of(sample),
                         keypoints=kpts, keypoint_scores=scores, bbox_scores=bbox_scores, areas=areas)
@@ -203,10 +204,10 @@ class CocoPoseMetric(BaseMetric):
             self.results.append((pred, gt))
 
     @staticmethod
-    def _gt_of(sample: Any, img_id: int, name: str, k: int) -> dict:
+    def _gt_of(sample: DataSample, img_id: int, name: str, k: int) -> dict:
         ori_shape = require(sample, 'ori_shape', name, k, 'without ann_file the image size comes from ori_shape')
         height, width = int(ori_shape[0]), int(ori_shape[1])
-        raw = get_key(sample, 'raw_ann_info')
+        raw = sample.get('raw_ann_info')
         if raw is not None:
             anns = [dict(a) for a in (raw if isinstance(raw, (list, tuple)) else [raw])]
         else:
@@ -217,9 +218,9 @@ class CocoPoseMetric(BaseMetric):
             vis = to_numpy(require(gt_inst, 'keypoints_visible', name, k), np.float64)
             vis = (vis[..., 0] if vis.ndim == 3 else vis).reshape(kpts.shape[:2])
             boxes = to_numpy(require(gt_inst, 'bboxes', name, k), np.float64).reshape(-1, 4)
-            areas = get_key(gt_inst, 'areas')
+            areas = gt_inst.get('areas')
             areas = None if areas is None else to_numpy(areas, np.float64).reshape(-1)
-            ids = get_key(sample, 'id')
+            ids = sample.get('id')
             ids = [None] * len(kpts) if ids is None else to_numpy(ids).reshape(-1).tolist()
             anns = []
             for i in range(len(kpts)):

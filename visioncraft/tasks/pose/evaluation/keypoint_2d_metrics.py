@@ -15,14 +15,15 @@ import numpy as np
 
 from visioncraft.evaluation.metric import BaseMetric
 from visioncraft.registry import METRICS
+from visioncraft.structures import DataSample, InstanceData, to_numpy
 
-from ._utils import get_key, require, to_numpy
+from ._utils import require
 from .keypoint_eval import keypoint_auc, keypoint_epe, keypoint_nme, keypoint_pck_accuracy
 
 __all__ = ['PCKAccuracy', 'AUC', 'EPE', 'NME']
 
 
-def _pred_gt(sample: Any, metric: str, k: int) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+def _pred_gt(sample: DataSample, metric: str, k: int) -> tuple[InstanceData, np.ndarray, np.ndarray, np.ndarray]:
     """``(gt instances, pred (N,K,2), gt (N,K,2), mask (N,K) bool)`` of one data sample."""
     pred_inst = require(sample, 'pred_instances', metric, k, "the model must predict in mode='predict'")
     gt_inst = require(sample, 'gt_instances', metric, k, 'the test pipeline must pack the ground truth')
@@ -41,7 +42,7 @@ def _pred_gt(sample: Any, metric: str, k: int) -> tuple[Any, np.ndarray, np.ndar
     return gt_inst, pred, gt, vis > 0
 
 
-def _bbox_size(gt_inst: Any, metric: str, k: int, n: int) -> np.ndarray:
+def _bbox_size(gt_inst: InstanceData, metric: str, k: int, n: int) -> np.ndarray:
     """max(w, h) of each ground-truth box, (N,)."""
     boxes = to_numpy(require(gt_inst, 'bboxes', metric, k, "norm_item 'bbox' needs gt_instances.bboxes"),
                      np.float64).reshape(-1, 4)
@@ -97,7 +98,7 @@ class PCKAccuracy(BaseMetric):
             return int(name2id['left_shoulder']), int(name2id['right_hip'])
         return 4, 5
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
         """Append, per sample, ``pred``/``gt`` (N, K, 2), ``mask`` (N, K) and one (N, 2) normaliser per
         norm_item."""
         name = type(self).__name__
@@ -152,7 +153,7 @@ class AUC(BaseMetric):
         self.norm_factor = float(norm_factor)
         self.num_thrs = int(num_thrs)
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
         for k, sample in enumerate(data_samples):
             _, pred, gt, mask = _pred_gt(sample, type(self).__name__, k)
             self.results.append(dict(pred=pred, gt=gt, mask=mask))
@@ -166,7 +167,7 @@ class AUC(BaseMetric):
 class EPE(BaseMetric):
     """End-point error: the mean pixel distance between predicted and labelled keypoints (key ``EPE``)."""
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
         for k, sample in enumerate(data_samples):
             _, pred, gt, mask = _pred_gt(sample, type(self).__name__, k)
             self.results.append(dict(pred=pred, gt=gt, mask=mask))
@@ -223,7 +224,7 @@ class NME(BaseMetric):
                              f'has no default (known: {sorted(DEFAULT_KEYPOINT_INDICES)})')
         return DEFAULT_KEYPOINT_INDICES[name]
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
         name = type(self).__name__
         for k, sample in enumerate(data_samples):
             gt_inst, pred, gt, mask = _pred_gt(sample, name, k)
@@ -232,8 +233,8 @@ class NME(BaseMetric):
                 if self.norm_item == 'bbox_size':
                     norm = _bbox_size(gt_inst, name, k, len(gt))
                 else:
-                    value = get_key(gt_inst, self.norm_item)
-                    value = get_key(sample, self.norm_item) if value is None else value
+                    value = gt_inst.get(self.norm_item)
+                    value = sample.get(self.norm_item) if value is None else value
                     if value is None:
                         raise KeyError(f'NME: data sample {k} has no {self.norm_item!r} in gt_instances (norm_item)')
                     norm = np.broadcast_to(to_numpy(value, np.float64).reshape(-1), (len(gt),))

@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from visioncraft.data.loading import imwrite
 from visioncraft.registry import VISUALIZERS
-from visioncraft.visualization import Visualizer, rgb_uint8, to_numpy
+from visioncraft.structures import DataSample, to_numpy
+from visioncraft.visualization import Visualizer, rgb_uint8
 
 __all__ = ['PoseLocalVisualizer', 'heatmaps_to_image', 'SKELETON_STYLES']
 
@@ -190,9 +192,9 @@ class PoseLocalVisualizer(Visualizer):
         return _colors('green' if value is None else value, n, 'link')
 
     # -- the public entry point -------------------------------------------------------------------------
-    def draw_sample(self, image: np.ndarray, data_sample: Any, draw_gt: bool = True, draw_pred: bool = True,
-                    pred_score_thr: float = 0.3, *, kpt_thr: float | None = None, draw_heatmap: bool | None = None,
-                    draw_bbox: bool | None = None, show_kpt_idx: bool | None = None,
+    def draw_sample(self, image: np.ndarray, data_sample: DataSample | None, draw_gt: bool = True,
+                    draw_pred: bool = True, pred_score_thr: float = 0.3, *, kpt_thr: float | None = None,
+                    draw_heatmap: bool | None = None, draw_bbox: bool | None = None, show_kpt_idx: bool | None = None,
                     show_kpt_score: bool | None = None, skeleton_style: str | None = None) -> np.ndarray:
         """Draw the sample's instances on a copy of ``image``.
 
@@ -222,7 +224,7 @@ class PoseLocalVisualizer(Visualizer):
         img = self._as_rgb(image)
         if data_sample is None:
             return img.copy()
-        meta = data_sample.metainfo if hasattr(data_sample, 'metainfo') else {}
+        meta = data_sample.metainfo
         to_frame = self._frame_mapper(meta, img.shape[:2])
 
         gt_panel = pred_panel = heat_panel = None
@@ -265,8 +267,8 @@ class PoseLocalVisualizer(Visualizer):
         panels = [p for p in (gt_panel, pred_panel) if p is not None]
         return np.ascontiguousarray(np.concatenate(panels, axis=1))
 
-    def add_datasample(self, name: str, image: np.ndarray, data_sample: Any = None, *, draw_gt: bool = True,
-                       draw_pred: bool = True, show: bool = False, wait_time: float = 0,
+    def add_datasample(self, name: str, image: np.ndarray, data_sample: DataSample | None = None, *,
+                       draw_gt: bool = True, draw_pred: bool = True, show: bool = False, wait_time: float = 0,
                        out_file: str | Path | None = None, pred_score_thr: float = 0.3, step: int = 0,
                        kpt_thr: float | None = None, draw_heatmap: bool | None = None,
                        draw_bbox: bool | None = None, show_kpt_idx: bool | None = None,
@@ -280,7 +282,6 @@ class PoseLocalVisualizer(Visualizer):
         if show:
             self.show(drawn, win_name=name, wait_time=wait_time)
         if out_file is not None:
-            from visioncraft.data.loading import imwrite
             imwrite(out_file, np.ascontiguousarray(drawn[..., ::-1]), 'PoseLocalVisualizer')
         elif not show:
             self.add_image(name, drawn, step)

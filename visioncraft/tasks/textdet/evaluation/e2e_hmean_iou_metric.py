@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from visioncraft.registry import METRICS
-from visioncraft.structures import get_key
+from visioncraft.structures import DataSample, InstanceData
 
 from .hmean_iou_metric import HmeanIOUMetric, count_matches, match_pairs
 
@@ -42,8 +42,8 @@ def e2e_text_match(gt: str, pred: str, case_sensitive: bool = False,
             or (head and tail and len(gt) >= 2 and gt[1:-1] == pred))
 
 
-def _texts(instances: Any, n: int, what: str, k: int) -> list[str]:
-    texts = get_key(instances, 'texts')
+def _texts(instances: InstanceData | None, n: int, what: str, k: int) -> list[str]:
+    texts = None if instances is None else instances.get('texts')
     if texts is None:
         if n == 0:
             return []
@@ -104,12 +104,12 @@ class E2EHmeanIOUMetric(HmeanIOUMetric):
         self.case_sensitive = bool(case_sensitive)
         self.special_characters = str(special_characters)
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
         """Append, per sample, ``(tp, n_pred)`` per threshold and the number of non-ignored ground truths."""
         for k, sample in enumerate(data_samples):
             gt_polys, gt_ign, pred_polys, scores = self._read_polygons(sample, k)
-            gt_texts = _texts(get_key(sample, 'gt_instances'), len(gt_polys), 'gt_instances', k)
-            pred_texts = _texts(get_key(sample, 'pred_instances'), len(pred_polys), 'pred_instances', k)
+            gt_texts = _texts(sample.get('gt_instances'), len(gt_polys), 'gt_instances', k)
+            pred_texts = _texts(sample.get('pred_instances'), len(pred_polys), 'pred_instances', k)
             hits, pred_ign, keep = self._match_image(gt_polys, gt_ign, pred_polys, scores)
             scores = scores[keep]
             pred_texts = [t for t, ok in zip(pred_texts, keep) if ok]

@@ -5,19 +5,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from visioncraft.evaluation.metric import BaseMetric
 from visioncraft.registry import METRICS
-from visioncraft.structures import get_key
+from visioncraft.structures import DataSample, to_numpy
 
 __all__ = ['HmeanIOUMetric', 'polygon_iou_matrix', 'count_matches', 'match_pairs']
-
-
-def _np(value: Any, dtype: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=dtype)
 
 
 def _shape(poly: np.ndarray):
@@ -122,7 +115,7 @@ class HmeanIOUMetric(BaseMetric):
         self.match_iou_thr, self.ignore_precision_thr = float(match_iou_thr), float(ignore_precision_thr)
         self.strategy = strategy
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
         """Append, per sample, ``(tp, n_pred)`` per threshold and the number of non-ignored ground truths."""
         for k, sample in enumerate(data_samples):
             gt_polys, gt_ign, pred_polys, scores = self._read_polygons(sample, k)
@@ -135,19 +128,19 @@ class HmeanIOUMetric(BaseMetric):
                 n_pred.append(int(valid.sum()))
             self.results.append(dict(tp=np.asarray(tp), n_pred=np.asarray(n_pred), n_gt=int((~gt_ign).sum())))
 
-    def _read_polygons(self, sample: Any, k: int) -> tuple[list, np.ndarray, list, np.ndarray]:
+    def _read_polygons(self, sample: DataSample, k: int) -> tuple[list, np.ndarray, list, np.ndarray]:
         """``(gt polygons, gt ignore flags bool N, predicted polygons, scores float64 K)`` of data sample ``k``."""
         name = type(self).__name__
-        pred, gt = get_key(sample, 'pred_instances'), get_key(sample, 'gt_instances')
+        pred, gt = sample.get('pred_instances'), sample.get('gt_instances')
         if gt is None:
             raise KeyError(f'{name}: data sample {k} has no gt_instances (the test pipeline must '
                            'load annotations: LoadOCRAnnotations + PackTextDetInputs)')
-        gt_polys = list(get_key(gt, 'polygons', []) or [])
-        gt_ign = get_key(gt, 'ignored')
-        gt_ign = np.zeros(len(gt_polys), bool) if gt_ign is None else _np(gt_ign, bool).reshape(-1)
-        pred_polys = list(get_key(pred, 'polygons', []) or [])
-        scores = get_key(pred, 'scores')
-        scores = np.ones(len(pred_polys)) if scores is None else _np(scores, np.float64).reshape(-1)
+        gt_polys = list(gt.get('polygons') or [])
+        gt_ign = gt.get('ignored')
+        gt_ign = np.zeros(len(gt_polys), bool) if gt_ign is None else to_numpy(gt_ign, bool).reshape(-1)
+        pred_polys = [] if pred is None else list(pred.get('polygons') or [])
+        scores = None if pred is None else pred.get('scores')
+        scores = np.ones(len(pred_polys)) if scores is None else to_numpy(scores, np.float64).reshape(-1)
         if len(scores) != len(pred_polys) or len(gt_ign) != len(gt_polys):
             raise ValueError(f'{name}: sample {k}: {len(pred_polys)} predicted polygons but '
                              f'{len(scores)} scores, or {len(gt_polys)} gt polygons but {len(gt_ign)} flags')

@@ -4,21 +4,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from visioncraft.registry import VISUALIZERS
-from visioncraft.structures import get_key
+from visioncraft.structures import DataSample, to_numpy
 from visioncraft.visualization import Visualizer, draw_polygons
 
 __all__ = ['TextDetLocalVisualizer']
-
-
-def _np(x: Any) -> np.ndarray:
-    if hasattr(x, 'detach'):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 @VISUALIZERS.register_module()
@@ -47,12 +40,12 @@ class TextDetLocalVisualizer(Visualizer):
         self.line_width, self.draw_text, self.min_draw_size = line_width, draw_text, int(min_draw_size)
         self.rescale_gt = bool(rescale_gt)
 
-    def draw_sample(self, image: np.ndarray, data_sample: Any, *, draw_gt: bool = True, draw_pred: bool = True,
-                    pred_score_thr: float = 0.3) -> np.ndarray:
+    def draw_sample(self, image: np.ndarray, data_sample: DataSample | None, *, draw_gt: bool = True,
+                    draw_pred: bool = True, pred_score_thr: float = 0.3) -> np.ndarray:
         """Return the drawing (uint8 RGB; see the class docstring for panels and frames). Predictions scoring
         below ``pred_score_thr`` are not drawn."""
         import cv2
-        img = _np(image)
+        img = to_numpy(image)
         if img.ndim == 2:
             img = np.repeat(img[..., None], 3, axis=-1)
         if img.ndim != 3 or img.shape[2] < 3:
@@ -63,29 +56,29 @@ class TextDetLocalVisualizer(Visualizer):
         if factor > 1:
             img = cv2.resize(img, (w * factor, h * factor), interpolation=cv2.INTER_NEAREST)
         lw = self.line_width or max(1, round(max(img.shape[:2]) / 400))
-        meta = data_sample.metainfo if hasattr(data_sample, 'metainfo') else {}
+        meta = {} if data_sample is None else data_sample.metainfo
         panels = []
-        gt = None if data_sample is None else get_key(data_sample, 'gt_instances')
+        gt = None if data_sample is None else data_sample.get('gt_instances')
         if draw_gt and gt is not None:
             scale = np.ones(2)
             sf, ori, cur = meta.get('scale_factor'), meta.get('ori_shape'), meta.get('img_shape')
             if self.rescale_gt and sf is not None and ori is not None and cur is not None \
                     and tuple(ori[:2]) != tuple(cur[:2]):
                 scale = 1.0 / np.asarray(sf, dtype=np.float64).reshape(-1)[:2]
-            polys = list(get_key(gt, 'polygons', []) or [])
-            ign = get_key(gt, 'ignored')
-            ign = np.zeros(len(polys), bool) if ign is None else _np(ign).astype(bool).reshape(-1)
+            polys = list(gt.get('polygons') or [])
+            ign = gt.get('ignored')
+            ign = np.zeros(len(polys), bool) if ign is None else to_numpy(ign).astype(bool).reshape(-1)
             colors = [self.ignore_color if i else self.gt_color for i in ign]
-            texts = get_key(gt, 'texts') if self.draw_text else None
+            texts = gt.get('texts') if self.draw_text else None
             panels.append(self._draw(img.copy(), polys, scale * factor, colors, texts, lw))
-        pred = None if data_sample is None else get_key(data_sample, 'pred_instances')
+        pred = None if data_sample is None else data_sample.get('pred_instances')
         if draw_pred and pred is not None:
-            polys = list(get_key(pred, 'polygons', []) or [])
-            scores = get_key(pred, 'scores')
+            polys = list(pred.get('polygons') or [])
+            scores = pred.get('scores')
             keep = range(len(polys)) if scores is None else \
-                np.nonzero(_np(scores).reshape(-1) >= pred_score_thr)[0].tolist()
+                np.nonzero(to_numpy(scores).reshape(-1) >= pred_score_thr)[0].tolist()
             labels = None if scores is None or not self.draw_text else \
-                [f'{float(_np(scores).reshape(-1)[i]):.2f}' for i in keep]
+                [f'{float(to_numpy(scores).reshape(-1)[i]):.2f}' for i in keep]
             panels.append(self._draw(img.copy(), [polys[i] for i in keep], np.full(2, float(factor)),
                                      [self.pred_color] * len(keep), labels, lw))
         if not panels:
@@ -98,7 +91,7 @@ class TextDetLocalVisualizer(Visualizer):
         import cv2
         for k, (p, c) in enumerate(zip(polys, colors)):
             draw_polygons(img, [p], c, lw, scale=scale, line_type=cv2.LINE_AA if lw > 1 else cv2.LINE_8)
-            xy = np.rint(_np(p).astype(np.float64).reshape(-1, 2) * scale).astype(np.int32)
+            xy = np.rint(to_numpy(p).astype(np.float64).reshape(-1, 2) * scale).astype(np.int32)
             if texts is not None and k < len(texts) and texts[k]:
                 x, y = int(xy[:, 0].min()), int(max(xy[:, 1].min() - 2, 10))
                 cv2.putText(img, str(texts[k]), (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, tuple(int(v) for v in c), 1,

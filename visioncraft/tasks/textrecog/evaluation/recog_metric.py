@@ -1,10 +1,10 @@
 """Text-recognition metrics with MMOCR 1.x's names and definitions: WordMetric, CharMetric, OneMinusNEDMetric.
 
 Every metric reads two strings per data sample: ``gt_text`` (the label) and ``pred_text`` (the recogniser's
-output), from a :class:`~visioncraft.structures.DataSample` (attribute) or a dict (key). MMOCR's
-``LabelData(item=...)`` wrappers (anything with an ``item`` key or attribute) are unwrapped. They append one
-entry per sample to ``self.results``, so they work the same in one process or many (see
-:class:`~visioncraft.evaluation.BaseMetric`).
+output), from a :class:`~visioncraft.structures.DataSample` (the evaluator converts dict samples). MMOCR's
+``LabelData(item=...)`` wrappers (anything with an ``item`` attribute, or the dict ``to_dict()`` makes of one)
+are unwrapped. They append one entry per sample to ``self.results``, so they work the same in one process or
+many (see :class:`~visioncraft.evaluation.BaseMetric`).
 
 Normalisation shared by the ``ignore_case_symbol`` word accuracy, CharMetric and OneMinusNEDMetric:
 ``re.sub(valid_symbol, '', text.lower())``. The default ``valid_symbol`` ``[^A-Z^a-z^0-9^\\u4e00-\\u9fa5]`` is
@@ -18,12 +18,13 @@ zero characters is 0.0).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from difflib import SequenceMatcher
 from typing import Any
 
 from visioncraft.evaluation.metric import BaseMetric
 from visioncraft.registry import METRICS
+from visioncraft.structures import DataSample
 
 __all__ = ['WordMetric', 'CharMetric', 'OneMinusNEDMetric', 'normalize_text', 'matched_chars', 'read_text',
            'DEFAULT_VALID_SYMBOL']
@@ -33,15 +34,13 @@ DEFAULT_VALID_SYMBOL = '[^A-Z^a-z^0-9^\u4e00-\u9fa5]'
 _WORD_MODES = ('exact', 'ignore_case', 'ignore_case_symbol')
 
 
-def read_text(sample: Any, key: str, k: int, metric: str) -> str:
-    """``sample[key]`` (or the attribute) as a str; a ``LabelData``-like ``item`` is unwrapped. A missing or
-    non-string value raises an error naming the metric, the sample index ``k`` and the key."""
-    if isinstance(sample, dict):
-        value = sample.get(key)
-    else:
-        value = getattr(sample, key, None)
+def read_text(sample: DataSample, key: str, k: int, metric: str) -> str:
+    """``sample.get(key)`` as a str; a ``LabelData``-like ``item`` is unwrapped. A missing or non-string value
+    raises an error naming the metric, the sample index ``k`` and the key."""
+    value = sample.get(key)
     if value is not None and not isinstance(value, str):
-        item = value.get('item') if isinstance(value, dict) else getattr(value, 'item', None)
+        # MMOCR's LabelData(item=...), or the dict its to_dict() gives
+        item = value.get('item') if isinstance(value, Mapping) else getattr(value, 'item', None)
         value = item if isinstance(item, str) else value
     if value is None:
         hint = ('the test pipeline must pack the label (PackTextRecogInputs puts gt_text)' if key.startswith('gt')
@@ -79,7 +78,7 @@ class _TextMetric(BaseMetric):
             raise ValueError(f'{type(self).__name__}: valid_symbol {valid_symbol!r} is not a valid regular '
                              f'expression ({exc})') from None
 
-    def _pairs(self, data_samples: Sequence[Any]):
+    def _pairs(self, data_samples: Sequence[DataSample]):
         name = type(self).__name__
         for k, sample in enumerate(data_samples):
             yield read_text(sample, 'gt_text', k, name), read_text(sample, 'pred_text', k, name)
@@ -109,7 +108,7 @@ class WordMetric(_TextMetric):
                              f'{mode!r}')
         self.mode = tuple(m for m in _WORD_MODES if m in modes)
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
         """Append, per sample, a dict ``mode -> bool`` (the prediction matches under that mode)."""
         for gt, pred in self._pairs(data_samples):
             entry = {}
@@ -141,7 +140,7 @@ class CharMetric(_TextMetric):
     Returns ``{'char_recall', 'char_precision'}`` (prefix ``recog`` by default).
     """
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
         """Append, per sample, ``dict(gt_chars, pred_chars, tp)`` counted on the normalised texts."""
         for gt, pred in self._pairs(data_samples):
             gt, pred = normalize_text(gt, self.valid_symbol), normalize_text(pred, self.valid_symbol)
@@ -164,7 +163,7 @@ class OneMinusNEDMetric(_TextMetric):
     ``{'1-N.E.D': 1 - mean(ned)}`` over the samples.
     """
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+    def process(self, data_batch: Any, data_samples: Sequence[DataSample]) -> None:
         """Append, per sample, ``dict(ned=float in [0, 1])``."""
         from rapidfuzz.distance import Levenshtein
         for gt, pred in self._pairs(data_samples):

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from visioncraft.registry import VISUALIZERS
+from visioncraft.structures import DataSample
 from visioncraft.visualization import Visualizer
 
 __all__ = ['TextRecogLocalVisualizer']
@@ -26,8 +26,8 @@ class TextRecogLocalVisualizer(Visualizer):
         super().__init__(vis_backends=vis_backends, save_dir=save_dir, name=name)
         self.gt_color, self.pred_color, self.min_height = tuple(gt_color), tuple(pred_color), int(min_height)
 
-    def draw_sample(self, image: np.ndarray, data_sample: Any, *, draw_gt: bool = True, draw_pred: bool = True,
-                    pred_score_thr: float = 0.0) -> np.ndarray:
+    def draw_sample(self, image: np.ndarray, data_sample: DataSample | None, *, draw_gt: bool = True,
+                    draw_pred: bool = True, pred_score_thr: float = 0.0) -> np.ndarray:
         """Return the drawing (uint8 RGB, (image height + 24 per text) x max(width, text width))."""
         import cv2
         img = np.asarray(image)
@@ -41,12 +41,12 @@ class TextRecogLocalVisualizer(Visualizer):
             f = self.min_height / h
             img = cv2.resize(img, (max(1, round(w * f)), self.min_height), interpolation=cv2.INTER_LINEAR)
         lines = []
-        get = (lambda k: data_sample.get(k)) if hasattr(data_sample, 'get') else (lambda k: None)
-        if draw_gt and get('gt_text') is not None:
-            lines.append((f'gt: {get("gt_text")}', self.gt_color))
-        if draw_pred and get('pred_text') is not None:
-            score = get('pred_score')
-            text = f'pred: {get("pred_text")}' + ('' if score is None else f' ({float(score):.2f})')
+        sample = DataSample() if data_sample is None else data_sample
+        if draw_gt and sample.get('gt_text') is not None:
+            lines.append((f'gt: {sample.gt_text}', self.gt_color))
+        if draw_pred and sample.get('pred_text') is not None:
+            score = sample.get('pred_score')
+            text = f'pred: {sample.pred_text}' + ('' if score is None else f' ({float(score):.2f})')
             lines.append((text, self.pred_color))
         if not lines:
             return img
