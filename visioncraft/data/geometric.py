@@ -12,7 +12,9 @@ A geometric transform moves ``img`` and every geometric key that is present, tog
 
 and updates ``img_shape`` (h, w) and ``scale_factor`` (w_scale, h_scale; the product of all resizes so far).
 Coordinates are continuous: pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)``, so a horizontal flip maps
-``x -> W - x``. When a transform drops instances (:class:`RandomCrop`), every per-instance key
+``x -> W - x``. (The top-down pose keys of the MMPose layout, ``keypoints`` / ``bbox`` / ``bbox_center``, are pixel
+indices instead, the centre of pixel column ``j`` at ``x = j``; their flip is ``x -> W - 1 - x``. Both are
+:func:`mirror_coords`, and both move a coordinate with its pixel: see ``docs/data_contract.md``.) When a transform drops instances (:class:`RandomCrop`), every per-instance key
 (``gt_bboxes``, ``gt_bboxes_labels``, ``gt_ignore_flags``, ``gt_masks``, ``gt_polygons``, ``gt_keypoints``,
 ``gt_keypoints_visible``, ``gt_texts``) is indexed together.
 
@@ -30,7 +32,7 @@ from ..registry import TRANSFORMS
 from .transforms import BaseTransform
 
 __all__ = ['Resize', 'RandomResize', 'RandomChoiceResize', 'RandomCrop', 'Pad', 'PhotoMetricDistortion',
-           'flip_geometry', 'rescale_size']
+           'flip_geometry', 'rescale_size', 'mirror_coords', 'flip_swaps_sides', 'FLIP_DIRECTIONS']
 
 #: per-instance keys indexed together when instances are dropped
 INSTANCE_KEYS = ('gt_bboxes', 'gt_bboxes_labels', 'gt_ignore_flags', 'gt_masks', 'gt_polygons',
@@ -38,6 +40,34 @@ INSTANCE_KEYS = ('gt_bboxes', 'gt_bboxes_labels', 'gt_ignore_flags', 'gt_masks',
 
 
 # -- helpers shared with RandomFlip ---------------------------------------------------------------
+#: the flips every transform knows: a mirror about the vertical axis, about the horizontal axis, or both (a
+#: 180 degree rotation)
+FLIP_DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
+
+
+def mirror_coords(values: np.ndarray, size: float, *, pixel_index: bool = False) -> np.ndarray:
+    """The coordinate that a flip of an image ``size`` pixels wide (or high) gives ``values``, so that every
+    coordinate stays on its pixel (pixel column ``j`` becomes column ``size - 1 - j``).
+
+    Continuous coordinates (the default; pixel ``j`` covers ``[j, j+1)``, boxes' edges, polygons, masks) map
+    ``x -> size - x``; pixel indices (``pixel_index=True``; pixel ``j``'s centre is ``x = j``, the top-down pose
+    keys of the MMPose layout) map ``x -> size - 1 - x``. Works on any array shape; returns a new array.
+    """
+    return (size - 1 if pixel_index else size) - np.asarray(values)
+
+
+def flip_swaps_sides(direction: str) -> bool:
+    """Whether a flip in ``direction`` swaps a person's (or any symmetric object's) left and right parts.
+
+    A mirror (``'horizontal'`` or ``'vertical'``) turns a left hand into a right hand; ``'diagonal'`` (both
+    mirrors, i.e. a 180 degree rotation) does not. Keypoints are reordered by ``flip_indices`` exactly when
+    this is true.
+    """
+    if direction not in FLIP_DIRECTIONS:
+        raise ValueError(f'flip direction must be one of {", ".join(map(repr, FLIP_DIRECTIONS))}, got {direction!r}')
+    return direction != 'diagonal'
+
+
 def rescale_size(old_size: tuple[int, int], scale: float | tuple[int, int]) -> tuple[int, int]:
     """Keep-ratio target size.
 
@@ -123,8 +153,9 @@ def flip_geometry(results: dict, direction: str) -> None:
     """Flip ``img`` and every geometric key in ``results`` in place (``'horizontal'``, ``'vertical'`` or
     ``'diagonal'``).
 
-    Keypoints of a horizontal or diagonal flip also swap left and right parts: ``results['flip_indices']``
-    (a length-K list, keypoint k becomes keypoint ``flip_indices[k]``) reorders them when present.
+    Keypoints of a mirror (horizontal or vertical flip, not the diagonal one: :func:`flip_swaps_sides`) also
+    swap left and right parts: ``results['flip_indices']`` (a length-K list, keypoint k becomes keypoint
+    ``flip_indices[k]``) reorders them when present, as the pose flip does.
     """
     img = results['img']
     h, w = img.shape[:2]
@@ -138,9 +169,9 @@ def flip_geometry(results: dict, direction: str) -> None:
     if results.get('gt_bboxes') is not None:
         b = _as_boxes(results['gt_bboxes'])
         if horizontal:
-            b[:, [0, 2]] = w - b[:, [2, 0]]
+            b[:, [0, 2]] = mirror_coords(b[:, [2, 0]], w)
         if vertical:
-            b[:, [1, 3]] = h - b[:, [3, 1]]
+            b[:, [1, 3]] = mirror_coords(b[:, [3, 1]], h)
         results['gt_bboxes'] = b
     if results.get('gt_masks') is not None:
         results['gt_masks'] = results['gt_masks'].flip(direction)
@@ -151,13 +182,13 @@ def flip_geometry(results: dict, direction: str) -> None:
 
     def fn(xy):
         if horizontal:
-            xy[:, 0] = w - xy[:, 0]
+            xy[:, 0] = mirror_coords(xy[:, 0], w)
         if vertical:
-            xy[:, 1] = h - xy[:, 1]
+            xy[:, 1] = mirror_coords(xy[:, 1], h)
         return xy
     _map_points(results, fn)
     flip_indices = results.get('flip_indices')
-    if horizontal and flip_indices is not None:
+    if flip_swaps_sides(direction) and flip_indices is not None:
         order = np.asarray(flip_indices, dtype=np.int64)
         for key in ('gt_keypoints', 'gt_keypoints_visible'):
             value = results.get(key)

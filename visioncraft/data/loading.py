@@ -132,8 +132,9 @@ class RandomFlip(BaseTransform):
     """Flip the image with probability ``prob``; every geometric key present moves with it.
 
     ``gt_bboxes`` (N x 4 xyxy, absolute pixels: x -> W - x), ``gt_masks`` (Bitmap/PolygonMasks),
-    ``gt_polygons``, ``gt_keypoints`` (N x K x 2/3) and ``gt_seg_map`` are flipped; on a horizontal or diagonal
-    flip, keypoints are also reordered by ``results['flip_indices']`` (left <-> right) when it is present.
+    ``gt_polygons``, ``gt_keypoints`` (N x K x 2/3) and ``gt_seg_map`` are flipped; on a mirror (horizontal or
+    vertical, not diagonal), keypoints are also reordered by ``results['flip_indices']`` (left <-> right) when
+    it is present.
     See :func:`visioncraft.data.geometric.flip_geometry`.
 
     Args:

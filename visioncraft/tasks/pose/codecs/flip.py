@@ -27,12 +27,14 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from visioncraft.data.geometric import FLIP_DIRECTIONS, flip_swaps_sides, mirror_coords
+
 __all__ = ['flip_heatmaps', 'flip_vectors', 'flip_coordinates', 'flip_keypoints_np']
 
 ArrayT = TypeVar('ArrayT', torch.Tensor, np.ndarray)
 
 _FLIP_MODES = ('heatmap', 'udp', 'udp_combined')
-_DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
+_DIRECTIONS = FLIP_DIRECTIONS
 
 
 def _check_indices(where: str, flip_indices: Sequence[int] | None, count: int) -> list[int] | None:
@@ -183,10 +185,10 @@ def flip_keypoints_np(keypoints: np.ndarray, keypoints_visible: np.ndarray | Non
                          f'{kpts.shape}, got {vis.shape}')
     w, h = image_size
     if direction in ('horizontal', 'diagonal'):
-        kpts[..., 0] = w - 1 - kpts[..., 0]
+        kpts[..., 0] = mirror_coords(kpts[..., 0], w, pixel_index=True)
     if direction in ('vertical', 'diagonal'):
-        kpts[..., 1] = h - 1 - kpts[..., 1]
-    if direction != 'diagonal':
+        kpts[..., 1] = mirror_coords(kpts[..., 1], h, pixel_index=True)
+    if flip_swaps_sides(direction):
         idx = _check_indices('flip_keypoints_np', flip_indices, kpts.shape[-2])
         kpts = np.take(kpts, idx, axis=-2)
         if vis is not None:

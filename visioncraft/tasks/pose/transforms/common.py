@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from visioncraft.data.geometric import mirror_coords
 from visioncraft.data.loading import LoadImageFromFile, choose_flip
 from visioncraft.data.transforms import BaseTransform
 from visioncraft.registry import TRANSFORMS
@@ -86,7 +87,9 @@ class PoseRandomFlip(BaseTransform):
     """Flip the image, the box and the keypoints (left and right swapped by ``flip_indices``) at random.
 
     ``type='RandomFlip'`` names it in configs with ``default_scope = 'mmpose'``. Place it before
-    :class:`TopdownAffine` (coordinates are mirrored in the current image: ``x -> W - 1 - x``).
+    :class:`TopdownAffine`. These keys are pixel indices (MMPose's layout: pixel column ``j``'s centre is
+    ``x = j``), so the flip is ``x -> W - 1 - x`` (:func:`visioncraft.data.geometric.mirror_coords`); left
+    and right keypoints swap on a mirror, not on the diagonal flip (``flip_swaps_sides``).
 
     Args:
         prob: flip probability; a list gives one probability per direction (sum <= 1).
@@ -128,16 +131,16 @@ class PoseRandomFlip(BaseTransform):
         if results.get('bbox') is not None:
             box = np.asarray(results['bbox'], dtype=np.float32).copy()
             if chosen in ('horizontal', 'diagonal'):
-                box[..., [0, 2]] = w - 1 - box[..., [2, 0]]
+                box[..., [0, 2]] = mirror_coords(box[..., [2, 0]], w, pixel_index=True)
             if chosen in ('vertical', 'diagonal'):
-                box[..., [1, 3]] = h - 1 - box[..., [3, 1]]
+                box[..., [1, 3]] = mirror_coords(box[..., [3, 1]], h, pixel_index=True)
             results['bbox'] = box
         if results.get('bbox_center') is not None:
             c = np.asarray(results['bbox_center'], dtype=np.float32).copy()
             if chosen in ('horizontal', 'diagonal'):
-                c[..., 0] = w - 1 - c[..., 0]
+                c[..., 0] = mirror_coords(c[..., 0], w, pixel_index=True)
             if chosen in ('vertical', 'diagonal'):
-                c[..., 1] = h - 1 - c[..., 1]
+                c[..., 1] = mirror_coords(c[..., 1], h, pixel_index=True)
             results['bbox_center'] = c
         if results.get('keypoints') is not None:
             if results.get('flip_indices') is None:
