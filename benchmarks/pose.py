@@ -73,7 +73,7 @@ def _sync(device: str) -> None:
 def bench_model(path: Path, device: str, batch_sizes, repeats: int, warmup: int, flip: bool) -> dict:
     import torch
 
-    from visioncraft.apis.pose_inference import _topdown_pipeline, inference_topdown, init_model
+    from visioncraft.apis.pose import _topdown_pipeline, inference_topdown, init_model
     from visioncraft.data.collate import pseudo_collate
     torch.manual_seed(0)
     model = init_model(str(path), None, device=device, cfg_options={'model.test_cfg.flip_test': flip})

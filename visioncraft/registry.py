@@ -23,14 +23,14 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .errors import UserError
+from .errors import UserError, mark_user_error
 
 __all__ = [
-    'Registry', 'RegistryError', 'config_file_context', 'build_from_cfg',
+    'Registry', 'RegistryError', 'config_file_context', 'build_from_cfg', 'import_builtin_modules', 'BUILTIN_MODULES',
     'MODELS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'EVALUATORS', 'HOOKS', 'LOOPS', 'OPTIMIZERS',
     'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'DATA_SAMPLERS', 'FUNCTIONS',
-    'VISBACKENDS', 'VISUALIZERS', 'TASK_UTILS', 'KEYPOINT_CODECS', 'MODEL_WRAPPERS', 'default_scope', 'set_default_scope',
-    'get_default_scope',
+    'VISBACKENDS', 'VISUALIZERS', 'TASK_UTILS', 'KEYPOINT_CODECS', 'MODEL_WRAPPERS', 'PADDLE_TRANSLATORS',
+    'EXPORTERS', 'default_scope', 'set_default_scope', 'get_default_scope',
 ]
 
 # Prefixes of other toolboxes' scoped names ('mmdet.RetinaNet'): accepted, stripped before look-up.
@@ -92,6 +92,35 @@ def _where(key_path: str | None) -> str:
     return f'{cfg_file}: {path}' if cfg_file else path
 
 
+#: the modules whose import registers VisionCraft's built-in classes. The first look-up in any registry imports
+#: them (once), so ``import visioncraft`` and ``visioncraft --help`` stay light (no torch) while a built-in ``type``
+#: is still never "not in the registry". Names, not imports: this is where the registry finds its plug-ins, as
+#: MMEngine's registries find theirs from ``locations``.
+BUILTIN_MODULES = (
+    'visioncraft.structures', 'visioncraft.data', 'visioncraft.data.loading', 'visioncraft.data.synthetic.shapes',
+    'visioncraft.evaluation', 'visioncraft.evaluation.metrics', 'visioncraft.visualization', 'visioncraft.models',
+    'visioncraft.engine', 'visioncraft.tasks.detection', 'visioncraft.tasks.textdet', 'visioncraft.tasks.textrecog',
+    'visioncraft.tasks.pose', 'visioncraft.apis', 'visioncraft.export',
+)
+_builtins = 'pending'  # -> 'loading' -> 'done'
+
+
+def import_builtin_modules() -> None:
+    """Import :data:`BUILTIN_MODULES` (the first call does; later calls, and calls made while they load, return
+    at once)."""
+    global _builtins
+    if _builtins != 'pending':
+        return
+    _builtins = 'loading'
+    try:
+        for name in BUILTIN_MODULES:
+            importlib.import_module(name)
+    except BaseException:
+        _builtins = 'pending'
+        raise
+    _builtins = 'done'
+
+
 class Registry:
     """A name -> class (or function) table for one kind of object.
 
@@ -147,6 +176,7 @@ class Registry:
 
     def _lookup(self, name: str) -> Callable[..., Any] | None:
         """The class for a plain or scoped name, or None: the scope's own name first, then the global one."""
+        import_builtin_modules()
         head, dot, tail = name.partition('.')
         if dot and head in _FOREIGN_SCOPES and '.' not in tail:
             scope, key = head, tail
@@ -157,15 +187,18 @@ class Registry:
         return self._modules.get(key)
 
     def __len__(self) -> int:
+        import_builtin_modules()
         return len(self._modules)
 
     def __iter__(self) -> Iterator[str]:
+        import_builtin_modules()
         return iter(sorted(self._modules))
 
     def __repr__(self) -> str:
         return f'Registry(name={self.name!r}, items={len(self._modules)})'
 
     def names(self) -> list[str]:
+        import_builtin_modules()
         return sorted(self._modules)
 
     @staticmethod
@@ -176,6 +209,7 @@ class Registry:
         return name
 
     def closest(self, name: str, n: int = 3) -> list[str]:
+        import_builtin_modules()
         names = list(self._modules)
         lower = {k.lower(): k for k in names}
         out = [lower[name.lower()]] if name.lower() in lower else []
@@ -257,7 +291,6 @@ def build_from_cfg(cfg: Any, registry: Registry, *, default_args: Mapping[str, A
 def _mark_build_error(exc: BaseException, where: str) -> BaseException:
     """Mark ``exc``, raised while building the config entry ``where`` (config file: key path), as a user error
     that names it (see :func:`visioncraft.errors.mark_user_error`)."""
-    from .errors import mark_user_error
     return mark_user_error(exc, where)
 
 
@@ -279,3 +312,9 @@ VISBACKENDS = Registry('visualization backend')
 VISUALIZERS = Registry('visualizer')
 TASK_UTILS = Registry('task utility')
 KEYPOINT_CODECS = Registry('keypoint codec')  # MMPose's name for the pose codecs' registry
+# PaddleOCR-layout YAML: Architecture.model_type ('det', 'rec') -> its PaddleOCRTaskTranslator subclass
+# (visioncraft.config.compat.paddleocr.translator; the task packages register theirs)
+PADDLE_TRANSLATORS = Registry('paddleocr translator')
+# visioncraft.export's exporters, one per model family (TextDetExporter, ...): export_model uses the one whose
+# matches(model) is true
+EXPORTERS = Registry('exporter')

@@ -231,7 +231,7 @@ def test_clear_errors(models, tmp_path, capsys, argv, message):
 
 def test_crop_margin(models, config_ocr, monkeypatch):
     from visioncraft.apis import OCRInferencer
-    from visioncraft.apis.ocr import expand_text_quad
+    from visioncraft.tasks.textrecog.utils import expand_text_quad
     quad = [10, 20, 50, 20, 50, 40, 10, 40]  # 40 x 20, TL TR BR BL
     np.testing.assert_allclose(expand_text_quad(quad, 0.25), [[5, 15], [55, 15], [55, 45], [5, 45]], atol=1e-5)
     np.testing.assert_allclose(expand_text_quad(quad, 0.0), np.reshape(quad, (4, 2)))

@@ -260,7 +260,7 @@ def test_inferencer_folder_video_and_heatmaps(files, inferencer, tmp_path):
 def test_alias_without_weights_and_bad_inputs(files, inferencer):
     with pytest.raises(ValueError, match=r"pose2d='human'.*pose2d_weights"):
         PoseInferencer('human')
-    from visioncraft.apis.pose_inference import resolve_pose2d
+    from visioncraft.apis.model_aliases import resolve_pose2d
     cfg = resolve_pose2d('human', 'weights.pth')  # the alias names our COCO-17 config
     assert Path(cfg).is_file() and 'coco-256x192' in Path(cfg).name
     with pytest.raises(FileNotFoundError, match='neither a model alias'):
@@ -292,7 +292,7 @@ def test_topdown_demo_subprocess(files, tmp_path, capsys):
         assert len(p['keypoints']) == 17 and len(p['bbox'][0]) == 4
     # a wrong input is one clear line and exit status 2 (in-process: a second interpreter start is slow here)
     demo = _load_demo('topdown_demo_with_detector')
-    from visioncraft.apis.video import run_demo
+    from visioncraft.apis.demo_args import run_demo
     with pytest.raises(SystemExit) as exc:
         run_demo(demo.main, [str(files['det_cfg']), str(files['det_ckpt']), str(files['pose_cfg']),
                              str(files['pose_ckpt']), '--input', str(tmp_path / 'missing.jpg'), '--device', 'cpu'])

@@ -1,5 +1,5 @@
-"""demo/video_demo.py, webcam_demo.py, video_gpuaccel_demo.py and their shared module visioncraft.apis.video,
-on a generated 12-frame video and a tiny random RetinaNet."""
+"""demo/video_demo.py, webcam_demo.py, video_gpuaccel_demo.py and their shared modules (visioncraft.apis.video,
+.display, .video_detection, .demo_args), on a generated 12-frame video and a tiny random RetinaNet."""
 from __future__ import annotations
 
 import importlib.util
@@ -15,8 +15,9 @@ import torch
 
 from conftest import REPO, tiny_retinanet
 from visioncraft.apis import inference_detector, init_detector
-from visioncraft.apis.video import DevicePipeline, FrameDrawer, VideoIOError, open_video, open_video_writer, \
-    read_frames, run_demo, run_on_stream
+from visioncraft.apis.demo_args import run_demo
+from visioncraft.apis.video import VideoIOError, open_video, open_video_writer, read_frames
+from visioncraft.apis.video_detection import DevicePipeline, FrameDrawer, run_on_stream
 from visioncraft.config import Config
 from visioncraft.registry import MODELS
 

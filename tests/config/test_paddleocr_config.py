@@ -12,10 +12,12 @@ import yaml
 
 from conftest import REPO
 from visioncraft.config import ConfigError
-from visioncraft.config.paddleocr import (apply_paddleocr_overrides, is_paddleocr_config, load_paddleocr_config,
-                                          load_paddleocr_yaml, paddleocr_translators, translate_paddleocr)
+from visioncraft.config.compat.paddleocr import (PaddleOCRTaskTranslator, apply_paddleocr_overrides,
+                                                 is_paddleocr_config, load_paddleocr_config, load_paddleocr_yaml,
+                                                 paddleocr_translators, register_paddleocr_translator,
+                                                 translate_paddleocr)
 from visioncraft.engine.optim import build_param_schedulers
-from visioncraft.registry import MODELS
+from visioncraft.registry import MODELS, PADDLE_TRANSLATORS, RegistryError
 
 MV3 = REPO / 'configs/det/det_mv3_db.yml'
 R50 = REPO / 'configs/det/det_r50_vd_db.yml'
@@ -305,3 +307,18 @@ def test_a_dotted_backbone_name_is_imported_from_the_working_directory(tmp_path,
     assert type(model.backbone).__name__ == 'DottedBackbone' and model.neck.in_channels == [8, 8, 8, 8]
     with pytest.raises(ConfigError, match=r'Architecture\.Backbone\.name.*no_such_pkg'):
         load_paddleocr_config(MV3, {'Architecture.Backbone': {'name': 'no_such_pkg.Net'}})
+
+
+def test_translators_are_registered_and_a_second_one_for_a_model_type_is_an_error():
+    assert paddleocr_translators()['det'] is PADDLE_TRANSLATORS.get('det')
+    with pytest.raises(RegistryError, match="'det' is already taken"):
+        register_paddleocr_translator('det')(type('OtherDetTranslator', (PaddleOCRTaskTranslator,), {}))
+    assert paddleocr_translators()['det'].__name__ == 'PaddleOCRDetTranslator'
+
+
+def test_overrides_replace_a_mapping_as_paddleocr_or_merge_into_it():
+    data = load_paddleocr_yaml(MV3)
+    options = {'Architecture.Backbone': {'name': 'MyBackbone'}}
+    assert apply_paddleocr_overrides(data, options)['Architecture']['Backbone'] == {'name': 'MyBackbone'}
+    merged = apply_paddleocr_overrides(data, options, replace=False)['Architecture']['Backbone']
+    assert merged == dict(data['Architecture']['Backbone'], name='MyBackbone')

@@ -129,7 +129,7 @@ def test_exported_equals_checkpoint(exported):
 
 def inference_pipeline_sample(model, img: np.ndarray) -> dict:
     """``img`` through the model config's test pipeline (in memory), packed, not batched."""
-    from visioncraft.apis.det_inference import _test_pipeline
+    from visioncraft.apis.inference_pipeline import build_inference_pipeline as _test_pipeline
     return _test_pipeline(model.cfg, True)(dict(img=img))
 
 

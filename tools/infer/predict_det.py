@@ -4,7 +4,7 @@
 import sys
 
 from visioncraft.cli.main import run_cli
-from visioncraft.cli.predict import paddle_main
+from visioncraft.cli.ocr_predict import paddle_main
 
 if __name__ == '__main__':
     run_cli(paddle_main, sys.argv[1:], 'tools/infer/predict_det.py')

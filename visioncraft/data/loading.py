@@ -7,85 +7,19 @@ import numpy as np
 import torch
 
 from ..errors import ImageReadError
+from ..fileio.image import imdecode, imread, imwrite, unreadable_image_reason
 from ..registry import TRANSFORMS
 from ..structures import DataSample
 from .geometric import flip_geometry
 from .transforms import BaseTransform
 
+# imread / imdecode / imwrite / unreadable_image_reason live in visioncraft.fileio.image (one image reader for
+# training and inference); they stay importable from here for code written against earlier versions
 __all__ = ['IMG_EXTENSIONS', 'LoadImageFromFile', 'RandomFlip', 'PackInputs', 'pack_image', 'choose_flip', 'imread',
            'imdecode', 'imwrite', 'unreadable_image_reason']
 
 #: file name endings (lower case) taken for images when a folder is listed
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-
-
-def imread(path, flag: int | None = None) -> np.ndarray | None:
-    """``cv2.imread(path, flag)`` (default ``IMREAD_COLOR``) that returns None for anything it cannot decode: OpenCV
-    raises (rather than returning None) for a header claiming more pixels than it decodes, and reads a folder as
-    nothing. :func:`unreadable_image_reason` says why."""
-    import cv2
-    import os
-    if os.path.isdir(str(path)):
-        return None
-    try:
-        return cv2.imread(str(path), cv2.IMREAD_COLOR if flag is None else flag)
-    except cv2.error:
-        return None
-
-
-def imdecode(data: bytes, flag: int | None = None) -> np.ndarray | None:
-    """``cv2.imdecode`` of encoded bytes, None for empty bytes or anything it cannot decode (see :func:`imread`)."""
-    import cv2
-    if not data:
-        return None
-    try:
-        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR if flag is None else flag)
-    except cv2.error:
-        return None
-
-
-def imwrite(path, img: np.ndarray, who: str = 'imwrite') -> None:
-    """``cv2.imwrite``, checked: an extension OpenCV writes no image format for, or a write that fails, is an
-    OSError naming ``who`` and the file (the folder is made first, when the extension is fine)."""
-    import os
-
-    import cv2
-    path = str(path)
-    if not cv2.haveImageWriter(path):
-        raise OSError(f'{who}: cannot write {path}: {os.path.splitext(path)[1] or "no extension"!r} is not an image '
-                      'format OpenCV writes (use .png or .jpg)')
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    try:
-        ok = cv2.imwrite(path, img)
-    except cv2.error as exc:
-        raise OSError(f'{who}: could not write {path}: {str(exc).strip().splitlines()[-1]}') from None
-    if not ok:
-        raise OSError(f'{who}: could not write {path} (is the folder writable?)')
-
-
-def unreadable_image_reason(path) -> str:
-    """Why :func:`imread` got nothing from ``path``: 'does not exist', 'is a folder, not an image file', 'is empty
-    (0 bytes)', 'claims more pixels than OpenCV decodes ...' or 'is not a readable image (...)'."""
-    import os
-
-    import cv2
-    path = str(path)
-    if not os.path.exists(path):
-        return 'does not exist'
-    if os.path.isdir(path):
-        return 'is a folder, not an image file'
-    try:
-        if os.path.getsize(path) == 0:
-            return 'is empty (0 bytes)'
-        cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    except cv2.error as exc:
-        if 'CV_IO_MAX_IMAGE_PIXELS' in str(exc) or 'validateInputImageSize' in str(exc):
-            return ('claims more pixels in its header than OpenCV decodes (CV_IO_MAX_IMAGE_PIXELS); a corrupt header '
-                    'or an image too large to read')
-        return f'could not be decoded by OpenCV ({str(exc).strip().splitlines()[-1][:200]})'
-    except OSError as exc:
-        return f'could not be read ({exc})'
-    return 'is not a readable image (truncated, corrupt, or not an image format OpenCV decodes)'
 
 
 @TRANSFORMS.register_module()

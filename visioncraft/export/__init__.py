@@ -1,9 +1,10 @@
 """Export trained models (TorchScript, ONNX) with their pre- / post-processing settings, and run them with no
 config: :func:`export_model` writes the directory, :class:`TextDetPredictor` / :class:`TextRecogPredictor` read it
 (:func:`load_predictor` picks the one its ``inference.json`` names; see docs/export.md)."""
-from . import textdet  # noqa: F401  (registers the text-detection exporter)
-from . import textrecog  # noqa: F401  (registers the text-recognition exporter)
-from .core import EXPORTERS, Exporter, export_model
+from ..registry import EXPORTERS
+from . import textdet  # noqa: F401  (registers the text-detection exporter in EXPORTERS)
+from . import textrecog  # noqa: F401  (registers the text-recognition exporters in EXPORTERS)
+from .core import Exporter, export_model
 from .predictor import TextDetPredictor, TextRecogPredictor, exported_task, load_predictor
 
 __all__ = ['export_model', 'TextDetPredictor', 'TextRecogPredictor', 'load_predictor', 'exported_task', 'EXPORTERS',

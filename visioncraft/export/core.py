@@ -2,34 +2,42 @@
 
 The directory holds ``model.pt`` (TorchScript), ``model.onnx`` (ONNX, dynamic batch / height / width) and
 ``inference.json`` (everything a predictor needs besides the graph: preprocessing, post-processing, versions).
-Which exporter runs is chosen from the built model: each exporter in :data:`EXPORTERS` says whether it
-handles a model (``matches``): text detection (DBNet and any model whose head carries a ``DBCodec``,
-``textdet.py``) and text recognition (any model whose decoder carries a ``CTCCodec``, ``textrecog.py``).
+Which exporter runs is chosen from the built model: each exporter registered in
+:data:`visioncraft.registry.EXPORTERS` says whether it handles a model (``matches``; no two may match one model):
+text detection (DBNet and any model whose head carries a ``DBCodec``, ``textdet.py``) and text recognition (any model
+whose decoder carries a ``CTCCodec``, ``textrecog.py``).
 """
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import json
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ['export_model', 'build_model_for_export', 'EXPORTERS', 'Exporter', 'FORMATS', 'INFERENCE_JSON',
-           'MODEL_FILES', 'TensorModeGraph', 'data_preprocessor_settings', 'export_torchscript', 'export_onnx',
+import visioncraft
+from visioncraft.apis.detection import init_detector
+from visioncraft.config import Config, ConfigError
+from visioncraft.fileio.checkpoint import atomic_write_text
+from visioncraft.models.data_preprocessor import ImgDataPreprocessor
+from visioncraft.registry import EXPORTERS
+
+from .artifacts import FORMAT_VERSION, FORMATS, INFERENCE_JSON, MODEL_FILES
+
+__all__ = ['export_model', 'build_model_for_export', 'find_exporter', 'EXPORTERS', 'Exporter', 'FORMATS',
+           'INFERENCE_JSON', 'MODEL_FILES', 'TensorModeGraph', 'data_preprocessor_settings', 'export_torchscript', 'export_onnx',
            'inference_pipeline', 'plain']
 
 _logger = logging.getLogger('visioncraft')
 
-FORMATS = ('torchscript', 'onnx')
-INFERENCE_JSON = 'inference.json'
-MODEL_FILES = {'torchscript': 'model.pt', 'onnx': 'model.onnx'}
-#: the inference.json layout version; a predictor refuses a newer one
-FORMAT_VERSION = 1
 
 
 class TensorModeGraph(nn.Module):
@@ -79,7 +87,6 @@ def inference_pipeline(cfg) -> list[dict]:
 def data_preprocessor_settings(model: nn.Module) -> dict[str, Any]:
     """The model's ImgDataPreprocessor (or a subclass that keeps its forward, e.g. TextRecogDataPreprocessor) as
     a config dict: channel swap, mean / std, padding."""
-    from visioncraft.models.data_preprocessor import ImgDataPreprocessor
     pre = model.data_preprocessor
     if not isinstance(pre, ImgDataPreprocessor) or type(pre).forward is not ImgDataPreprocessor.forward:
         raise ValueError(f'export: the model\'s data_preprocessor is a {type(pre).__name__}; only '
@@ -126,12 +133,7 @@ class Exporter:
         return []
 
 
-#: exporters tried in order; the first whose ``matches(model)`` is true is used
-EXPORTERS: list[type[Exporter]] = []
-
-
 def _config(cfg):
-    from visioncraft.config import Config
     if isinstance(cfg, (str, os.PathLike)):
         if not Path(cfg).is_file():
             raise FileNotFoundError(f'export_model: config file not found: {cfg}')
@@ -147,7 +149,6 @@ def build_model_for_export(cfg, checkpoint: str | os.PathLike | None) -> nn.Modu
     """The model of ``cfg`` with the weights of ``checkpoint`` (None: random init, with a warning), in eval
     mode on the CPU, ``model.cfg`` set. Built exactly as :func:`visioncraft.apis.init_detector` builds it
     (no pretrained download)."""
-    from visioncraft.apis import init_detector
     cfg = _config(cfg)
     if checkpoint is not None and not str(checkpoint).startswith(('http://', 'https://')) \
             and not Path(checkpoint).is_file():
@@ -158,7 +159,6 @@ def build_model_for_export(cfg, checkpoint: str | os.PathLike | None) -> nn.Modu
 def export_torchscript(graph: nn.Module, example: torch.Tensor, path: Path) -> None:
     """Trace ``graph`` on ``example`` and save it (``torch.jit.save``). Shapes stay symbolic (sizes are
     read from the input at run time), which the test checks on other image sizes."""
-    import warnings
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')  # TracerWarnings about shape reads and the torch.jit deprecation note
         traced = torch.jit.trace(graph, example, check_trace=False)
@@ -174,10 +174,7 @@ def export_onnx(graph: nn.Module, example: torch.Tensor, path: Path, *, input_na
     are multiples of 32, but took 9 s instead of 1 s for the quickstart model.) The model is checked with
     ``onnx.checker`` and its output on ``example`` compared with PyTorch's through onnxruntime.
     Returns ``dict(exporter=..., opset=...)``."""
-    import warnings
-
-    import numpy as np
-    import onnx
+    import onnx  # deferred: onnx and onnxruntime are optional (the export extra), needed only here
     opset = int(opset) if opset is not None else 17
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -194,6 +191,20 @@ def export_onnx(graph: nn.Module, example: torch.Tensor, path: Path, *, input_na
         raise RuntimeError(f'export_onnx: onnxruntime output differs from PyTorch on the example input '
                            f'(max abs diff {float(np.abs(got - want).max()) if got.shape == want.shape else "shape"})')
     return dict(exporter='torch.onnx.export(dynamo=False)', opset=opset)
+
+
+def find_exporter(model: nn.Module) -> type[Exporter]:
+    """The exporter class registered in :data:`~visioncraft.registry.EXPORTERS` whose ``matches(model)`` is true; a
+    :class:`~visioncraft.config.ConfigError` when none is, a RuntimeError (a bug in the exporters) when several are."""
+    found = [EXPORTERS.get(name) for name in EXPORTERS if EXPORTERS.get(name).matches(model)]
+    if not found:
+        raise ConfigError(f'export_model: no exporter for a {type(model).__name__} model (exporters: '
+                          f'{", ".join(EXPORTERS)}); export supports text detection (DBNet) and '
+                          'CTC text recognition (CRNN, SVTR)')
+    if len(found) > 1:
+        raise RuntimeError(f'export_model: the exporters {", ".join(e.__name__ for e in found)} all match a '
+                           f'{type(model).__name__} model; an exporter\'s matches() must not overlap another\'s')
+    return found[0]
 
 
 def export_model(cfg, checkpoint: str | None, out_dir, *, formats: Sequence[str] = ('torchscript', 'onnx'),
@@ -221,12 +232,7 @@ def export_model(cfg, checkpoint: str | None, out_dir, *, formats: Sequence[str]
     if bad or not formats:
         raise ValueError(f'export_model: formats must be a non-empty subset of {FORMATS}, got {formats}')
     model = build_model_for_export(cfg, checkpoint)
-    exporter_cls = next((e for e in EXPORTERS if e.matches(model)), None)
-    if exporter_cls is None:
-        from ..config import ConfigError
-        raise ConfigError(f'export_model: no exporter for a {type(model).__name__} model (exporters: '
-                          f'{", ".join(e.__name__ for e in EXPORTERS)}); export supports text detection (DBNet) and '
-                          'CTC text recognition (CRNN, SVTR)')
+    exporter_cls = find_exporter(model)
     exporter = exporter_cls(model, model.cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -246,7 +252,6 @@ def export_model(cfg, checkpoint: str | None, out_dir, *, formats: Sequence[str]
     info = _settings_header(model.cfg, checkpoint, exporter, onnx_info)
     info['files'] = {k: v.name for k, v in written.items()}
     info.update(exporter.inference_settings())
-    from visioncraft.engine.checkpoint import atomic_write_text
     atomic_write_text(out / INFERENCE_JSON, json.dumps(info, indent=2) + '\n')
     written[INFERENCE_JSON] = out / INFERENCE_JSON
     written.update({p.name: p for p in extra})
@@ -255,10 +260,6 @@ def export_model(cfg, checkpoint: str | None, out_dir, *, formats: Sequence[str]
 
 
 def _settings_header(cfg, checkpoint, exporter: Exporter, onnx_info: dict) -> dict[str, Any]:
-    import importlib.metadata
-
-    import visioncraft
-
     def version(dist: str) -> str | None:
         try:
             return importlib.metadata.version(dist)

@@ -22,8 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.transforms import Compose
 from ..errors import AnnotationError, check_device, read_json
-from .core import FORMAT_VERSION, INFERENCE_JSON, MODEL_FILES
+from ..registry import MODELS, TASK_UTILS
+from ..tasks.textrecog.codecs import CTCCodec, Dictionary
+from ..tasks.textrecog.models import CTCHead, EncoderDecoderRecognizer
+from .artifacts import FORMAT_VERSION, INFERENCE_JSON, MODEL_FILES
 
 __all__ = ['TextDetPredictor', 'TextRecogPredictor', 'BACKENDS', 'load_inference_settings', 'load_predictor',
            'exported_task']
@@ -133,9 +137,6 @@ class TextDetPredictor:
     def __init__(self, model_dir: str | os.PathLike, backend: str = 'onnxruntime', device: str = 'cpu', *,
                  postprocess: Mapping[str, Any] | None = None, resize: Mapping[str, Any] | None = None,
                  num_threads: int | None = None) -> None:
-        import visioncraft  # noqa: F401  (fills the registries: transforms, DBCodec, ImgDataPreprocessor)
-        from visioncraft.data.transforms import Compose
-        from visioncraft.registry import MODELS, TASK_UTILS
         if backend not in BACKENDS:
             raise ValueError(f'unknown backend {backend!r}; choose one of {", ".join(BACKENDS)}')
         self.model_dir = Path(model_dir)
@@ -223,10 +224,6 @@ class TextRecogPredictor:
 
     def __init__(self, model_dir: str | os.PathLike, backend: str = 'onnxruntime', device: str = 'cpu', *,
                  beam_width: int | None = None, num_threads: int | None = None) -> None:
-        import visioncraft  # noqa: F401  (fills the registries: transforms, CTCCodec, data preprocessors)
-        from visioncraft.data.transforms import Compose
-        from visioncraft.registry import MODELS
-        from visioncraft.tasks.textrecog.codecs import CTCCodec, Dictionary
         self.model_dir = Path(model_dir)
         self.info = load_inference_settings(self.model_dir)
         where = self.model_dir / INFERENCE_JSON
@@ -286,7 +283,6 @@ class TextRecogPredictor:
         """Decode as the recogniser does, with its own static helpers: the frames that hold each crop
         (``EncoderDecoderRecognizer.valid_fractions`` -> ``CTCHead.frame_lengths``), then ``CTCCodec.decode``;
         the score is the mean of the character scores (0 for an empty text), as ``CTCHead.predict``."""
-        from visioncraft.tasks.textrecog.models import CTCHead, EncoderDecoderRecognizer
         fracs = EncoderDecoderRecognizer.valid_fractions(batch, samples)
         lengths = CTCHead.frame_lengths(probs.shape[1], fracs, probs.shape[0])
         out = []

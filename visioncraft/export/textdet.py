@@ -2,12 +2,15 @@
 post-processing settings go to ``inference.json``."""
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
-from .core import EXPORTERS, Exporter, data_preprocessor_settings, inference_pipeline, plain
+from ..registry import EXPORTERS
+from ..tasks.textdet.codecs import DBCodec
+from .core import Exporter, data_preprocessor_settings, inference_pipeline, plain
 
 __all__ = ['TextDetExporter', 'codec_settings']
 
@@ -15,7 +18,6 @@ __all__ = ['TextDetExporter', 'codec_settings']
 def codec_settings(codec) -> dict[str, Any]:
     """``dict(type=..., <every constructor argument>=<the codec's attribute of that name>)``: the config that
     rebuilds ``codec``, read from its constructor's signature so a new setting cannot be left out."""
-    import inspect
     names = [p.name for p in inspect.signature(type(codec).__init__).parameters.values()
              if p.name != 'self' and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     missing = [n for n in names if not hasattr(codec, n)]
@@ -24,6 +26,7 @@ def codec_settings(codec) -> dict[str, Any]:
     return dict(type=type(codec).__name__, **{n: plain(getattr(codec, n)) for n in names})
 
 
+@EXPORTERS.register_module()
 class TextDetExporter(Exporter):
     """DBNet-family text detectors: any model whose ``det_head`` has a ``DBCodec`` as ``codec``."""
 
@@ -35,7 +38,6 @@ class TextDetExporter(Exporter):
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
-        from visioncraft.tasks.textdet.codecs import DBCodec
         return isinstance(getattr(getattr(model, 'det_head', None), 'codec', None), DBCodec)
 
     def example_input(self) -> torch.Tensor:
@@ -54,6 +56,3 @@ class TextDetExporter(Exporter):
             preprocess=dict(pipeline=pipeline, resize=resize[0] if resize else None,
                             data_preprocessor=self._preprocessor()),
             postprocess=codec_settings(codec))
-
-
-EXPORTERS.append(TextDetExporter)

@@ -15,7 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import EXPORTERS, Exporter, data_preprocessor_settings, inference_pipeline, plain
+from ..data.transforms import Compose
+from ..fileio.checkpoint import atomic_write_text
+from ..registry import EXPORTERS
+from ..tasks.textrecog.codecs import AttentionCodec, CTCCodec
+from .core import Exporter, data_preprocessor_settings, inference_pipeline, plain
 
 __all__ = ['TextRecogExporter', 'DICT_FILE', 'DICTIONARY_KEYS']
 
@@ -25,6 +29,7 @@ DICT_FILE = 'dictionary.txt'
 DICTIONARY_KEYS = ('with_start', 'with_end', 'same_start_end', 'with_padding', 'with_unknown', 'case')
 
 
+@EXPORTERS.register_module()
 class TextRecogExporter(Exporter):
     """CTC text recognisers: any model whose ``decoder`` has a :class:`CTCCodec` as ``codec``."""
 
@@ -35,13 +40,11 @@ class TextRecogExporter(Exporter):
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
-        from visioncraft.tasks.textrecog.codecs import CTCCodec
         return isinstance(getattr(getattr(model, 'decoder', None), 'codec', None), CTCCodec)
 
     def example_input(self) -> torch.Tensor:
         """A random 40 x 150 BGR picture through the stored pipeline and the data preprocessor: the real input
         layout (channels, height) of this model."""
-        from visioncraft.data.transforms import Compose
         rng = np.random.default_rng(0)
         img = rng.integers(0, 256, size=(40, 150, 3), dtype=np.uint8)
         packed = Compose(inference_pipeline(self.cfg))(dict(img=img))
@@ -74,7 +77,6 @@ class TextRecogExporter(Exporter):
 
     def write_extra(self, out: Path) -> list[Path]:
         """``dictionary.txt``: the characters, one per line (what :class:`Dictionary` reads)."""
-        from visioncraft.engine.checkpoint import atomic_write_text
         chars = self.model.decoder.codec.dictionary.chars
         bad = [c for c in chars if c in '\r\n']
         if bad:
@@ -84,6 +86,7 @@ class TextRecogExporter(Exporter):
         return [out / DICT_FILE]
 
 
+@EXPORTERS.register_module()
 class AttentionRecogExporter(Exporter):
     """Recognisers whose decoder carries an ``AttentionCodec`` (NRTRDecoder): not exportable yet. Their
     autoregressive search needs the crops' ``valid_ratio`` inside the graph (cross-attention masking) and an
@@ -93,7 +96,6 @@ class AttentionRecogExporter(Exporter):
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
-        from visioncraft.tasks.textrecog.codecs import AttentionCodec
         return isinstance(getattr(getattr(model, 'decoder', None), 'codec', None), AttentionCodec)
 
     def __init__(self, model: nn.Module, cfg) -> None:
@@ -101,7 +103,3 @@ class AttentionRecogExporter(Exporter):
                          'beam search over the dictionary, fed the valid_ratio of each crop) cannot be exported yet; '
                          'only CTC recognisers (CTCHead: CRNN, SVTR) export. Run the model from its config and '
                          'checkpoint (visioncraft ocr --rec CONFIG --rec-weights CKPT)')
-
-
-EXPORTERS.append(TextRecogExporter)
-EXPORTERS.append(AttentionRecogExporter)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import MODELS
+from ..structures import DataSample
 from .base import BaseModel
 
 __all__ = ['TinyClassifier']
@@ -75,7 +76,6 @@ class TinyClassifier(BaseModel):
             out = []
             for i, s in enumerate(data_samples or [None] * len(logits)):
                 if s is None:
-                    from ..structures import DataSample
                     s = DataSample()
                 s.pred_score = scores[i].detach()
                 s.pred_label = scores[i].argmax().reshape(1)

@@ -302,7 +302,7 @@ def test_faster_and_mask_rcnn_coco80_match_torchvision():
 # -- the command line and init_detector ---------------------------------------------------------------
 def test_convert_command_coco80_round_trip(tmp_path):
     """``--coco80`` through a .pth file; init_detector reads the class names from the checkpoint's meta."""
-    from visioncraft.apis.det_inference import init_detector
+    from visioncraft.apis.detection import init_detector
     from visioncraft.engine.checkpoint import load_checkpoint_file
     torch.manual_seed(0)
     tv = torchvision.models.detection.retinanet_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)

@@ -101,7 +101,7 @@ def test_infer_det_writes_boxes_and_pictures(synth, trained, tmp_path, what):
 
 
 def test_export_model_then_predict_det_matches_infer_det(synth, trained, tmp_path):
-    from visioncraft.cli.predict import paddle_main
+    from visioncraft.cli.ocr_predict import paddle_main
     inf = tmp_path / 'inference'
     opts = [*_data(synth), f'Global.pretrained_model={trained}/iter_epoch_1', 'PostProcess.thresh=0.2',
             'PostProcess.box_thresh=0.0']

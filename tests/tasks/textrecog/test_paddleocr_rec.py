@@ -12,7 +12,7 @@ from conftest import REPO
 from visioncraft.cli.paddle_tools import eval_main
 from visioncraft.cli.train import main as train_main
 from visioncraft.config import ConfigError
-from visioncraft.config.paddleocr import load_paddleocr_config
+from visioncraft.config.compat.paddleocr import load_paddleocr_config
 from visioncraft.data.synthetic.words import generate_text_recog
 from visioncraft.registry import DATASETS, MODELS
 

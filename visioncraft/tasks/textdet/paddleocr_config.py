@@ -1,7 +1,8 @@
 """The ``det`` translator of PaddleOCR-layout configs (``Architecture.model_type: det``, algorithm DB / DB++).
 
-Registered with :func:`visioncraft.config.paddleocr.register_paddleocr_translator`; the generic part (Global,
-Optimizer, loaders) is in :mod:`visioncraft.config.paddleocr`. What it reads and how each key maps is in
+Registered with :func:`visioncraft.config.compat.paddleocr.register_paddleocr_translator` (in
+:data:`visioncraft.registry.PADDLE_TRANSLATORS`); the generic part (Global, Optimizer, loaders) is in
+:mod:`visioncraft.config.compat.paddleocr`. What it reads and how each key maps is in
 docs/paddleocr.md. In short:
 
 * ``Backbone`` MobileNetV3 (``scale`` -> ``widen_factor``, ``model_name`` -> ``arch``), ResNet (``layers`` ->
@@ -20,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from visioncraft.config.paddleocr import (PaddleOCRTaskTranslator, parse_number_expr,
-                                          register_paddleocr_translator)
+from visioncraft.config.compat.paddleocr import (PaddleOCRTaskTranslator, parse_number_expr,
+                                                 register_paddleocr_translator)
 
 __all__ = ['PaddleOCRDetTranslator']
 

@@ -1,8 +1,9 @@
 """The ``rec`` translator of PaddleOCR-layout configs (``Architecture.model_type: rec``, algorithms CRNN and SVTR
 with CTC).
 
-Registered with :func:`visioncraft.config.paddleocr.register_paddleocr_translator`; the generic part (Global,
-Optimizer, loaders) is in :mod:`visioncraft.config.paddleocr`, the ``det`` one in
+Registered with :func:`visioncraft.config.compat.paddleocr.register_paddleocr_translator` (in
+:data:`visioncraft.registry.PADDLE_TRANSLATORS`); the generic part (Global, Optimizer, loaders) is in
+:mod:`visioncraft.config.compat.paddleocr`, the ``det`` one in
 :mod:`visioncraft.tasks.textdet.paddleocr_config`. docs/paddleocr.md lists the mapping; in short:
 
 * ``Global.character_dict_path`` (one character per line) + ``use_space_char`` -> the head's ``Dictionary``;
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from visioncraft.config.paddleocr import PaddleOCRTaskTranslator, register_paddleocr_translator
+from visioncraft.config.compat.paddleocr import PaddleOCRTaskTranslator, register_paddleocr_translator
 
 __all__ = ['PaddleOCRRecTranslator']
 

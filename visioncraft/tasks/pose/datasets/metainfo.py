@@ -21,6 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from visioncraft.config import Config
+from visioncraft.fileio.package_data import find_package_file
+
 __all__ = ['parse_pose_metainfo', 'resolve_metainfo_file', 'METAINFO_KEYS_IN_DATA_INFO']
 
 #: metainfo entries a pose dataset copies into every data info (the pipeline and the model read them there)
@@ -30,27 +33,24 @@ METAINFO_KEYS_IN_DATA_INFO = ('dataset_name', 'upper_body_ids', 'lower_body_ids'
 _REQUIRED = ('dataset_name', 'keypoint_info', 'skeleton_info', 'joint_weights', 'sigmas')
 _DEFAULT_KPT_COLOR = (255, 128, 0)
 _DEFAULT_LINK_COLOR = (96, 96, 255)
-_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))))
 _cache: dict[tuple[str, float], dict] = {}
 
 
 def resolve_metainfo_file(path: str) -> str:
     """The dataset-info file ``path`` names: as given (relative to the working directory), else the file of
-    the same name under this repository's ``configs/_base_/datasets/``. FileNotFoundError names both."""
+    that path, or of that name under ``configs/_base_/datasets/``, among the files shipped with VisionCraft
+    (:func:`visioncraft.fileio.package_data.find_package_file`: the installed package's data, then the source
+    checkout). FileNotFoundError names every place looked at."""
     path = os.fspath(path)
     if osp.isfile(path):
         return osp.abspath(path)
-    candidates = [osp.join(_REPO_ROOT, path), osp.join(_REPO_ROOT, 'configs', '_base_', 'datasets',
-                                                       osp.basename(path))]
-    for cand in candidates:
-        if osp.isfile(cand):
-            return cand
-    raise FileNotFoundError(f'metainfo from_file={path!r}: no such file (also looked for '
-                            f'{candidates[-1]!r})')
+    try:
+        return str(find_package_file(path, osp.join('configs', '_base_', 'datasets', osp.basename(path))))
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f'metainfo from_file={path!r}: no such file ({exc})') from None
 
 
 def _load_from_file(path: str) -> dict:
-    from visioncraft.config import Config
     real = resolve_metainfo_file(path)
     key = (real, osp.getmtime(real))
     if key not in _cache:

@@ -12,6 +12,8 @@ from visioncraft.models.base import BaseModel
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample, InstanceData, to_numpy
 
+from ..datasets.metainfo import parse_pose_metainfo
+
 __all__ = ['TopdownPoseEstimator', 'input_to_image_coords']
 
 _DEFAULT_TEST_CFG = dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True, output_heatmaps=False)
@@ -91,7 +93,6 @@ class TopdownPoseEstimator(BaseModel):
         if metainfo is None:
             return None
         if 'from_file' in metainfo or 'keypoint_info' in metainfo:
-            from ..datasets.metainfo import parse_pose_metainfo
             return parse_pose_metainfo(metainfo)
         return dict(metainfo)
 

@@ -8,8 +8,8 @@ import json
 import os
 import os.path as osp
 
-from visioncraft.errors import ArgumentParser
-from visioncraft.errors import AnnotationError, read_json
+from visioncraft.fileio.image import imread
+from visioncraft.errors import AnnotationError, ArgumentParser, read_json
 
 from .textdet_datasets import _IMG_EXTS, IGNORE_TEXT, make_instance, read_icdar2015_gt, read_paddle_label_file
 
@@ -21,8 +21,6 @@ _METAINFO = dict(dataset_type='TextDetDataset', task_name='textdet', category=[d
 
 def _image_hw(path: str) -> tuple[int | None, int | None]:
     import cv2
-
-    from visioncraft.data.loading import imread
     img = imread(path, cv2.IMREAD_UNCHANGED)
     return (None, None) if img is None else (int(img.shape[0]), int(img.shape[1]))
 
@@ -74,7 +72,8 @@ def mmocr_to_paddle(json_file: str, out_file: str) -> int:
             where = f'{json_file}, data_list entry {i}, instance {k}'
             if not isinstance(inst, dict):
                 raise AnnotationError(f'{where}: expected an object with "polygon", got {inst!r:.80}')
-            inst = make_instance(inst.get('polygon'), inst.get('text', ''), inst.get('ignore', False), where)
+            inst = make_instance(inst.get('polygon'), inst.get('text', ''), inst.get('ignore', False), where,
+                                 numbers_only=True)
             p = inst['polygon']
             labels.append(dict(transcription=IGNORE_TEXT if inst['ignore'] else inst['text'],
                                points=[[p[j], p[j + 1]] for j in range(0, len(p), 2)]))

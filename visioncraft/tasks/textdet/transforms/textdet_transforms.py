@@ -18,8 +18,8 @@ import torch
 from visioncraft.data import BaseTransform
 from visioncraft.data.geometric import _index_instances, _resize_geometry
 from visioncraft.data.loading import pack_image
-from visioncraft.registry import TRANSFORMS
-from visioncraft.structures import InstanceData
+from visioncraft.registry import TASK_UTILS, TRANSFORMS
+from visioncraft.structures import BaseDataElement, InstanceData
 
 __all__ = ['LoadOCRAnnotations', 'PackTextDetInputs', 'RandomRotate', 'TextDetRandomCrop', 'DetResizeForTest',
            'ColorJitter', 'polygons_to_bboxes', 'clip_polygons']
@@ -395,7 +395,6 @@ class GenerateDBTargets(BaseTransform):
     """
 
     def __init__(self, codec: dict | None = None) -> None:
-        from visioncraft.registry import TASK_UTILS
         self.codec_cfg = dict(codec or dict(type='DBCodec'))
         self.codec = TASK_UTILS.build(self.codec_cfg)
         if not hasattr(self.codec, 'target_fingerprint'):
@@ -403,7 +402,6 @@ class GenerateDBTargets(BaseTransform):
                             'it needs a DBCodec')
 
     def transform(self, results: dict) -> dict:
-        from visioncraft.structures import BaseDataElement
         sample = results.get('data_samples') if isinstance(results, dict) else None
         if sample is None or 'inputs' not in results:
             raise KeyError('GenerateDBTargets: put it after PackTextDetInputs (it needs the packed "inputs" and '

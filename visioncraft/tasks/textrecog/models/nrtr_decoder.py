@@ -17,6 +17,8 @@ from torch import nn
 
 from visioncraft.registry import MODELS, TASK_UTILS
 
+from ..codecs import AttentionCodec
+
 from .ctc_head import encode_gt_texts
 
 __all__ = ['NRTRDecoder', 'sinusoid_table', 'attention_memory']
@@ -152,7 +154,6 @@ class NRTRDecoder(nn.Module):
                  postprocessor: dict | None = None, beam_width: int | None = None, init_cfg: dict | None = None
                  ) -> None:
         super().__init__()
-        from visioncraft.tasks.textrecog.codecs import AttentionCodec
         if (codec is None) == (dictionary is None):
             raise ValueError('NRTRDecoder: give exactly one of codec (an AttentionCodec config) and dictionary (+ '
                              f'max_seq_len, MMOCR style); got codec={codec!r}, dictionary={dictionary!r}')

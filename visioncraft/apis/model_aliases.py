@@ -1,0 +1,48 @@
+"""Model names the inferencers accept instead of a config file (MMPose's ``pose2d='human'``), in one table.
+
+An alias maps a name to the configs it stands for: a constant table, not a registry (there is nothing to build or
+register from elsewhere; the configs are files shipped with VisionCraft, found by
+:func:`~visioncraft.fileio.package_data.find_package_file` in the package's data or the source checkout).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from visioncraft.fileio.package_data import find_package_file, package_data_roots
+
+__all__ = ['POSE2D_ALIASES', 'resolve_pose2d']
+
+#: model aliases :class:`~visioncraft.apis.PoseInferencer` accepts for ``pose2d``: candidate configs (relative to
+#: the repository root), the first one found wins
+POSE2D_ALIASES: dict[str, tuple[str, ...]] = {
+    'human': ('configs/pose/rtmpose/rtmpose-s_8xb256-420e_coco-256x192.py',
+              'configs/pose/topdown_heatmap/td-hm_res50_8xb64-210e_coco-256x192.py'),
+}
+
+
+def resolve_pose2d(pose2d: str | os.PathLike, pose2d_weights: str | os.PathLike | None) -> str:
+    """The config file for ``pose2d``: an alias of :data:`POSE2D_ALIASES` (which needs ``pose2d_weights``: no
+    weights are downloaded) or a config path."""
+    key = str(pose2d)
+    if key in POSE2D_ALIASES:
+        for rel in POSE2D_ALIASES[key]:  # in order: the first one found wins
+            try:
+                found = find_package_file(rel)
+                break
+            except FileNotFoundError:
+                continue
+        else:
+            roots = ' or '.join(str(r) for r in package_data_roots())
+            raise FileNotFoundError(f"PoseInferencer: pose2d='{key}' names the configs {list(POSE2D_ALIASES[key])}, "
+                                    f'none of which is in {roots}; pass a config file instead')
+        if pose2d_weights is None:
+            raise ValueError(f"PoseInferencer: pose2d='{key}' resolves to {rel}, but no weights can be downloaded "
+                             'here: pass pose2d_weights=CHECKPOINT (a checkpoint trained with that config), e.g. '
+                             f'`visioncraft pose IMG --pose2d {key} --pose2d-weights CKPT`')
+        return str(found)
+    path = Path(key)
+    if not path.is_file():
+        raise FileNotFoundError(f'PoseInferencer: pose2d={key!r} is neither a model alias '
+                                f'({", ".join(POSE2D_ALIASES)}) nor a config file')
+    return str(path)
