@@ -15,7 +15,9 @@ Loading rules
   (``type=torch.nn.Conv2d``); so are functions inside dicts.
 - **YAML / JSON files** hold one mapping. They name bases with ``_base_`` or ``_BASE_`` (PaddleOCR
   style); a string value that is exactly ``'{{_base_.key}}'`` becomes that value of the bases, and
-  a placeholder inside a longer string is replaced by the value's ``str()``.
+  a placeholder inside a longer string is replaced by the value's ``str()``. A key set twice in one
+  mapping is an error naming the key path and both lines (YAML and JSON would keep the second value
+  silently). YAML is read with YAML 1.2 floats: ``lr: 1e-4`` is a float, not the string ``'1e-4'``.
 - ``_base_`` is a path or a list of paths, relative to the file that names it. Bases may have bases
   (a cycle is an error). Bases are merged in the order listed, each on top of the ones before it,
   so when two bases set the same key **the later base wins**; then the file itself is merged on top.
@@ -55,7 +57,8 @@ from ..errors import UserError
 from .config_dict import ConfigDict, to_config_value
 from .pretty import to_python_source, to_serializable
 
-__all__ = ['Config', 'ConfigError', 'import_custom_modules', 'merge_dicts']
+__all__ = ['Config', 'ConfigError', 'OverrideAssigner', 'import_custom_modules', 'merge_dicts', 'load_yaml',
+           'ConfigYamlLoader']
 
 BASE_KEYS = ('_base_', '_BASE_')
 DELETE_KEY = '_delete_'
@@ -289,9 +292,79 @@ def _parse_python(text: str, label: str, base_dir: str, chain: tuple[str, ...]) 
     return merge_dicts(bases, own) if bases is not None else ConfigDict(own)
 
 
+class ConfigYamlLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with YAML 1.2 floats: ``1e-4``, ``5E+3`` and ``1.0e5`` are floats (YAML 1.1, which
+    PyYAML follows, reads a float without a dot or without an exponent sign as a string, so ``lr: 1e-4`` became
+    ``'1e-4'``). Read configs with :func:`load_yaml`, which also rejects duplicate keys."""
+
+
+ConfigYamlLoader.add_implicit_resolver(
+    'tag:yaml.org,2002:float',
+    re.compile(r'^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?\.[0-9_]+[eE][-+]?[0-9]+)$'),
+    list('-+0123456789.'))
+
+_YAML_MERGE_TAG = 'tag:yaml.org,2002:merge'
+
+
+def _check_yaml_duplicates(root: yaml.Node, label: str) -> None:
+    """Raise :class:`ConfigError` at the first mapping that sets a key twice, naming the key path and both lines
+    (YAML would keep the second value without a word). ``<<`` merge keys are not duplicates of anything."""
+    seen_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, str]] = [(root, '')]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen_nodes:  # an alias of a node already walked
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _YAML_MERGE_TAG:
+                    key = (key_node.tag, key_node.value)
+                    line = key_node.start_mark.line + 1
+                    full = f'{path}.{key_node.value}' if path else str(key_node.value)
+                    if key in first:
+                        raise ConfigError(f'{label}: duplicate key {full!r} at lines {first[key]} and {line} (YAML '
+                                          f'would keep the second value without a word; set each key once)')
+                    first[key] = line
+                    stack.append((value_node, full))
+                else:
+                    stack.append((value_node, path))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f'{path}.{i}' if path else str(i)) for i, item in enumerate(node.value))
+
+
+def load_yaml(text: str, label: str = '<string>') -> Any:
+    """The data of the YAML document ``text``, read as configs are: safe types only, YAML 1.2 floats
+    (:class:`ConfigYamlLoader`), and a key set twice in one mapping is a :class:`ConfigError` naming ``label``, the
+    key path and both lines. ``yaml.YAMLError`` for invalid YAML."""
+    loader = ConfigYamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_yaml_duplicates(node, label)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _json_object_without_duplicates(label: str):
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ConfigError(f'{label}: duplicate key {key!r} in one JSON object (JSON would keep the second '
+                                  'value without a word; set each key once)')
+            out[key] = value
+        return out
+    return hook
+
+
 def _parse_data(text: str, fmt: str, label: str, base_dir: str, chain: tuple[str, ...]) -> ConfigDict:
     try:
-        data = yaml.safe_load(text) if fmt == 'yaml' else json.loads(text)
+        data = load_yaml(text, label) if fmt == 'yaml' else \
+            json.loads(text, object_pairs_hook=_json_object_without_duplicates(label))
     except yaml.YAMLError as exc:
         mark = getattr(exc, 'problem_mark', None)
         where = f', line {mark.line + 1}' if mark is not None else ''
@@ -574,70 +647,17 @@ class Config:
           on its path.
         - A dict value merges into an existing dict (``_delete_=True`` replaces it); anything else replaces.
 
-        Either all overrides apply or, on an error, none does.
+        Either all overrides apply or, on an error, none does. The routine is :class:`OverrideAssigner`.
         """
         try:
             new = copy.deepcopy(self._cfg_dict)
         except Exception:  # a value that cannot be copied: apply in place instead
             new = self._cfg_dict
+        assigner = OverrideAssigner(self._where(), allow_list_keys=allow_list_keys, closest_root=self._cfg_dict)
         for raw_key, value in options.items():
-            if not isinstance(raw_key, str):
-                raise ConfigError(f'{self._where()}: override keys must be dotted strings, got {raw_key!r}')
-            create = raw_key.startswith('+')
-            key = raw_key[1:] if create else raw_key
-            parts = key.split('.')
-            if not key or '' in parts:
-                raise ConfigError(f'{self._where()}: override key {raw_key!r} is not a dotted key path')
-            self._assign(new, parts, 0, copy.deepcopy(value), raw_key, create, allow_list_keys)
+            assigner.assign(new, raw_key, copy.deepcopy(value))
         self._check_reserved(new, self._filename)
         object.__setattr__(self, '_cfg_dict', new)
-
-    def _assign(self, node: Any, parts: list[str], i: int, value: Any, raw_key: str, create: bool,
-                allow_list_keys: bool) -> Any:
-        """Set ``parts[i:]`` below ``node`` to ``value``; return ``node`` (a rebuilt one for a tuple)."""
-        part, last, here = parts[i], i == len(parts) - 1, '.'.join(parts[:i]) or '<top level>'
-        if isinstance(node, Mapping):
-            key = _find_key(node, part)
-            if key is _MISSING:
-                if not create:
-                    raise self._missing_key_error(raw_key, parts, i, node)
-                key = part
-                node[key] = strip_delete(value) if last else ConfigDict()
-                if last:
-                    return node
-            if last:
-                node[key] = _merge_value(node[key], value)
-            else:
-                node[key] = self._assign(node[key], parts, i + 1, value, raw_key, create, allow_list_keys)
-            return node
-        if isinstance(node, (list, tuple)):
-            if not allow_list_keys:
-                raise ConfigError(f'{self._where()}: override {raw_key!r}: {here!r} is a list and list indices '
-                                  f'are not allowed here (allow_list_keys=False)')
-            idx = _list_index(node, part)
-            if idx is None:
-                raise ConfigError(f'{self._where()}: override {raw_key!r}: {here!r} is a {type(node).__name__} '
-                                  f'of length {len(node)}; {part!r} is not a valid index into it')
-            child = _merge_value(node[idx], value) if last else \
-                self._assign(node[idx], parts, i + 1, value, raw_key, create, allow_list_keys)
-            if isinstance(node, list):
-                node[idx] = child
-                return node
-            return tuple(child if j == idx else v for j, v in enumerate(node))
-        raise ConfigError(f'{self._where()}: override {raw_key!r}: {here!r} is {node!r} '
-                          f'(a {type(node).__name__}), so it has no key {part!r}')
-
-    def _missing_key_error(self, raw_key: str, parts: list[str], i: int, node: Mapping[Any, Any]) -> ConfigError:
-        key = '.'.join(parts)
-        here = '.'.join(parts[:i])
-        siblings = [str(k) for k in node]
-        listed = ', '.join(siblings[:12]) + (', ...' if len(siblings) > 12 else '')
-        where = f'under {here!r} ' if here else 'at the top level '
-        close = _closest_keys(key, self._cfg_dict)
-        hint = f" Closest existing keys: {', '.join(close)}." if close else ''
-        return ConfigError(f'{self._where()}: cannot override {raw_key!r}: there is no key {parts[i]!r} '
-                           f'{where}(it has: {listed or "nothing"}).{hint} '
-                           f"To add a new key, write '+{key}'.")
 
     # -- dumping ---------------------------------------------------------------------------------------
     def dump(self, file: str | os.PathLike[str] | None = None, *, file_format: str | None = None) -> str | None:
@@ -669,6 +689,155 @@ class Config:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding='utf-8')
         return None
+
+
+class OverrideAssigner:
+    """Sets ``{'dotted.key.path': value}`` overrides in a nested dict: the routine behind
+    :meth:`Config.merge_from_dict` (``--cfg-options``), which the PaddleOCR reader
+    (:mod:`visioncraft.config.compat.paddleocr.overrides`, ``-o Global.epoch_num=3``) runs with ``replace=True``
+    and its own messages.
+
+    A path part is a mapping key (``'3'`` also finds an int key 3) or, with ``allow_list_keys``, a list / tuple
+    index (a tuple on the path is rebuilt with the new item). A missing key is an error that names the key, the
+    file and the closest existing keys, unless the override creates keys (a leading ``+``, or ``create=True``):
+    then the key and any missing mappings on its path are made.
+
+    Args:
+        where: the file (or label) every message starts with.
+        replace: a value replaces what its key held, a mapping too, and is stored as given (PaddleOCR's ``-o``).
+            False (``--cfg-options``): a mapping merges into the mapping there (``_delete_=True`` replaces it).
+        allow_list_keys: path parts may index lists and tuples.
+        fill_none: when creating keys, a ``None`` on the path becomes an empty mapping.
+        closest_root: where the closest existing keys of a missing key come from (default: the dict changed).
+
+    Subclasses change the messages (the ``*_error`` methods), the keys offered as the closest ones
+    (:meth:`candidate_keys`) and what a key may take (:meth:`check_leaf`).
+    """
+
+    #: makes the mappings a created path needs
+    new_mapping: Any = ConfigDict
+
+    def __init__(self, where: str, *, replace: bool = False, allow_list_keys: bool = True, fill_none: bool = False,
+                 closest_root: Any = None) -> None:
+        self.where = where
+        self.replace = replace
+        self.allow_list_keys = allow_list_keys
+        self.fill_none = fill_none
+        self.closest_root = closest_root
+        self._root: Any = None  # the dict being changed, while assign_path runs
+
+    # -- assigning -------------------------------------------------------------------------------------
+    def parse_key(self, raw_key: Any) -> tuple[list[str], bool]:
+        """``(path parts, create)`` of an override key (``'+a.b'`` -> ``(['a', 'b'], True)``)."""
+        if not isinstance(raw_key, str):
+            raise ConfigError(f'{self.where}: override keys must be dotted strings, got {raw_key!r}')
+        create = raw_key.startswith('+')
+        key = raw_key[1:] if create else raw_key
+        parts = key.split('.')
+        if not key or '' in parts:
+            raise self.bad_key_error(raw_key)
+        return parts, create
+
+    def assign(self, root: Any, raw_key: Any, value: Any, *, create: bool = False) -> Any:
+        """Set the override ``raw_key`` (``'a.b.0.c'``, ``'+a.new'``) below ``root`` to ``value``; ``create``
+        as a leading ``+``. Returns ``root`` (changed in place)."""
+        parts, plus = self.parse_key(raw_key)
+        return self.assign_path(root, parts, value, raw_key=raw_key, create=create or plus)
+
+    def assign_path(self, root: Any, parts: list[str], value: Any, *, raw_key: str, create: bool) -> Any:
+        """:meth:`assign` with the key already split (``raw_key`` is what the messages name)."""
+        self._root = root
+        try:
+            return self._assign(root, parts, 0, value, raw_key, create)
+        finally:
+            self._root = None
+
+    def _assign(self, node: Any, parts: list[str], i: int, value: Any, raw_key: str, create: bool) -> Any:
+        """Set ``parts[i:]`` below ``node`` to ``value``; return ``node`` (a rebuilt one for a tuple)."""
+        part, last = parts[i], i == len(parts) - 1
+        if isinstance(node, Mapping):
+            key = _find_key(node, part)
+            if key is _MISSING:
+                if not create:
+                    raise self.missing_key_error(raw_key, parts, i, node)
+                key = part
+                node[key] = self.leaf_value(_MISSING, value) if last else self.new_mapping()
+                if last:
+                    return node
+            elif not last and create and self.fill_none and node[key] is None:
+                node[key] = self.new_mapping()
+            if last:
+                self.check_leaf(raw_key, parts, node, node[key], value)
+                node[key] = self.leaf_value(node[key], value)
+            else:
+                node[key] = self._assign(node[key], parts, i + 1, value, raw_key, create)
+            return node
+        if isinstance(node, (list, tuple)):
+            if not self.allow_list_keys:
+                raise self.list_keys_error(raw_key, parts, i, node)
+            idx = _list_index(node, part)
+            if idx is None:
+                raise self.bad_index_error(raw_key, parts, i, node)
+            if last:
+                self.check_leaf(raw_key, parts, node, node[idx], value)
+                child = self.leaf_value(node[idx], value)
+            else:
+                child = self._assign(node[idx], parts, i + 1, value, raw_key, create)
+            if isinstance(node, list):
+                node[idx] = child
+                return node
+            return tuple(child if j == idx else v for j, v in enumerate(node))
+        raise self.no_key_error(raw_key, parts, i, node)
+
+    def leaf_value(self, old: Any, new: Any) -> Any:
+        """What a key that held ``old`` (a private marker when it is created) holds after the override ``new``."""
+        if self.replace:
+            return new
+        if old is _MISSING:
+            return strip_delete(new)
+        return _merge_value(old, new)
+
+    def check_leaf(self, raw_key: str, parts: list[str], parent: Any, old: Any, new: Any) -> None:
+        """Raise when the existing value ``old`` (in ``parent``) may not become ``new``; every change is allowed."""
+
+    # -- messages --------------------------------------------------------------------------------------
+    def candidate_keys(self, root: Any) -> list[str]:
+        """The dotted keys a missing key is compared with."""
+        return list(_dotted_keys(root))
+
+    def closest(self, key: str) -> list[str]:
+        root = self.closest_root if self.closest_root is not None else self._root
+        return difflib.get_close_matches(key, self.candidate_keys(root), n=3, cutoff=0.6)
+
+    def bad_key_error(self, raw_key: str) -> ConfigError:
+        return ConfigError(f'{self.where}: override key {raw_key!r} is not a dotted key path')
+
+    def missing_key_error(self, raw_key: str, parts: list[str], i: int, node: Mapping[Any, Any]) -> ConfigError:
+        key = '.'.join(parts)
+        here = '.'.join(parts[:i])
+        siblings = [str(k) for k in node]
+        listed = ', '.join(siblings[:12]) + (', ...' if len(siblings) > 12 else '')
+        where = f'under {here!r} ' if here else 'at the top level '
+        close = self.closest(key)
+        hint = f" Closest existing keys: {', '.join(close)}." if close else ''
+        return ConfigError(f'{self.where}: cannot override {raw_key!r}: there is no key {parts[i]!r} '
+                           f'{where}(it has: {listed or "nothing"}).{hint} '
+                           f"To add a new key, write '+{key}'.")
+
+    def list_keys_error(self, raw_key: str, parts: list[str], i: int, node: list | tuple) -> ConfigError:
+        here = '.'.join(parts[:i]) or '<top level>'
+        return ConfigError(f'{self.where}: override {raw_key!r}: {here!r} is a list and list indices '
+                           f'are not allowed here (allow_list_keys=False)')
+
+    def bad_index_error(self, raw_key: str, parts: list[str], i: int, node: list | tuple) -> ConfigError:
+        here = '.'.join(parts[:i]) or '<top level>'
+        return ConfigError(f'{self.where}: override {raw_key!r}: {here!r} is a {type(node).__name__} '
+                           f'of length {len(node)}; {parts[i]!r} is not a valid index into it')
+
+    def no_key_error(self, raw_key: str, parts: list[str], i: int, node: Any) -> ConfigError:
+        here = '.'.join(parts[:i]) or '<top level>'
+        return ConfigError(f'{self.where}: override {raw_key!r}: {here!r} is {node!r} '
+                           f'(a {type(node).__name__}), so it has no key {parts[i]!r}')
 
 
 def _merge_value(old: Any, new: Any) -> Any:

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from ..data.validation import check_not_empty
+from ..config.checks import check_bool, check_int
 from ..data.worker import SmallTensorsByValue, WatchedDataLoader, worker_init_fn
 from ..dist import get_dist_info
 from ..registry import DATA_SAMPLERS, DATASETS, FUNCTIONS, HOOKS
@@ -18,6 +20,18 @@ __all__ = ['build_dataloader', 'build_hook', 'DEFAULT_HOOKS']
 _LOADER_KEYS = {'dataset', 'sampler', 'batch_sampler', 'collate_fn', 'batch_size', 'num_workers',
                 'persistent_workers', 'pin_memory', 'drop_last', 'prefetch_factor', 'timeout',
                 'multiprocessing_context', 'in_order'}
+
+
+def _check_loader_values(cfg: dict, key: str) -> None:
+    """``batch_size`` an int >= 1, ``num_workers`` an int >= 0, ``prefetch_factor`` an int >= 1 (or None),
+    ``drop_last`` / ``persistent_workers`` / ``pin_memory`` True or False: else a ConfigValueError naming
+    ``<key>.<name>``. Integral floats (``8.0``) become ints in ``cfg``."""
+    for name, low in (('batch_size', 1), ('num_workers', 0), ('prefetch_factor', 1)):
+        if name in cfg and not (name == 'prefetch_factor' and cfg[name] is None):
+            cfg[name] = check_int(cfg[name], f'{key}.{name}', low=low)
+    for name in ('drop_last', 'persistent_workers', 'pin_memory'):
+        if name in cfg:
+            check_bool(cfg[name], f'{key}.{name}')
 
 
 def build_dataloader(cfg: dict | DataLoader, *, seed: int, key: str, shuffle_default: bool) -> DataLoader:
@@ -38,9 +52,11 @@ def build_dataloader(cfg: dict | DataLoader, *, seed: int, key: str, shuffle_def
         raise KeyError(f'{key}: unknown key(s) {sorted(unknown)}; accepted: {sorted(_LOADER_KEYS)}')
     if 'dataset' not in cfg:
         raise KeyError(f'{key}: needs a "dataset" entry')
+    _check_loader_values(cfg, key)  # before the dataset is built: a typo costs no time
     dataset = DATASETS.build(cfg.pop('dataset'), key_path=f'{key}.dataset')
     if hasattr(dataset, 'full_init'):
         dataset.full_init()
+    check_not_empty(dataset, key)  # an empty dataset is an error naming its file and filter, before the first step
     sampler_cfg = cfg.pop('sampler', None) or dict(type='DefaultSampler', shuffle=shuffle_default)
     if isinstance(sampler_cfg, dict):
         sampler_cfg = dict(sampler_cfg)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..config.checks import check_bool, check_int, key_path
 from ..models.base import NonFiniteLossError
 from ..registry import LOOPS
 from .randomness import preserve_rng
@@ -50,8 +51,8 @@ class _TrainLoop:
     def __init__(self, runner: 'Runner', dataloader, val_begin: int = 1, val_interval: int = 1) -> None:
         self.runner = runner
         self.dataloader = dataloader
-        self.val_begin = val_begin
-        self.val_interval = val_interval
+        self.val_begin = check_int(val_begin, key_path('val_begin', 'train_cfg'), low=0)
+        self.val_interval = check_int(val_interval, key_path('val_interval', 'train_cfg'), low=1)
         self.stop_training = False
         self.resume_inner_iter = 0  # batches of the current epoch already done (from the runner, on resume)
         self.resume_pending_val = False  # a validation a signal interrupted runs first (likewise)
@@ -105,10 +106,8 @@ class EpochBasedTrainLoop(_TrainLoop):
 
     def __init__(self, runner: 'Runner', dataloader, max_epochs: int, val_begin: int = 1,
                  val_interval: int = 1) -> None:
+        self.max_epochs = check_int(max_epochs, key_path('max_epochs', 'train_cfg'), low=1)
         super().__init__(runner, dataloader, val_begin, val_interval)
-        if int(max_epochs) < 1:
-            raise ValueError(f'train_cfg.max_epochs must be >= 1, got {max_epochs}')
-        self.max_epochs = int(max_epochs)
         self.max_iters = self.max_epochs * len(dataloader)
 
     def run(self) -> None:
@@ -190,10 +189,8 @@ class IterBasedTrainLoop(_TrainLoop):
 
     def __init__(self, runner: 'Runner', dataloader, max_iters: int, val_begin: int = 1,
                  val_interval: int = 1000) -> None:
+        self.max_iters = check_int(max_iters, key_path('max_iters', 'train_cfg'), low=1)
         super().__init__(runner, dataloader, val_begin, val_interval)
-        if int(max_iters) < 1:
-            raise ValueError(f'train_cfg.max_iters must be >= 1, got {max_iters}')
-        self.max_iters = int(max_iters)
         self.max_epochs = None
 
     def run(self) -> None:
@@ -224,7 +221,7 @@ class _EvalLoop:
         self.runner = runner
         self.dataloader = dataloader
         self.evaluator = evaluator
-        self.fp16 = fp16
+        self.fp16 = check_bool(fp16, key_path('fp16', f'{self.mode}_cfg'))
         meta = getattr(dataloader.dataset, 'metainfo', None)
         if meta is not None:
             self.evaluator.dataset_meta = meta

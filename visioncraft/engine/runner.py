@@ -8,7 +8,10 @@ so ``test()`` never touches the training data.
 Recognised top-level keys: ``model, work_dir, train_dataloader, val_dataloader, test_dataloader,
 train_cfg, val_cfg, test_cfg, optim_wrapper, param_scheduler, val_evaluator, test_evaluator,
 default_hooks, custom_hooks, visualizer, load_from, resume, launcher, env_cfg, randomness,
-auto_scale_lr, log_level, find_unused_parameters, sync_bn, experiment_name, requeue``.
+auto_scale_lr, log_level, find_unused_parameters, sync_bn, experiment_name, requeue, default_scope,
+model_wrapper_cfg, custom_imports, strict_config`` (:data:`visioncraft.config.checks.RUNNER_KEYS`). Any other
+top-level key is a variable of the config, unless it is close to a known key (``train_dataloder``): then it is
+logged as a warning naming the known key, or, with ``strict_config=True``, an error.
 
 Stopping: SIGTERM (what Slurm and most schedulers send before they kill a job), SIGINT (Ctrl-C) and SIGUSR1
 (Slurm's ``--signal=USR1@SECONDS`` warning) make :meth:`Runner.train` finish the current iteration, write a
@@ -35,6 +38,7 @@ from torch import nn
 
 from .. import __version__, dist
 from ..config import Config
+from ..config.checks import check_bool, check_int, check_mapping, top_level_key_report
 from ..errors import UserError
 from ..evaluation import Evaluator
 from ..fileio.checkpoint import (LAST_CHECKPOINT, checkpoint_candidates, extract_state_dict, load_checkpoint_file,
@@ -79,6 +83,10 @@ class Runner:
             cfg = Config(dict(cfg))
         self.cfg = cfg
         self._cfg_file = cfg.filename
+        # a top-level key that looks like a misspelt known one ('train_dataloder') would be ignored without a word:
+        # warned about below, an error with strict_config=True
+        with config_file_context(self._cfg_file):
+            key_warnings = top_level_key_report(cfg, self._cfg_file)
         # MMEngine's DefaultScope: a config's default_scope ('mmpose') decides what plain names that two toolboxes
         # share ('CocoDataset') mean for everything built from now on (datasets and metrics are built lazily).
         scope = cfg.get('default_scope')
@@ -115,6 +123,8 @@ class Runner:
         self.experiment_name = cfg.get('experiment_name') or f'{name}_{self.timestamp}'
         self.message_hub = MessageHub()
         self._log_env()
+        for line in key_warnings:
+            self.logger.warning(line)
 
         with config_file_context(self._cfg_file):
             vis_cfg = _as_dict(cfg.get('visualizer')) or dict(type='Visualizer',
@@ -302,6 +312,9 @@ class Runner:
             raise KeyError('training needs train_cfg, e.g. dict(by_epoch=True, max_epochs=12, val_interval=1)')
         if self.cfg.get('train_dataloader') is None:
             raise KeyError('training needs train_dataloader in the config')
+        with config_file_context(self._cfg_file):
+            check_mapping(train_cfg, 'train_cfg', 'dict(by_epoch=True, max_epochs=12, val_interval=1)')
+            check_bool(train_cfg.get('by_epoch', True), 'train_cfg.by_epoch')
         loader = self._loader('train_dataloader', shuffle=True)
         train_cfg = dict(train_cfg)
         if 'type' in train_cfg:
@@ -480,12 +493,14 @@ class Runner:
 
     def _scale_lr(self, optim_cfg: dict, loader) -> dict:
         scale = _as_dict(self.cfg.get('auto_scale_lr')) or {}
-        if not scale.get('enable', False):
+        check_mapping(scale, 'auto_scale_lr', 'dict(enable=True, base_batch_size=16)')
+        if not check_bool(scale.get('enable', False), 'auto_scale_lr.enable'):
             return optim_cfg
         if 'base_batch_size' not in scale:
             raise KeyError('auto_scale_lr needs base_batch_size (the total batch size the LR was set for)')
+        base = check_int(scale['base_batch_size'], 'auto_scale_lr.base_batch_size', low=1)
         real = self.world_size * int(loader.batch_size or 1)
-        ratio = real / float(scale['base_batch_size'])
+        ratio = real / float(base)
         opt = optim_cfg.get('optimizer')
         if not isinstance(opt, dict) or 'lr' not in opt:
             raise KeyError('auto_scale_lr needs optim_wrapper.optimizer.lr in the config')

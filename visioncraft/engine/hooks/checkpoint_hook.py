@@ -11,6 +11,7 @@ import math
 import os
 from pathlib import Path
 
+from ...config.checks import check_bool, check_int, key_path
 from ...registry import HOOKS
 from ...fileio.checkpoint import remove_stale_temp_files, write_last_checkpoint
 from .hook import Hook, Priority
@@ -56,13 +57,16 @@ class CheckpointHook(Hook):
                  save_param_scheduler: bool = True, out_dir: str | None = None, max_keep_ckpts: int = -1,
                  save_last: bool = True, save_best: str | list[str] | None = None,
                  rule: str | list[str] | None = None, filename_tmpl: str | None = None) -> None:
-        self.interval = interval
-        self.by_epoch = by_epoch
+        key = lambda name: key_path(name, 'CheckpointHook')  # noqa: E731
+        self.interval = check_int(interval, key('interval'), low=1, also=(-1,),
+                                  what='an integer >= 1, or -1 for no periodic checkpoints')
+        self.by_epoch = check_bool(by_epoch, key('by_epoch'))
         self.save_optimizer = save_optimizer
         self.save_param_scheduler = save_param_scheduler
         self.out_dir = out_dir
-        self.max_keep_ckpts = max_keep_ckpts
-        self.save_last = save_last
+        self.max_keep_ckpts = check_int(max_keep_ckpts, key('max_keep_ckpts'), low=1, also=(-1,),
+                                        what='an integer >= 1, or -1 to keep every checkpoint')
+        self.save_last = check_bool(save_last, key('save_last'))
         self.save_best = [save_best] if isinstance(save_best, str) else list(save_best or [])
         if 'auto' in self.save_best and len(self.save_best) > 1:
             raise ValueError("CheckpointHook save_best='auto' cannot be combined with other metric names")

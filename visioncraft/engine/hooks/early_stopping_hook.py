@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from ...config.checks import check_int, check_number, key_path
 from ...registry import HOOKS
 from .checkpoint_hook import infer_rule
 from .hook import Hook, Priority
@@ -29,10 +30,11 @@ class EarlyStoppingHook(Hook):
                  check_finite: bool = True, patience: int = 5, stopping_threshold: float | None = None) -> None:
         self.monitor = monitor
         self.rule = rule
-        self.min_delta = abs(min_delta)
+        key = lambda name: key_path(name, 'EarlyStoppingHook')  # noqa: E731
+        self.min_delta = abs(check_number(min_delta, key('min_delta')))
         self.strict = strict
         self.check_finite = check_finite
-        self.patience = patience
+        self.patience = check_int(patience, key('patience'), low=1)
         self.stopping_threshold = stopping_threshold
         self.best: float | None = None
         self.wait_count = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...config.checks import check_int, check_number, key_path
 from ...registry import HOOKS
 from .hook import Hook, Priority
 
@@ -30,12 +31,11 @@ class EMAHook(Hook):
                  begin_epoch: int = 0, ema_type: str = 'ExponentialMovingAverage') -> None:
         if ema_type != 'ExponentialMovingAverage':
             raise ValueError(f"EMAHook ema_type {ema_type!r} is not supported; use 'ExponentialMovingAverage'")
-        if not 0 < momentum < 1:
-            raise ValueError(f'EMAHook momentum must be in (0, 1), got {momentum}')
-        self.momentum = momentum
+        key = lambda name: key_path(name, 'EMAHook')  # noqa: E731
+        self.momentum = check_number(momentum, key('momentum'), low=0, high=1, strict=True)
         self.update_buffers = update_buffers
-        self.begin_iter = begin_iter
-        self.begin_epoch = begin_epoch
+        self.begin_iter = check_int(begin_iter, key('begin_iter'), low=0)
+        self.begin_epoch = check_int(begin_epoch, key('begin_epoch'), low=0)
         self.ema: dict[str, torch.Tensor] | None = None
 
     @staticmethod

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import torch
 
+from ...config.checks import check_int, key_path
 from ...registry import HOOKS
 from .hook import Hook, Priority
 
@@ -27,8 +28,7 @@ class ProfilerHook(Hook):
     def __init__(self, by_epoch: bool = False, profile_times: int = 1, activity_with_cpu: bool = True,
                  activity_with_cuda: bool = False, record_shapes: bool = False, profile_memory: bool = False,
                  with_stack: bool = False, json_trace_path: str | None = None, row_limit: int = 15) -> None:
-        if profile_times < 1:
-            raise ValueError(f'ProfilerHook profile_times must be >= 1, got {profile_times}')
+        profile_times = check_int(profile_times, key_path('profile_times', 'ProfilerHook'), low=1)
         self.by_epoch = by_epoch
         self.profile_times = profile_times
         acts = []

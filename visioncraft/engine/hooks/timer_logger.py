@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ...config.checks import check_int, key_path
 from ...registry import HOOKS
 from .hook import Hook, Priority
 
@@ -77,9 +78,7 @@ class LoggerHook(Hook):
     priority = Priority.BELOW_NORMAL
 
     def __init__(self, interval: int = 10, ignore_last: bool = True, log_metric_by_epoch: bool = True) -> None:
-        if interval < 1:
-            raise ValueError(f'LoggerHook interval must be >= 1, got {interval}')
-        self.interval = interval
+        self.interval = check_int(interval, key_path('interval', 'LoggerHook'), low=1)
         self.ignore_last = ignore_last
         self.log_metric_by_epoch = log_metric_by_epoch
         self._train_start_iter = 0

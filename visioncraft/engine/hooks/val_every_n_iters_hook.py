@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...config.checks import check_int, key_path
 from ...registry import HOOKS
 from .hook import Hook
 
@@ -20,9 +21,8 @@ class ValEveryNItersHook(Hook):
     priority = 'LOW'
 
     def __init__(self, interval: int, begin: int = 0) -> None:
-        if int(interval) < 1 or int(begin) < 0:
-            raise ValueError(f'ValEveryNItersHook: need interval >= 1 and begin >= 0, got {interval}, {begin}')
-        self.interval, self.begin = int(interval), int(begin)
+        self.interval = check_int(interval, key_path('interval', 'ValEveryNItersHook'), low=1)
+        self.begin = check_int(begin, key_path('begin', 'ValEveryNItersHook'), low=0)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
         n = runner.iter + 1

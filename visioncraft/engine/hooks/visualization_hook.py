@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...fileio.image import imread
+from ...config.checks import check_int, key_path
 from ...registry import HOOKS
 from .hook import Hook, Priority
 
@@ -13,10 +15,9 @@ __all__ = ['VisualizationHook', 'sample_image']
 
 def sample_image(data_sample, data_batch, i: int) -> np.ndarray | None:
     """The picture for sample ``i``: read from its ``img_path``, else taken from the batch's inputs."""
-    import cv2
     path = data_sample.metainfo.get('img_path') if hasattr(data_sample, 'metainfo') else None
     if path:
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        img = imread(path)
         if img is not None:
             return img[..., ::-1]
     inputs = data_batch.get('inputs') if isinstance(data_batch, dict) else None
@@ -58,7 +59,7 @@ class VisualizationHook(Hook):
                  wait_time: float = 0.0, test_out_dir: str | None = None, out_dir: str | None = None) -> None:
         self.draw = draw or show or bool(test_out_dir) or bool(out_dir)
         self.out_dir = out_dir
-        self.interval = max(int(interval), 1)
+        self.interval = check_int(interval, key_path('interval', 'VisualizationHook'), low=1)
         self.score_thr = score_thr
         self.show = show
         self.wait_time = wait_time

@@ -43,6 +43,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
+from visioncraft.config.checks import check_number, config_value_error
 from visioncraft.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS
 
 from .wrapper import OptimWrapper
@@ -60,7 +61,36 @@ _PARAMWISE_KEYS = ('custom_keys', 'norm_decay_mult', 'bias_decay_mult', 'bias_lr
 _CUSTOM_KEY_KEYS = ('lr_mult', 'decay_mult')
 
 
+#: optimizer arguments that are numbers >= 0 wherever torch has them
+_NONNEGATIVE_OPTIMIZER_ARGS = ('lr', 'weight_decay', 'momentum', 'dampening', 'eps', 'alpha', 'lr_decay',
+                               'initial_accumulator_value')
+
+
+def _check_optimizer_values(optimizer_cfg: Mapping[str, Any]) -> None:
+    """``lr``, ``weight_decay``, ``momentum``... numbers >= 0 and ``betas`` two numbers in [0, 1), else a
+    :class:`~visioncraft.config.checks.ConfigValueError` naming ``optim_wrapper.optimizer.<key>`` (a quoted
+    ``lr: '0.01'`` too: it is not converted). Tensors (``lr=torch.tensor(0.01)``) are left to torch."""
+    for name in _NONNEGATIVE_OPTIMIZER_ARGS:
+        value = optimizer_cfg.get(name)
+        if value is not None and not torch.is_tensor(value):  # None: the optimizer's default
+            check_number(value, f'optim_wrapper.optimizer.{name}', low=0)
+    if 'betas' in optimizer_cfg:
+        betas = optimizer_cfg['betas']
+        if not isinstance(betas, (list, tuple)) or len(betas) != 2:
+            raise config_value_error('optim_wrapper.optimizer.betas', 'two numbers in [0, 1), such as (0.9, 0.999)',
+                                     betas)
+        for i, beta in enumerate(betas):
+            if torch.is_tensor(beta):
+                continue
+            key = f'optim_wrapper.optimizer.betas.{i}'
+            check_number(beta, key, low=0, high=1, what='a number in [0, 1)')
+            if beta == 1:
+                raise config_value_error(key, 'a number in [0, 1)', beta)
+
+
 def _check_paramwise_cfg(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    if cfg is not None and not isinstance(cfg, Mapping):
+        raise config_value_error('optim_wrapper.paramwise_cfg', 'a dict such as dict(norm_decay_mult=0.0)', cfg)
     cfg = dict(cfg or {})
     unknown = sorted(set(cfg) - set(_PARAMWISE_KEYS))
     if unknown:
@@ -76,6 +106,12 @@ def _check_paramwise_cfg(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
         if bad:
             raise ValueError(f'optim_wrapper.paramwise_cfg.custom_keys[{key!r}]: unknown keys {bad}; '
                              f'accepted: {list(_CUSTOM_KEY_KEYS)}')
+        for name in _CUSTOM_KEY_KEYS:
+            if name in mults:
+                check_number(mults[name], f'optim_wrapper.paramwise_cfg.custom_keys[{key!r}].{name}', low=0)
+    for name in _PARAMWISE_KEYS:
+        if name.endswith('_mult') and cfg.get(name) is not None:
+            check_number(cfg[name], f'optim_wrapper.paramwise_cfg.{name}', low=0)
     cfg['custom_keys'] = dict(custom)
     return cfg
 
@@ -150,6 +186,7 @@ class DefaultOptimWrapperConstructor:
         opt_type = optimizer_cfg['type']
         opt_cls = OPTIMIZERS.get(opt_type, key_path='optim_wrapper.optimizer') if isinstance(opt_type, str) \
             else opt_type
+        _check_optimizer_values(optimizer_cfg)
         base_lr = optimizer_cfg.get('lr', _default_arg(opt_cls, 'lr'))
         base_wd = optimizer_cfg.get('weight_decay', _default_arg(opt_cls, 'weight_decay'))
         groups = self.param_groups(model, base_lr=base_lr, base_wd=base_wd)

@@ -30,12 +30,13 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 
+from visioncraft.config.checks import check_bool, check_int, check_int_list, check_number, config_value_error
+from visioncraft.config.checks import key_path as config_key_path
 from visioncraft.registry import PARAM_SCHEDULERS
 
 from .wrapper import OptimWrapper
@@ -96,15 +97,14 @@ class ParamScheduler:
     def __init__(self, optimizer: OptimWrapper | torch.optim.Optimizer, *, begin: int = 0, end: int | None = None,
                  by_epoch: bool = True, convert_to_iter_based: bool = False, param_name: str = 'lr') -> None:
         name = type(self).__name__
-        try:
-            begin = operator.index(begin)
-            end = None if end is None else operator.index(end)
-        except TypeError:
-            raise TypeError(f'{name}: begin and end must be ints (steps), got begin={begin!r}, end={end!r}') from None
-        if begin < 0:
-            raise ValueError(f'{name}: begin must be >= 0, got {begin}')
-        if end is not None and end <= begin:
-            raise ValueError(f'{name}: end must be > begin ({begin}) or None, got {end}')
+        begin = check_int(begin, self._key('begin'), low=0)
+        end = check_int(end, self._key('end'), low=begin + 1, none=True,
+                        what=f'an integer > begin ({begin}), or None for the end of training')
+        by_epoch = check_bool(by_epoch, self._key('by_epoch'))
+        convert_to_iter_based = check_bool(convert_to_iter_based, self._key('convert_to_iter_based'))
+        if not isinstance(param_name, str):
+            raise config_value_error(self._key('param_name'), "a param-group entry such as 'lr' or 'momentum'",
+                                     param_name)
         if by_epoch and convert_to_iter_based:
             raise ValueError(f'{name}: convert_to_iter_based=True needs the epoch length; build it with '
                              'build_param_schedulers(cfg, optim_wrapper, epoch_length=...)')
@@ -117,6 +117,10 @@ class ParamScheduler:
         self.last_step = 0
         for group in self.optimizer.param_groups:
             group.setdefault(f'initial_{param_name}', _get_value(group, param_name))
+
+    def _key(self, name: str) -> str:
+        """The key path of argument ``name``: ``param_scheduler.1.milestones`` when built from the config."""
+        return config_key_path(name, type(self).__name__)
 
     def _require_end(self, what: str) -> int:
         if self.end is None:
@@ -175,11 +179,8 @@ class LinearLR(ParamScheduler):
 
     def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0, **kwargs) -> None:
         super().__init__(optimizer, **kwargs)
-        if start_factor < 0 or end_factor < 0:
-            raise ValueError(f'LinearLR: factors must be >= 0, got start_factor={start_factor}, '
-                             f'end_factor={end_factor}')
-        self.start_factor = float(start_factor)
-        self.end_factor = float(end_factor)
+        self.start_factor = float(check_number(start_factor, self._key('start_factor'), low=0))
+        self.end_factor = float(check_number(end_factor, self._key('end_factor'), low=0))
         self._length = self._require_end('LinearLR')
 
     def _factor(self, t, base):
@@ -195,9 +196,7 @@ class ConstantLR(ParamScheduler):
 
     def __init__(self, optimizer, factor: float = 1.0 / 3, **kwargs) -> None:
         super().__init__(optimizer, **kwargs)
-        if factor < 0:
-            raise ValueError(f'ConstantLR: factor must be >= 0, got {factor}')
-        self.constant = float(factor)
+        self.constant = float(check_number(factor, self._key('factor'), low=0))
 
     def _factor(self, t, base):
         return 1.0 if self.end is not None and t >= self.end - self.begin else self.constant
@@ -214,10 +213,8 @@ class StepLR(ParamScheduler):
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, **kwargs) -> None:
         super().__init__(optimizer, **kwargs)
-        if step_size < 1:
-            raise ValueError(f'StepLR: step_size must be >= 1, got {step_size}')
-        self.step_size = int(step_size)
-        self.gamma = float(gamma)
+        self.step_size = check_int(step_size, self._key('step_size'), low=1)
+        self.gamma = float(check_number(gamma, self._key('gamma'), low=0))
 
     def _factor(self, t, base):
         return self.gamma ** (t // self.step_size)
@@ -234,8 +231,8 @@ class MultiStepLR(ParamScheduler):
 
     def __init__(self, optimizer, milestones: Sequence[int], gamma: float = 0.1, **kwargs) -> None:
         super().__init__(optimizer, **kwargs)
-        self.milestones = sorted(int(m) for m in milestones)
-        self.gamma = float(gamma)
+        self.milestones = sorted(check_int_list(milestones, self._key('milestones'), low=0))
+        self.gamma = float(check_number(gamma, self._key('gamma'), low=0))
 
     def _factor(self, t, base):
         return self.gamma ** bisect.bisect_right(self.milestones, t)
@@ -250,7 +247,7 @@ class ExponentialLR(ParamScheduler):
 
     def __init__(self, optimizer, gamma: float, **kwargs) -> None:
         super().__init__(optimizer, **kwargs)
-        self.gamma = float(gamma)
+        self.gamma = float(check_number(gamma, self._key('gamma'), low=0))
 
     def _factor(self, t, base):
         return self.gamma ** t
@@ -274,11 +271,12 @@ class CosineAnnealingLR(ParamScheduler):
         super().__init__(optimizer, **kwargs)
         if eta_min is not None and eta_min_ratio is not None:
             raise ValueError('CosineAnnealingLR: give eta_min or eta_min_ratio, not both')
-        self.T_max = int(T_max) if T_max is not None else self._require_end('T_max=None')
+        self.T_max = check_int(T_max, self._key('T_max'), low=1) if T_max is not None \
+            else self._require_end('T_max=None')
         if self.T_max < 1:
             raise ValueError(f'CosineAnnealingLR: T_max must be >= 1, got {self.T_max}')
-        self.eta_min = eta_min
-        self.eta_min_ratio = eta_min_ratio
+        self.eta_min = check_number(eta_min, self._key('eta_min'), low=0, none=True)
+        self.eta_min_ratio = check_number(eta_min_ratio, self._key('eta_min_ratio'), low=0, none=True)
 
     def _factor(self, t, base):
         if base == 0:
@@ -297,8 +295,8 @@ class PolyLR(ParamScheduler):
 
     def __init__(self, optimizer, eta_min: float = 0.0, power: float = 1.0, **kwargs) -> None:
         super().__init__(optimizer, **kwargs)
-        self.eta_min = float(eta_min)
-        self.power = float(power)
+        self.eta_min = float(check_number(eta_min, self._key('eta_min'), low=0))
+        self.power = float(check_number(power, self._key('power'), low=0))
         self._length = self._require_end('PolyLR')
 
     def _factor(self, t, base):
@@ -326,11 +324,14 @@ class OneCycleLR(ParamScheduler):
         super().__init__(optimizer, **kwargs)
         if isinstance(eta_max, (list, tuple)):
             raise TypeError('OneCycleLR: eta_max must be one number (per-group values are not supported)')
-        self.total_steps = int(total_steps) if total_steps is not None else self._require_end('total_steps=None')
+        check_number(eta_max, self._key('eta_max'), low=0, strict=True)
+        self.total_steps = check_int(total_steps, self._key('total_steps'), low=2) if total_steps is not None \
+            else self._require_end('total_steps=None')
         if self.total_steps < 2:
             raise ValueError(f'OneCycleLR: total_steps must be >= 2, got {self.total_steps}')
-        if not 0 < pct_start < 1:
-            raise ValueError(f'OneCycleLR: pct_start must be in (0, 1), got {pct_start}')
+        check_number(pct_start, self._key('pct_start'), low=0, high=1, strict=True)
+        for name, value in (('div_factor', div_factor), ('final_div_factor', final_div_factor)):
+            check_number(value, self._key(name), low=0, strict=True)
         if anneal_strategy not in ('cos', 'linear'):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.eta_max = float(eta_max)
@@ -434,7 +435,7 @@ def build_param_schedulers(cfgs: Mapping[str, Any] | Sequence[Mapping[str, Any] 
         if isinstance(cfg, ParamScheduler):
             out.append(cfg)
             continue
-        key_path = 'param_scheduler' if single else f'param_scheduler[{i}]'
+        key_path = 'param_scheduler' if single else f'param_scheduler.{i}'
         out.append(_build_one(cfg, optim_wrapper, key_path=key_path, epoch_length=epoch_length,
                               max_epochs=max_epochs, max_iters=max_iters))
     return out
@@ -450,8 +451,16 @@ def _build_one(cfg: Mapping[str, Any], optim_wrapper, *, key_path: str, epoch_le
         raise KeyError(f'{key_path}: a parameter scheduler config needs a "type" key; got keys {sorted(cfg)}')
     cls = PARAM_SCHEDULERS.get(cfg['type'], key_path=key_path) if isinstance(cfg['type'], str) else cfg['type']
     where = f'{key_path} ({getattr(cls, "__name__", cfg["type"])})'
-    by_epoch = bool(cfg.get('by_epoch', True))
-    convert = bool(cfg.get('convert_to_iter_based', False))
+    # the types first: the conversion below multiplies these
+    by_epoch = check_bool(cfg.get('by_epoch', True), f'{key_path}.by_epoch')
+    convert = check_bool(cfg.get('convert_to_iter_based', False), f'{key_path}.convert_to_iter_based')
+    cfg['begin'] = check_int(cfg.get('begin', 0), f'{key_path}.begin', low=0)
+    cfg['end'] = check_int(cfg.get('end'), f'{key_path}.end', low=cfg['begin'] + 1, none=True,
+                           what=f'an integer > begin ({cfg["begin"]}), or None for the end of training')
+    for arg in getattr(cls, 'epoch_unit_args', ()):  # steps: milestones, step_size, T_max, total_steps
+        if cfg.get(arg) is not None:
+            cfg[arg] = check_int_list(cfg[arg], f'{key_path}.{arg}', low=0) if arg == 'milestones' \
+                else check_int(cfg[arg], f'{key_path}.{arg}', low=1)
     if convert and not by_epoch:
         logger.warning('%s: convert_to_iter_based=True ignored: the scheduler is already by_epoch=False', where)
         convert = False

@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from visioncraft.config.checks import (check_bool, check_int, check_number, config_key_error, config_value_error,
+                                       key_path)
 from visioncraft.registry import OPTIM_WRAPPERS
 
 __all__ = ['OptimWrapper', 'AmpOptimWrapper']
@@ -35,21 +37,38 @@ _CLIP_VALUE_KEYS = {'clip_value', 'foreach'}
 
 
 def _parse_clip_grad(clip_grad: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
-    """``dict(max_norm=..)`` / ``dict(type='norm', ..)`` / ``dict(type='value', clip_value=..)`` -> (kind, kwargs)."""
+    """``dict(max_norm=..)`` / ``dict(type='norm', ..)`` / ``dict(type='value', clip_value=..)`` -> (kind, kwargs).
+
+    The values are checked (a :class:`~visioncraft.config.checks.ConfigValueError` naming the key path,
+    ``optim_wrapper.clip_grad.max_norm``): ``max_norm`` and ``clip_value`` finite numbers > 0 (a negative
+    ``max_norm`` would flip the sign of every gradient), ``norm_type`` a number > 0 (``inf`` allowed),
+    ``error_if_nonfinite`` / ``foreach`` True or False."""
     if not clip_grad:
         return None
     if not isinstance(clip_grad, Mapping):
-        raise TypeError(f'clip_grad must be a dict such as dict(max_norm=35, norm_type=2), got {clip_grad!r}')
+        raise config_value_error(key_path('clip_grad', 'optim_wrapper'),
+                                 'a dict such as dict(max_norm=35, norm_type=2)', clip_grad)
     kwargs = dict(clip_grad)
     kind = kwargs.pop('type', 'norm')
     if kind not in ('norm', 'value'):
-        raise ValueError(f"clip_grad type must be 'norm' or 'value', got {kind!r}")
+        raise config_value_error(key_path('clip_grad.type', 'optim_wrapper'), "'norm' or 'value'", kind)
     allowed, needed = (_CLIP_NORM_KEYS, 'max_norm') if kind == 'norm' else (_CLIP_VALUE_KEYS, 'clip_value')
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
-        raise ValueError(f'clip_grad (type={kind!r}) got unknown keys {unknown}; accepted: {sorted(allowed)}')
+        raise config_key_error(key_path('clip_grad', 'optim_wrapper'),
+                               f'unknown keys {unknown} for type={kind!r}; accepted: {sorted(allowed)}')
     if needed not in kwargs:
-        raise ValueError(f'clip_grad (type={kind!r}) needs {needed!r}; got {clip_grad!r}')
+        raise config_key_error(key_path('clip_grad', 'optim_wrapper'),
+                               f'type={kind!r} needs {needed!r}; got {dict(clip_grad)!r}')
+    for name in ('max_norm', 'clip_value'):
+        if name in kwargs:
+            check_number(kwargs[name], key_path(f'clip_grad.{name}', 'optim_wrapper'), low=0, strict=True)
+    if 'norm_type' in kwargs:
+        check_number(kwargs['norm_type'], key_path('clip_grad.norm_type', 'optim_wrapper'), low=0, strict=True,
+                     finite=False, what="a number > 0 (2 for the Euclidean norm, float('inf') for the largest value)")
+    for name in ('error_if_nonfinite', 'foreach'):
+        if name in kwargs:
+            check_bool(kwargs[name], key_path(f'clip_grad.{name}', 'optim_wrapper'), none=name == 'foreach')
     return kind, kwargs
 
 
@@ -74,13 +93,11 @@ class OptimWrapper:
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f'{type(self).__name__} wraps a torch.optim.Optimizer, got {type(optimizer).__name__}; '
                             'build it from a config with build_optim_wrapper(model, cfg)')
-        if isinstance(accumulative_counts, bool) or not isinstance(accumulative_counts, int) \
-                or accumulative_counts < 1:
-            raise ValueError(f'accumulative_counts must be an int >= 1, got {accumulative_counts!r}')
+        accumulative_counts = check_int(accumulative_counts, key_path('accumulative_counts', 'optim_wrapper'), low=1)
         self.optimizer = optimizer
         self.accumulative_counts = accumulative_counts
-        self.clip_grad = dict(clip_grad) if clip_grad else None
         self._clip = _parse_clip_grad(clip_grad)
+        self.clip_grad = dict(clip_grad) if clip_grad else None
         self.last_grad_norm: float | None = None
         self._inner_count = 0  # backward passes done so far == index of the coming iteration
         self._max_counts: int | None = None  # total iterations of training, when the loop told us
