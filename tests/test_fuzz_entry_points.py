@@ -99,6 +99,18 @@ def assets(tmp_path_factory, shapes_root):
                root / 'det.pth')
     a['det_ckpt'] = root / 'det.pth'
     a['coco'] = det_root / 'annotations' / 'instances_val.json'
+    # the same detector in a training config (its dataset is what the annotation cases break)
+    train_set = dict(type='CocoDataset', data_root=str(det_root), ann_file='annotations/instances_train.json',
+                     pipeline=DET_PIPELINE, indices=None, filter_cfg=dict(filter_empty_gt=True, min_size=0),
+                     metainfo=dict(classes=('circle', 'square', 'triangle', 'star')))
+    det_train = dict(det_cfg, work_dir=str(root / 'det_train_work'),
+                     train_dataloader=dict(batch_size=2, num_workers=0, dataset=train_set,
+                                           sampler=dict(type='DefaultSampler', shuffle=True)),
+                     train_cfg=dict(by_epoch=True, max_epochs=1, val_interval=1),
+                     optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+                     param_scheduler=[dict(type='MultiStepLR', milestones=[1], by_epoch=True)])
+    Config(det_train).dump(root / 'det_train.py')
+    a['det_train'] = root / 'det_train.py'
     # pose: a tiny top-down model, COCO keypoints of 2 generated pictures
     pose_root = generate_pose_synth(root / 'pose_synth', num_train=2, num_val=2, img_size=(96, 72))
     pose_cfg = dict(
@@ -246,6 +258,49 @@ def config_cases(a, rng: random.Random) -> list[Case]:
                              'model', 'model.widths.9=3', 'model.num_classes.x=1', 'train_dataloader.batch_size=0']):
         cases.append(Case(f'config/override_{i}', 'visioncraft',
                           ['train', str(a['cls']), '--work-dir', 'wd', '-o', opt], expect='fail'))
+    cases += config_value_cases(a, d)
+    return cases
+
+
+def config_value_cases(a, d: Path) -> list[Case]:
+    """Config values of the wrong type or out of range (generated, from their own RNG so the other cases keep their
+    inputs), a key set twice in a YAML file, a misspelt top-level key with strict_config=True: one error line naming
+    the key path (the file, the key and both lines for the YAML)."""
+    rng = random.Random(SEED + 17)
+    cls = str(a['cls'])
+    neg = -round(rng.uniform(0.1, 50), 2)
+    frac = rng.randint(1, 5) + 0.5
+    faults = [  # (override, the key path the error line must name)
+        (f'+optim_wrapper.clip_grad.max_norm={neg}', 'optim_wrapper.clip_grad.max_norm'),
+        ('+optim_wrapper.clip_grad.max_norm=0', 'optim_wrapper.clip_grad.max_norm'),
+        (f'+optim_wrapper.clip_grad={{max_norm: 1, norm_type: {neg}}}', 'optim_wrapper.clip_grad.norm_type'),
+        (f'+optim_wrapper.clip_grad={{type: value, clip_value: {neg}}}', 'optim_wrapper.clip_grad.clip_value'),
+        ("+optim_wrapper.clip_grad.max_norm='35'", 'optim_wrapper.clip_grad.max_norm'),
+        ('+optim_wrapper.accumulative_counts=0', 'optim_wrapper.accumulative_counts'),
+        (f'train_cfg.max_epochs={frac}', 'train_cfg.max_epochs'),
+        (f'train_cfg.val_interval={-rng.randint(1, 9)}', 'train_cfg.val_interval'),
+        (f'param_scheduler.1.milestones=[{frac}]', 'param_scheduler.1.milestones'),
+        ('param_scheduler.1.milestones=x', 'param_scheduler.1.milestones'),
+        (f'param_scheduler.0.end={-rng.randint(0, 9)}', 'param_scheduler.0.end'),
+        (f'param_scheduler.1.gamma={neg}', 'param_scheduler.1.gamma'),
+        ('default_hooks.checkpoint.interval=0', 'default_hooks.checkpoint.interval'),
+        (f'default_hooks.logger.interval={frac}', 'default_hooks.logger.interval'),
+        ('+train_dataloader.pin_memory=yes', 'train_dataloader.pin_memory'),
+        (f'+train_dataloader.prefetch_factor={frac}', 'train_dataloader.prefetch_factor'),
+    ]
+    cases = [Case(f'config/value_{i}_{key}', 'visioncraft',
+                  ['train', cls, '--work-dir', 'wd', '-o', opt] + (['train_cfg.max_epochs=1'] if 'max_epochs' not in opt
+                                                                   else []), words=(cls, key))
+             for i, (opt, key) in enumerate(faults)]
+    cases.append(Case('config/value_interval_flag', 'visioncraft',
+                      ['train', cls, '--work-dir', 'wd', '--show-dir', 'pics', '--interval', '0'],
+                      words=('default_hooks.visualization.interval',)))
+    dup = _write(d, 'dup_keys.yaml', f'_base_: {cls}\ntrain_cfg:\n  max_epochs: 1\n  by_epoch: true\n  max_epochs: 2\n')
+    cases.append(Case('config/value_yaml_duplicate_key', 'visioncraft', ['train', dup, '--work-dir', 'wd'],
+                      words=('dup_keys.yaml', "'train_cfg.max_epochs'", 'lines 3 and 5')))
+    typo = _write(d, 'typo_strict.py', f"_base_ = [{cls!r}]\nstrict_config = True\nval_evalutor = dict(type='Accuracy')\n")
+    cases.append(Case('config/value_strict_typo', 'visioncraft', ['train', typo, '--work-dir', 'wd'],
+                      words=('typo_strict.py', "'val_evalutor'", "'val_evaluator'")))
     return cases
 
 
@@ -462,6 +517,7 @@ def annotation_cases(a, rng: random.Random) -> list[Case]:
     for name in ('empty', 'nul', 'latin1'):
         p = _write(d, f'coco_{name}.json', {'empty': b'', 'nul': b'\x00' * 10, 'latin1': '{"a": "\xe9"}'.encode('latin-1')}[name])
         cases.append(Case(f'ann/coco_{name}', 'visioncraft', det_args(p), words=(f'coco_{name}.json',)))
+    cases += value_fault_cases(a, d, coco, det_args)
     for i in (0, 3, 5):
         p = _write(d, f'coco_metric_syntax_{i}.json', mutate_json_text(coco_text, rng))
         cases.append(Case(f'ann/coco_metric_{i}', 'visioncraft',
@@ -490,6 +546,7 @@ def annotation_cases(a, rng: random.Random) -> list[Case]:
     for name, obj in kp_struct.items():
         p = _write(d, f'kpts_{name}.json', json.dumps(obj))
         cases.append(Case(f'ann/kpts_{name}', 'visioncraft', kp_args(p), words=(f'kpts_{name}.json',)))
+    cases += pose_value_fault_cases(d, kp, kp_args)
     # MMOCR textdet JSON (crop_textdet, mmocr_to_paddle, `visioncraft ocr --eval`)
     td = a['textdet']
     tdj = json.loads((td / 'textdet_val.json').read_text())
@@ -553,6 +610,7 @@ def annotation_cases(a, rng: random.Random) -> list[Case]:
         p = _write(tr, f'rec_{i}.txt', '\n'.join(rec_lines[:1] + [bl]) + '\n')
         cases.append(Case(f'ann/paddle_rec_{i}', 'tools/dataset_converters/textrecog/lmdb_converter.py',
                           [p, f'lmdbp_{i}', '-i', str(tr)], words=(f'rec_{i}.txt',) if i != 1 else ('missing.jpg',)))
+    cases += text_value_fault_cases(a, tdj, lines, rec_lines)
     # `visioncraft ocr --eval ANN` / tools/misc/ocr_eval.py read MMOCR textdet JSON
     broken = [mutate_json_text(json.dumps(tdj), rng), mutate_json_text(json.dumps(tdj), rng), '{"data_list": 5}',
               json.dumps(dict(tdj, data_list=[dict(tdj['data_list'][0], instances=[{'polygon': 'x'}])])),
@@ -606,6 +664,134 @@ def annotation_cases(a, rng: random.Random) -> list[Case]:
                           words=('inference.json',) if i in (0, 1, 4) else ()))
     cases.append(Case('ann/inference_json_missing', 'visioncraft', ['predict', str(a['img']), '--model-dir',
                                                                   str(a['empty_dir'])]))
+    return cases
+
+
+def _edit_first(records: list[dict], **values) -> list[dict]:
+    """``records`` with the first one's keys set to ``values``."""
+    return [dict(records[0], **values)] + records[1:]
+
+
+def value_fault_cases(a, d: Path, coco: dict, det_args) -> list[Case]:
+    """COCO instances whose JSON is fine but whose values are not (NaN / Infinity, strings for numbers, short or odd
+    polygons, ids that do not exist or repeat, sizes <= 0), a file with no image, and a training set that its
+    filter empties: each must be one error line naming the file and the record (the filter), never a run."""
+    anns, imgs = coco['annotations'], coco['images']
+    nan, inf = float('nan'), float('inf')
+    faults = {  # name: (file content, a word the error line must hold besides the file name)
+        'nan_bbox': (dict(coco, annotations=_edit_first(anns, bbox=[nan, 1, 2, 3])), 'non-finite'),
+        'inf_bbox': (dict(coco, annotations=_edit_first(anns, bbox=[1, 1, inf, 3])), 'non-finite'),
+        'nan_area': (dict(coco, annotations=_edit_first(anns, area=nan)), 'area'),
+        'string_bbox': (dict(coco, annotations=_edit_first(anns, bbox=['1', 2, 3, 4])), 'string'),
+        'bool_bbox': (dict(coco, annotations=_edit_first(anns, bbox=[True, 2, 3, 4])), 'boolean'),
+        'nan_polygon': (dict(coco, annotations=_edit_first(anns, segmentation=[[1, 2, nan, 4, 5, 6]])), 'polygon'),
+        'inf_polygon': (dict(coco, annotations=_edit_first(anns, segmentation=[[1, 2, 3, 4, inf, 6, 7, 8]])),
+                        'non-finite'),
+        'short_polygon': (dict(coco, annotations=_edit_first(anns, segmentation=[[1, 2, 3, 4]])), 'polygon'),
+        'odd_polygon': (dict(coco, annotations=_edit_first(anns, segmentation=[[1, 2, 3, 4, 5, 6, 7]])), 'polygon'),
+        'string_polygon': (dict(coco, annotations=_edit_first(anns, segmentation=[['1', 2, 3, 4, 5, 6]])), 'polygon'),
+        'bad_rle': (dict(coco, annotations=_edit_first(anns, segmentation={'size': [0, 5], 'counts': 'x'})), 'RLE'),
+        'unknown_image': (dict(coco, annotations=_edit_first(anns, image_id=98765)), 'image_id 98765'),
+        'dup_ann_id': (dict(coco, annotations=anns + [dict(anns[0])]), 'repeats'),
+        'dup_img_id': (dict(coco, images=imgs + [dict(imgs[0], file_name='other.jpg')]), 'repeats'),
+        'no_ann_id': (dict(coco, annotations=[{k: v for k, v in anns[0].items() if k != 'id'}] + anns[1:]), '"id"'),
+        'string_ann_id': (dict(coco, annotations=_edit_first(anns, id=[1])), 'id'),
+        'width_zero': (dict(coco, images=[dict(imgs[0], width=0)] + imgs[1:]), 'width'),
+        'height_nan': (dict(coco, images=[dict(imgs[0], height=nan)] + imgs[1:]), 'height'),
+        'iscrowd_7': (dict(coco, annotations=_edit_first(anns, iscrowd=7)), 'iscrowd'),
+        'no_images': (dict(coco, images=[], annotations=[]), 'holds no images'),
+    }
+    cases = []
+    for name, (obj, word) in faults.items():
+        p = _write(d, f'coco_value_{name}.json', json.dumps(obj))  # NaN / Infinity as JSON's NaN and Infinity
+        cases.append(Case(f'ann/coco_value_{name}', 'visioncraft', det_args(p),
+                          words=(f'coco_value_{name}.json', word)))
+    big = _write(d, 'coco_value_1e999.json', json.dumps(coco).replace(json.dumps(anns[0]['bbox']),
+                                                                     '[1e999, 1, 2, 3]', 1))
+    cases.append(Case('ann/coco_value_1e999', 'visioncraft', det_args(big), words=('coco_value_1e999.json', 'bbox')))
+    # training: every image filtered out (or none in the file) is an error before the first step
+    train = ['train', str(a['det_train']), '--work-dir', 'wd', '-o']
+    cases.append(Case('ann/train_filtered_empty', 'visioncraft',
+                      train + ['train_dataloader.dataset.filter_cfg.min_size=100000'],
+                      words=('train_dataloader', 'instances_train.json', 'min_size=100000', 'removed all')))
+    cases.append(Case('ann/train_no_images', 'visioncraft',
+                      train + [f'train_dataloader.dataset.ann_file={d / "coco_value_no_images.json"}'],
+                      words=('train_dataloader', 'coco_value_no_images.json', 'holds no images')))
+    cases.append(Case('ann/train_indices_empty', 'tools/train.py',
+                      [str(a['det_train']), '--work-dir', 'wd', '-o', 'train_dataloader.dataset.indices=[]'],
+                      words=('indices=[]', 'kept none')))
+    cases.append(Case('ann/train_nan_bbox', 'tools/train.py',
+                      [str(a['det_train']), '--work-dir', 'wd', '-o',
+                       f'train_dataloader.dataset.ann_file={d / "coco_value_nan_bbox.json"}'],
+                      words=('coco_value_nan_bbox.json', 'non-finite')))
+    return cases
+
+
+def pose_value_fault_cases(d: Path, kp: dict, kp_args) -> list[Case]:
+    """COCO keypoints with values that are wrong: NaN / Infinity or strings in keypoints and boxes, visibility
+    flags outside 0..2, ids that do not exist or repeat, a zero image size, and a file with no valid person."""
+    anns, imgs = kp['annotations'], kp['images']
+    nan = float('nan')
+    k0 = anns[0]['keypoints']
+    faults = {
+        'nan_keypoint': (_edit_first(anns, keypoints=[nan] + k0[1:]), None, 'non-finite'),
+        'inf_keypoint': (_edit_first(anns, keypoints=k0[:3] + [float('inf')] + k0[4:]), None, 'non-finite'),
+        'string_keypoints': (_edit_first(anns, keypoints=[str(v) for v in k0]), None, 'string'),
+        'visibility_3': (_edit_first(anns, keypoints=k0[:2] + [3] + k0[3:]), None, 'visibility'),
+        'visibility_minus_1': (_edit_first(anns, keypoints=k0[:2] + [-1] + k0[3:]), None, 'visibility'),
+        'nan_bbox': (_edit_first(anns, bbox=[nan, 1, 2, 3]), None, 'bbox'),
+        'string_bbox': (_edit_first(anns, bbox=['1', '2', '3', '4']), None, 'string'),
+        'unknown_image': (_edit_first(anns, image_id=98765), None, 'image_id 98765'),
+        'dup_ann_id': (anns + [dict(anns[0])], None, 'repeats'),
+        'nan_area': (_edit_first(anns, area=nan), None, 'area'),
+        'width_zero': (anns, [dict(imgs[0], width=0)] + imgs[1:], 'width'),
+        'all_crowd': ([dict(an, iscrowd=1) for an in anns], None, 'holds no person instances'),
+    }
+    cases = []
+    for name, (new_anns, new_imgs, word) in faults.items():
+        p = _write(d, f'kpts_value_{name}.json', json.dumps(dict(kp, annotations=new_anns, images=new_imgs or imgs)))
+        cases.append(Case(f'ann/kpts_value_{name}', 'visioncraft', kp_args(p), words=(f'kpts_value_{name}.json', word)))
+    latin1 = json.dumps(kp).encode('utf-8').replace(b'"file_name"', b'"file_name\xe9"', 1)  # a Latin-1 byte
+    p = _write(d, 'kpts_value_latin1.json', latin1)
+    cases.append(Case('ann/kpts_value_latin1', 'visioncraft', kp_args(p), words=('kpts_value_latin1.json', 'UTF-8')))
+    return cases
+
+
+def text_value_fault_cases(a, tdj: dict, det_lines: list[str], rec_lines: list[str]) -> list[Case]:
+    """Text annotations with values that are wrong: NaN / strings in MMOCR polygons and boxes (crop_textdet,
+    mmocr_to_paddle), in PaddleOCR points (paddle_to_mmocr), and a byte that is not UTF-8 in a recognition label
+    file (lmdb_converter)."""
+    td, tr = a['textdet'], a['textrecog']
+    entry = tdj['data_list'][0]
+    inst = entry['instances'][0]
+    nan = float('nan')
+    broken = {
+        'nan_polygon': dict(inst, polygon=[nan] + inst['polygon'][1:]),
+        'string_polygon': dict(inst, polygon=[str(v) for v in inst['polygon']]),
+        'nan_bbox': dict(inst, bbox=[nan, 0, 1, 1]),
+        'inf_bbox': dict(inst, bbox=[0, 0, float('inf'), 1]),
+    }
+    cases = []
+    for i, (name, bad) in enumerate(broken.items()):
+        data = dict(tdj, data_list=[dict(entry, instances=[bad] + entry['instances'][1:])] + tdj['data_list'][1:])
+        p = _write(td, f'td_value_{name}.json', json.dumps(data))
+        if 'bbox' in name:  # the converter to PaddleOCR writes polygons only
+            cases.append(Case(f'ann/textdet_value_{name}', 'tools/dataset_converters/textrecog/crop_textdet.py',
+                              [p, f'out_v{i}'], words=(f'td_value_{name}.json', 'bbox')))
+            continue
+        for tool, out in (('tools/dataset_converters/textrecog/crop_textdet.py', f'out_v{i}'),
+                          ('tools/dataset_converters/textdet/mmocr_to_paddle.py', 'out.txt')):
+            cases.append(Case(f'ann/textdet_value_{name}_{tool.rsplit("/", 1)[-1][:-3]}', tool, [p, out],
+                              words=(f'td_value_{name}.json', 'polygon')))
+    for name, points in (('nan', '[[1, 2], [NaN, 2], [9, 8]]'), ('string', '[["1", 2], [9, 2], [9, 8]]'),
+                         ('inf', '[[1, 2], [Infinity, 2], [9, 8]]')):
+        p = _write(td, f'pd_value_{name}.txt', '\n'.join(det_lines[:1] + [
+            f'imgs/val/img_1.jpg\t[{{"transcription": "x", "points": {points}}}]']) + '\n')
+        cases.append(Case(f'ann/paddle_det_value_{name}', 'tools/dataset_converters/textdet/paddle_to_mmocr.py',
+                          [p, 'out.json', '--img-dir', str(td)], words=(f'pd_value_{name}.txt', 'line 2')))
+    p = _write(tr, 'rec_latin1.txt', ('\n'.join(rec_lines[:1]) + '\n').encode('utf-8') + b'imgs/val/w.jpg\t\xe9t\xe9\n')
+    cases.append(Case('ann/paddle_rec_latin1', 'tools/dataset_converters/textrecog/lmdb_converter.py',
+                      [p, 'lmdb_latin1', '-i', str(tr)], words=('rec_latin1.txt', 'line 2', 'UTF-8')))
     return cases
 
 
@@ -795,6 +981,7 @@ def test_every_entry_point_rejects_broken_input_with_one_line(assets, cases, tmp
 SUBPROCESS_CASES = (
     'ckpt/test_evil.pth', 'config/build_4_model.bogus_key', 'config/special_interrupt.py', 'ckpt/tools_test_random_2.pth',
     'img/image_demo_folder.png', 'img/pose_demo_huge.png', 'ann/voc_0', 'ann/coco_syntax_3', 'ann/ocr_eval_0',
+    'ann/train_filtered_empty', 'ann/kpts_value_visibility_3',
 )
 
 

@@ -5,12 +5,13 @@ value, a command-line flag, a device) is printed by every entry point (the ``vis
 ``tools/*.py``, ``demo/*.py``, the dataset converters) as ONE line ``error: ...`` naming the file, key or value
 and what is wrong, with exit status 2; ``VISIONCRAFT_DEBUG=1`` shows the traceback instead. Anything else (a bug)
 keeps its traceback. :func:`run_entry_point` does the mapping; :func:`visioncraft.cli.main.run_cli` and
-:func:`visioncraft.apis.video.run_demo` call it.
+:func:`visioncraft.apis.demo_args.run_demo` call it.
 
 What counts as the user's mistake:
 
-* :class:`UserError` and its subclasses (:class:`AnnotationError`, :class:`ImageReadError`, :class:`DeviceError`,
-  :class:`CheckpointError`), and the older error types that say the same (``ConfigError``, ``RegistryError``,
+* :class:`UserError` and its subclasses (:class:`AnnotationError` and its :class:`InvalidAnnotationError`,
+  :class:`EmptyDatasetError`, :class:`ImageReadError`, :class:`DeviceError`, :class:`CheckpointError`),
+  and the older error types that say the same (``ConfigError``, ``RegistryError``,
   ``VideoIOError``, ``visioncraft.fileio.CheckpointMismatchError`` (a CheckpointError), the Runner's ``ResumeError``);
 * any ``OSError`` (a missing file, a folder where a file is expected, no permission, a full disk);
 * an exception *marked* by :func:`mark_user_error`: the registry marks whatever a class raises while it is built
@@ -33,7 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ['ArgumentParser', 'UserError', 'AnnotationError', 'ImageReadError', 'DeviceError', 'CheckpointError', 'mark_user_error',
+__all__ = ['ArgumentParser', 'UserError', 'AnnotationError', 'InvalidAnnotationError', 'EmptyDatasetError',
+           'ImageReadError', 'DeviceError', 'CheckpointError', 'mark_user_error',
            'read_checkpoint', 'checked_state_dict', 'read_text_lines',
            'is_user_error', 'user_error_message', 'run_entry_point', 'read_json', 'check_device', 'EXIT_USER_ERROR',
            'EXIT_INTERRUPTED', 'DEBUG_ENV']
@@ -58,6 +60,18 @@ class UserError(Exception):
 
 class AnnotationError(UserError, ValueError):
     """An annotation / label file that is not valid JSON / XML / text, or lacks a key, or has a wrong type."""
+
+
+class InvalidAnnotationError(AnnotationError):
+    """A record of an annotation file whose values are wrong: a non-finite or non-numeric number, a size <= 0, a
+    polygon with fewer than 3 points, an id that does not exist or repeats, a keypoint visibility outside 0..2. The
+    message is one line naming the dataset, the file, the record and the field (:mod:`visioncraft.data.validation`).
+    """
+
+
+class EmptyDatasetError(UserError, ValueError):
+    """A dataset with no sample left (an empty annotation file, or a filter that removed every sample), named with
+    its annotation file and the filter that emptied it."""
 
 
 class ImageReadError(UserError, OSError):
@@ -229,16 +243,20 @@ def _print(line: str) -> None:
 # -- checked readers -------------------------------------------------------------------------------------------
 def read_json(path: str | os.PathLike, what: str = 'JSON file') -> Any:
     """The content of the JSON file ``path``; a missing file, a folder, undecodable bytes or invalid JSON is an
-    error naming ``what`` and the file (with the line and column of a syntax error)."""
+    error naming ``what`` and the file (with the line and column of a syntax error, the line of a byte that is not
+    UTF-8)."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f'{what} {path} is a folder, not a file')
     if not path.exists():
         raise FileNotFoundError(f'{what} {path} not found')
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding='utf-8-sig')
+        text = data.decode('utf-8-sig')
     except UnicodeDecodeError as exc:
-        raise AnnotationError(f'{what} {path}: not UTF-8 text (byte {exc.start}: {exc.reason})') from None
+        line = data[:exc.start].count(b'\n') + 1
+        raise AnnotationError(f'{what} {path}, line {line}: not UTF-8 text (byte {exc.start}: {exc.reason})') \
+            from None
     if not text.strip():
         raise AnnotationError(f'{what} {path} is empty')
     try:

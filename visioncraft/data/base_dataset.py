@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch.utils.data
 
+from visioncraft.errors import read_json
 from visioncraft.registry import DATASETS
 
 from .seeding import SeededIndex, derive_seed, sample_rng
@@ -132,6 +133,7 @@ class BaseDataset(torch.utils.data.Dataset):
             if not isinstance(data_list, list):
                 raise TypeError(f'{type(self).__name__}.load_data_list must return a list of dicts, got '
                                 f'{type(data_list).__name__}')
+            num_loaded = len(data_list)
             data_list = self.filter_data(data_list)
         except _ANNOTATION_ERRORS as exc:
             # a broken annotation file (invalid JSON / XML, a missing key, a wrong type): the entry points print
@@ -140,14 +142,53 @@ class BaseDataset(torch.utils.data.Dataset):
             named = self.ann_file and (self.ann_file in str(exc) or type(self).__name__ in str(exc))
             raise mark_user_error(exc, None if named else f'{type(self).__name__}: annotation file {self.ann_file}'
                                   if self.ann_file else type(self).__name__)
+        num_filtered = len(data_list)
         if self._indices is not None:
             data_list = self._subset(data_list, self._indices)
+        self._num_samples = dict(loaded=num_loaded, filtered=num_filtered, kept=len(data_list))
         if self.serialize_data:
             self.data_bytes, self.data_address = self._serialize(data_list)
             self.data_list = []
         else:
             self.data_list = data_list
         self._fully_initialized = True
+
+    #: what one entry of the data list is, in messages ('image', 'person instance', 'word image')
+    sample_name: str = 'sample'
+
+    def empty_reason(self) -> str:
+        """Why the dataset has no sample, in one line naming the class, the annotation file and what emptied it:
+        the file holds none (:meth:`load_note` adds what loading dropped), ``filter_cfg=dict(...)`` removed all N,
+        or ``indices`` kept none (see :func:`visioncraft.data.validation.check_not_empty`)."""
+        self.full_init()
+        counts = getattr(self, '_num_samples', None) or {}
+        where = f'{type(self).__name__}: {self._source()}'
+        unit = self.sample_name
+        loaded, filtered = counts.get('loaded', 0), counts.get('filtered', 0)
+        if not loaded:
+            note = self.load_note()
+            return f'{where}: holds no {unit}s' + (f' ({note})' if note else '')
+        if not filtered:
+            cfg = ', '.join(f'{k}={v!r}' for k, v in (self.filter_cfg or {}).items())
+            by = f'filter_cfg=dict({cfg})' if self.filter_cfg else f'{type(self).__name__}.filter_data'
+            return f'{where}: {by} removed all {loaded} {unit}s'
+        return f'{where}: indices={self._indices!r} kept none of the {filtered} {unit}s'
+
+    def _source(self) -> str:
+        """The annotation source named in messages: ``ann_file``, else the label files, else the data folders."""
+        if self.ann_file:
+            return self.ann_file
+        files = getattr(self, 'label_file_list', None)
+        if files:
+            return ', '.join(map(str, files))
+        folders = [v for v in self.data_prefix.values() if v]
+        return ', '.join(folders) if folders else '(no ann_file)'
+
+    def load_note(self) -> str:
+        """What loading left out, for :meth:`empty_reason` (records skipped with ``skip_invalid``, instances
+        dropped by the reader's rules); '' when nothing."""
+        skipped = getattr(self, 'num_invalid_skipped', 0)
+        return f'{skipped} invalid record(s) skipped with skip_invalid=True' if skipped else ''
 
     def load_data_list(self) -> list[dict]:
         """Read ``ann_file``: JSON or pickle holding ``{'metainfo': {...}, 'data_list': [...]}``.
@@ -162,7 +203,6 @@ class BaseDataset(torch.utils.data.Dataset):
             with open(self.ann_file, 'rb') as f:
                 annotations = pickle.load(f)
         else:
-            from visioncraft.errors import read_json
             annotations = read_json(self.ann_file, f'{type(self).__name__}: annotation file')
         if not isinstance(annotations, dict) or 'data_list' not in annotations:
             raise ValueError(f'{type(self).__name__}: {self.ann_file} must hold a dict with a "data_list" key '

@@ -6,16 +6,21 @@ import io
 
 from visioncraft.errors import AnnotationError, read_json
 
-__all__ = ['load_coco']
+from .validation import RecordFaults, check_coco
+
+__all__ = ['load_coco', 'read_coco_dict']
 
 
-def load_coco(ann_file: str, who: str, coco_cls=None):
-    """A ``pycocotools`` COCO object of the instances file ``ann_file``, checked first: invalid JSON, a top level
-    that is not an object, no ``images`` list, a ``categories`` or ``annotations`` entry that is not a list of
-    objects, an image without an ``id``, an annotation without ``image_id`` / ``category_id``, with a category the
-    file does not define, or with a ``bbox`` / ``area`` that is not numbers is an :class:`~visioncraft.errors.AnnotationError` naming the file (``who`` in front)."""
-    if coco_cls is None:
-        from pycocotools.coco import COCO as coco_cls
+def read_coco_dict(ann_file: str, who: str, faults: RecordFaults | None = None, *,
+                   image_keys: tuple[str, ...] = ('id',), require_categories: bool = True,
+                   num_keypoints: int | None = None, keypoints_note: str = '') -> dict:
+    """The COCO dict of ``ann_file``, checked: invalid JSON or a byte that is not UTF-8 (named with the line and
+    column), a top level that is not an object, no ``images`` list, an ``annotations`` / ``categories`` entry that
+    is not a list of objects, a category without ``id`` / ``name`` is an
+    :class:`~visioncraft.errors.AnnotationError` naming the file (``who`` in front). Then every record goes through
+    :func:`visioncraft.data.validation.check_coco` (finite numbers, sizes > 0, polygons, ids that exist and are
+    unique, keypoints and their visibility): a faulty record raises an
+    :class:`~visioncraft.errors.InvalidAnnotationError`, or is left out when ``faults.skip_invalid``."""
     data = read_json(ann_file, f'{who}: COCO annotation file')
     where = f'{who}: COCO annotation file {ann_file}'
     if not isinstance(data, dict):
@@ -27,28 +32,26 @@ def load_coco(ann_file: str, who: str, coco_cls=None):
         items = data.get(key, [])
         if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
             raise AnnotationError(f'{where}: "{key}" must be a list of objects, got {items!r:.80}')
-    for key, need in (('images', ('id',)), ('categories', ('id', 'name')), ('annotations', ('image_id', 'category_id'))):
-        for k, item in enumerate(data.get(key, [])):
-            lacking = [n for n in need if n not in item]
-            if lacking:
-                raise AnnotationError(f'{where}: {key}[{k}] has no {", ".join(repr(n) for n in lacking)} '
-                                      f'(it has {sorted(item)[:10]})')
-    cat_ids = {c['id'] for c in data.get('categories', [])}
+    for k, item in enumerate(data.get('categories', [])):
+        lacking = [n for n in ('id', 'name') if n not in item]
+        if lacking:
+            raise AnnotationError(f'{where}: categories[{k}] has no {", ".join(repr(n) for n in lacking)} '
+                                  f'(it has {sorted(item)[:10]})')
+    if faults is None:
+        faults = RecordFaults(who, ann_file, hint=None)
+    return check_coco(data, faults, image_keys=image_keys, require_categories=require_categories,
+                      num_keypoints=num_keypoints, keypoints_note=keypoints_note)
 
-    def number(v) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
 
-    for k, ann in enumerate(data.get('annotations', [])):
-        bbox = ann.get('bbox')
-        if bbox is not None and not (isinstance(bbox, list) and len(bbox) == 4 and all(map(number, bbox))):
-            raise AnnotationError(f'{where}: annotations[{k}] (id {ann.get("id")!r}): "bbox" must be [x, y, w, h] '
-                                  f'(four numbers), got {bbox!r:.80}')
-        if 'area' in ann and not number(ann['area']):
-            raise AnnotationError(f'{where}: annotations[{k}] (id {ann.get("id")!r}): "area" must be a number, got '
-                                  f'{ann["area"]!r:.80}')
-        if ann['category_id'] not in cat_ids:
-            raise AnnotationError(f'{where}: annotations[{k}] (id {ann.get("id")!r}) has category_id '
-                                  f'{ann["category_id"]!r}, which is not in "categories" ({sorted(cat_ids)[:20]})')
+def load_coco(ann_file: str, who: str, coco_cls=None, *, faults: RecordFaults | None = None):
+    """A ``pycocotools`` COCO object of the instances file ``ann_file``, checked first by :func:`read_coco_dict`:
+    an image without an ``id``, an annotation without ``id`` / ``image_id`` / ``category_id``, with an image or a
+    category the file does not define, a repeated id, a ``bbox`` / ``area`` / ``segmentation`` / ``keypoints``
+    that is not finite numbers is an error naming the file and the record (``who`` in front); with
+    ``faults.skip_invalid`` such records are left out and counted in ``faults`` instead."""
+    if coco_cls is None:
+        from pycocotools.coco import COCO as coco_cls
+    data = read_coco_dict(ann_file, who, faults)
     coco = coco_cls()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.loading import imwrite
+from ..fileio.image import imwrite
 from ..registry import VISBACKENDS, VISUALIZERS
 from ..structures import DataSample, to_numpy
 

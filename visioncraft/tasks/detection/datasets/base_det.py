@@ -37,6 +37,8 @@ class BaseDetDataset(BaseDataset):
         instances count as instances); ``min_size``: drop images whose width or height is below it.
     """
 
+    sample_name = 'image'
+
     def __init__(self, *args, lazy_init: bool = False, **kwargs) -> None:
         super().__init__(*args, lazy_init=True, **kwargs)
         self._check_classes()

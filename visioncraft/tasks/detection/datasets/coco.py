@@ -5,7 +5,7 @@ import os.path as osp
 
 from visioncraft.engine.logging import get_logger
 from visioncraft.data.coco_json import load_coco
-from visioncraft.errors import AnnotationError
+from visioncraft.data.validation import RecordFaults, short
 from visioncraft.registry import DATASETS
 
 from .base_det import BaseDetDataset, make_palette
@@ -40,10 +40,14 @@ class CocoDataset(BaseDetDataset):
             0..C-1 in the order given; annotations of other categories are dropped. Every listed name must
             be a category of the file. Default: the 80 COCO classes.
         filter_cfg: ``dict(filter_empty_gt=True, min_size=32)``: see :class:`BaseDetDataset`.
-        skip_invalid: what to do with an annotation whose box has a negative size or lies outside its image
-            by more than one pixel: raise a ValueError naming the file, image and annotation (False, the
-            default), or skip it (True; the number skipped is logged once and kept in
-            ``num_invalid_skipped``).
+        skip_invalid: what to do with an invalid record (see :mod:`visioncraft.data.validation`): a number that
+            is not finite (NaN / Infinity) or not a number in ``bbox`` / ``area`` / ``segmentation`` /
+            ``keypoints``, a polygon with fewer than 3 points or an odd length, an ``image_id`` / ``category_id``
+            the file does not define, a repeated image or annotation id, an image size <= 0, a box with a negative
+            size or outside its image by more than one pixel: raise an ``InvalidAnnotationError`` (a ValueError)
+            naming the file, the record and the field (False, the default), or skip the record (True; one
+            warning line gives the count and the first reasons; the count is kept in ``num_invalid_skipped``).
+            A skipped image takes its annotations with it.
         **kwargs: the rest of :class:`~visioncraft.data.BaseDataset`'s arguments (pipeline, test_mode, ...).
 
     Each entry is ``dict(img_path, img_id, height, width, instances=[...])`` where an instance holds ``bbox``
@@ -77,40 +81,45 @@ class CocoDataset(BaseDetDataset):
             raise ImportError('CocoDataset needs pycocotools: pip install pycocotools') from exc
         if not self.ann_file:
             raise ValueError('CocoDataset: no ann_file given')
-        coco = load_coco(self.ann_file, 'CocoDataset')
+        name = type(self).__name__
+        faults = RecordFaults(name, self.ann_file, skip_invalid=self.skip_invalid)
+        coco = load_coco(self.ann_file, name, faults=faults)
         classes = self._metainfo['classes']
         by_name: dict[str, int] = {}
         for cat in coco.loadCats(coco.getCatIds()):
             by_name.setdefault(cat['name'], cat['id'])
         missing = [c for c in classes if c not in by_name]
         if missing:
-            raise ValueError(f'CocoDataset: class(es) {missing} of metainfo classes are not categories of '
+            raise ValueError(f'{name}: class(es) {missing} of metainfo classes are not categories of '
                              f'{self.ann_file} (it has {sorted(by_name)}); set metainfo=dict(classes=(...)) to '
                              'the names in the file')
         self.cat_ids = [by_name[c] for c in classes]
         self.cat2label = {cat_id: i for i, cat_id in enumerate(self.cat_ids)}
         self.img_ids = list(coco.getImgIds())
-        self.num_invalid_skipped = 0
         data_list = []
         for img_id in self.img_ids:
             img_info = coco.loadImgs([img_id])[0]
             anns = coco.loadAnns(coco.getAnnIds(imgIds=[img_id], iscrowd=None))
-            data_list.append(self._parse(img_info, anns))
-        if self.num_invalid_skipped:
-            get_logger().warning(f'CocoDataset: skipped {self.num_invalid_skipped} invalid annotation(s) of '
-                                 f'{self.ann_file} (boxes with a negative size or outside their image; '
-                                 'skip_invalid=True)')
+            info = self._parse(img_info, anns, faults)
+            if info is not None:
+                data_list.append(info)
+        self.num_invalid_skipped = faults.count
+        faults.warn(get_logger())
         return data_list
 
-    def _parse(self, img_info: dict, anns: list[dict]) -> dict:
+    def _parse(self, img_info: dict, anns: list[dict], faults: RecordFaults) -> dict | None:
+        """The entry of one image (None when it is skipped as invalid). The file's values were checked by
+        :func:`~visioncraft.data.validation.check_coco`; this adds what needs the image: an image without
+        ``file_name`` / ``width`` / ``height``, a box with a negative size or outside its image by more than
+        ``BOX_TOLERANCE`` pixels is a fault (raised, or skipped with ``skip_invalid``)."""
         file_name = img_info.get('file_name')
-        try:
-            height, width = int(img_info['height']), int(img_info['width'])
-        except (KeyError, TypeError, ValueError):
-            height = width = None
-        if not isinstance(file_name, str) or not file_name or height is None:
-            raise AnnotationError(f'CocoDataset: {self.ann_file}: image id {img_info.get("id")!r} needs a '
-                                  f'"file_name" string and integer "height" and "width", got {img_info!r:.120}')
+        lacking = [k for k in ('file_name', 'height', 'width') if k not in img_info]
+        if lacking:
+            faults.fault(f'image id {img_info.get("id")!r}', f'needs a "file_name" string and integer "height" '
+                         f'and "width"; it has no {", ".join(map(repr, lacking))} ({short(img_info, 120)})',
+                         kind='image')
+            return None
+        height, width = int(img_info['height']), int(img_info['width'])
         info = dict(img_path=osp.join(self.data_prefix.get('img', ''), file_name), img_id=img_info['id'],
                     height=height, width=width)
         if self.data_prefix.get('seg'):
@@ -122,10 +131,9 @@ class CocoDataset(BaseDetDataset):
                 continue
             bbox = ann.get('bbox')
             problem = None
-            if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 \
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox):
-                problem = f'bbox {bbox!r} is not [x, y, w, h] (four numbers)'
-            else:
+            if bbox is None:
+                problem = 'has no bbox [x, y, w, h]'
+            else:  # four finite numbers (check_coco)
                 x, y, w, h = (float(v) for v in bbox)
                 if w < 0 or h < 0:
                     problem = f'bbox [x, y, w, h] = {bbox} has a negative size'
@@ -134,12 +142,8 @@ class CocoDataset(BaseDetDataset):
                     problem = (f'bbox [x, y, w, h] = {bbox} lies outside the {w_img}x{h_img} (w x h) image by '
                                f'more than {BOX_TOLERANCE:g} pixel')
             if problem is not None:
-                if self.skip_invalid:
-                    self.num_invalid_skipped += 1
-                    continue
-                raise AnnotationError(f'CocoDataset: invalid annotation in {self.ann_file}: image id {img_info["id"]} '
-                                 f'({file_name}), annotation id {ann.get("id")}: {problem}. Fix the file or pass '
-                                 'skip_invalid=True to skip such annotations')
+                faults.fault(f'annotation id {ann.get("id")!r} (image id {img_info["id"]!r}, {file_name})', problem)
+                continue
             if w < 1 or h < 1 or ann.get('area', 1) <= 0:
                 continue
             x1, y1 = max(x, 0.0), max(y, 0.0)

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from visioncraft.data.loading import imwrite
+from visioncraft.fileio.image import imwrite, read_image
 from visioncraft.registry import VISUALIZERS
 from visioncraft.structures import BitmapMasks, DataSample, InstanceData, PolygonMasks, rle_to_bitmap, to_numpy
 from visioncraft.visualization import Visualizer, rgb_uint8
@@ -342,10 +342,7 @@ def show_result(image_or_path: np.ndarray | str | Path | None, data_sample: Data
         if image_or_path is None:
             raise ValueError('show_result: no image given and the sample has no img_path')
     if isinstance(image_or_path, (str, Path)):
-        bgr = cv2.imread(str(image_or_path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise FileNotFoundError(f'show_result: cannot read an image from {image_or_path}')
-        image = bgr[..., ::-1]
+        image = read_image(image_or_path, 'show_result')[0][..., ::-1]
     else:
         image = image_or_path
     vis = DetLocalVisualizer(name='show_result')

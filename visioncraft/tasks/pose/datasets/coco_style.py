@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from visioncraft.data import BaseDataset
+from visioncraft.data.validation import RecordFaults, check_coco, number_problem, numbers_problem
 from visioncraft.errors import AnnotationError
 from visioncraft.registry import DATASETS, default_scope, get_default_scope
 
@@ -46,15 +47,35 @@ __all__ = ['BaseCocoStyleDataset', 'CocoPoseDataset', 'AicDataset', 'load_json']
 
 
 def load_json(path: str, what: str) -> Any:
-    """``json.load`` with errors that name the file (and the line/column of a syntax error)."""
+    """``json.load`` with errors that name the file: the line and column of a syntax error, the line of a byte that
+    is not UTF-8 (a BOM is accepted), an empty file, a missing one."""
     try:
-        with open(path, encoding='utf-8') as f:
-            return json.load(f)
+        with open(path, 'rb') as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f'{what}: {path} does not exist') from None
+    try:
+        text = data.decode('utf-8-sig')
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b'\n') + 1
+        raise AnnotationError(f'{what}: {path}, line {line}: not UTF-8 text (byte {exc.start}: {exc.reason})') \
+            from None
+    if not text.strip():
+        raise AnnotationError(f'{what}: {path} is empty')
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise AnnotationError(f'{what}: {path} is not valid JSON: {exc.msg} at line {exc.lineno}, column '
                               f'{exc.colno}') from None
-    except FileNotFoundError:
-        raise FileNotFoundError(f'{what}: {path} does not exist') from None
+    except RecursionError:
+        raise AnnotationError(f'{what}: {path} is not valid JSON: nested too deeply') from None
+
+
+def _member_of(key: Any, table: dict) -> Any:
+    try:
+        return table.get(key)
+    except TypeError:  # an unhashable id (a list) is no key
+        return None
 
 
 def _valid_instance(info: dict) -> bool:
@@ -82,13 +103,21 @@ class BaseCocoStyleDataset(BaseDataset):
             replaces the class's ``METAINFO`` (see :func:`parse_pose_metainfo`).
         data_prefix: ``dict(img='train2017/')`` (``img_path`` accepted as a synonym), joined to ``data_root``.
         filter_cfg: ``dict(bbox_score_thr=...)`` (top-down only) drops boxes scoring below it.
+        skip_invalid: what to do with an invalid record (see :mod:`visioncraft.data.validation`): keypoints that
+            are not 3 * K finite numbers or have a visibility flag outside 0..2, a ``bbox`` / ``area`` that is not
+            finite numbers, a polygon with fewer than 3 points, an ``image_id`` (or a ``category_id``, when the file
+            lists categories) that does not exist, a repeated id, an image size <= 0: raise an error naming the
+            file, the record and the field (False, the default), or skip the record (True; one warning line gives
+            the count and the first reasons, ``num_invalid_skipped`` keeps the count).
         **kwargs: the rest of :class:`~visioncraft.data.BaseDataset`'s arguments (pipeline, test_mode,
             indices, serialize_data, lazy_init, max_refetch). Pipeline configs are built in the ``mmpose`` scope
             when no default scope is set (``type='RandomFlip'`` is the pose flip).
 
     ``metainfo`` is the parsed pose metainfo (``num_keypoints``, ``flip_indices``, ``sigmas``, ...).
-    Errors name the file and the record: invalid JSON, a missing ``images`` / ``annotations`` list, an
-    annotation of an unknown image, a ``keypoints`` list whose length is not 3 * K.
+    Errors name the file and the record: invalid JSON (line and column) or a byte that is not UTF-8, a missing
+    ``images`` / ``annotations`` list, and every fault of :func:`visioncraft.data.validation.check_coco` (an
+    annotation of an unknown image, a ``keypoints`` list whose length is not 3 * K, a NaN, a string where a number
+    belongs, a visibility flag outside 0..2, ...).
     """
 
     METAINFO: dict = dict()
@@ -97,8 +126,11 @@ class BaseCocoStyleDataset(BaseDataset):
                  metainfo: dict | None = None, data_root: str = '', data_prefix: dict | None = None,
                  filter_cfg: dict | None = None, indices: int | Sequence[int] | None = None,
                  serialize_data: bool = True, pipeline: Sequence[dict | Callable] = (), test_mode: bool = False,
-                 lazy_init: bool = False, max_refetch: int = 1000) -> None:
+                 lazy_init: bool = False, max_refetch: int = 1000, skip_invalid: bool = False) -> None:
         name = type(self).__name__
+        self.skip_invalid = bool(skip_invalid)
+        self.num_invalid_skipped = 0
+        self.num_dropped_instances = 0
         if data_mode not in ('topdown', 'bottomup'):
             raise ValueError(f"{name}: data_mode must be 'topdown' or 'bottomup', got {data_mode!r}")
         if bbox_file and data_mode != 'topdown':
@@ -138,12 +170,30 @@ class BaseCocoStyleDataset(BaseDataset):
         return info
 
     # -- loading ----------------------------------------------------------------------------------
+    @property
+    def sample_name(self) -> str:
+        return 'person instance' if self.data_mode == 'topdown' and not self.bbox_file else \
+            'detected box' if self.bbox_file else 'image'
+
+    def load_note(self) -> str:
+        notes = [super().load_note()]
+        if self.num_dropped_instances:
+            notes.append(f'all {self.num_dropped_instances} annotations with keypoints were left out as MMPose does: '
+                         'crowd, num_keypoints 0, no keypoint labelled, or an empty box')
+        return '; '.join(n for n in notes if n)
+
+    def _faults(self, source: str | None = None) -> RecordFaults:
+        return RecordFaults(type(self).__name__, source or self.ann_file, skip_invalid=self.skip_invalid)
+
     def load_data_list(self) -> list[dict]:
+        self.num_invalid_skipped = self.num_dropped_instances = 0
         if self.bbox_file:
             return self._load_detection_results()
         instances, images = self._load_annotations()
         if self.data_mode == 'topdown':
-            return [info for info in instances if _valid_instance(info)]
+            kept = [info for info in instances if _valid_instance(info)]
+            self.num_dropped_instances = len(instances) - len(kept)
+            return kept
         return self._bottomup(instances, images)
 
     def _read_coco(self) -> tuple[list[dict], dict[Any, list[dict]]]:
@@ -154,20 +204,22 @@ class BaseCocoStyleDataset(BaseDataset):
             keys = sorted(coco) if isinstance(coco, dict) else type(coco).__name__
             raise ValueError(f'{name}: {self.ann_file} is not a COCO keypoints JSON: it needs an "images" list '
                              f'and an "annotations" list (got {keys})')
+        for key in ('images', 'annotations', 'categories'):
+            items = coco.get(key) or []
+            if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
+                raise ValueError(f'{name}: {self.ann_file}: "{key}" must be a list of objects, got {items!r:.80}')
+        faults = self._faults()
+        num_kpts = self._metainfo.get('num_keypoints')
+        coco = check_coco(coco, faults, image_keys=('id', 'file_name', 'width', 'height'), require_categories=False,
+                          num_keypoints=num_kpts,
+                          keypoints_note=f' of {self._metainfo.get("dataset_name")!r}; check the metainfo')
+        self.num_invalid_skipped += faults.count
+        faults.warn()
         images = coco['images']
-        by_img: dict[Any, list[dict]] = {}
-        for i, img in enumerate(images):
-            for key in ('id', 'file_name', 'width', 'height'):
-                if key not in img:
-                    raise ValueError(f'{name}: {self.ann_file}: images[{i}] has no {key!r} (keys: {sorted(img)})')
-            by_img[img['id']] = []
-        anns = coco.get('annotations', [])
-        for i, ann in enumerate(anns):
-            img_id = ann.get('image_id')
-            if img_id not in by_img:
-                raise ValueError(f'{name}: {self.ann_file}: annotations[{i}] (id {ann.get("id")}) refers to image_id '
-                                 f'{img_id!r}, which is not in "images"')
-            by_img[img_id].append(ann)
+        by_img: dict[Any, list[dict]] = {img['id']: [] for img in images}
+        anns = coco.get('annotations') or []
+        for ann in anns:  # every image_id is an image of the file (check_coco)
+            by_img[ann['image_id']].append(ann)
         if anns and not any('keypoints' in a for a in anns):
             raise ValueError(f'{name}: {self.ann_file} has no annotation with "keypoints": is it an instances '
                              '(detection) JSON instead of a person_keypoints one?')
@@ -269,6 +321,7 @@ class BaseCocoStyleDataset(BaseDataset):
         images, _ = self._read_coco()
         by_id = {img['id']: img for img in images}
         num_kpts = int(self._metainfo['num_keypoints'])
+        faults = RecordFaults(name, f'bbox_file {self.bbox_file}', skip_invalid=self.skip_invalid)
         data_list = []
         for i, det in enumerate(dets):
             missing = [k for k in ('image_id', 'bbox', 'score') if k not in det]
@@ -276,10 +329,15 @@ class BaseCocoStyleDataset(BaseDataset):
                 raise ValueError(f'{name}: bbox_file {self.bbox_file}: detection {i} has no {missing}')
             if det.get('category_id', 1) != 1:
                 continue
-            img = by_id.get(det['image_id'])
+            img = _member_of(det['image_id'], by_id)
             if img is None:
                 raise ValueError(f'{name}: bbox_file {self.bbox_file}: detection {i} has image_id '
                                  f'{det["image_id"]!r}, which is not an image of {self.ann_file}')
+            problem = numbers_problem('bbox', det['bbox'], min_len=4, expected='at least 4 ([x, y, w, h])') or \
+                number_problem('score', det['score'])
+            if problem:
+                faults.fault(f'detection {i} (image id {det["image_id"]!r})', problem, kind='detection')
+                continue
             x, y, w, h = (float(v) for v in det['bbox'][:4])
             data_list.append(dict(
                 img_id=det['image_id'], img_path=osp.join(self.data_prefix.get('img', ''), img['file_name']),
@@ -288,6 +346,8 @@ class BaseCocoStyleDataset(BaseDataset):
                 keypoints=np.zeros((1, num_kpts, 2), dtype=np.float32),
                 keypoints_visible=np.ones((1, num_kpts), dtype=np.float32),
                 id=len(data_list), category_id=1))
+        self.num_invalid_skipped += faults.count
+        faults.warn()
         return data_list
 
     def filter_data(self, data_list: list[dict]) -> list[dict]:

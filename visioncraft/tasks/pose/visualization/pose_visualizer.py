@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from visioncraft.data.loading import imwrite
+from visioncraft.fileio.image import imwrite
 from visioncraft.registry import VISUALIZERS
 from visioncraft.structures import DataSample, to_numpy
 from visioncraft.visualization import Visualizer, rgb_uint8

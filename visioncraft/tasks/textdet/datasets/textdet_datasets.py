@@ -20,7 +20,8 @@ from visioncraft.data import BaseDataset
 from visioncraft.data.base_dataset import _join
 from visioncraft.data.loading import IMG_EXTENSIONS
 from visioncraft.data.label_files import check_label_files, iter_label_files
-from visioncraft.errors import AnnotationError, read_text_lines
+from visioncraft.data.validation import number_problem, numbers_problem, short
+from visioncraft.errors import AnnotationError, InvalidAnnotationError, read_text_lines
 from visioncraft.registry import DATASETS
 
 __all__ = ['ICDAR2015Dataset', 'OCRDataset', 'TextDetDataset', 'PaddleOCRDetDataset', 'make_instance',
@@ -31,28 +32,35 @@ IGNORE_TEXT = '###'
 _IMG_EXTS = IMG_EXTENSIONS + ('.gif',)  # some scene-text benchmarks hold GIFs
 
 
-def make_instance(polygon: Sequence[float], text: str, ignore: bool, where: str) -> dict:
-    """One raw instance from a flat polygon; ``where`` (file and line) names a bad record in the error."""
+def make_instance(polygon: Sequence[float], text: str, ignore: bool, where: str, numbers_only: bool = False) -> dict:
+    """One raw instance from a flat polygon; ``where`` (reader, file and line) names a bad record in the error:
+    a polygon that is not numbers (``numbers_only``: JSON numbers, not strings or booleans; otherwise anything
+    ``float()`` reads, as in a text file), fewer than 3 points, an odd length, a NaN or an infinity."""
+    problem = numbers_only and numbers_problem('polygon', polygon)
+    if problem:
+        raise InvalidAnnotationError(f'{where}: {problem}')
     try:
         poly = [float(v) for v in polygon]
     except (TypeError, ValueError):
-        raise AnnotationError(f'{where}: polygon {polygon!r} is not a list of numbers') from None
+        raise InvalidAnnotationError(f'{where}: polygon {short(polygon)} is not a list of numbers') from None
     if len(poly) < 6 or len(poly) % 2:
-        raise AnnotationError(f'{where}: polygon has {len(poly)} coordinates; need an even number >= 6 '
-                              '(at least 3 points x, y)')
+        raise InvalidAnnotationError(f'{where}: polygon has {len(poly)} coordinates; need an even number >= 6 '
+                                     '(at least 3 points x, y)')
     if not np.all(np.isfinite(poly)):
-        raise AnnotationError(f'{where}: polygon {poly} has a non-finite coordinate')
+        raise InvalidAnnotationError(f'{where}: polygon {short(poly)} has a non-finite number')
     xs, ys = poly[0::2], poly[1::2]
     return dict(polygon=poly, bbox=[min(xs), min(ys), max(xs), max(ys)], bbox_label=0, ignore=bool(ignore),
                 text=str(text))
 
 
-def read_icdar2015_gt(path: str) -> list[dict]:
+def read_icdar2015_gt(path: str, owner: str = '') -> list[dict]:
     """Instances of one ICDAR 2015 ``gt_img_N.txt``: lines ``x1,y1,...,x4,y4,transcription`` (UTF-8, a BOM is
     accepted; the transcription may hold commas; ``###`` marks do-not-care). More than 4 points
-    (``x1,y1,...,xk,yk,text``) are accepted: every leading field that parses as a number is a coordinate."""
+    (``x1,y1,...,xk,yk,text``) are accepted: every leading field that parses as a number is a coordinate.
+    Errors name ``owner`` (the dataset class, when given), the file and the line."""
+    lead = f'{owner}: ' if owner else ''
     instances = []
-    for lineno, line in enumerate(read_text_lines(path, 'ICDAR 2015 ground-truth file'), 1):
+    for lineno, line in enumerate(read_text_lines(path, f'{lead}ICDAR 2015 ground-truth file'), 1):
         line = line.strip().lstrip('\ufeff')
         if not line:
             continue
@@ -66,22 +74,24 @@ def read_icdar2015_gt(path: str) -> list[dict]:
             n += 1
         n -= n % 2
         if n < 8:
-            raise AnnotationError(f'{path}, line {lineno}: expected "x1,y1,x2,y2,x3,y3,x4,y4,transcription", '
+            raise AnnotationError(f'{lead}{path}, line {lineno}: expected "x1,y1,x2,y2,x3,y3,x4,y4,transcription", '
                                   f'got {line!r}')
         text = ','.join(parts[n:])
-        instances.append(make_instance(parts[:n], text, text == IGNORE_TEXT, f'{path}, line {lineno}'))
+        instances.append(make_instance(parts[:n], text, text == IGNORE_TEXT, f'{lead}{path}, line {lineno}'))
     return instances
 
 
-def read_paddle_label_file(path: str) -> list[tuple[str, list[dict]]]:
+def read_paddle_label_file(path: str, owner: str = '') -> list[tuple[str, list[dict]]]:
     """``(image path as written, instances)`` per line of a PaddleOCR detection label file: lines
-    ``path\\t[{"transcription": "...", "points": [[x, y], ...]}, ...]``."""
+    ``path\\t[{"transcription": "...", "points": [[x, y], ...]}, ...]`` (points JSON numbers). Errors name ``owner``
+    (the dataset class, when given), the file, the line and the annotation."""
+    lead = f'{owner}: ' if owner else ''
     out = []
-    for lineno, line in enumerate(read_text_lines(path, 'PaddleOCR label file'), 1):
+    for lineno, line in enumerate(read_text_lines(path, f'{lead}PaddleOCR label file'), 1):
         line = line.rstrip('\r\n')
         if not line.strip():
             continue
-        where = f'{path}, line {lineno}'
+        where = f'{lead}{path}, line {lineno}'
         if '\t' not in line:
             raise AnnotationError(f'{where}: expected "image_path<TAB>json list", found no tab in {line[:80]!r}')
         img, label = line.split('\t', 1)
@@ -103,13 +113,15 @@ def read_paddle_label_file(path: str) -> list[tuple[str, list[dict]]]:
                 raise AnnotationError(f'{where}: annotation {k} points must be [[x, y], ...], got {ann["points"]!r}')
             text = str(ann.get('transcription', ''))
             ignore = bool(ann.get('difficult', False)) or text in (IGNORE_TEXT, '*')
-            instances.append(make_instance(pts.reshape(-1).tolist(), text, ignore, f'{where}, annotation {k}'))
+            instances.append(make_instance(pts.reshape(-1).tolist(), text, ignore, f'{where}, annotation {k}',
+                                           numbers_only=True))
         out.append((img, instances))
     return out
 
 
 class _TextDetBase(BaseDataset):
     METAINFO = dict(classes=('text',))
+    sample_name = 'image'
 
     def filter_data(self, data_list: list[dict]) -> list[dict]:
         """``filter_cfg=dict(filter_empty_gt=True)`` drops images without any non-ignored instance (training);
@@ -155,7 +167,7 @@ class ICDAR2015Dataset(_TextDetBase):
             if not osp.exists(gt):
                 raise FileNotFoundError(f'ICDAR2015Dataset: ground-truth file {gt} for image {name} does not exist')
             data_list.append(dict(img_path=osp.join(img_dir, name), height=None, width=None,
-                                  instances=read_icdar2015_gt(gt)))
+                                  instances=read_icdar2015_gt(gt, type(self).__name__)))
         return data_list
 
 
@@ -166,7 +178,7 @@ def ocr_json_task(path: str) -> str | None:
     a readable JSON file (the dataset's own loading then reports the problem)."""
     if not isinstance(path, str) or not path.endswith('.json') or not osp.isfile(path):
         return None
-    with open(path, encoding='utf-8') as f:
+    with open(path, encoding='utf-8', errors='replace') as f:  # a byte that is not UTF-8: read_json names it
         head = f.read(65536)
     found = re.search(r'"task_name"\s*:\s*"(\w+)"', head)
     if found:
@@ -213,26 +225,33 @@ class OCRDataset(_TextDetBase):
         return super().__new__(cls)
 
     def parse_data_info(self, raw_data_info: dict) -> dict:
+        if not isinstance(raw_data_info, dict):
+            raise AnnotationError(f'{type(self).__name__}: {self.ann_file}: a data_list entry is '
+                                  f'{short(raw_data_info)}, not an object')
         info = super().parse_data_info(raw_data_info)
-        where = f'{self.ann_file}, data_list entry {raw_data_info.get("img_path", "?")!r}'
+        where = f'{type(self).__name__}: {self.ann_file}, data_list entry {raw_data_info.get("img_path", "?")!r}'
         if 'img_path' not in info:
             raise AnnotationError(f'{where}: no "img_path" key')
+        if not isinstance(info.get('instances') or [], list):
+            raise AnnotationError(f'{where}: "instances" {short(info["instances"])} is not a list')
+        for key in ('height', 'width'):
+            problem = info.get(key) is not None and number_problem(key, info[key], positive=True, integer=True)
+            if problem:
+                raise InvalidAnnotationError(f'{where}: {problem}')
         instances = []
         for k, inst in enumerate(info.get('instances') or []):
             if not isinstance(inst, dict) or 'polygon' not in inst:
                 raise AnnotationError(f'{where}: instance {k} has no "polygon" key')
             out = make_instance(inst['polygon'], inst.get('text', ''), bool(inst.get('ignore', False)),
-                                f'{where}, instance {k}')
-            try:
-                if inst.get('bbox') is not None:
-                    out['bbox'] = [float(v) for v in inst['bbox']]
-                    if len(out['bbox']) != 4:
-                        raise ValueError(f'{len(out["bbox"])} values')
-                out['bbox_label'] = int(inst.get('bbox_label', 0))
-            except (TypeError, ValueError) as exc:
-                raise AnnotationError(f'{where}, instance {k}: "bbox" must be [x1, y1, x2, y2] and "bbox_label" an '
-                                      f'integer, got {inst.get("bbox")!r:.80} / {inst.get("bbox_label")!r:.20} ({exc})') \
-                    from None
+                                f'{where}, instance {k}', numbers_only=True)
+            problem = (inst.get('bbox') is not None and numbers_problem('bbox', inst['bbox'], length=4,
+                                                                        expected='4 ([x1, y1, x2, y2])')) \
+                or number_problem('bbox_label', inst.get('bbox_label', 0), integer=True, non_negative=True)
+            if problem:
+                raise InvalidAnnotationError(f'{where}, instance {k}: {problem}')
+            if inst.get('bbox') is not None:
+                out['bbox'] = [float(v) for v in inst['bbox']]
+            out['bbox_label'] = int(inst.get('bbox_label', 0))
             instances.append(out)
         info['instances'] = instances
         return info
@@ -259,7 +278,7 @@ class PaddleOCRDetDataset(_TextDetBase):
     def load_data_list(self) -> list[dict]:
         data_dir = osp.join(self.data_root, self.data_dir) if self.data_root else self.data_dir
         entries = iter_label_files('PaddleOCRDetDataset', self.data_root, self.label_file_list, self.ratio_list,
-                                   read_paddle_label_file)
+                                   lambda path: read_paddle_label_file(path, type(self).__name__))
         data_list = [dict(img_path=osp.join(data_dir, img), height=None, width=None, instances=instances)
                      for img, instances in entries]
         return data_list

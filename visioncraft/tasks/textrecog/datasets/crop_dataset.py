@@ -18,7 +18,7 @@ import numpy as np
 
 from visioncraft.errors import ArgumentParser
 from visioncraft.data import BaseDataset
-from visioncraft.data.loading import imread
+from visioncraft.fileio.image import imread
 from visioncraft.data.transforms import Compose
 from visioncraft.registry import DATASETS
 
@@ -105,6 +105,13 @@ class TextDetCropDataset(DecodesImagesMixin, BaseDataset):
                 data_list.append(dict(img_path=info['img_path'], instances=[dict(text=text)],
                                       polygon=[float(v) for v in poly], instance_idx=k, src_idx=i))
         return data_list
+
+    sample_name = 'word crop'
+
+    def _source(self) -> str:
+        """Named in messages (an empty dataset): the text-detection dataset the crops come from."""
+        inner = getattr(self.dataset, '_source', None)
+        return f'the words of {type(self.dataset).__name__}' + (f' ({inner()})' if callable(inner) else '')
 
     def _load_image(self, info: dict, color_type: str) -> np.ndarray | None:
         import cv2

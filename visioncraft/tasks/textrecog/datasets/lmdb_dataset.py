@@ -23,10 +23,13 @@ import numpy as np
 
 from visioncraft.errors import ArgumentParser
 from visioncraft.data import BaseDataset
-from visioncraft.data.loading import LoadImageFromFile, imdecode
+from visioncraft.data.loading import LoadImageFromFile
+from visioncraft.fileio.image import imdecode, unreadable_image_reason
 from visioncraft.data.transforms import Compose
 from visioncraft.errors import AnnotationError, read_json
 from visioncraft.registry import DATASETS
+
+from .recog_datasets import read_paddle_rec_label_file
 
 __all__ = ['RecogLMDBDataset', 'DecodesImagesMixin', 'write_recog_lmdb', 'read_recog_labels', 'main_lmdb_converter',
            'decode_image', 'find_lmdb_dirs']
@@ -329,7 +332,6 @@ def read_recog_labels(label_file: str, label_format: str = 'auto') -> Iterator[t
     if not osp.isfile(label_file):
         raise FileNotFoundError(f'label file {label_file!r} does not exist')
     if label_format == 'paddle':
-        from .recog_datasets import read_paddle_rec_label_file
         for i, (path, text) in enumerate(read_paddle_rec_label_file(label_file)):
             yield path, text, f'{label_file}, sample {i + 1}'
         return
@@ -411,7 +413,7 @@ def write_recog_lmdb(label_file: str, out_dir: str, img_root: str | None = None,
                 if verify:
                     img = imdecode(data, cv2.IMREAD_UNCHANGED)
                     if img is None or img.size == 0:
-                        problem = f'{where}: {path} is not a readable image'
+                        problem = f'{where}: {path} {unreadable_image_reason(data)}'
             if problem:
                 if not skip_invalid:
                     raise (FileNotFoundError if 'does not exist' in problem else ValueError)(

@@ -18,28 +18,30 @@ from visioncraft.registry import DATASETS
 __all__ = ['TextRecogDataset', 'PaddleOCRRecDataset', 'read_paddle_rec_label_file']
 
 
-def read_paddle_rec_label_file(path: str, delimiter: str = '\t') -> list[tuple[str, str]]:
+def read_paddle_rec_label_file(path: str, delimiter: str = '\t', owner: str = '') -> list[tuple[str, str]]:
     """``(image path as written, text)`` per line of a PaddleOCR recognition label file: ``path<TAB>text``
     (UTF-8, a BOM is accepted). The text is everything after the first delimiter (it may be empty, or hold
-    spaces); blank lines are skipped. A line without the delimiter or without a path is an error naming the file
-    and the line."""
+    spaces); blank lines are skipped. A line without the delimiter or without a path, or a byte that is not UTF-8,
+    is an error naming ``owner`` (the dataset class, when given), the file and the line."""
+    lead = f'{owner}: ' if owner else ''
     out = []
-    for lineno, line in enumerate(read_text_lines(path, 'label file'), 1):
+    for lineno, line in enumerate(read_text_lines(path, f'{lead}label file'), 1):
         line = line.rstrip('\r\n')
         if not line.strip():
             continue
         if delimiter not in line:
-            raise AnnotationError(f'{path}, line {lineno}: expected "image_path{delimiter!r}text", found no '
+            raise AnnotationError(f'{lead}{path}, line {lineno}: expected "image_path{delimiter!r}text", found no '
                                   f'{delimiter!r} in {line[:80]!r}')
         img, text = line.split(delimiter, 1)
         if not img.strip():
-            raise AnnotationError(f'{path}, line {lineno}: the image path (before the delimiter) is empty')
+            raise AnnotationError(f'{lead}{path}, line {lineno}: the image path (before the delimiter) is empty')
         out.append((img.strip(), text))
     return out
 
 
 class _TextRecogBase(BaseDataset):
     METAINFO: dict = dict()
+    sample_name = 'word image'
 
     def filter_data(self, data_list: list[dict]) -> list[dict]:
         """``filter_cfg=dict(filter_empty_gt=True)`` drops entries whose text is empty; ``max_text_len=N`` drops
@@ -68,17 +70,20 @@ class TextRecogDataset(_TextRecogBase):
     """
 
     def parse_data_info(self, raw_data_info: dict) -> dict:
+        if not isinstance(raw_data_info, dict):
+            raise AnnotationError(f'{type(self).__name__}: {self.ann_file}: a data_list entry is '
+                                  f'{raw_data_info!r:.80}, not an object')
         info = super().parse_data_info(raw_data_info)
-        where = f'{self.ann_file}, data_list entry {raw_data_info.get("img_path", "?")!r}'
+        where = f'{type(self).__name__}: {self.ann_file}, data_list entry {raw_data_info.get("img_path", "?")!r}'
         if not isinstance(info.get('img_path'), str) or not info['img_path']:
-            raise ValueError(f'{where}: no "img_path" key (a string)')
+            raise AnnotationError(f'{where}: no "img_path" key (a string)')
         instances = info.get('instances')
         if not isinstance(instances, list) or len(instances) != 1:
-            raise ValueError(f'{where}: "instances" must be a list with one {{"text": ...}} (a word image has one '
-                             f'text), got {instances!r}')
+            raise AnnotationError(f'{where}: "instances" must be a list with one {{"text": ...}} (a word image has '
+                                  f'one text), got {instances!r:.80}')
         inst = instances[0]
         if not isinstance(inst, dict) or not isinstance(inst.get('text'), str):
-            raise ValueError(f'{where}: instance 0 has no "text" string: {inst!r}')
+            raise AnnotationError(f'{where}: instance 0 has no "text" string: {inst!r:.80}')
         info['instances'] = [dict(text=inst['text'])]
         return info
 
@@ -105,6 +110,7 @@ class PaddleOCRRecDataset(_TextRecogBase):
     def load_data_list(self) -> list[dict]:
         data_dir = osp.join(self.data_root, self.data_dir) if self.data_root else self.data_dir
         entries = iter_label_files('PaddleOCRRecDataset', self.data_root, self.label_file_list, self.ratio_list,
-                                   lambda path: read_paddle_rec_label_file(path, self.delimiter))
+                                   lambda path: read_paddle_rec_label_file(path, self.delimiter,
+                                                                           type(self).__name__))
         data_list = [dict(img_path=osp.join(data_dir, img), instances=[dict(text=text)]) for img, text in entries]
         return data_list
