@@ -469,3 +469,20 @@ def pose_batch_maker(codec: dict, input_size=(48, 64)):
             inputs.append(torch.randint(0, 255, (3, h, w), dtype=torch.uint8, generator=g))
         return dict(inputs=inputs, data_samples=samples)
     return make
+
+
+def tiny_det_model(num_classes: int) -> dict:
+    """The smallest RetinaNet that trains end to end in a subprocess in a second or two (TinyDetBackbone, two
+    FPN levels, one head conv): for tests of what happens around training, not of what it learns."""
+    return dict(
+        type='RetinaNet',
+        data_preprocessor=dict(type='DetDataPreprocessor', mean=[127.5] * 3, std=[64.0] * 3, bgr_to_rgb=True,
+                               pad_size_divisor=32),
+        backbone=dict(type='TinyDetBackbone', stem_channels=8, widths=(8, 16, 16), depths=(0, 0, 0),
+                      out_indices=(1, 2)),
+        neck=dict(type='FPN', in_channels=[16, 16], out_channels=16, num_outs=2),
+        bbox_head=dict(type='RetinaHead', num_classes=num_classes, feat_channels=16, stacked_convs=1,
+                       anchor_generator=dict(type='AnchorGenerator', strides=[8, 16], ratios=[1.0],
+                                             sizes=[(12, 17), (24, 34)])),
+        test_cfg=dict(nms_pre=50, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=10),
+    )

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_cfg
+from conftest import tiny_cfg, tiny_det_model
 from fuzz_entry_points_lib import (REPO, SITECUSTOMIZE, Case, Marker, bad_images, check, install_write_watch,
                                    mutate_json_text, png_bytes, random_bytes, run_in_process, run_subprocess,
                                    temp_roots)
@@ -32,17 +32,7 @@ DEBUG = 'VISIONCRAFT_DEBUG'
 _ENV0 = dict(os.environ)
 MIN_CASES = 300
 
-DET_MODEL = dict(
-    type='RetinaNet',
-    data_preprocessor=dict(type='DetDataPreprocessor', mean=[127.5] * 3, std=[64.0] * 3, bgr_to_rgb=True,
-                           pad_size_divisor=32),
-    backbone=dict(type='TinyDetBackbone', stem_channels=8, widths=(8, 16, 16), depths=(0, 0, 0), out_indices=(1, 2)),
-    neck=dict(type='FPN', in_channels=[16, 16], out_channels=16, num_outs=2),
-    bbox_head=dict(type='RetinaHead', num_classes=4, feat_channels=16, stacked_convs=1,
-                   anchor_generator=dict(type='AnchorGenerator', strides=[8, 16], ratios=[1.0],
-                                         sizes=[(12, 17), (24, 34)])),
-    test_cfg=dict(nms_pre=50, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=10),
-)
+DET_MODEL = tiny_det_model(num_classes=4)
 DET_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
                 dict(type='PackDetInputs')]
 

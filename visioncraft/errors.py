@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ['ArgumentParser', 'UserError', 'AnnotationError', 'InvalidAnnotationError', 'EmptyDatasetError',
-           'ImageReadError', 'DeviceError', 'CheckpointError', 'mark_user_error',
+           'decode_text', 'ImageReadError', 'DeviceError', 'CheckpointError', 'mark_user_error',
            'read_checkpoint', 'checked_state_dict', 'read_text_lines',
            'is_user_error', 'user_error_message', 'run_entry_point', 'read_json', 'check_device', 'EXIT_USER_ERROR',
            'EXIT_INTERRUPTED', 'DEBUG_ENV']
@@ -241,6 +241,19 @@ def _print(line: str) -> None:
 
 
 # -- checked readers -------------------------------------------------------------------------------------------
+def decode_text(data: bytes, where: str) -> str:
+    """``data`` as UTF-8 text (a BOM is accepted); undecodable bytes are an :class:`AnnotationError` naming
+    ``where`` (the reader and the file) and the line of the first bad byte, an empty or blank file one saying so."""
+    try:
+        text = data.decode('utf-8-sig')
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b'\n') + 1
+        raise AnnotationError(f'{where}, line {line}: not UTF-8 text (byte {exc.start}: {exc.reason})') from None
+    if not text.strip():
+        raise AnnotationError(f'{where} is empty')
+    return text
+
+
 def read_json(path: str | os.PathLike, what: str = 'JSON file') -> Any:
     """The content of the JSON file ``path``; a missing file, a folder, undecodable bytes or invalid JSON is an
     error naming ``what`` and the file (with the line and column of a syntax error, the line of a byte that is not
@@ -250,15 +263,7 @@ def read_json(path: str | os.PathLike, what: str = 'JSON file') -> Any:
         raise IsADirectoryError(f'{what} {path} is a folder, not a file')
     if not path.exists():
         raise FileNotFoundError(f'{what} {path} not found')
-    data = path.read_bytes()
-    try:
-        text = data.decode('utf-8-sig')
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b'\n') + 1
-        raise AnnotationError(f'{what} {path}, line {line}: not UTF-8 text (byte {exc.start}: {exc.reason})') \
-            from None
-    if not text.strip():
-        raise AnnotationError(f'{what} {path} is empty')
+    text = decode_text(path.read_bytes(), f'{what} {path}')
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, tiny_det_model
 from visioncraft.config import Config
 from visioncraft.data import BaseDataset, ConcatDataset, RepeatDataset
 from visioncraft.data.validation import (RecordFaults, check_coco, check_not_empty, find_duplicates, keypoints_problem,
@@ -190,17 +190,7 @@ def test_empty_dataset_errors_name_class_file_and_filter(tmp_path):
 
 
 # -- a training run -------------------------------------------------------------------------------------------------
-DET_MODEL = dict(
-    type='RetinaNet',
-    data_preprocessor=dict(type='DetDataPreprocessor', mean=[127.5] * 3, std=[64.0] * 3, bgr_to_rgb=True,
-                           pad_size_divisor=32),
-    backbone=dict(type='TinyDetBackbone', stem_channels=8, widths=(8, 16, 16), depths=(0, 0, 0), out_indices=(1, 2)),
-    neck=dict(type='FPN', in_channels=[16, 16], out_channels=16, num_outs=2),
-    bbox_head=dict(type='RetinaHead', num_classes=2, feat_channels=16, stacked_convs=1,
-                   anchor_generator=dict(type='AnchorGenerator', strides=[8, 16], ratios=[1.0],
-                                         sizes=[(12, 17), (24, 34)])),
-    test_cfg=dict(nms_pre=50, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=10),
-)
+DET_MODEL = tiny_det_model(num_classes=2)
 
 
 def _det_train_config(root: Path, **dataset) -> Path:

@@ -38,7 +38,7 @@ import numpy as np
 
 from visioncraft.data import BaseDataset
 from visioncraft.data.validation import RecordFaults, check_coco, number_problem, numbers_problem
-from visioncraft.errors import AnnotationError
+from visioncraft.errors import AnnotationError, decode_text
 from visioncraft.registry import DATASETS, default_scope, get_default_scope
 
 from .metainfo import METAINFO_KEYS_IN_DATA_INFO, parse_pose_metainfo
@@ -54,14 +54,7 @@ def load_json(path: str, what: str) -> Any:
             data = f.read()
     except FileNotFoundError:
         raise FileNotFoundError(f'{what}: {path} does not exist') from None
-    try:
-        text = data.decode('utf-8-sig')
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b'\n') + 1
-        raise AnnotationError(f'{what}: {path}, line {line}: not UTF-8 text (byte {exc.start}: {exc.reason})') \
-            from None
-    if not text.strip():
-        raise AnnotationError(f'{what}: {path} is empty')
+    text = decode_text(data, f'{what}: {path}')
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
