@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_train.sh CONFIG GPUS [ARGS...]
 # Multi-node: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1).
+# `sh tools/...sh` (as MMDetection's guide types it) runs this file with a POSIX sh (dash) that lacks what follows:
+# run it again with bash
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
+if [ $# -lt 2 ]; then echo "usage: tools/dist_train.sh CONFIG GPUS [ARGS...]" >&2; exit 2; fi
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Usage: [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
-#        tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [ARGS...]
+#        tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [WORK_DIR] [ARGS...]
+# A fifth argument that is not an option is the work dir (MMOCR's form), passed on as --work-dir.
+# `sh tools/...sh` (as MMDetection's guide types it) runs this file with a POSIX sh (dash) that lacks what follows:
+# run it again with bash
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
+if [ $# -lt 4 ]; then echo "usage: tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [WORK_DIR] [ARGS...]" >&2; exit 2; fi
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3
@@ -11,6 +16,9 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 PY_ARGS=("${@:5}")
+if [ ${#PY_ARGS[@]} -gt 0 ] && [[ ${PY_ARGS[0]} != -* ]]; then
+    PY_ARGS=(--work-dir "${PY_ARGS[@]}")
+fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=find_python.sh
 source "$HERE/find_python.sh"

@@ -2,7 +2,11 @@
 # Usage: [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #        tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [ARGS...]
 # One task per GPU; rank, world size and MASTER_ADDR come from SLURM_* (PORT sets the port, default 29500).
+# `sh tools/...sh` (as MMDetection's guide types it) runs this file with a POSIX sh (dash) that lacks what follows:
+# run it again with bash
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
+if [ $# -lt 4 ]; then echo "usage: tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [ARGS...]" >&2; exit 2; fi
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3

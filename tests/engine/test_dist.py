@@ -133,6 +133,26 @@ def test_slurm_scripts_launch_and_pass_settings(dist_cfg, one_process_run, tmp_p
     assert 'launcher: slurm' in log_text and 'world size: 2' in log_text
 
 
+
+def test_scripts_run_under_sh_and_slurm_test_takes_mmocrs_work_dir(dist_cfg, one_process_run, tmp_path):
+    """MMDetection's guide types `sh tools/dist_train.sh ...` (sh is dash here), MMOCR's
+    `tools/slurm_test.sh PARTITION JOB CONFIG CKPT WORK_DIR`; a missing argument is a usage line, exit 2."""
+    for script, n in (('dist_train.sh', 2), ('dist_test.sh', 3), ('slurm_train.sh', 4), ('slurm_test.sh', 4)):
+        proc = subprocess.run(['sh', f'tools/{script}'], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stderr.startswith(f'usage: tools/{script} '), (script, proc.stderr)
+        assert proc.stderr.count(' ') >= n
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    srun = bindir / 'srun'
+    srun.write_text(FAKE_SRUN)
+    srun.chmod(srun.stat().st_mode | stat.S_IEXEC)
+    env = dict(GPUS=1, GPUS_PER_NODE=1, SRUN_LOG=tmp_path / 'srun_args.txt', PORT=_free_port())
+    work_dir = tmp_path / 'mmocr_style'
+    _sh(['sh', 'tools/slurm_test.sh', 'dev', 'db_r50', str(dist_cfg), str(one_process_run / 'epoch_2.pth'),
+         str(work_dir), '--out', str(tmp_path / 'out.pkl')], PATH=f'{bindir}{os.pathsep}{_env()["PATH"]}', **env)
+    assert len(pickle.loads((tmp_path / 'out.pkl').read_bytes())) == 21
+    assert 'launcher: slurm' in next(work_dir.glob('*/*.log')).read_text()
+
 def test_launcher_environments():
     env = dist.env_for_launcher('slurm', {'SLURM_PROCID': '5', 'SLURM_NTASKS': '16', 'SLURM_LOCALID': '1',
                                           'SLURM_NODELIST': 'gpu-node[07-08,11]', 'PORT': '29612'})
