@@ -215,3 +215,18 @@ def test_resume_lists_what_differs_from_the_checkpoints_config_and_which_wins(ma
     assert "train_cfg.max_epochs: 1 (checkpoint) -> 2 (config): the config's value is used" in text
     # what the log says is what happened: the optimizer kept the checkpoint's base rate
     assert all(g['initial_lr'] == pytest.approx(0.05) for g in runner.optim_wrapper.optimizer.param_groups)
+
+
+def test_latest_pth_stands_for_the_work_dirs_latest_checkpoint(make_cfg):
+    """MMPose's guide resumes with `--resume work_dirs/<name>/latest.pth` (and tests from it)."""
+    cfg = make_cfg(train_cfg=dict(by_epoch=True, max_epochs=1))
+    Runner(cfg).train()
+    wd = Path(cfg['work_dir'])
+    assert not (wd / 'latest.pth').exists()
+    assert load_checkpoint_file(wd / 'latest.pth')['meta']['iter'] == 6
+    Runner(dict(cfg, resume=str(wd / 'latest.pth'), train_cfg=dict(by_epoch=True, max_epochs=2))).train()
+    assert f'Resumed from {wd / "latest.pth"}: epoch 1, iteration 6' in log_text(wd)
+    assert load_checkpoint_file(wd / 'latest.pth')['meta']['iter'] == 12  # now the second epoch's
+    (wd / 'epoch_2.pth').unlink()
+    with pytest.raises(FileNotFoundError, match=r'latest\.pth: no such file, and .*last_checkpoint names .*epoch_2'):
+        load_checkpoint_file(wd / 'latest.pth')

@@ -33,10 +33,13 @@ from ..errors import CheckpointError
 __all__ = ['save_checkpoint', 'atomic_write_bytes', 'atomic_write_text', 'load_checkpoint_file',
            'load_model_weights', 'extract_state_dict', 'find_latest_checkpoint', 'cached_download',
            'LoadReport', 'CheckpointMismatchError', 'check_weights_fit', 'remove_stale_temp_files',
-           'write_last_checkpoint', 'read_last_checkpoint', 'checkpoint_candidates', 'LAST_CHECKPOINT']
+           'write_last_checkpoint', 'read_last_checkpoint', 'checkpoint_candidates', 'LAST_CHECKPOINT', 'LATEST_ALIAS',
+           'resolve_checkpoint_alias']
 
 #: the work dir's pointer to its latest checkpoint
 LAST_CHECKPOINT = 'last_checkpoint'
+#: MMPose's / mmcv's name for a work dir's latest checkpoint, accepted as an alias of what last_checkpoint names
+LATEST_ALIAS = 'latest.pth'
 # .NAME.PID-RANDOM.tmp (ours) or .NAME.XXXXXXXX.tmp (mkstemp, written by versions before 0.2)
 _TEMP_RE = re.compile(r'^\.(?P<name>.+)\.(?:(?P<pid>\d+)-[0-9a-f]+|[A-Za-z0-9_]{8})\.tmp$')
 
@@ -203,18 +206,34 @@ def cached_download(url: str, cache_dir: str | os.PathLike | None = None, progre
     return dst
 
 
+def resolve_checkpoint_alias(filename: str) -> str:
+    """The checkpoint a work dir's alias stands for: ``WORK_DIR/last_checkpoint`` (the pointer file) and
+    ``WORK_DIR/latest.pth`` when no such file exists (the name MMPose's and mmcv's guides resume and test from)
+    are the checkpoint ``last_checkpoint`` names; any other path is returned as it is."""
+    base, folder = os.path.basename(filename), os.path.dirname(filename) or '.'
+    if base == LAST_CHECKPOINT and os.path.isfile(filename):
+        named, found = read_last_checkpoint(folder)
+        if found is None:
+            raise FileNotFoundError(f'{filename} names {named}, which does not exist' if named else
+                                    f'{filename} is empty')
+        return str(found)
+    pointer = os.path.join(folder, LAST_CHECKPOINT)
+    if base == LATEST_ALIAS and not os.path.exists(filename) and os.path.isfile(pointer):
+        named, found = read_last_checkpoint(folder)
+        if found is None:
+            raise FileNotFoundError(f'{filename}: no such file, and {pointer} names '
+                                    f'{named}, which does not exist')
+        _logger.info(f'{filename} stands for the work dir\'s latest checkpoint, {found}')
+        return str(found)
+    return filename
+
+
 def load_checkpoint_file(filename: str | os.PathLike, map_location: str | torch.device = 'cpu') -> dict:
     """Load a checkpoint from a path or an http(s) URL with ``torch.load(weights_only=True)``."""
     filename = str(filename)
     if filename.startswith(('http://', 'https://')):
         filename = str(cached_download(filename))
-    if os.path.basename(filename) == LAST_CHECKPOINT and os.path.isfile(filename):
-        # a work dir's pointer file stands for the checkpoint it names (`test CONFIG WORK_DIR/last_checkpoint`)
-        named, found = read_last_checkpoint(os.path.dirname(filename) or '.')
-        if found is None:
-            raise FileNotFoundError(f'{filename} names {named}, which does not exist' if named else
-                                    f'{filename} is empty')
-        filename = str(found)
+    filename = resolve_checkpoint_alias(filename)
     if os.path.isdir(filename):
         raise IsADirectoryError(errno.EISDIR, f'checkpoint {filename} is a folder, not a file')
     if not os.path.isfile(filename):
