@@ -23,6 +23,7 @@ and ``SLURM_JOB_ID`` set, the job is requeued (``scontrol requeue``); a requeued
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import platform
@@ -43,6 +44,7 @@ from ..errors import UserError
 from ..evaluation import Evaluator
 from ..fileio.checkpoint import (LAST_CHECKPOINT, checkpoint_candidates, extract_state_dict, load_checkpoint_file,
                                  load_model_weights, read_last_checkpoint, save_checkpoint, write_last_checkpoint)
+from ..models.backbones.pretrained import pretrained_weights_skipped
 from ..registry import (EVALUATORS, LOOPS, MODEL_WRAPPERS, MODELS, VISUALIZERS, config_file_context,
                         set_default_scope)
 from .builder import DEFAULT_HOOKS, build_dataloader, build_hook
@@ -244,12 +246,24 @@ class Runner:
         self.logger.info('Environment\n    ' + '\n    '.join(lines))
         self.logger.info(f'Config:\n{self.cfg.pretty_text}')
 
+    def _checkpoint_named(self) -> str | None:
+        """The checkpoint the config says this run loads: ``load_from``, or ``resume=PATH``."""
+        resume = self.cfg.get('resume')
+        if isinstance(resume, str) and resume not in ('auto', 'True', 'true'):
+            return resume
+        return self.cfg.get('load_from') or None
+
     def _build_model(self, model_cfg: Any) -> nn.Module:
         if model_cfg is None:
             raise KeyError('the config needs a "model" entry')
         model = MODELS.build(_as_dict(model_cfg), key_path='model')
         if isinstance(model_cfg, dict) and hasattr(model, 'init_weights'):
-            model.init_weights()
+            # a checkpoint that will be loaded (testing, load_from, --resume PATH) replaces every weight: the
+            # backbone's pretrained init_cfg is not fetched for nothing (offline, the fetch would fail)
+            source = self._checkpoint_named()
+            with (pretrained_weights_skipped(f'the weights come from {source}') if source
+                  else contextlib.nullcontext()):
+                model.init_weights()
         model = model.to(self.device)
         if dist.is_distributed():
             if self.cfg.get('sync_bn') and self.device.type != 'cuda':

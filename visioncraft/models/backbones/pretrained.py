@@ -5,17 +5,33 @@ failures the same way.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torchvision
 from torch import nn
 
-from ...fileio.checkpoint import extract_state_dict, load_checkpoint_file, load_model_weights
+from ...fileio.checkpoint import LoadReport, extract_state_dict, load_checkpoint_file, load_model_weights
 
-__all__ = ['resolve_checkpoint_path', 'check_pretrained_init_cfg', 'load_pretrained']
+__all__ = ['resolve_checkpoint_path', 'check_pretrained_init_cfg', 'load_pretrained', 'pretrained_weights_skipped']
 
 _logger = logging.getLogger('visioncraft')
+#: why pretrained weights are not loaded now (None: they are); see :func:`pretrained_weights_skipped`
+_skip_reason: contextvars.ContextVar[str | None] = contextvars.ContextVar('skip_pretrained', default=None)
+
+
+@contextlib.contextmanager
+def pretrained_weights_skipped(reason: str) -> Iterator[None]:
+    """Within this block :func:`load_pretrained` loads (and downloads) nothing and says so with ``reason``: a
+    model about to get every weight from a checkpoint (testing, inference, ``load_from``) must never fetch its
+    backbone's ImageNet weights first (offline, that fetch would fail)."""
+    token = _skip_reason.set(reason)
+    try:
+        yield
+    finally:
+        _skip_reason.reset(token)
 
 
 def resolve_checkpoint_path(checkpoint: str) -> str:
@@ -52,6 +68,10 @@ def load_pretrained(module: nn.Module, init_cfg: dict, *, name: str,
     source = init_cfg.get('checkpoint')
     if not source:
         raise ValueError(f"{name} init_cfg=dict(type='Pretrained') needs a 'checkpoint'")
+    skip = _skip_reason.get()
+    if skip is not None:
+        _logger.info(f'{name}: pretrained weights {source} not loaded: {skip}')
+        return LoadReport([], [], [])
     path = resolve_checkpoint_path(str(source))
     try:
         ckpt = load_checkpoint_file(path)
