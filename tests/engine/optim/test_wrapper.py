@@ -185,7 +185,7 @@ def test_amp_on_cpu_uses_bfloat16_autocast():
     model = nn.Linear(5, 3)
     before = _params(model).clone()
     wrapper = AmpOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), clip_grad=dict(max_norm=1.0),
-                              accumulative_counts=2)
+                              accumulative_counts=2, cpu_bf16='force')  # 'auto' depends on the CPU (below)
     assert (wrapper.device_type, wrapper.dtype, wrapper.loss_scaler) == ('cpu', torch.bfloat16, None)
     wrapper.initialize_count_status(cur_iter=0, max_iters=2)
     x = torch.randn(4, 5)
@@ -207,7 +207,8 @@ def test_amp_fp16_on_cpu_warns_and_falls_back():
     model = nn.Linear(2, 2)
     with pytest.warns(UserWarning, match='bfloat16'):
         wrapper = OPTIM_WRAPPERS.build(dict(type='AmpOptimWrapper', dtype='float16', loss_scale=512.0,
-                                            optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
+                                            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                                            cpu_bf16='force'))
     assert wrapper.dtype == torch.bfloat16 and wrapper.loss_scaler is None
     with pytest.raises(ValueError, match='dtype'):
         AmpOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), dtype='float64')
@@ -242,3 +243,27 @@ def test_amp_fp16_on_cuda(loss_scale):
 
     bf16 = AmpOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), dtype='bfloat16')
     assert bf16.dtype == torch.bfloat16 and bf16.loss_scaler is None
+
+
+@pytest.mark.parametrize('native', [False, True])
+def test_cpu_amp_falls_back_to_float32_where_bfloat16_is_emulated(native, monkeypatch):
+    """--amp on a CPU without native bfloat16 (AVX512-BF16 / AMX) trains in float32 and says so: emulated
+    bfloat16 ran one DBNet iteration 10x slower (benchmarks/cpu_amp.py)."""
+    import visioncraft.engine.optim.wrapper as wrapper_module
+    monkeypatch.setattr(wrapper_module, 'cpu_has_native_bf16', lambda: native)
+    model = nn.Linear(5, 3)
+    if native:
+        wrapper = AmpOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    else:
+        with pytest.warns(UserWarning, match='mixed precision is off on the CPU: training in float32 .*no native '
+                                             'bfloat16'):
+            wrapper = AmpOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    assert wrapper.enabled is native
+    assert wrapper.dtype == (torch.bfloat16 if native else torch.float32)
+    with wrapper.optim_context(model):
+        out = model(torch.randn(2, 5))
+    assert out.dtype == (torch.bfloat16 if native else torch.float32)
+    with pytest.warns(UserWarning, match="cpu_bf16='off'"):
+        assert AmpOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), cpu_bf16='off').enabled is False
+    with pytest.raises(ValueError, match="cpu_bf16 must be 'auto', 'force' or 'off'"):
+        AmpOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), cpu_bf16='yes')

@@ -28,7 +28,7 @@ from visioncraft.config.checks import (check_bool, check_int, check_number, conf
                                        key_path)
 from visioncraft.registry import OPTIM_WRAPPERS
 
-__all__ = ['OptimWrapper', 'AmpOptimWrapper']
+__all__ = ['OptimWrapper', 'AmpOptimWrapper', 'cpu_has_native_bf16']
 
 logger = logging.getLogger(__name__)
 
@@ -271,6 +271,12 @@ def _parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
                      f'got {dtype!r}')
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX tiles), as PyTorch reports it."""
+    probes = (getattr(torch.cpu, '_is_avx512_bf16_supported', None), getattr(torch.cpu, '_is_amx_tile_supported', None))
+    return any(bool(probe()) for probe in probes if probe is not None)
+
+
 @OPTIM_WRAPPERS.register_module()
 class AmpOptimWrapper(OptimWrapper):
     """Mixed precision: forward under autocast, parameters and optimizer state stay float32.
@@ -282,23 +288,38 @@ class AmpOptimWrapper(OptimWrapper):
         loss_scale: float16 on CUDA only (bfloat16 needs no scaling). ``'dynamic'``: a
             :class:`torch.amp.GradScaler` with its defaults; a number: a fixed scale (steps with non-finite
             gradients are still skipped); a dict: ``GradScaler`` keyword arguments.
+        cpu_bf16: on the CPU, ``'auto'`` (default) uses bfloat16 autocast only where the CPU computes in
+            bfloat16 natively (AVX512-BF16 or AMX); elsewhere PyTorch emulates it, about 10x slower than float32
+            (``python benchmarks/cpu_amp.py`` measures it), so training runs in float32 and says so once.
+            ``'force'`` uses bfloat16 anyway, ``'off'`` never on the CPU.
         **kwargs: ``accumulative_counts``, ``clip_grad`` as for :class:`OptimWrapper`.
 
-    :attr:`device_type` (``'cuda'`` / ``'cpu'``) and :attr:`dtype` say what is used; :attr:`loss_scaler`
-    is the ``GradScaler`` or None. Gradients are unscaled before clipping.
+    :attr:`device_type` (``'cuda'`` / ``'cpu'``) and :attr:`dtype` say what is used (float32 with
+    :attr:`enabled` False after a CPU fall-back); :attr:`loss_scaler` is the ``GradScaler`` or None. Gradients
+    are unscaled before clipping.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, *, dtype: str | torch.dtype | None = None,
-                 loss_scale: str | float | dict = 'dynamic', **kwargs: Any) -> None:
+                 loss_scale: str | float | dict = 'dynamic', cpu_bf16: str = 'auto', **kwargs: Any) -> None:
         super().__init__(optimizer, **kwargs)
+        if cpu_bf16 not in ('auto', 'force', 'off'):
+            raise ValueError(f"AmpOptimWrapper: cpu_bf16 must be 'auto', 'force' or 'off', got {cpu_bf16!r}")
         requested = _parse_dtype(dtype)
         self.device_type = self._autocast_device(optimizer)
+        self.enabled = True
         if self.device_type == 'cpu':
             if requested == torch.float16:
                 warnings.warn('AmpOptimWrapper: float16 autocast was asked for but the parameters are on the '
                               'CPU, where autocast supports bfloat16 only; using bfloat16', UserWarning,
                               stacklevel=2)
             self.dtype = torch.bfloat16
+            if cpu_bf16 == 'off' or (cpu_bf16 == 'auto' and not cpu_has_native_bf16()):
+                self.enabled, self.dtype = False, torch.float32
+                why = ("cpu_bf16='off'" if cpu_bf16 == 'off' else
+                       'this CPU has no native bfloat16 (AVX512-BF16 or AMX), where bfloat16 autocast runs about '
+                       "10x slower than float32; cpu_bf16='force' uses it anyway")
+                warnings.warn(f'AmpOptimWrapper: mixed precision is off on the CPU: training in float32 ({why})',
+                              UserWarning, stacklevel=2)
         else:
             self.dtype = requested or (torch.float16 if self.device_type == 'cuda' else torch.bfloat16)
         self.loss_scale = loss_scale
@@ -334,7 +355,8 @@ class AmpOptimWrapper(OptimWrapper):
                          f'got {loss_scale!r}')
 
     def _enter_autocast(self, stack: contextlib.ExitStack) -> None:
-        stack.enter_context(torch.autocast(device_type=self.device_type, dtype=self.dtype))
+        if self.enabled:
+            stack.enter_context(torch.autocast(device_type=self.device_type, dtype=self.dtype))
 
     def backward(self, loss: torch.Tensor, **kwargs: Any) -> None:
         if self.loss_scaler is not None:
