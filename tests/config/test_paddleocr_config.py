@@ -269,6 +269,21 @@ def test_checkpoints_win_over_pretrained_model(tmp_path):
                                                          checkpoint='torchvision://mobilenet_v3_large')
 
 
+
+def test_a_wrong_checkpoints_path_falls_back_to_pretrained_model(tmp_path, caplog):
+    """PaddleOCR's guide: 'If the model path specified by Global.checkpoints is wrong, the one specified by
+    Global.pretrained_model will be loaded.'"""
+    torch.save({'state_dict': {}}, tmp_path / 'pre.pth')
+    wrong = str(tmp_path / 'no' / 'such' / 'model')
+    with caplog.at_level('WARNING', logger='visioncraft'):
+        cfg = load_paddleocr_config(MV3, {'Global.pretrained_model': str(tmp_path / 'pre'),
+                                          'Global.checkpoints': wrong})
+    assert (cfg.load_from, cfg.resume) == (str(tmp_path / 'pre.pth'), False)
+    assert cfg.paddleocr.checkpoints is None
+    assert f"Global.checkpoints='{wrong}'" in caplog.text and 'loading Global.pretrained_model=' in caplog.text
+    with pytest.raises(ConfigError, match=r'Global\.checkpoints=.*neither'):  # nothing to fall back to
+        load_paddleocr_config(MV3, {'Global.checkpoints': wrong})
+
 def test_read_config_with_use_gpu_false_hides_the_gpus(monkeypatch):
     from visioncraft.cli.common import read_config
     monkeypatch.setenv('CUDA_VISIBLE_DEVICES', '0')

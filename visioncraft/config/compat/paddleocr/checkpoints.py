@@ -4,6 +4,7 @@ backbone's ``init_cfg`` (:func:`translate_weights`)."""
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from typing import Any
 
@@ -13,6 +14,8 @@ from visioncraft.fileio.checkpoint import read_last_checkpoint
 from .doc import PaddleOCRDoc
 
 __all__ = ['resolve_checkpoint', 'translate_weights']
+
+_logger = logging.getLogger('visioncraft')
 
 
 def resolve_checkpoint(value: str, key: str, label: str) -> str:
@@ -46,16 +49,26 @@ def resolve_checkpoint(value: str, key: str, label: str) -> str:
 
 def translate_weights(doc: PaddleOCRDoc, model: dict) -> dict[str, Any]:
     """``load_from`` and ``resume`` of the internal config, and the resolved ``checkpoints`` / ``pretrained_model``
-    paths (None when not set). ``checkpoints`` (resume) wins over ``pretrained_model`` (weights only);
+    paths (None when not set). ``checkpoints`` (resume) wins over ``pretrained_model`` (weights only); a
+    ``checkpoints`` path that names nothing falls back to ``pretrained_model`` with a warning, as PaddleOCR's guide
+    says (and is an error without one);
     ``torchvision://`` weights go to the ``backbone`` of ``model`` (its ``init_cfg``, set here)."""
     g = doc.section('Global')
     label = doc.label
     ckpt, pretrained = g.get('checkpoints'), g.get('pretrained_model')
     out: dict[str, Any] = dict(load_from=None, resume=False, checkpoints=None, pretrained_model=None)
     if ckpt:
-        out['load_from'] = out['checkpoints'] = resolve_checkpoint(ckpt, 'Global.checkpoints', label)
-        out['resume'] = True
-    elif pretrained:
+        try:
+            out['load_from'] = out['checkpoints'] = resolve_checkpoint(ckpt, 'Global.checkpoints', label)
+            out['resume'] = True
+        except ConfigError as exc:
+            if not pretrained:
+                raise
+            # PaddleOCR's rule: a wrong Global.checkpoints path falls back to Global.pretrained_model
+            _logger.warning(f'{exc}; loading Global.pretrained_model={pretrained!r} instead (weights only, '
+                            'training starts at epoch 0), as PaddleOCR does')
+            ckpt = None
+    if not ckpt and pretrained:
         path = out['pretrained_model'] = resolve_checkpoint(pretrained, 'Global.pretrained_model', label)
         if path.startswith('torchvision://'):
             backbone = model.get('backbone')
