@@ -63,7 +63,8 @@ def test_det_mv3_db_translates_to_the_internal_config():
         (16, 8, False, True)
     ds = train['dataset']
     assert (ds['type'], ds['data_dir'], ds['label_file_list'], ds['ratio_list']) == \
-        ('PaddleOCRDetDataset', './data/icdar2015/', ['./data/icdar2015/train_icdar2015_label.txt'], [1.0])
+        ('PaddleOCRDetDataset', './train_data/icdar2015/text_localization/',
+         ['./train_data/icdar2015/text_localization/train_icdar2015_label.txt'], [1.0])
     assert ds['pipeline'] == [
         dict(type='LoadImageFromFile'),
         dict(type='LoadOCRAnnotations', with_polygon=True, with_bbox=True, with_label=True),
