@@ -220,7 +220,8 @@ def test_no_validation_when_val_parts_are_absent(make_cfg):
 
 
 def test_amp_on_cpu_runs_in_bfloat16(make_cfg):
-    cfg = make_cfg(optim_wrapper=dict(type='AmpOptimWrapper', optimizer=dict(type='SGD', lr=0.05)),
+    cfg = make_cfg(optim_wrapper=dict(type='AmpOptimWrapper', optimizer=dict(type='SGD', lr=0.05),
+                                      cpu_bf16='force'),  # 'auto' trains in float32 on CPUs without native bf16
                    train_cfg=dict(by_epoch=True, max_epochs=1))
     runner = Runner(cfg)
     runner.train()

@@ -11,7 +11,7 @@ from collections import defaultdict, deque
 from pathlib import Path
 from typing import Any
 
-__all__ = ['get_logger', 'setup_logger', 'MessageHub', 'LOG_FORMAT', 'LOG_DATEFMT']
+__all__ = ['get_logger', 'setup_logger', 'FILE_ONLY', 'MessageHub', 'LOG_FORMAT', 'LOG_DATEFMT']
 
 LOG_FORMAT = '%(asctime)s - %(name)s - %(levelname)s - %(message)s'
 LOG_DATEFMT = '%m/%d %H:%M:%S'
@@ -20,6 +20,14 @@ _LOGGER_NAME = 'visioncraft'
 
 def get_logger() -> logging.Logger:
     return logging.getLogger(_LOGGER_NAME)
+
+
+#: ``logger.info(msg, extra=FILE_ONLY)``: to the log file, not the console (the merged config, long dumps)
+FILE_ONLY = {'file_only': True}
+
+
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, 'file_only', False)
 
 
 def setup_logger(log_file: str | Path | None = None, *, rank: int = 0, level: str | int = 'INFO') -> logging.Logger:
@@ -34,6 +42,7 @@ def setup_logger(log_file: str | Path | None = None, *, rank: int = 0, level: st
     logger.setLevel(lvl if rank == 0 else logging.WARNING)
     console = logging.StreamHandler(sys.stdout)
     console.setFormatter(fmt)
+    console.addFilter(_not_file_only)
     logger.addHandler(console)
     if log_file is not None and rank == 0:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ from ..registry import (EVALUATORS, LOOPS, MODEL_WRAPPERS, MODELS, VISUALIZERS, 
                         set_default_scope)
 from .builder import DEFAULT_HOOKS, build_dataloader, build_hook
 from .hooks import HOOK_POINTS, Hook, get_priority
-from .logging import MessageHub, setup_logger
+from .logging import FILE_ONLY, MessageHub, setup_logger
 from .loops import StopRequested
 from .optim import build_optim_wrapper, build_param_schedulers
 from .randomness import get_rng_state, set_random_seed, set_rng_state
@@ -244,7 +244,11 @@ class Runner:
                  f'distributed: {dist.is_distributed()}, world size: {self.world_size}', f'seed: {self.seed}',
                  f'work dir: {self.work_dir}']
         self.logger.info('Environment\n    ' + '\n    '.join(lines))
-        self.logger.info(f'Config:\n{self.cfg.pretty_text}')
+        # the merged config goes to the log file (and the work dir, below); the console gets where it is
+        self.logger.info(f'Config:\n{self.cfg.pretty_text}', extra=FILE_ONLY)
+        name = Path(self._cfg_file).stem if self._cfg_file else 'config'
+        self.logger.info(f'Config: the merged config is {self.work_dir / f"{name}.py"} (and in '
+                         f'{self.log_dir / f"{self.timestamp}.log"})')
 
     def _checkpoint_named(self) -> str | None:
         """The checkpoint the config says this run loads: ``load_from``, or ``resume=PATH``."""
