@@ -329,3 +329,15 @@ def test_worker_processes_are_released_when_a_run_fails(make_cfg):
         pass
     assert runner is not None and runner.train_loop.dataloader._iterator is None
     assert not [p for p in multiprocessing.active_children() if p.is_alive()]
+
+
+def test_a_validation_in_the_middle_of_an_epoch_is_logged_by_iteration(make_cfg):
+    """ValEveryNItersHook (PaddleOCR's eval_batch_step) validates inside an epoch: its log lines are
+    Iter(val), not 'Epoch(val) [0]' (the epoch before it); the epoch-end validation stays Epoch(val) [1]."""
+    cfg = make_cfg(train_cfg=dict(by_epoch=True, max_epochs=1, val_interval=1),
+                   custom_hooks=[dict(type='ValEveryNItersHook', interval=4)])
+    Runner(cfg).train()
+    lines = [ln for ln in log_text(cfg['work_dir']).splitlines() if '(val)' in ln]
+    assert not any('Epoch(val) [0]' in ln for ln in lines)
+    assert any('Iter(val) [3/3]  accuracy/top1' in ln for ln in lines)  # after iteration 4 of 6
+    assert any('Epoch(val) [1][3/3]  accuracy/top1' in ln for ln in lines)

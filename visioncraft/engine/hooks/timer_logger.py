@@ -14,6 +14,15 @@ from .hook import Hook, Priority
 __all__ = ['IterTimerHook', 'LoggerHook']
 
 
+
+def _val_at_epoch_end(runner, mode: str) -> bool:
+    """Whether this validation closes a training epoch (logged ``Epoch(val) [N]``). One run in the middle of an
+    epoch (``ValEveryNItersHook``, PaddleOCR's ``eval_batch_step``) is logged by iteration instead of as the
+    epoch before it ("epoch 0")."""
+    if mode != 'val' or not runner.train_loop_built or not runner.train_loop.by_epoch:
+        return False
+    return int(getattr(runner, 'position', {}).get('inner_iter', 0) or 0) == 0
+
 @HOOKS.register_module()
 class IterTimerHook(Hook):
     """Records ``<mode>/data_time`` (waiting for the batch) and ``<mode>/time`` (whole iteration)."""
@@ -141,9 +150,8 @@ class LoggerHook(Hook):
             return
         hub = runner.message_hub
         width = len(str(total))
-        head = (f'Epoch({mode}) [{runner.epoch}][{batch_idx + 1:>{width}}/{total}]' if mode == 'val'
-                and runner.train_loop_built and runner.train_loop.by_epoch
-                else f'Iter({mode}) [{batch_idx + 1:>{width}}/{total}]')
+        head = (f'Epoch({mode}) [{runner.epoch}][{batch_idx + 1:>{width}}/{total}]'
+                if _val_at_epoch_end(runner, mode) else f'Iter({mode}) [{batch_idx + 1:>{width}}/{total}]')
         runner.logger.info(f'{head}  time: {_fmt(hub.mean(f"{mode}/time", self.interval))}  '
                            f'data_time: {_fmt(hub.mean(f"{mode}/data_time", self.interval))}')
 
@@ -157,7 +165,7 @@ class LoggerHook(Hook):
         metrics = metrics or {}
         loop = runner.val_loop if mode == 'val' else runner.test_loop
         total = len(loop.dataloader)
-        by_epoch = mode == 'val' and runner.train_loop_built and runner.train_loop.by_epoch
+        by_epoch = _val_at_epoch_end(runner, mode)
         head = (f'Epoch({mode}) [{runner.epoch}][{total}/{total}]' if by_epoch
                 else f'Iter({mode}) [{total}/{total}]')
         shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
