@@ -176,3 +176,21 @@ def test_a_run_that_fails_in_a_worker_exits_promptly(tmp_path, workers):
     took = time.time() - start
     assert done.returncode == 2 and done.stdout.strip() == 'caught', done.stderr[-3000:]
     assert took < 60, f'{took:.1f} s to exit'
+
+
+def test_a_validation_worker_ending_leaves_the_persistent_training_workers_alone(make_cfg, tmp_path):
+    """A forked worker inherits the main process's DataLoader iterators and this module's exit hooks, which run
+    when it ends: the validation worker used to SIGKILL the (persistent) training worker on its way out, and the
+    run then died with 'DataLoader worker (pid N) is killed by signal: Killed' (make quickstart did)."""
+    from visioncraft.config import Config
+    cfg = make_cfg(train_cfg=dict(by_epoch=True, max_epochs=3, val_interval=1))
+    cfg['train_dataloader'] = dict(cfg['train_dataloader'], num_workers=1, persistent_workers=True)
+    cfg['val_dataloader'] = dict(cfg['val_dataloader'], num_workers=1)
+    path = tmp_path / 'workers.py'
+    Config(cfg).dump(path)
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, '-m', 'visioncraft.cli.main', 'train', str(path)], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    log = next(Path(cfg['work_dir']).glob('*/*.log')).read_text()
+    assert log.count('Epoch(val) [3][') >= 1 and 'killed by signal' not in log

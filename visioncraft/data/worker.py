@@ -240,6 +240,8 @@ def _kill_survivors(it) -> None:
     """SIGKILL the workers of iterator ``it`` still alive after the DataLoader's own shutdown: ours ignore the
     SIGTERM with which DataLoader (and multiprocessing, at exit) would end them, so a stuck one would otherwise
     keep the process from exiting."""
+    if not _owned(it):
+        return
     for w in list(getattr(it, '_workers', ())):
         if w.pid is not None and w.exitcode is None:
             try:
@@ -249,7 +251,17 @@ def _kill_survivors(it) -> None:
             w.join(timeout=5)
 
 
+def _owned(it) -> bool:
+    """Whether iterator ``it``'s workers are this process's children. A forked worker inherits the main
+    process's iterators (and this module's exit hooks, which run when the worker ends): it must never shut down
+    or kill its siblings (a validation worker ending used to SIGKILL the persistent training workers)."""
+    return getattr(it, '_vc_owner_pid', None) == os.getpid()
+
+
 def _shutdown_then_kill(ref: 'weakref.ref', original) -> None:
+    it = ref()
+    if it is not None and not _owned(it):
+        return
     _RELEASE.value = 1
     try:
         original()
@@ -265,9 +277,11 @@ def _kill_workers_at_exit() -> None:
     the atexit handlers: a DataLoader iterator that an exception's traceback kept alive would otherwise be
     collected during those, after its queues' feeder threads were finalised, and wait on workers that never
     get its stop message; multiprocessing's own handler then ends them with SIGTERM, which they ignore."""
-    _RELEASE.value = 1
     with _watch_lock:
-        iterators = list(_all_iterators)
+        iterators = [it for it in _all_iterators if _owned(it)]
+    if not iterators:  # a worker process ending, or nothing started: nothing of ours to end
+        return
+    _RELEASE.value = 1
     for it in iterators:
         _kill_survivors(it)
 
@@ -282,6 +296,7 @@ def _watch_iterator(it) -> None:
     """Start watching the workers of DataLoader iterator ``it`` (the death watch from the main thread only;
     elsewhere DataLoader's own 5-second checks remain)."""
     global _watch_thread, _previous_sigchld, _sigchld_installed
+    it._vc_owner_pid = os.getpid()
     original = it._shutdown_workers  # a stuck worker is killed after the DataLoader's own shutdown
     it._shutdown_workers = functools.partial(_shutdown_then_kill, weakref.ref(it), original)
     with _watch_lock:
