@@ -33,6 +33,7 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import registry
 from ..errors import mark_user_error
 from .config import ConfigError
 
@@ -51,7 +52,6 @@ class ConfigValueError(ConfigError, TypeError):
 # -- where a value comes from -----------------------------------------------------------------------------------
 def _build_context() -> tuple[str | None, tuple[str, ...]]:
     """(config file, key path parts) of the registry build under way, if any."""
-    from .. import registry  # the registry imports nothing of the config package; import late all the same
     return registry._config_file.get(), registry._key_path.get()
 
 

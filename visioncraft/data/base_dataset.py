@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch.utils.data
 
-from visioncraft.errors import read_json
+from visioncraft.errors import mark_user_error, read_json
 from visioncraft.registry import DATASETS
 
 from .seeding import SeededIndex, derive_seed, sample_rng
@@ -138,7 +138,6 @@ class BaseDataset(torch.utils.data.Dataset):
         except _ANNOTATION_ERRORS as exc:
             # a broken annotation file (invalid JSON / XML, a missing key, a wrong type): the entry points print
             # it as one line naming the file (visioncraft.errors)
-            from visioncraft.errors import mark_user_error
             named = self.ann_file and (self.ann_file in str(exc) or type(self).__name__ in str(exc))
             raise mark_user_error(exc, None if named else f'{type(self).__name__}: annotation file {self.ann_file}'
                                   if self.ann_file else type(self).__name__)

@@ -10,6 +10,7 @@ from torch import nn
 from visioncraft.registry import KEYPOINT_CODECS, MODELS
 from visioncraft.structures import InstanceData
 
+from ..codecs.flip import flip_heatmaps  # the codecs own the flip conventions
 from .accuracy import heatmap_pck_accuracy
 
 __all__ = ['HeatmapHead', 'flip_indices_of', 'merge_flip_heatmaps']
@@ -33,7 +34,6 @@ def merge_flip_heatmaps(heatmaps: torch.Tensor, heatmaps_flipped: torch.Tensor, 
     """Average ``heatmaps`` (B, K, H, W) with those of the flipped inputs, flipped back by the codec's
     ``flip_heatmaps`` (``test_cfg['flip_mode']``: 'heatmap' (shifted one pixel right with ``shift_heatmap``,
     compensating the odd flip of an even-width map) or 'udp' (no shift))."""
-    from ..codecs.flip import flip_heatmaps  # the codecs own the flip conventions
     back = flip_heatmaps(heatmaps_flipped, flip_indices=flip_indices, flip_mode=test_cfg.get('flip_mode', 'heatmap'),
                          shift_heatmap=test_cfg.get('shift_heatmap', True))
     return (heatmaps + back) * 0.5

@@ -15,6 +15,7 @@ from torch import nn
 from visioncraft.registry import KEYPOINT_CODECS, MODELS
 from visioncraft.structures import InstanceData
 
+from ..codecs.flip import flip_vectors  # the codecs own the flip conventions
 from .accuracy import keypoint_pck_accuracy
 from .gau import RTMCCBlock, ScaleNorm
 from .heatmap_head import flip_indices_of
@@ -140,7 +141,6 @@ class _SimCCHeadBase(nn.Module):
             if not (isinstance(feats, list) and len(feats) == 2):
                 raise ValueError(f'{type(self).__name__}.predict with flip_test expects feats=[feats, '
                                  'feats_of_flipped_inputs]')
-            from ..codecs.flip import flip_vectors  # the codecs own the flip conventions
             x, y = self.forward(feats[0])
             fx, fy = flip_vectors(*self.forward(feats[1]), flip_indices=flip_indices_of(data_samples))
             x, y = (x + fx) * 0.5, (y + fy) * 0.5
