@@ -1,6 +1,6 @@
 """Detect objects in one image and draw the result.
 
-    python demo/image_demo.py IMG CONFIG [CHECKPOINT] [--device cpu] [--score-thr 0.3]
+    python demo/image_demo.py IMG CONFIG [CHECKPOINT] [--device auto|cpu|cuda:0] [--score-thr 0.3]
                               [--out-file result.png] [--async-test]
 
 Without ``--out-file`` the drawing is shown in a window (when a display is available).
@@ -11,13 +11,12 @@ import argparse
 import asyncio
 import sys
 
-import numpy as np
-
-from visioncraft.cli.common import ArgumentParser
+# light imports only: --help and a usage error answer without loading torch
+from visioncraft.cli.main import run_cli
+from visioncraft.cli.parsers import ArgumentParser, add_model_args, resolve_device
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from visioncraft.apis.video import add_model_args
     parser = ArgumentParser(description='Run a detector on one image and draw its predictions.')
     parser.add_argument('img', help='image file')
     add_model_args(parser, checkpoint_optional=True)
@@ -28,8 +27,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    args.device = resolve_device(args.device)  # 'auto': CUDA when there is one
+    import numpy as np  # here, as the models: --help stays quick
+
     from visioncraft.apis import async_inference_detector, inference_detector, init_detector
-    from visioncraft.apis.video import FrameWindow
+    from visioncraft.apis.display import FrameWindow
     from visioncraft.tasks.detection.visualization import show_result
 
     model = init_detector(args.config, args.checkpoint, device=args.device)
@@ -49,5 +51,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    from visioncraft.apis.video import run_demo
-    sys.exit(run_demo(main))
+    sys.exit(run_cli(main))  # a mistake in the input: one `error: ...` line, exit status 2

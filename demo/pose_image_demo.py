@@ -1,6 +1,6 @@
 """Estimate the pose of the person filling an image (the whole image is the box) and draw it.
 
-    python demo/pose_image_demo.py IMG POSE_CONFIG POSE_CHECKPOINT [--out-file vis.jpg] [--device cpu]
+    python demo/pose_image_demo.py IMG POSE_CONFIG POSE_CHECKPOINT [--out-file vis.jpg] [--device auto|cpu|cuda:0]
                                    [--draw-heatmap] [--show-kpt-idx] [--kpt-thr 0.3] [--radius 3]
                                    [--thickness 1] [--alpha 0.8] [--show]
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
-from visioncraft.cli.common import ArgumentParser
+# light imports only: --help and a usage error answer without loading torch
+from visioncraft.cli.main import run_cli
+from visioncraft.cli.parsers import ArgumentParser, add_device_arg, resolve_device
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -24,7 +24,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='pose config file')
     parser.add_argument('checkpoint', help='pose checkpoint file or URL')
     parser.add_argument('--out-file', default=None, help='write the drawing here instead of showing it')
-    parser.add_argument('--device', default='cuda:0', help="device to run on, e.g. 'cpu' or 'cuda:0'")
+    add_device_arg(parser)
     parser.add_argument('--draw-heatmap', action='store_true', help='draw the predicted heatmaps under the image')
     parser.add_argument('--show-kpt-idx', action='store_true', help='write each keypoint index next to it')
     parser.add_argument('--skeleton-style', default='mmpose', choices=['mmpose'], help='skeleton style')
@@ -38,10 +38,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    args.device = resolve_device(args.device)  # 'auto': CUDA when there is one
     import cv2
+    import numpy as np  # here, as the models: --help stays quick
 
     from visioncraft.apis import inference_topdown, init_model, merge_data_samples
-    from visioncraft.apis.video import FrameWindow
+    from visioncraft.apis.display import FrameWindow
     from visioncraft.tasks.pose.visualization import PoseLocalVisualizer
 
     model = init_model(args.config, args.checkpoint, device=args.device)
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
                                    draw_heatmap=args.draw_heatmap, show_kpt_idx=args.show_kpt_idx,
                                    skeleton_style=args.skeleton_style)
     if args.out_file is not None:
-        from visioncraft.data.loading import imwrite
+        from visioncraft.fileio.image import imwrite
         imwrite(args.out_file, np.ascontiguousarray(drawn[..., ::-1]), '--out-file')
         print(f'wrote {args.out_file}')
     if args.out_file is None or args.show:
@@ -66,5 +68,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    from visioncraft.apis.video import run_demo
-    sys.exit(run_demo(main))
+    sys.exit(run_cli(main))  # a mistake in the input: one `error: ...` line, exit status 2

@@ -1,9 +1,10 @@
 """Detect persons, then estimate their poses (top-down), on an image, a folder, a video or a webcam.
 
     python demo/topdown_demo_with_detector.py DET_CONFIG DET_CHECKPOINT POSE_CONFIG POSE_CHECKPOINT \\
-        --input IMG|DIR|VIDEO|webcam [--output-root DIR] [--save-predictions] [--show] [--device cuda:0] \\
-        [--det-cat-id 0] [--bbox-thr 0.3] [--nms-thr 0.3] [--kpt-thr 0.3] [--draw-heatmap] [--show-kpt-idx] \\
-        [--skeleton-style mmpose] [--radius 3] [--thickness 1] [--alpha 0.8] [--draw-bbox]
+        --input IMG|DIR|VIDEO|webcam [--output-root DIR] [--save-predictions] [--show] \\
+        [--device auto|cpu|cuda:0] [--det-cat-id 0] [--bbox-thr 0.3] [--nms-thr 0.3] [--kpt-thr 0.3] \\
+        [--draw-heatmap] [--show-kpt-idx] [--skeleton-style mmpose] [--radius 3] [--thickness 1] [--alpha 0.8] \\
+        [--draw-bbox]
 
 MMPose's flags and output layout: the drawing goes to ``OUTPUT_ROOT/<input file name>`` (a video's drawn frames
 to ``OUTPUT_ROOT/<video name>``, the webcam's to ``OUTPUT_ROOT/webcam.mp4``), and with ``--save-predictions``
@@ -20,7 +21,9 @@ import json
 import sys
 from pathlib import Path
 
-from visioncraft.cli.common import ArgumentParser
+# light imports only: --help and a usage error answer without loading torch
+from visioncraft.cli.main import run_cli
+from visioncraft.cli.parsers import ArgumentParser, add_device_arg, resolve_device
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,7 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--output-root', default='', help='where the drawings (and predictions) go')
     parser.add_argument('--save-predictions', action='store_true', help='write results_<name>.json')
     parser.add_argument('--show', action='store_true', help='show the drawings in a window (q / Esc quits)')
-    parser.add_argument('--device', default='cuda:0', help="device to run on, e.g. 'cpu' or 'cuda:0'")
+    add_device_arg(parser)
     parser.add_argument('--det-cat-id', type=int, default=0, help='the detector label of persons')
     parser.add_argument('--bbox-thr', type=float, default=0.3, help='person boxes scoring below this are dropped')
     parser.add_argument('--nms-thr', type=float, default=0.3, help='IoU threshold of the person box NMS')
@@ -51,7 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _write_results(path: Path, meta: dict, instance_info) -> None:
-    from visioncraft.apis.pose_inference import jsonable
+    from visioncraft.apis.writers import jsonable
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(meta_info=jsonable(meta), instance_info=instance_info)) + '\n')
     print(f'predictions saved at {path}')
@@ -62,6 +65,7 @@ def main(argv=None) -> int:
     from visioncraft.apis import PoseInferencer
     if args.input != 'webcam' and not Path(args.input).exists():
         raise FileNotFoundError(f"--input {args.input}: no such image, folder or video (or pass 'webcam')")
+    args.device = resolve_device(args.device)  # 'auto': CUDA when there is one
     if not (args.output_root or args.show):
         print('nothing is written or shown: pass --output-root DIR and / or --show', file=sys.stderr)
     inferencer = PoseInferencer(args.pose_config, args.pose_checkpoint, det_model=args.det_config,
@@ -90,5 +94,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    from visioncraft.apis.video import run_demo
-    sys.exit(run_demo(main))
+    sys.exit(run_cli(main))  # a mistake in the input: one `error: ...` line, exit status 2

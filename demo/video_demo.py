@@ -1,6 +1,6 @@
 """Detect objects in every frame of a video and draw them.
 
-    python demo/video_demo.py VIDEO CONFIG CHECKPOINT [--device cuda:0] [--score-thr 0.3]
+    python demo/video_demo.py VIDEO CONFIG CHECKPOINT [--device auto|cpu|cuda:0] [--score-thr 0.3]
                               [--out result.mp4] [--show] [--wait-time 1]
 
 Frames are read with OpenCV and run one by one through the config's test pipeline
@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from visioncraft.cli.common import ArgumentParser
+# light imports only: --help and a usage error answer without loading torch
+from visioncraft.cli.main import run_cli
+from visioncraft.cli.parsers import (ArgumentParser, add_model_args, add_video_output_args, check_video_output_args,
+                                     resolve_device)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from visioncraft.apis.video import add_model_args, add_video_output_args, check_video_output_args
     parser = ArgumentParser(description='Run a detector on every frame of a video and draw its predictions.')
     parser.add_argument('video', help='video file (or stream URL)')
     add_model_args(parser)
@@ -29,10 +31,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from visioncraft.errors import check_device
-    check_device(args.device)  # a wrong or absent device fails before the video or camera is opened
+    # 'auto': CUDA when there is one; a wrong or absent device fails here, before the video or camera is opened
+    args.device = resolve_device(args.device)
     from visioncraft.apis import inference_detector, init_detector
-    from visioncraft.apis.video import FrameDrawer, FrameWindow, open_video, read_frames, run_on_stream
+    from visioncraft.apis.display import FrameWindow
+    from visioncraft.apis.video import open_video, read_frames
+    from visioncraft.apis.video_detection import FrameDrawer, run_on_stream
 
     cap, info = open_video(args.video)  # before the model: a wrong path fails at once
     model = init_detector(args.config, args.checkpoint, device=args.device)
@@ -45,5 +49,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    from visioncraft.apis.video import run_demo
-    sys.exit(run_demo(main))
+    sys.exit(run_cli(main))  # a mistake in the input: one `error: ...` line, exit status 2

@@ -1,12 +1,12 @@
 """Detect objects in a video with the pre-processing on the GPU.
 
-    python demo/video_gpuaccel_demo.py VIDEO CONFIG CHECKPOINT [--device cuda:0] [--score-thr 0.3]
+    python demo/video_gpuaccel_demo.py VIDEO CONFIG CHECKPOINT [--device auto|cpu|cuda:0] [--score-thr 0.3]
                                        [--nvdecode] [--batch-size 4] [--out result.mp4] [--show]
                                        [--wait-time 1]
 
 Unlike ``video_demo.py``, frames skip the numpy test pipeline: each batch of frames goes to the device as
 one uint8 tensor, is resized there as the config's ``Resize`` says, then normalised and padded by the
-model's data preprocessor (:class:`visioncraft.apis.video.DevicePipeline`). Frames are decoded by OpenCV,
+model's data preprocessor (:class:`visioncraft.apis.video_detection.DevicePipeline`). Frames are decoded by OpenCV,
 or with ``--nvdecode`` on the GPU by torchcodec (``pip install torchcodec``). Runs on ``--device cpu``
 too (without ``--nvdecode``), with the same predictions.
 """
@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from visioncraft.cli.common import ArgumentParser
+# light imports only: --help and a usage error answer without loading torch
+from visioncraft.cli.main import run_cli
+from visioncraft.cli.parsers import (ArgumentParser, add_model_args, add_video_output_args, check_video_output_args,
+                                     resolve_device)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from visioncraft.apis.video import add_model_args, add_video_output_args, check_video_output_args
     parser = ArgumentParser(description='Run a detector on a video with the frame pre-processing on '
                                         'the device, and draw its predictions.')
     parser.add_argument('video', help='video file')
@@ -36,11 +38,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from visioncraft.errors import check_device
-    check_device(args.device)  # a wrong or absent device fails before the video or camera is opened
+    # 'auto': CUDA when there is one; a wrong or absent device fails here, before the video or camera is opened
+    args.device = resolve_device(args.device)
     from visioncraft.apis import init_detector
-    from visioncraft.apis.video import DevicePipeline, FrameDrawer, FrameWindow, decode_on_gpu, open_video, \
-        read_frames, run_on_stream
+    from visioncraft.apis.display import FrameWindow
+    from visioncraft.apis.video import decode_on_gpu, open_video, read_frames
+    from visioncraft.apis.video_detection import DevicePipeline, FrameDrawer, run_on_stream
 
     if args.nvdecode:
         frames, info = decode_on_gpu(args.video, args.device)
@@ -57,5 +60,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    from visioncraft.apis.video import run_demo
-    sys.exit(run_demo(main))
+    sys.exit(run_cli(main))  # a mistake in the input: one `error: ...` line, exit status 2

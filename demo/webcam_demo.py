@@ -1,6 +1,6 @@
 """Detect objects in a camera's frames as they come, and show them.
 
-    python demo/webcam_demo.py CONFIG CHECKPOINT [--device cuda:0] [--camera-id 0] [--score-thr 0.5]
+    python demo/webcam_demo.py CONFIG CHECKPOINT [--device auto|cpu|cuda:0] [--camera-id 0] [--score-thr 0.5]
                                [--out drawn.mp4] [--max-frames N]
 
 ``--camera-id`` is a camera index, or anything ``cv2.VideoCapture`` opens: a video file or a stream URL
@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from visioncraft.cli.common import ArgumentParser
+# light imports only: --help and a usage error answer without loading torch
+from visioncraft.cli.main import run_cli
+from visioncraft.cli.parsers import ArgumentParser, add_model_args, resolve_device
 
 
 def _camera(value: str) -> int | str:
@@ -20,7 +22,6 @@ def _camera(value: str) -> int | str:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from visioncraft.apis.video import add_model_args
     parser = ArgumentParser(description='Run a detector on a camera stream and show its predictions.')
     add_model_args(parser, score_thr=0.5)
     parser.add_argument('--camera-id', type=_camera, default=0,
@@ -32,11 +33,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from visioncraft.errors import check_device
-    check_device(args.device)  # a wrong or absent device fails before the video or camera is opened
+    # 'auto': CUDA when there is one; a wrong or absent device fails here, before the video or camera is opened
+    args.device = resolve_device(args.device)
     from visioncraft.apis import inference_detector, init_detector
-    from visioncraft.apis.video import FrameDrawer, FrameWindow, VideoIOError, has_display, open_video, \
-        read_frames, run_on_stream
+    from visioncraft.apis.display import FrameWindow, has_display
+    from visioncraft.apis.video import VideoIOError, open_video, read_frames
+    from visioncraft.apis.video_detection import FrameDrawer, run_on_stream
 
     if not (has_display() or args.out):
         raise VideoIOError('no display to show the camera on (DISPLAY is not set, or OpenCV is a headless '
@@ -52,5 +54,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    from visioncraft.apis.video import run_demo
-    sys.exit(run_demo(main))
+    sys.exit(run_cli(main))  # a mistake in the input: one `error: ...` line, exit status 2

@@ -4,8 +4,7 @@
 """
 import sys
 
-from visioncraft.cli.main import run_cli
-from visioncraft.cli.paddle_tools import export_main
+from visioncraft.cli.main import run_cli, run_command  # light: parses before torch is imported
 
 if __name__ == '__main__':
-    run_cli(export_main, sys.argv[1:], 'tools/export_model.py')
+    run_cli(run_command, 'export_model', sys.argv[1:], 'tools/export_model.py')

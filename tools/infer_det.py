@@ -4,8 +4,7 @@
 """
 import sys
 
-from visioncraft.cli.main import run_cli
-from visioncraft.cli.paddle_tools import infer_det_main
+from visioncraft.cli.main import run_cli, run_command  # light: parses before torch is imported
 
 if __name__ == '__main__':
-    run_cli(infer_det_main, sys.argv[1:], 'tools/infer_det.py')
+    run_cli(run_command, 'infer_det', sys.argv[1:], 'tools/infer_det.py')

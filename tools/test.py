@@ -2,8 +2,7 @@
 """Test a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [--out FILE.pkl] [--show-dir DIR] ...``."""
 import sys
 
-from visioncraft.cli.main import run_cli
-from visioncraft.cli.test import main
+from visioncraft.cli.main import run_cli, run_command  # light: parses before torch is imported
 
 if __name__ == '__main__':
-    run_cli(main, sys.argv[1:], 'tools/test.py')
+    run_cli(run_command, 'test', sys.argv[1:], 'tools/test.py')

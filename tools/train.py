@@ -2,8 +2,7 @@
 """Train a model: ``python tools/train.py CONFIG [--work-dir DIR] [--resume [PATH]] [--amp] ...``."""
 import sys
 
-from visioncraft.cli.main import run_cli
-from visioncraft.cli.train import main
+from visioncraft.cli.main import run_cli, run_command  # light: parses before torch is imported
 
 if __name__ == '__main__':
-    run_cli(main, sys.argv[1:], 'tools/train.py')
+    run_cli(run_command, 'train', sys.argv[1:], 'tools/train.py')

@@ -110,9 +110,9 @@ def runs(files, request):
         return
     common = (files['config'], files['checkpoint'], '--device', 'cpu', '--score-thr', '0')
     root = files['root']
-    started = dict(
-        video=_Run('video_demo.py', root / 'out' / 'drawn.mp4', files['video'], *common,
-                   '--out', root / 'out' / 'drawn.mp4'),
+    started = dict(  # video_demo.py without --device: its default ('auto') runs on a machine without CUDA too
+        video=_Run('video_demo.py', root / 'out' / 'drawn.mp4', files['video'], files['config'], files['checkpoint'],
+                   '--score-thr', '0', '--out', root / 'out' / 'drawn.mp4'),
         webcam=_Run('webcam_demo.py', root / 'cam.avi', *common, '--camera-id', files['video'],
                     '--out', root / 'cam.avi', '--max-frames', 5),
         gpuaccel=_Run('video_gpuaccel_demo.py', root / 'gpu.mp4', files['video'], *common, '--batch-size', 5,

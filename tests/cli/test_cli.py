@@ -155,3 +155,12 @@ def test_config_command_prints_a_paddleocr_yaml_translated(capsys):
     vc_main(['config', str(REPO / 'configs/det/det_mv3_db.yml'), '-o', 'PostProcess.box_thresh=0.55'])
     text = capsys.readouterr().out
     assert "type='DBNet'" in text and "type='MobileNetV3'" in text and 'box_thresh=0.55' in text
+
+
+def test_strict_config_flag_makes_a_misspelt_top_level_key_an_error(cfg_file, tmp_path):
+    text = cfg_file.read_text() + '\nparam_schedulr = []\n'
+    typo = tmp_path / 'typo.py'
+    typo.write_text(text)
+    with pytest.raises(ConfigError, match=r"'param_schedulr' \(did you mean 'param_scheduler'\?\)"):
+        vc_main(['train', str(typo), '--work-dir', str(tmp_path / 'strict'), '--strict-config'])
+    assert not list((tmp_path / 'strict').glob('*.pth'))

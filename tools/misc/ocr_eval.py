@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """End-to-end OCR evaluation on a text-detection dataset with transcriptions (MMOCR textdet JSON):
 ``python tools/misc/ocr_eval.py DATA_ROOT ANN_FILE --det CONFIG_OR_EXPORTED [--det-weights CKPT]
---rec CONFIG_OR_EXPORTED [--rec-weights CKPT] [--out-dir DIR --batch-size N --device cpu --no-draw]``.
+--rec CONFIG_OR_EXPORTED [--rec-weights CKPT] [--out-dir DIR --batch-size N --device auto --no-draw]``.
 
 The same as ``visioncraft ocr DATA_ROOT --eval ANN_FILE ...``: prints and writes (``<out-dir>/eval.json``) the
 end-to-end hmean (E2EHmeanIOUMetric), the detection-only hmean (HmeanIOUMetric) and the share of words outside the
@@ -9,8 +9,7 @@ recogniser's dictionary; per-image JSON and pictures go to ``--out-dir`` (defaul
 """
 import sys
 
-from visioncraft.cli.main import run_cli
-from visioncraft.cli.ocr import main
+from visioncraft.cli.main import run_cli, run_command  # light: parses before torch is imported
 
 
 def _main(argv):
@@ -19,7 +18,7 @@ def _main(argv):
             print(__doc__)
             raise SystemExit(0)
         raise SystemExit('usage: tools/misc/ocr_eval.py DATA_ROOT ANN_FILE --det ... --rec ... (see -h)')
-    return main([argv[0], '--eval', argv[1], *argv[2:]], prog='tools/misc/ocr_eval.py')
+    return run_command('ocr', [argv[0], '--eval', argv[1], *argv[2:]], 'tools/misc/ocr_eval.py')
 
 
 if __name__ == '__main__':

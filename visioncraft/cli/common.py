@@ -1,33 +1,24 @@
-"""Argument handling shared by ``train`` and ``test``."""
+"""What ``train`` and ``test`` share once their arguments are parsed (the parsers: :mod:`.parsers`)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import sys
 from pathlib import Path
 
-from ..errors import ArgumentParser  # lives below every layer (datasets' converters use it); re-exported here
+import torch
+
+from ..config import Config, ConfigError, is_paddleocr_config, load_paddleocr_config
+from ..engine import dist
+from ..engine.builder import _LOADER_KEYS
+# ArgumentParser lives below every layer (datasets' converters use it); re-exported here
+from ..errors import ArgumentParser, read_checkpoint
+from ..fileio.checkpoint import check_weights_fit
+from ..registry import set_default_scope
+from .parsers import add_common_args  # the parsers live in a light module (--help without torch); re-exported
 
 __all__ = ['ArgumentParser', 'add_common_args', 'load_config', 'read_config', 'use_cpu_only', 'enable_visualization',
            'run_in_process_group']
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    from ..config import DictAction
-    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: ./work_dirs/<config name>)')
-    parser.add_argument('--cfg-options', '-o', '--options', nargs='+', action=DictAction, default={},
-                        metavar='KEY=VALUE',
-                        help='override config entries: a.b=1, lists as key="[a,b]" or key=a,b, list items as '
-                             'a.0.b=c; a key that does not exist is an error (prefix it with + to add it). For a '
-                             'PaddleOCR-layout YAML the keys are its own: Global.epoch_num=3 Optimizer.base_lr=1e-4')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='how the processes were started (tools/dist_*.sh use pytorch, slurm_*.sh slurm)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument('--show', action='store_true', help='show predictions in a window (needs a display)')
-    parser.add_argument('--show-dir', help='write pictures of the predictions to this folder (relative paths '
-                                           'go under WORK_DIR/TIMESTAMP)')
-    parser.add_argument('--wait-time', type=float, default=2.0, help='seconds each shown picture stays')
-    parser.add_argument('--interval', type=int, default=1, help='draw every N-th sample')
 
 
 def load_config(args: argparse.Namespace):
@@ -39,6 +30,8 @@ def load_config(args: argparse.Namespace):
         os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = read_config(args.config, args.cfg_options)
     cfg['launcher'] = args.launcher
+    if getattr(args, 'strict_config', False):
+        cfg['strict_config'] = True
     if args.work_dir:
         cfg['work_dir'] = args.work_dir
     elif not cfg.get('work_dir'):
@@ -48,11 +41,9 @@ def load_config(args: argparse.Namespace):
 
 def read_config(path: str, options: dict | None = None):
     """``path`` loaded with the overrides ``options``: a PaddleOCR YAML through
-    :func:`visioncraft.config.paddleocr.load_paddleocr_config` (then ``Global.use_gpu: false`` hides the GPUs
+    :func:`visioncraft.config.compat.paddleocr.load_paddleocr_config` (then ``Global.use_gpu: false`` hides the GPUs
     from this process, as PaddleOCR runs on the CPU), anything else with ``Config.fromfile`` +
     ``merge_from_dict``."""
-    from ..config import Config
-    from ..config.paddleocr import is_paddleocr_config, load_paddleocr_config
     if is_paddleocr_config(path):
         cfg = load_paddleocr_config(path, options)
         if not cfg['paddleocr']['use_gpu']:
@@ -67,9 +58,6 @@ def read_config(path: str, options: dict | None = None):
 def use_cpu_only() -> None:
     """Hide the GPUs from this process (``CUDA_VISIBLE_DEVICES=''``), so the Runner picks the CPU. Effective
     only before CUDA is first initialised in the process; after that a warning says the GPU stays in use."""
-    import logging
-
-    import torch
     if torch.cuda.is_initialized():
         logging.getLogger('visioncraft').warning(
             'Global.use_gpu is false but CUDA is already initialised in this process: the GPU stays in use')
@@ -95,7 +83,6 @@ def enable_visualization(cfg, args: argparse.Namespace, *, testing: bool) -> Non
 def run_in_process_group(fn, *args):
     """Run ``fn(*args)``, then leave the process group explicitly: waiting for every rank on success,
     at once on failure (see :func:`visioncraft.engine.dist.destroy_dist`)."""
-    from ..engine import dist
     ok = False
     try:
         result = fn(*args)
@@ -114,8 +101,6 @@ def check_run_config(cfg, mode: str) -> None:
     missing section or a value of the wrong type is a :class:`~visioncraft.config.ConfigError` naming the config
     file and the key, not an error from deep inside the engine. Only the shape is checked (a dict where a dict
     goes, a positive int where a count goes); what the values mean is checked as they are built."""
-    from ..config import ConfigError
-    from ..registry import set_default_scope
     where = getattr(cfg, 'filename', None) or 'config'
 
     def fail(key: str, what: str):
@@ -172,11 +157,7 @@ def check_run_config(cfg, mode: str) -> None:
     level = cfg.get('log_level', 'INFO')
     if not (isinstance(level, int) and not isinstance(level, bool)) and str(level).upper() not in _LOG_LEVELS:
         fail('log_level', f'must be one of {", ".join(_LOG_LEVELS[2:])}, got {level!r:.80}')
-    loader_keys = None
-    try:
-        from ..engine.builder import _LOADER_KEYS as loader_keys
-    except ImportError:  # pragma: no cover
-        pass
+    loader_keys = _LOADER_KEYS
     phases = ('train', 'val') if mode == 'train' else ('test',)
     for phase in ('train', 'val', 'test'):
         required = phase == phases[0]
@@ -237,7 +218,5 @@ def check_checkpoint_fits(model, path) -> None:
     to the Runner (it downloads it)."""
     if not path or str(path).startswith(('http://', 'https://')):
         return
-    from ..errors import read_checkpoint
-    from ..fileio.checkpoint import check_weights_fit
     _, state_dict = read_checkpoint(path)
     check_weights_fit(model, state_dict, path)

@@ -9,29 +9,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import ArgumentParser
+from ..config import Config
+from ..export import export_model
+from ..export.artifacts import FORMATS
+from .parsers import export_parser as build_parser
 
-__all__ = ['build_parser', 'main']
-
-
-def build_parser(prog: str = 'visioncraft export') -> argparse.ArgumentParser:
-    from ..config import DictAction
-    p = ArgumentParser(prog=prog, description='Export a trained model to TorchScript and ONNX with its '
-                                              'pre- and post-processing settings (inference.json).')
-    p.add_argument('config', help='config file (.py, .yaml or .json)')
-    p.add_argument('checkpoint', help='checkpoint file (or http(s) URL)')
-    p.add_argument('--out-dir', required=True, help='the inference directory to write')
-    p.add_argument('--format', nargs='+', default=['torchscript', 'onnx'], metavar='FORMAT',
-                   help='torchscript and/or onnx (default: both)')
-    p.add_argument('--opset', type=int, default=None, help='ONNX opset (default 17)')
-    p.add_argument('--cfg-options', '-o', nargs='+', action=DictAction, default={}, metavar='KEY=VALUE',
-                   help='override config entries before export (e.g. model.det_head.codec.box_thresh=0.5)')
-    return p
+__all__ = ['build_parser', 'main', 'run']
 
 
 def main(argv: list[str] | None = None, prog: str = 'visioncraft export') -> dict[str, Path]:
-    args = build_parser(prog).parse_args(argv)
-    from ..export.core import FORMATS
+    return run(build_parser(prog).parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> dict[str, Path]:
+    """Export as the parsed ``args`` (of :func:`build_parser`) say; returns the written files."""
     bad = [f for f in args.format if f not in FORMATS]
     if bad:
         raise SystemExit(f'error: unknown --format {", ".join(bad)} (choose from {", ".join(FORMATS)})')
@@ -39,8 +30,6 @@ def main(argv: list[str] | None = None, prog: str = 'visioncraft export') -> dic
         raise FileNotFoundError(f'config file not found: {args.config}')
     if not args.checkpoint.startswith(('http://', 'https://')) and not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
-    from ..config import Config
-    from ..export import export_model
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)

@@ -1,11 +1,19 @@
-"""The ``visioncraft`` command: ``visioncraft {train,test,config,export,predict,ocr} ...``."""
+"""The ``visioncraft`` command: ``visioncraft {train,test,config,export,predict,ocr,pose} ...``.
+
+Each command's arguments are parsed (:mod:`.parsers`) before its module, torch and the tasks are imported:
+``--help``, ``--version`` and a usage error answer at once (:func:`run_command`; ``tools/*.py`` go through it too).
+"""
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ['main', 'entry', 'run_cli']
+from ..errors import run_entry_point
+from .parsers import build_parser  # light: argparse only, so `visioncraft COMMAND -h` answers without torch
+
+__all__ = ['main', 'entry', 'run_cli', 'run_command']
 
 _COMMANDS = {
     'train': 'train a model from a config file',
@@ -18,15 +26,72 @@ _COMMANDS = {
 }
 
 
-def _config_cmd(argv: list[str]) -> None:
-    from ..config import DictAction
-    from .common import ArgumentParser
-    p = ArgumentParser(prog='visioncraft config', description=_COMMANDS['config'])
-    p.add_argument('config')
-    p.add_argument('--cfg-options', '-o', nargs='+', action=DictAction, default={}, metavar='KEY=VALUE')
-    p.add_argument('--format', choices=['py', 'yaml', 'json'], default='py')
-    args = p.parse_args(argv)
-    from .common import read_config
+def main(argv: list[str] | None = None) -> Any:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        raise SystemExit(f"visioncraft: give a command ({', '.join(_COMMANDS)}); 'visioncraft -h' says what each does")
+    if argv[0] in ('-V', '--version'):
+        from .. import __version__  # the package's __init__ is light: no torch
+        print(f'visioncraft {__version__}')
+        raise SystemExit(0)
+    if argv[0] in ('-h', '--help'):
+        lines = '\n'.join(f'  {k:<8}{v}' for k, v in _COMMANDS.items())
+        print(f'usage: visioncraft [--version] COMMAND [ARGS]\n\ncommands:\n{lines}\n\n'
+              "'visioncraft COMMAND -h' shows a command's options.")
+        raise SystemExit(0)
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in _COMMANDS:
+        import difflib
+        close = difflib.get_close_matches(cmd, list(_COMMANDS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ''
+        raise SystemExit(f"visioncraft: unknown command {cmd!r}{hint} (commands: {', '.join(_COMMANDS)})")
+    # the results: the metrics of test, the per-image results of ocr / predict / pose, for scripts and tests
+    return run_command(cmd, rest, f'visioncraft {cmd}')
+
+
+def run_command(command: str, argv: list[str] | None = None, prog: str | None = None) -> Any:
+    """Parse ``argv`` with ``command``'s parser (:mod:`.parsers`, light), then import the module that runs the
+    command (torch, the tasks) and run it: ``--help`` and a usage error answer before anything heavy is
+    imported. ``command`` is a ``visioncraft`` subcommand or a tool of :data:`.parsers.PARSERS` (``eval``,
+    ``infer_det``, ``infer_rec``, ``export_model``, ``predict_det``); ``prog`` names it in usage and errors."""
+    parser = build_parser(command, prog)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return _run(command, args, parser.prog)
+
+
+def _run(command: str, args: argparse.Namespace, prog: str) -> Any:
+    """Run the parsed ``command``: only its module is imported, after parsing."""
+    if command == 'train':
+        from .train import run  # deferred: --help must not import torch (nor any other command's module)
+        return run(args)
+    if command == 'test':
+        from .test import run  # deferred: --help must not import torch (nor any other command's module)
+        return run(args)
+    if command == 'config':
+        return _run_config(args)
+    if command == 'export':
+        from .export import run  # deferred: --help must not import torch (nor any other command's module)
+        return run(args)
+    if command == 'predict':
+        from .ocr_predict import run_predict  # deferred: --help must not import torch (nor any other command's)
+        return run_predict(args)
+    if command == 'predict_det':
+        from .ocr_predict import run_predict_det  # deferred: --help must not import torch (nor any other command's)
+        return run_predict_det(args)
+    if command == 'ocr':
+        from .ocr import run  # deferred: --help must not import torch (nor any other command's module)
+        return run(args)
+    if command == 'pose':
+        from .pose import run  # deferred: --help must not import torch (nor any other command's module)
+        return run(args)
+    from . import paddle_tools  # deferred: --help must not import torch (nor any other command's module)
+    tools = {'eval': paddle_tools.run_eval, 'infer_det': paddle_tools.run_infer_det,
+             'infer_rec': paddle_tools.run_infer_rec, 'export_model': paddle_tools.run_export}
+    return tools[command](args, prog)
+
+
+def _run_config(args: argparse.Namespace) -> None:
+    from .common import read_config  # deferred: --help must not import torch (visioncraft.config does)
     cfg = read_config(args.config, args.cfg_options)  # a PaddleOCR-layout YAML is shown translated
     if args.format == 'py':
         print(cfg.pretty_text)
@@ -39,50 +104,12 @@ def _config_cmd(argv: list[str]) -> None:
             print(out.read_text())
 
 
-def main(argv: list[str] | None = None) -> Any:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:
-        raise SystemExit(f"visioncraft: give a command ({', '.join(_COMMANDS)}); 'visioncraft -h' says what each does")
-    if argv[0] in ('-h', '--help'):
-        lines = '\n'.join(f'  {k:<8}{v}' for k, v in _COMMANDS.items())
-        print(f'usage: visioncraft COMMAND [ARGS]\n\ncommands:\n{lines}\n\n'
-              "'visioncraft COMMAND -h' shows a command's options.")
-        raise SystemExit(0)
-    cmd, rest = argv[0], argv[1:]
-    if cmd == 'train':
-        from .train import main as train_main
-        train_main(rest)
-    elif cmd == 'test':
-        from .test import main as test_main
-        test_main(rest)
-    elif cmd == 'config':
-        _config_cmd(rest)
-    elif cmd == 'export':
-        from .export import main as export_main
-        export_main(rest)
-    elif cmd == 'predict':
-        from .predict import predict_main
-        predict_main(rest)
-    elif cmd == 'ocr':
-        from .ocr import main as ocr_main
-        return ocr_main(rest)  # the per-image results (or the metrics with --eval), for scripts and tests
-    elif cmd == 'pose':
-        from .pose import main as pose_main
-        return pose_main(rest)  # the per-image persons, for scripts and tests
-    else:
-        import difflib
-        close = difflib.get_close_matches(cmd, list(_COMMANDS), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ''
-        raise SystemExit(f"visioncraft: unknown command {cmd!r}{hint} (commands: {', '.join(_COMMANDS)})")
-
-
 def run_cli(fn: Callable[..., Any], *args: Any) -> Any:
     """Run a command (every entry point goes through here: ``visioncraft``, tools/*.py, demo/*.py, the
     converters); a mistake in the user's input (a config key or value, a type name, a path, an unreadable image,
     annotation or checkpoint file, a device) is printed as one ``error: ...`` line with exit status 2, Ctrl-C as
     one line with status 130, not a traceback. ``VISIONCRAFT_DEBUG=1`` shows the traceback. ``SystemExit``
     subclasses pass through untouched. See :mod:`visioncraft.errors`."""
-    from ..errors import run_entry_point
     return run_entry_point(fn, *args)
 
 

@@ -3,7 +3,7 @@
 ``tools/export_model.py`` (``tools/train.py -c FILE -o ...`` is :mod:`visioncraft.cli.train`).
 
 Every tool takes ``-c FILE`` and ``-o Key.Sub=value ...`` overrides of the PaddleOCR keys (strict: an unknown
-key is an error) and reads the file through :func:`visioncraft.config.paddleocr.load_paddleocr_config`::
+key is an error) and reads the file through :func:`visioncraft.config.compat.paddleocr.load_paddleocr_config`::
 
     python tools/eval.py -c configs/det/det_mv3_db.yml -o Global.checkpoints=output/db_mv3/best_accuracy \\
         PostProcess.box_thresh=0.6 PostProcess.unclip_ratio=1.5
@@ -23,11 +23,26 @@ import logging
 import os
 from pathlib import Path
 
-from ..data.loading import IMG_EXTENSIONS
-from ..visualization import draw_polygons
-from .common import ArgumentParser
+import cv2
+import numpy as np
+import torch
 
-__all__ = ['eval_main', 'infer_det_main', 'infer_rec_main', 'export_main', 'image_files', 'IMG_EXTS']
+from ..config import ConfigError, is_paddleocr_config
+from ..data.collate import pseudo_collate
+from ..data.loading import IMG_EXTENSIONS
+from ..data.transforms import Compose
+from ..engine import Runner
+from ..engine.checkpoint import load_model_weights
+from ..errors import read_checkpoint
+from ..fileio.image import read_image
+from ..export import export_model
+from ..registry import MODELS, config_file_context
+from ..visualization import draw_polygons
+from .common import check_checkpoint_fits, check_run_config, read_config
+from .parsers import eval_parser, export_model_parser, infer_det_parser, infer_rec_parser
+
+__all__ = ['eval_main', 'infer_det_main', 'infer_rec_main', 'export_main', 'run_eval', 'run_infer_det', 'run_infer_rec',
+           'run_export', 'image_files', 'IMG_EXTS']
 
 logger = logging.getLogger('visioncraft')
 
@@ -36,19 +51,7 @@ IMG_EXTS = IMG_EXTENSIONS  # PaddleOCR's tools' name
 
 
 # -- shared ---------------------------------------------------------------------------------------------------
-def _parser(prog: str, description: str) -> argparse.ArgumentParser:
-    from ..config import DictAction
-    p = ArgumentParser(prog=prog, description=description)
-    p.add_argument('-c', '--config', required=True, help='PaddleOCR-layout YAML config')
-    p.add_argument('-o', '--opt', nargs='+', action=DictAction, default={}, metavar='KEY=VALUE',
-                   help='override PaddleOCR keys: Global.checkpoints=PATH PostProcess.box_thresh=0.6 ... '
-                        '(an unknown key is an error)')
-    return p
-
-
 def _load(args: argparse.Namespace, prog: str):
-    from ..config.paddleocr import is_paddleocr_config
-    from .common import read_config
     if not is_paddleocr_config(args.config):
         raise SystemExit(f'{prog}: {args.config} is not a PaddleOCR-layout YAML (a .yml with Global and '
                          'Architecture); for the other configs use tools/test.py CONFIG CHECKPOINT')
@@ -57,7 +60,6 @@ def _load(args: argparse.Namespace, prog: str):
 
 def _weights(cfg, prog: str) -> str:
     """The checkpoint the tool runs: Global.checkpoints, else Global.pretrained_model (PaddleOCR's order)."""
-    from ..config import ConfigError
     pd = cfg['paddleocr']
     ckpt = pd['checkpoints'] or pd['pretrained_model']
     if not ckpt:
@@ -82,9 +84,12 @@ def image_files(path: str) -> list[str]:
 def eval_main(argv: list[str] | None = None, prog: str = 'tools/eval.py') -> dict:
     """Evaluate ``Global.checkpoints`` (else ``Global.pretrained_model``) on the Eval set; print and return
     the metrics (``icdar/precision``, ``icdar/recall``, ``icdar/hmean`` for det)."""
-    args = _parser(prog, 'Evaluate a checkpoint on the Eval set of a PaddleOCR-layout config.').parse_args(argv)
+    return run_eval(eval_parser(prog).parse_args(argv), prog)
+
+
+def run_eval(args: argparse.Namespace, prog: str = 'tools/eval.py') -> dict:
+    """:func:`eval_main` on the parsed ``args`` (of :func:`.parsers.eval_parser`)."""
     cfg = _load(args, prog)
-    from ..config import ConfigError
     if cfg.get('test_dataloader') is None or cfg.get('test_evaluator') is None:
         raise ConfigError(f'{cfg["paddleocr"]["file"]}: {prog} needs the Eval section and a Metric')
     cfg['load_from'] = _weights(cfg, prog)
@@ -92,8 +97,6 @@ def eval_main(argv: list[str] | None = None, prog: str = 'tools/eval.py') -> dic
     cfg['launcher'] = 'none'
     if not cfg.get('work_dir'):
         cfg['work_dir'] = str(Path('output') / Path(args.config).stem)
-    from ..engine import Runner
-    from .common import check_checkpoint_fits, check_run_config
     check_run_config(cfg, 'test')
     runner = Runner(cfg)
     check_checkpoint_fits(runner.model, cfg['load_from'])
@@ -110,7 +113,6 @@ def _inference_setup(cfg, prog: str, model_type: str):
     ``Global.checkpoints`` / ``pretrained_model`` loaded, on the GPU when ``Global.use_gpu`` and one exists, and
     ``run(path) -> DataSample`` (the Eval pipeline without its label loading, then ``test_step``)."""
     pd = cfg['paddleocr']
-    from ..config import ConfigError
     if pd['model_type'] != model_type:
         raise ConfigError(f'{pd["file"]}: {prog} needs Architecture.model_type {model_type}, got '
                           f'{pd["model_type"]!r}')
@@ -120,14 +122,6 @@ def _inference_setup(cfg, prog: str, model_type: str):
         raise ConfigError(f'{pd["file"]}: {prog} needs the Eval section (its transforms make the inference pipeline)')
     files = image_files(str(pd['infer_img']))
     ckpt = _weights(cfg, prog)
-
-    import torch
-
-    from ..data.collate import pseudo_collate
-    from ..data.transforms import Compose
-    from ..engine.checkpoint import load_model_weights
-    from ..errors import read_checkpoint
-    from ..registry import MODELS, config_file_context
     with config_file_context(pd['file']):
         model = MODELS.build(cfg['model'].to_dict() if hasattr(cfg['model'], 'to_dict') else dict(cfg['model']),
                              key_path='model')
@@ -159,14 +153,14 @@ def infer_det_main(argv: list[str] | None = None, prog: str = 'tools/infer_det.p
     to ``det_results/<image name>`` next to that file (also when nothing is found). Returns
     ``[{'img_path', 'points', 'scores', 'vis_path'}]``.
     """
-    args = _parser(prog, 'Detect text in an image or a folder with a PaddleOCR-layout config.').parse_args(argv)
+    return run_infer_det(infer_det_parser(prog).parse_args(argv), prog)
+
+
+def run_infer_det(args: argparse.Namespace, prog: str = 'tools/infer_det.py') -> list[dict]:
+    """:func:`infer_det_main` on the parsed ``args`` (of :func:`.parsers.infer_det_parser`)."""
     cfg = _load(args, prog)
     pd = cfg['paddleocr']
     files, model, pipeline, run = _inference_setup(cfg, prog, 'det')
-
-    import cv2
-    import numpy as np
-
     res_path = Path(pd['save_res_path'] or './output/det_db/predicts_db.txt')
     res_path.parent.mkdir(parents=True, exist_ok=True)
     vis_dir = res_path.parent / 'det_results'
@@ -178,7 +172,7 @@ def infer_det_main(argv: list[str] | None = None, prog: str = 'tools/infer_det.p
             points = [np.rint(np.asarray(p, np.float64).reshape(-1, 2)).astype(int).tolist() for p in pred.polygons]
             scores = [float(s) for s in pred.scores]
             fout.write(f + '\t' + json.dumps([dict(transcription='', points=p) for p in points]) + '\n')
-            img = cv2.imread(f)
+            img = read_image(f, 'infer_det')[0]
             draw_polygons(img, points, (255, 255, 0), 2)
             vis = vis_dir / os.path.basename(f)
             cv2.imwrite(str(vis), img)
@@ -193,7 +187,11 @@ def infer_rec_main(argv: list[str] | None = None, prog: str = 'tools/infer_rec.p
     """Read the word in each image of ``Global.infer_img`` (an image or a folder) with ``Global.checkpoints`` /
     ``pretrained_model``. Prints, as PaddleOCR, ``infer_img: PATH`` and ``result: TEXT\tSCORE`` per image and
     writes ``PATH\tTEXT\tSCORE`` lines to ``Global.save_res_path``. Returns ``[{'img_path', 'text', 'score'}]``."""
-    args = _parser(prog, 'Recognise words in an image or a folder with a PaddleOCR-layout config.').parse_args(argv)
+    return run_infer_rec(infer_rec_parser(prog).parse_args(argv), prog)
+
+
+def run_infer_rec(args: argparse.Namespace, prog: str = 'tools/infer_rec.py') -> list[dict]:
+    """:func:`infer_rec_main` on the parsed ``args`` (of :func:`.parsers.infer_rec_parser`)."""
     cfg = _load(args, prog)
     pd = cfg['paddleocr']
     files, _, _, run = _inference_setup(cfg, prog, 'rec')
@@ -215,16 +213,18 @@ def infer_rec_main(argv: list[str] | None = None, prog: str = 'tools/infer_rec.p
 def export_main(argv: list[str] | None = None, prog: str = 'tools/export_model.py') -> dict:
     """Export ``Global.pretrained_model`` (else ``Global.checkpoints``) to ``Global.save_inference_dir`` with
     :func:`visioncraft.export.export_model` (TorchScript, ONNX and ``inference.json``)."""
-    args = _parser(prog, 'Export a checkpoint of a PaddleOCR-layout config to an inference model.').parse_args(argv)
+    return run_export(export_model_parser(prog).parse_args(argv), prog)
+
+
+def run_export(args: argparse.Namespace, prog: str = 'tools/export_model.py') -> dict:
+    """:func:`export_main` on the parsed ``args`` (of :func:`.parsers.export_model_parser`)."""
     cfg = _load(args, prog)
     pd = cfg['paddleocr']
-    from ..config import ConfigError
     if not pd['save_inference_dir']:
         raise ConfigError(f'{pd["file"]}: {prog} needs -o Global.save_inference_dir=DIR')
     ckpt = pd['pretrained_model'] or pd['checkpoints']
     if not ckpt:
         raise ConfigError(f'{pd["file"]}: {prog} needs -o Global.pretrained_model=CKPT')
-    from ..export import export_model
     written = export_model(cfg, ckpt, pd['save_inference_dir'])
     print(f'inference model written to {pd["save_inference_dir"]}: '
           + ', '.join(f'{k}: {v}' for k, v in written.items()), flush=True)

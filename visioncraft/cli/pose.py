@@ -12,47 +12,28 @@ import sys
 import time
 from pathlib import Path
 
-from .common import ArgumentParser
+from ..apis.pose_inferencer import PoseInferencer
+from .parsers import pose_parser as build_parser
+from .parsers import resolve_device
 
-__all__ = ['build_parser', 'main']
-
-
-def build_parser(prog: str = 'visioncraft pose') -> argparse.ArgumentParser:
-    p = ArgumentParser(prog=prog, description='Detect persons and estimate their 2D poses (top-down).')
-    p.add_argument('inputs', help="an image, a folder of images, a video file or 'webcam'")
-    p.add_argument('--pose2d', default='human', help="pose config file, or the alias 'human' (COCO-17; needs "
-                                                     '--pose2d-weights)')
-    p.add_argument('--pose2d-weights', default=None, help='pose checkpoint')
-    p.add_argument('--det-model', default=None, help='person detector config (default: the whole image is the box)')
-    p.add_argument('--det-weights', default=None, help='person detector checkpoint')
-    p.add_argument('--det-cat-ids', type=int, nargs='+', default=[0], help='detector labels that are persons')
-    p.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
-    p.add_argument('--out-dir', default='pose_results', help='where predictions/ and visualizations/ go')
-    p.add_argument('--show', action='store_true', help='show the drawings in a window (q / Esc quits)')
-    p.add_argument('--bbox-thr', type=float, default=0.3, help='person boxes scoring below this are dropped')
-    p.add_argument('--nms-thr', type=float, default=0.3, help='IoU threshold of the person box NMS')
-    p.add_argument('--kpt-thr', type=float, default=0.3, help='keypoints scoring below this are not drawn')
-    p.add_argument('--draw-bbox', action='store_true', help='draw the person boxes')
-    p.add_argument('--draw-heatmap', action='store_true', help='draw the predicted heatmaps under the image')
-    p.add_argument('--show-kpt-idx', action='store_true', help='write each keypoint index next to it')
-    p.add_argument('--radius', type=int, default=3, help='keypoint radius in pixels')
-    p.add_argument('--thickness', type=int, default=1, help='link thickness in pixels')
-    p.add_argument('--batch-size', type=int, default=1, help='images (frames) per result batch')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    return p
+__all__ = ['build_parser', 'main', 'run']
 
 
 def main(argv: list[str] | None = None, prog: str = 'visioncraft pose'):
     """Returns ``{input name: [persons]}`` for images (``{'frames': [[persons], ...]}`` for a video / webcam)."""
-    args = build_parser(prog).parse_args(argv)
-    from ..apis.pose_inference import PoseInferencer
+    return run(build_parser(prog).parse_args(argv))
+
+
+def run(args: argparse.Namespace):
+    """Pose estimation as the parsed ``args`` (of :func:`build_parser`) say; returns what :func:`main` does."""
     if args.batch_size < 1:
         raise SystemExit(f'error: --batch-size must be >= 1, got {args.batch_size}')
     if args.inputs != 'webcam' and not Path(args.inputs).exists():
         raise FileNotFoundError(f"{args.inputs}: no such image, folder or video (or pass 'webcam')")
+    device = resolve_device(args.device)  # 'auto': CUDA when there is one
     try:
         inferencer = PoseInferencer(args.pose2d, args.pose2d_weights, det_model=args.det_model,
-                                    det_weights=args.det_weights, det_cat_ids=args.det_cat_ids, device=args.device,
+                                    det_weights=args.det_weights, det_cat_ids=args.det_cat_ids, device=device,
                                     show_progress=not args.no_progress,
                                     visualizer=dict(radius=args.radius, line_width=args.thickness))
     except ValueError as exc:

@@ -1,29 +1,18 @@
-"""``visioncraft test CONFIG CHECKPOINT`` (also ``tools/test.py``)."""
+"""``visioncraft test CONFIG CHECKPOINT`` (also ``tools/test.py``); the flags are :func:`.parsers.test_parser`'s."""
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import os
 import sys
 
-from .common import (ArgumentParser, add_common_args, check_checkpoint_fits, check_run_config, enable_visualization,
-                     load_config, run_in_process_group)
+from ..engine import Runner
+from ..registry import DATASETS, EVALUATORS, config_file_context, set_default_scope
+from .common import check_checkpoint_fits, check_run_config, enable_visualization, load_config, run_in_process_group
+from .parsers import test_parser as build_parser
 
-__all__ = ['build_parser', 'main', 'prepare_config']
-
-
-def build_parser(prog: str = 'visioncraft test') -> argparse.ArgumentParser:
-    p = ArgumentParser(prog=prog, description='Test (evaluate) a checkpoint on the test set.')
-    p.add_argument('config', help='config file (.py, .yaml or .json)')
-    p.add_argument('checkpoint', help='checkpoint file or http(s) URL')
-    p.add_argument('--out', help='write the predictions to this pickle file (.pkl)')
-    p.add_argument('--dump', help='same as --out (MMPose spelling)')
-    p.add_argument('--save-preds', action='store_true',
-                   help='write the predictions to WORK_DIR/TIMESTAMP/predictions.pkl (MMOCR spelling)')
-    add_common_args(p)
-    p.add_argument('--show-score-thr', type=float, default=None,
-                   help='--show / --show-dir pictures leave out predictions scoring below this (default: the '
-                        "config's default_hooks.visualization.score_thr, else 0.3)")
-    return p
+__all__ = ['build_parser', 'main', 'run', 'prepare_config']
 
 
 def prepare_config(args: argparse.Namespace):
@@ -39,7 +28,6 @@ def prepare_config(args: argparse.Namespace):
                 raise SystemExit(f'--out/--dump must name a .pkl or .pickle file, got {o!r}')
         dumps = [dict(type='DumpResults', out_file_path=o) for o in outs]
         evaluators = cfg.get('test_evaluator')
-        from ..registry import EVALUATORS
         kind = evaluators.get('type') if isinstance(evaluators, dict) else None
         if kind is not None and kind not in EVALUATORS:
             kind = None  # a single metric config
@@ -60,7 +48,11 @@ def prepare_config(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None, prog: str = 'visioncraft test') -> dict:
-    args = build_parser(prog).parse_args(argv)
+    return run(build_parser(prog).parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Test as the parsed ``args`` (of :func:`build_parser`) say; returns the metrics."""
     cfg = prepare_config(args)
     check_run_config(cfg, 'test')
     return run_in_process_group(_run_test, cfg)
@@ -84,16 +76,12 @@ def generate_test_data_first(cfg) -> None:
     as CocoMetric reads its ``ann_file`` (that data's annotations) as it is built, which the Runner does before it
     builds the test dataloader: in a clean directory the test would stop on a missing file the next step would
     have written. Any other dataset then fails here with its own error naming the missing file."""
-    import os
     missing = [f for f in _evaluator_ann_files(cfg.get('test_evaluator'))
                if isinstance(f, str) and '://' not in f and not os.path.exists(f)]
     dataset = (cfg.get('test_dataloader') or {}).get('dataset') if isinstance(cfg.get('test_dataloader'), dict) \
         else None
     if not missing or not isinstance(dataset, dict):
         return
-    import copy
-
-    from ..registry import DATASETS, config_file_context, set_default_scope
     dataset = copy.deepcopy(dataset.to_dict() if hasattr(dataset, 'to_dict') else dict(dataset))
     dataset['lazy_init'] = True  # the data is written as the dataset is built; its annotations are read later
     try:
@@ -114,7 +102,6 @@ def generate_test_data_first(cfg) -> None:
 
 
 def _run_test(cfg) -> dict:
-    from ..engine import Runner
     generate_test_data_first(cfg)
     runner = Runner(cfg)
     check_checkpoint_fits(runner.model, cfg['load_from'])  # before the test data is read: a clear error

@@ -1,33 +1,14 @@
-"""``visioncraft train CONFIG`` (also ``tools/train.py``)."""
+"""``visioncraft train CONFIG`` (also ``tools/train.py``); the flags are :func:`.parsers.train_parser`'s."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .common import (ArgumentParser, add_common_args, check_checkpoint_fits, check_run_config, enable_visualization,
-                     load_config, run_in_process_group)
+from ..engine import Runner
+from .common import check_checkpoint_fits, check_run_config, enable_visualization, load_config, run_in_process_group
+from .parsers import train_parser as build_parser
 
-__all__ = ['build_parser', 'main', 'prepare_config']
-
-
-def build_parser(prog: str = 'visioncraft train') -> argparse.ArgumentParser:
-    p = ArgumentParser(prog=prog, description='Train a model from a config file.')
-    p.add_argument('config', nargs='?', help='config file (.py, .yaml or .json)')
-    p.add_argument('-c', '--config-file', dest='config_opt',
-                   help='config file, PaddleOCR style (-c FILE -o k=v); a PaddleOCR-layout YAML (Global + '
-                        'Architecture) is translated and -o then sets its PaddleOCR keys (docs/paddleocr.md)')
-    p.add_argument('--resume', nargs='?', const='auto', default=None, metavar='PATH',
-                   help='resume from PATH, or with no PATH from the latest checkpoint in the work dir')
-    p.add_argument('--amp', action='store_true',
-                   help='mixed precision: fp16 with dynamic loss scaling on CUDA, bf16 autocast on the CPU')
-    p.add_argument('--auto-scale-lr', action='store_true',
-                   help='scale the LR linearly by (GPUs x batch size) / auto_scale_lr.base_batch_size')
-    p.add_argument('--no-validate', action='store_true', help='do not validate during training')
-    p.add_argument('--requeue', action='store_true',
-                   help='under Slurm (SLURM_JOB_ID set): when SIGTERM / SIGINT / SIGUSR1 stops training, requeue '
-                        'the job (scontrol requeue) after writing the checkpoint; the requeued job resumes by itself')
-    add_common_args(p)
-    return p
+__all__ = ['build_parser', 'main', 'run', 'prepare_config']
 
 
 def prepare_config(args: argparse.Namespace):
@@ -69,18 +50,21 @@ def prepare_config(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None, prog: str = 'visioncraft train') -> None:
-    args = build_parser(prog).parse_args(argv)
+    run(build_parser(prog).parse_args(argv))
+
+
+def run(args: argparse.Namespace):
+    """Train as the parsed ``args`` (of :func:`build_parser`) say."""
     cfg = prepare_config(args)
     check_run_config(cfg, 'train')
-    from ..engine import Runner
 
-    def run():
+    def train():
         runner = Runner(cfg)
         if cfg.get('load_from'):
             check_checkpoint_fits(runner.model, cfg['load_from'])  # before anything runs: a clear error
         return runner.train()
 
-    run_in_process_group(run)
+    return run_in_process_group(train)
 
 
 if __name__ == '__main__':  # pragma: no cover

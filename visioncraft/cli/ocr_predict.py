@@ -1,4 +1,5 @@
-"""Run an exported text detector or recogniser on an image or a folder, with no config and no training code.
+"""OCR with an exported model: run a text detector or recogniser written by ``visioncraft export`` on an image or a
+folder, with no config and no training code (end-to-end OCR with both is ``visioncraft ocr``, :mod:`.ocr`).
 
 * ``visioncraft predict IMG_OR_DIR --model-dir DIR [--backend onnxruntime|torchscript] [--out-dir DIR]``
 * ``tools/infer/predict_det.py --det_algorithm=DB --det_model_dir=DIR --image_dir=IMG_OR_DIR --use_gpu=False``
@@ -24,30 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.loading import IMG_EXTENSIONS
+from ..apis.inputs import list_images
+from ..errors import ImageReadError
+from ..export.predictor import BACKENDS, TextDetPredictor, load_predictor
+from ..fileio.image import imread, unreadable_image_reason
 from ..visualization import draw_polygons
-from .common import ArgumentParser
+from .parsers import predict_det_parser, predict_parser, resolve_device
 
-__all__ = ['predict_main', 'paddle_main', 'list_images', 'run_predictor', 'run_recognizer']
-
-
-
-def list_images(path: str | Path) -> list[Path]:
-    """``path`` itself when it is a file, else the images directly inside the folder (sorted)."""
-    p = Path(path)
-    if p.is_file():
-        return [p]
-    if not p.is_dir():
-        raise FileNotFoundError(f'image file or folder not found: {p}')
-    files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMG_EXTENSIONS)
-    if not files:
-        raise FileNotFoundError(f'no images ({", ".join(IMG_EXTENSIONS)}) in folder {p}')
-    return files
+__all__ = ['predict_main', 'paddle_main', 'run_predict', 'run_predict_det', 'run_predictor', 'run_recognizer']
 
 
 def _read(path: Path) -> np.ndarray:
-    from ..data.loading import imread, unreadable_image_reason
-    from ..errors import ImageReadError
     img = imread(path)
     if img is None:
         raise ImageReadError(f'could not read image {path}: it {unreadable_image_reason(path)}')
@@ -113,7 +101,6 @@ def run_recognizer(predictor, inputs: str | Path, out_dir: str | Path, *, batch_
 
 
 def _predictor(model_dir, backend, device, task: str | None = 'textdet', **kw):
-    from ..export.predictor import BACKENDS, load_predictor, TextDetPredictor
     if backend not in BACKENDS:
         raise SystemExit(f'error: unknown backend {backend!r} (choose from {", ".join(BACKENDS)})')
     try:
@@ -125,49 +112,23 @@ def _predictor(model_dir, backend, device, task: str | None = 'textdet', **kw):
 
 
 def predict_main(argv: list[str] | None = None, prog: str = 'visioncraft predict'):
-    p = ArgumentParser(prog=prog, description='Detect or recognise text with an exported model (no config '
-                                              'needed; the task comes from inference.json).')
-    p.add_argument('inputs', help='an image file or a folder of images')
-    p.add_argument('--model-dir', required=True, help='a directory written by `visioncraft export`')
-    p.add_argument('--backend', default='onnxruntime', help='onnxruntime (model.onnx) or torchscript (model.pt)')
-    p.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
-    p.add_argument('--out-dir', default='inference_results',
-                   help='where det_results.txt and pictures (rec_results.txt for a recogniser) go')
-    p.add_argument('--no-draw', action='store_true', help='do not write pictures')
-    p.add_argument('--batch-size', type=int, default=8, help='word images per batch (recognisers)')
-    args = p.parse_args(argv)
-    predictor = _predictor(args.model_dir, args.backend, args.device, task=None)
+    return run_predict(predict_parser(prog).parse_args(argv))
+
+
+def run_predict(args: argparse.Namespace):
+    """``visioncraft predict`` as the parsed ``args`` (of :func:`.parsers.predict_parser`) say."""
+    predictor = _predictor(args.model_dir, args.backend, resolve_device(args.device), task=None)
     if getattr(predictor, 'info', {}).get('task') == 'textrecog':
         return run_recognizer(predictor, args.inputs, args.out_dir, batch_size=args.batch_size)
     return run_predictor(predictor, args.inputs, args.out_dir, paddle_style=False, draw=not args.no_draw)
 
 
-def _str2bool(v: str) -> bool:
-    if v.lower() in ('true', '1', 'yes', 't', 'y'):
-        return True
-    if v.lower() in ('false', '0', 'no', 'f', 'n'):
-        return False
-    raise argparse.ArgumentTypeError(f'expected True or False, got {v!r}')
-
-
 def paddle_main(argv: list[str] | None = None, prog: str = 'tools/infer/predict_det.py'):
-    p = ArgumentParser(prog=prog, description="Text detection with an exported model, PaddleOCR's flags.")
-    p.add_argument('--det_algorithm', default='DB', help='only DB (DBNet / DBNet++) exports exist')
-    p.add_argument('--det_model_dir', required=True, help='a directory written by tools/export_model.py')
-    p.add_argument('--image_dir', required=True, help='an image file or a folder of images')
-    p.add_argument('--use_gpu', type=_str2bool, default=False)
-    p.add_argument('--backend', default='onnxruntime', help='onnxruntime (model.onnx) or torchscript (model.pt)')
-    p.add_argument('--det_db_thresh', type=float, default=None, help='binarisation threshold (default: exported)')
-    p.add_argument('--det_db_box_thresh', type=float, default=None, help='box score threshold')
-    p.add_argument('--det_db_unclip_ratio', type=float, default=None, help='un-shrink ratio')
-    p.add_argument('--det_db_score_mode', choices=['fast', 'slow'], default=None)
-    p.add_argument('--use_dilation', type=_str2bool, default=None)
-    p.add_argument('--det_box_type', choices=['quad', 'poly'], default=None)
-    p.add_argument('--det_limit_side_len', type=int, default=None,
-                   help="with --det_limit_type, replaces the exported resize by DetResizeForTest")
-    p.add_argument('--det_limit_type', choices=['max', 'min'], default=None)
-    p.add_argument('--draw_img_save_dir', default='./inference_results')
-    args = p.parse_args(argv)
+    return run_predict_det(predict_det_parser(prog).parse_args(argv))
+
+
+def run_predict_det(args: argparse.Namespace):
+    """``tools/infer/predict_det.py`` as the parsed ``args`` (of :func:`.parsers.predict_det_parser`) say."""
     if args.det_algorithm not in ('DB', 'DB++'):
         raise SystemExit(f'error: --det_algorithm={args.det_algorithm!r} is not supported (only DB / DB++)')
     post = {k: v for k, v in (('thresh', args.det_db_thresh), ('box_thresh', args.det_db_box_thresh),

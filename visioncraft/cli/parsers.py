@@ -1,0 +1,296 @@
+"""Every command's argument parser, built from light imports only (argparse and :mod:`visioncraft.errors`).
+
+``visioncraft COMMAND``, ``tools/*.py`` and ``demo/*.py`` parse their arguments with these parsers *before* they
+import the module that runs the command (and with it torch and the tasks), so ``--help`` and a usage error (a
+missing argument, an unknown flag) answer at once: :func:`visioncraft.cli.main.run_command` parses, then imports.
+The command modules (:mod:`.train`, :mod:`.test`, :mod:`.export`, ...) take their parser from here too.
+
+``--device`` defaults to ``auto`` everywhere: :func:`resolve_device` turns it into CUDA when
+``torch.cuda.is_available()``, else the CPU, after parsing (so ``--help`` never initialises torch), and checks an
+explicit device (``--device cuda:0`` on a machine without CUDA is one ``error: ...`` line, exit status 2).
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from typing import Any
+
+# ArgumentParser lives below every layer (datasets' converters use it); re-exported here
+from ..errors import ArgumentParser, check_device
+
+__all__ = ['ArgumentParser', 'OverridesAction', 'add_common_args', 'add_device_arg', 'resolve_device',
+           'add_model_args', 'add_video_output_args', 'check_video_output_args', 'str2bool', 'PARSERS',
+           'build_parser', 'train_parser', 'test_parser', 'config_parser', 'export_parser', 'predict_parser',
+           'ocr_parser', 'pose_parser', 'eval_parser', 'infer_det_parser', 'infer_rec_parser',
+           'export_model_parser', 'predict_det_parser']
+
+#: the default of every ``--device`` flag: CUDA when this machine has it, else the CPU (see :func:`resolve_device`)
+AUTO_DEVICE = 'auto'
+DEVICE_HELP = "device to run on: 'auto' (the default: CUDA when available, else the CPU), 'cpu' or 'cuda[:N]'"
+
+
+class OverridesAction(argparse.Action):
+    """``KEY=VALUE ...`` overrides into a dict: :class:`visioncraft.config.DictAction`, whose module is imported
+    only when the flag is given (``visioncraft.config`` loads torch: ``--help`` must not)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, nargs: Any = '+', **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=nargs, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from ..config import DictAction  # deferred: --help must not import torch (visioncraft.config does)
+        DictAction.__call__(self, parser, namespace, values, option_string)
+
+
+def add_device_arg(parser: argparse.ArgumentParser) -> None:
+    """``--device``, default ``auto`` (resolved after parsing by :func:`resolve_device`)."""
+    parser.add_argument('--device', default=AUTO_DEVICE, help=DEVICE_HELP)
+
+
+def resolve_device(device: str, flag: str = '--device') -> str:
+    """The device ``device`` names, checked: ``'auto'`` is ``'cuda:0'`` when ``torch.cuda.is_available()``, else
+    ``'cpu'``; any other value is returned as given once :func:`visioncraft.errors.check_device` accepts it (an
+    unknown device, or CUDA on a machine without it, is a :class:`~visioncraft.errors.DeviceError` naming
+    ``flag``). Call it after parsing: it imports torch."""
+    if device == AUTO_DEVICE:
+        import torch  # here, not at the top: parsing (and --help) must not import torch
+        return 'cuda:0' if torch.cuda.is_available() else 'cpu'
+    check_device(device, flag)
+    return device
+
+
+def str2bool(v: str) -> bool:
+    if v.lower() in ('true', '1', 'yes', 't', 'y'):
+        return True
+    if v.lower() in ('false', '0', 'no', 'f', 'n'):
+        return False
+    raise argparse.ArgumentTypeError(f'expected True or False, got {v!r}')
+
+
+# -- train / test ---------------------------------------------------------------------------------------------
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: ./work_dirs/<config name>)')
+    parser.add_argument('--cfg-options', '-o', '--options', nargs='+', action=OverridesAction, default={},
+                        metavar='KEY=VALUE',
+                        help='override config entries: a.b=1, lists as key="[a,b]" or key=a,b, list items as '
+                             'a.0.b=c; a key that does not exist is an error (prefix it with + to add it). For a '
+                             'PaddleOCR-layout YAML the keys are its own: Global.epoch_num=3 Optimizer.base_lr=1e-4')
+    parser.add_argument('--strict-config', action='store_true',
+                        help='a top-level config key that looks like a misspelt known one (train_dataloder) is an '
+                             'error instead of a warning (strict_config=True in the config does the same)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='how the processes were started (tools/dist_*.sh use pytorch, slurm_*.sh slurm)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument('--show', action='store_true', help='show predictions in a window (needs a display)')
+    parser.add_argument('--show-dir', help='write pictures of the predictions to this folder (relative paths '
+                                           'go under WORK_DIR/TIMESTAMP)')
+    parser.add_argument('--wait-time', type=float, default=2.0, help='seconds each shown picture stays')
+    parser.add_argument('--interval', type=int, default=1, help='draw every N-th sample')
+
+
+def train_parser(prog: str = 'visioncraft train') -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description='Train a model from a config file.')
+    p.add_argument('config', nargs='?', help='config file (.py, .yaml or .json)')
+    p.add_argument('-c', '--config-file', dest='config_opt',
+                   help='config file, PaddleOCR style (-c FILE -o k=v); a PaddleOCR-layout YAML (Global + '
+                        'Architecture) is translated and -o then sets its PaddleOCR keys (docs/paddleocr.md)')
+    p.add_argument('--resume', nargs='?', const='auto', default=None, metavar='PATH',
+                   help='resume from PATH, or with no PATH from the latest checkpoint in the work dir')
+    p.add_argument('--amp', action='store_true',
+                   help='mixed precision: fp16 with dynamic loss scaling on CUDA, bf16 autocast on the CPU')
+    p.add_argument('--auto-scale-lr', action='store_true',
+                   help='scale the LR linearly by (GPUs x batch size) / auto_scale_lr.base_batch_size')
+    p.add_argument('--no-validate', action='store_true', help='do not validate during training')
+    p.add_argument('--requeue', action='store_true',
+                   help='under Slurm (SLURM_JOB_ID set): when SIGTERM / SIGINT / SIGUSR1 stops training, requeue '
+                        'the job (scontrol requeue) after writing the checkpoint; the requeued job resumes by itself')
+    add_common_args(p)
+    return p
+
+
+def test_parser(prog: str = 'visioncraft test') -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description='Test (evaluate) a checkpoint on the test set.')
+    p.add_argument('config', help='config file (.py, .yaml or .json)')
+    p.add_argument('checkpoint', help='checkpoint file or http(s) URL')
+    p.add_argument('--out', help='write the predictions to this pickle file (.pkl)')
+    p.add_argument('--dump', help='same as --out (MMPose spelling)')
+    p.add_argument('--save-preds', action='store_true',
+                   help='write the predictions to WORK_DIR/TIMESTAMP/predictions.pkl (MMOCR spelling)')
+    add_common_args(p)
+    p.add_argument('--show-score-thr', type=float, default=None,
+                   help='--show / --show-dir pictures leave out predictions scoring below this (default: the '
+                        "config's default_hooks.visualization.score_thr, else 0.3)")
+    return p
+
+
+
+def config_parser(prog: str = 'visioncraft config') -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description='print the merged config (after _base_ and --cfg-options)')
+    p.add_argument('config')
+    p.add_argument('--cfg-options', '-o', nargs='+', action=OverridesAction, default={}, metavar='KEY=VALUE')
+    p.add_argument('--format', choices=['py', 'yaml', 'json'], default='py')
+    return p
+
+
+# -- export and the exported models ---------------------------------------------------------------------------
+def export_parser(prog: str = 'visioncraft export') -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description='Export a trained model to TorchScript and ONNX with its '
+                                              'pre- and post-processing settings (inference.json).')
+    p.add_argument('config', help='config file (.py, .yaml or .json)')
+    p.add_argument('checkpoint', help='checkpoint file (or http(s) URL)')
+    p.add_argument('--out-dir', required=True, help='the inference directory to write')
+    p.add_argument('--format', nargs='+', default=['torchscript', 'onnx'], metavar='FORMAT',
+                   help='torchscript and/or onnx (default: both)')
+    p.add_argument('--opset', type=int, default=None, help='ONNX opset (default 17)')
+    p.add_argument('--cfg-options', '-o', nargs='+', action=OverridesAction, default={}, metavar='KEY=VALUE',
+                   help='override config entries before export (e.g. model.det_head.codec.box_thresh=0.5)')
+    return p
+
+
+def predict_parser(prog: str = 'visioncraft predict') -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description='Detect or recognise text with an exported model (no config '
+                                              'needed; the task comes from inference.json).')
+    p.add_argument('inputs', help='an image file or a folder of images')
+    p.add_argument('--model-dir', required=True, help='a directory written by `visioncraft export`')
+    p.add_argument('--backend', default='onnxruntime', help='onnxruntime (model.onnx) or torchscript (model.pt)')
+    add_device_arg(p)
+    p.add_argument('--out-dir', default='inference_results',
+                   help='where det_results.txt and pictures (rec_results.txt for a recogniser) go')
+    p.add_argument('--no-draw', action='store_true', help='do not write pictures')
+    p.add_argument('--batch-size', type=int, default=8, help='word images per batch (recognisers)')
+    return p
+
+
+def predict_det_parser(prog: str = 'tools/infer/predict_det.py') -> argparse.ArgumentParser:
+    """PaddleOCR's ``tools/infer/predict_det.py`` flags (the device is ``--use_gpu``, as there)."""
+    p = ArgumentParser(prog=prog, description="Text detection with an exported model, PaddleOCR's flags.")
+    p.add_argument('--det_algorithm', default='DB', help='only DB (DBNet / DBNet++) exports exist')
+    p.add_argument('--det_model_dir', required=True, help='a directory written by tools/export_model.py')
+    p.add_argument('--image_dir', required=True, help='an image file or a folder of images')
+    p.add_argument('--use_gpu', type=str2bool, default=False)
+    p.add_argument('--backend', default='onnxruntime', help='onnxruntime (model.onnx) or torchscript (model.pt)')
+    p.add_argument('--det_db_thresh', type=float, default=None, help='binarisation threshold (default: exported)')
+    p.add_argument('--det_db_box_thresh', type=float, default=None, help='box score threshold')
+    p.add_argument('--det_db_unclip_ratio', type=float, default=None, help='un-shrink ratio')
+    p.add_argument('--det_db_score_mode', choices=['fast', 'slow'], default=None)
+    p.add_argument('--use_dilation', type=str2bool, default=None)
+    p.add_argument('--det_box_type', choices=['quad', 'poly'], default=None)
+    p.add_argument('--det_limit_side_len', type=int, default=None,
+                   help="with --det_limit_type, replaces the exported resize by DetResizeForTest")
+    p.add_argument('--det_limit_type', choices=['max', 'min'], default=None)
+    p.add_argument('--draw_img_save_dir', default='./inference_results')
+    return p
+
+
+# -- ocr / pose -----------------------------------------------------------------------------------------------
+def ocr_parser(prog: str = 'visioncraft ocr') -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description='Detect and read text: a text detector and a recogniser, '
+                                              'each a config file + checkpoint or an exported directory.')
+    p.add_argument('inputs', help='an image file or a folder of images (with --eval: the data root)')
+    p.add_argument('--det', required=True, help='text-detection config file or exported model directory')
+    p.add_argument('--det-weights', default=None, help='checkpoint of the --det config')
+    p.add_argument('--rec', required=True, help='text-recognition config file or exported model directory')
+    p.add_argument('--rec-weights', default=None, help='checkpoint of the --rec config')
+    p.add_argument('--out-dir', default='ocr_results', help='where the JSON files and pictures go')
+    p.add_argument('--batch-size', type=int, default=8, help='word crops per recognition batch')
+    add_device_arg(p)
+    p.add_argument('--backend', default='onnxruntime', help='onnxruntime or torchscript (exported directories)')
+    p.add_argument('--crop-margin', type=float, default=0.0,
+                   help='grow each region by this share of its height on every side before reading it (e.g. 0.2)')
+    p.add_argument('--no-draw', action='store_true', help='write the JSON files only, no pictures')
+    p.add_argument('--eval', default=None, metavar='ANN',
+                   help='MMOCR textdet JSON with transcriptions: run on its images and report e2e / det hmean')
+    return p
+
+
+def pose_parser(prog: str = 'visioncraft pose') -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description='Detect persons and estimate their 2D poses (top-down).')
+    p.add_argument('inputs', help="an image, a folder of images, a video file or 'webcam'")
+    p.add_argument('--pose2d', default='human', help="pose config file, or the alias 'human' (COCO-17; needs "
+                                                     '--pose2d-weights)')
+    p.add_argument('--pose2d-weights', default=None, help='pose checkpoint')
+    p.add_argument('--det-model', default=None, help='person detector config (default: the whole image is the box)')
+    p.add_argument('--det-weights', default=None, help='person detector checkpoint')
+    p.add_argument('--det-cat-ids', type=int, nargs='+', default=[0], help='detector labels that are persons')
+    add_device_arg(p)
+    p.add_argument('--out-dir', default='pose_results', help='where predictions/ and visualizations/ go')
+    p.add_argument('--show', action='store_true', help='show the drawings in a window (q / Esc quits)')
+    p.add_argument('--bbox-thr', type=float, default=0.3, help='person boxes scoring below this are dropped')
+    p.add_argument('--nms-thr', type=float, default=0.3, help='IoU threshold of the person box NMS')
+    p.add_argument('--kpt-thr', type=float, default=0.3, help='keypoints scoring below this are not drawn')
+    p.add_argument('--draw-bbox', action='store_true', help='draw the person boxes')
+    p.add_argument('--draw-heatmap', action='store_true', help='draw the predicted heatmaps under the image')
+    p.add_argument('--show-kpt-idx', action='store_true', help='write each keypoint index next to it')
+    p.add_argument('--radius', type=int, default=3, help='keypoint radius in pixels')
+    p.add_argument('--thickness', type=int, default=1, help='link thickness in pixels')
+    p.add_argument('--batch-size', type=int, default=1, help='images (frames) per result batch')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return p
+
+
+# -- PaddleOCR's tools (tools/eval.py, infer_det.py, infer_rec.py, export_model.py) ----------------------------
+def _paddle_tool_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description=description)
+    p.add_argument('-c', '--config', required=True, help='PaddleOCR-layout YAML config')
+    p.add_argument('-o', '--opt', nargs='+', action=OverridesAction, default={}, metavar='KEY=VALUE',
+                   help='override PaddleOCR keys: Global.checkpoints=PATH PostProcess.box_thresh=0.6 ... '
+                        '(an unknown key is an error)')
+    return p
+
+
+def eval_parser(prog: str = 'tools/eval.py') -> argparse.ArgumentParser:
+    return _paddle_tool_parser(prog, 'Evaluate a checkpoint on the Eval set of a PaddleOCR-layout config.')
+
+
+def infer_det_parser(prog: str = 'tools/infer_det.py') -> argparse.ArgumentParser:
+    return _paddle_tool_parser(prog, 'Detect text in an image or a folder with a PaddleOCR-layout config.')
+
+
+def infer_rec_parser(prog: str = 'tools/infer_rec.py') -> argparse.ArgumentParser:
+    return _paddle_tool_parser(prog, 'Recognise words in an image or a folder with a PaddleOCR-layout config.')
+
+
+def export_model_parser(prog: str = 'tools/export_model.py') -> argparse.ArgumentParser:
+    return _paddle_tool_parser(prog, 'Export a checkpoint of a PaddleOCR-layout config to an inference model.')
+
+
+#: every command :func:`visioncraft.cli.main.run_command` runs: the ``visioncraft`` subcommands and the tools
+PARSERS: dict[str, Callable[..., argparse.ArgumentParser]] = {
+    'train': train_parser, 'test': test_parser, 'config': config_parser, 'export': export_parser,
+    'predict': predict_parser, 'ocr': ocr_parser, 'pose': pose_parser,
+    'eval': eval_parser, 'infer_det': infer_det_parser, 'infer_rec': infer_rec_parser,
+    'export_model': export_model_parser, 'predict_det': predict_det_parser,
+}
+
+
+def build_parser(command: str, prog: str | None = None) -> argparse.ArgumentParser:
+    """The parser of ``command`` (a key of :data:`PARSERS`), with ``prog`` (default: the command's own)."""
+    make = PARSERS[command]
+    return make() if prog is None else make(prog)
+
+
+# -- the demos (demo/*.py) ------------------------------------------------------------------------------------
+def add_model_args(parser: argparse.ArgumentParser, *, score_thr: float = 0.3,
+                   checkpoint_optional: bool = False) -> None:
+    """``CONFIG CHECKPOINT --device --score-thr``, as every detection demo takes them."""
+    parser.add_argument('config', help='model config file')
+    if checkpoint_optional:
+        parser.add_argument('checkpoint', nargs='?', default=None, help='checkpoint file or URL (default: none)')
+    else:
+        parser.add_argument('checkpoint', help='checkpoint file or URL')
+    add_device_arg(parser)
+    parser.add_argument('--score-thr', type=float, default=score_thr, help='hide predictions scoring below this')
+
+
+def add_video_output_args(parser: argparse.ArgumentParser) -> None:
+    """``--out FILE --show --wait-time S`` for the demos that draw a video; at least one of ``--out`` and
+    ``--show`` must be given (checked by :func:`check_video_output_args`)."""
+    parser.add_argument('--out', default=None, help='write the drawn frames to this video file (.mp4, .avi...)')
+    parser.add_argument('--show', action='store_true', help='show the drawn frames in a window (q / Esc quits)')
+    parser.add_argument('--wait-time', type=float, default=0.001,
+                        help='seconds each shown frame stays (default 0.001: as fast as the model runs)')
+
+
+def check_video_output_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not (args.out or args.show):
+        parser.error('say what to do with the drawn frames: --out FILE, --show, or both')
