@@ -1,7 +1,7 @@
 # The detection quickstart: a small RetinaNet, trained from scratch, finds circles, squares, triangles and stars
 # on 128x128 textured pictures that the package generates on first use (data/det_shapes, COCO format,
 # 2000 train + 200 val, about 10 s). `make quickstart` trains it for 16 epochs and evaluates it: box mAP@[.5:.95]
-# 0.859 on the val split, 7.5 min of training and 8 s of evaluation on 2 CPU cores that other jobs shared
+# 0.848 on the val split, 7.5 min of training and 8 s of evaluation on 2 CPU cores that other jobs shared
 # (OMP_NUM_THREADS=1). The test command's --show-dir draws every prediction next to the ground truth.
 _base_ = ['../_base_/default_runtime.py']
 

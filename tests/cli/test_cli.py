@@ -164,3 +164,18 @@ def test_strict_config_flag_makes_a_misspelt_top_level_key_an_error(cfg_file, tm
     with pytest.raises(ConfigError, match=r"'param_schedulr' \(did you mean 'param_scheduler'\?\)"):
         vc_main(['train', str(typo), '--work-dir', str(tmp_path / 'strict'), '--strict-config'])
     assert not list((tmp_path / 'strict').glob('*.pth'))
+
+
+def test_mmocr_gpu_count_and_mmpose_out_json(cfg_file, tmp_path, caplog):
+    """MMOCR's `tools/train.py CONFIG 4 --resume` (the GPU count) and MMPose's `test.py --out FILE.json` (the
+    metrics, where a .pkl is the predictions)."""
+    wd = tmp_path / 'wd'
+    with caplog.at_level('WARNING', logger='visioncraft'):
+        vc_main(['train', str(cfg_file), '4', '--work-dir', str(wd), '-o', 'train_cfg.max_epochs=1'])
+    assert '4 GPUs asked for' in caplog.text and 'tools/dist_train.sh CONFIG 4' in caplog.text
+    assert (wd / 'epoch_1.pth').exists()
+    metrics = vc_main(['test', str(cfg_file), str(wd / 'epoch_1.pth'), '--work-dir', str(wd), '--out',
+                       str(tmp_path / 'metrics.json')])
+    assert json.loads((tmp_path / 'metrics.json').read_text()) == pytest.approx(metrics)
+    with pytest.raises(SystemExit, match=r'a \.json file \(the metrics\)'):
+        vc_main(['test', str(cfg_file), str(wd / 'epoch_1.pth'), '--out', 'x.txt'])

@@ -91,6 +91,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 def train_parser(prog: str = 'visioncraft train') -> argparse.ArgumentParser:
     p = ArgumentParser(prog=prog, description='Train a model from a config file.')
     p.add_argument('config', nargs='?', help='config file (.py, .yaml or .json)')
+    p.add_argument('gpus', nargs='?', type=int, default=None, metavar='GPUS',
+                   help="MMOCR's `tools/train.py CONFIG 4 ...`: the GPU count, which belongs to tools/dist_train.sh "
+                        '(this command runs one process and says so)')
     p.add_argument('-c', '--config-file', dest='config_opt',
                    help='config file, PaddleOCR style (-c FILE -o k=v); a PaddleOCR-layout YAML (Global + '
                         'Architecture) is translated and -o then sets its PaddleOCR keys (docs/paddleocr.md)')

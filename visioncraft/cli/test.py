@@ -4,10 +4,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import os
 import sys
 
 from ..engine import Runner
+from ..fileio.checkpoint import atomic_write_text
 from ..registry import DATASETS, EVALUATORS, config_file_context, set_default_scope
 from .common import check_checkpoint_fits, check_run_config, enable_visualization, load_config, run_in_process_group
 from .parsers import test_parser as build_parser
@@ -20,12 +22,16 @@ def prepare_config(args: argparse.Namespace):
     cfg['load_from'] = args.checkpoint
     cfg['resume'] = False
     outs = [o for o in (args.out, args.dump) if o]
+    # MMPose's `test.py --out FILE.json` saves the metrics; a .pkl / .pickle (MMDetection, MMOCR) the predictions
+    args.metrics_files = [o for o in outs if o.endswith('.json')]
+    outs = [o for o in outs if not o.endswith('.json')]
     if args.save_preds:
         outs.append('__log_dir__/predictions.pkl')
     if outs:
         for o in outs:
             if not o.endswith(('.pkl', '.pickle')):
-                raise SystemExit(f'--out/--dump must name a .pkl or .pickle file, got {o!r}')
+                raise SystemExit(f'--out/--dump must name a .pkl or .pickle file (the predictions) or a .json file '
+                                 f'(the metrics), got {o!r}')
         dumps = [dict(type='DumpResults', out_file_path=o) for o in outs]
         evaluators = cfg.get('test_evaluator')
         kind = evaluators.get('type') if isinstance(evaluators, dict) else None
@@ -55,7 +61,12 @@ def run(args: argparse.Namespace) -> dict:
     """Test as the parsed ``args`` (of :func:`build_parser`) say; returns the metrics."""
     cfg = prepare_config(args)
     check_run_config(cfg, 'test')
-    return run_in_process_group(_run_test, cfg)
+    metrics = run_in_process_group(_run_test, cfg)
+    for path in getattr(args, 'metrics_files', []):
+        if metrics is not None:  # rank 0 (and the one process)
+            atomic_write_text(path, json.dumps(metrics, indent=2, default=float) + '\n')
+            logging.getLogger('visioncraft').info(f'Metrics written to {path}')
+    return metrics
 
 
 def _evaluator_ann_files(evaluator) -> list:

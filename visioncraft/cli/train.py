@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from ..engine import Runner
@@ -12,7 +13,6 @@ __all__ = ['build_parser', 'main', 'run', 'prepare_config']
 
 
 def prepare_config(args: argparse.Namespace):
-    import logging
     args.config = args.config or args.config_opt
     if not args.config:
         raise SystemExit('visioncraft train: give a config file (positional or -c FILE)')
@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None, prog: str = 'visioncraft train') -> None
 def run(args: argparse.Namespace):
     """Train as the parsed ``args`` (of :func:`build_parser`) say."""
     cfg = prepare_config(args)
+    if args.gpus is not None and args.gpus > 1 and cfg.get('launcher', 'none') == 'none':
+        logging.getLogger('visioncraft').warning(
+            f'{args.gpus} GPUs asked for (`train CONFIG {args.gpus}`, as in MMOCR\'s guide), but this command runs '
+            f'one process: for {args.gpus} GPUs run `tools/dist_train.sh CONFIG {args.gpus} ...`')
     check_run_config(cfg, 'train')
 
     def train():
