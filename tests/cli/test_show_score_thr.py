@@ -92,3 +92,21 @@ def test_show_score_thr_reaches_the_hook_config(setup):
     assert prepare_config(args)['default_hooks']['visualization']['score_thr'] == 0.7
     args = build_parser().parse_args([str(setup['cfg']), str(setup['ckpt']), '--show-dir', 'd'])
     assert 'score_thr' not in prepare_config(args)['default_hooks']['visualization']  # the hook's own default
+
+
+def test_mmdetection_2x_eval_options_and_format_only(setup, tmp_path):
+    """The MMDetection guide's `tools/test.py CONFIG CKPT --eval bbox --options "classwise=True"` and
+    `--format-only --options "jsonfile_prefix=./results"`."""
+    base = ['test', str(setup['cfg']), str(setup['ckpt'])]
+    metrics = vc_main(base + ['--work-dir', str(tmp_path / 'a'), '--eval', 'bbox', '--options', 'classwise=True'])
+    assert 'coco/bbox_mAP' in metrics
+    assert {f'coco/bbox_{c}_precision' for c in DET_SHAPE_CLASSES} <= set(metrics)  # classwise=True reached the metric
+    plain = vc_main(base + ['--work-dir', str(tmp_path / 'plain')])
+    assert not any(k.endswith('_precision') for k in plain)
+    prefix = tmp_path / 'results'
+    vc_main(base + ['--work-dir', str(tmp_path / 'b'), '--format-only', '--options', f'jsonfile_prefix={prefix}'])
+    assert Path(f'{prefix}.bbox.json').is_file()
+    with pytest.raises(SystemExit, match='--format-only writes result files .* jsonfile_prefix=PREFIX'):
+        vc_main(base + ['--work-dir', str(tmp_path / 'c'), '--format-only'])
+    with pytest.raises(SystemExit, match='txtfile_prefix: Cityscapes'):
+        vc_main(base + ['--format-only', '--options', 'txtfile_prefix=./x'])

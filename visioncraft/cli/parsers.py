@@ -68,9 +68,12 @@ def str2bool(v: str) -> bool:
 
 
 # -- train / test ---------------------------------------------------------------------------------------------
-def add_common_args(parser: argparse.ArgumentParser) -> None:
+def add_common_args(parser: argparse.ArgumentParser, *, options_alias: bool = True) -> None:
+    """The flags every run command shares; ``options_alias``: ``--options`` is ``--cfg-options`` (MMDetection 2.x's
+    train.py; its test.py's ``--options`` are evaluation options, see :func:`test_parser`)."""
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: ./work_dirs/<config name>)')
-    parser.add_argument('--cfg-options', '-o', '--options', nargs='+', action=OverridesAction, default={},
+    parser.add_argument('--cfg-options', '-o', *(['--options'] if options_alias else []), nargs='+',
+                        action=OverridesAction, default={},
                         metavar='KEY=VALUE',
                         help='override config entries: a.b=1, lists as key="[a,b]" or key=a,b, list items as '
                              'a.0.b=c; a key that does not exist is an error (prefix it with + to add it). For a '
@@ -119,7 +122,17 @@ def test_parser(prog: str = 'visioncraft test') -> argparse.ArgumentParser:
     p.add_argument('--dump', help='same as --out (MMPose spelling)')
     p.add_argument('--save-preds', action='store_true',
                    help='write the predictions to WORK_DIR/TIMESTAMP/predictions.pkl (MMOCR spelling)')
-    add_common_args(p)
+    p.add_argument('--eval', nargs='+', metavar='METRIC',
+                   help='MMDetection 2.x: the metrics to compute, e.g. bbox segm (COCO) or mAP (VOC); sets the '
+                        "test_evaluator's metric")
+    p.add_argument('--eval-options', '--options', dest='eval_options', nargs='+', action=OverridesAction,
+                   default={}, metavar='KEY=VALUE',
+                   help="MMDetection 2.x: evaluation options, e.g. classwise=True jsonfile_prefix=./results (set on "
+                        "the test_evaluator's metrics); a dotted KEY (model.x=1) is a config override")
+    p.add_argument('--format-only', action='store_true',
+                   help='MMDetection: write the result files (give their prefix with --options '
+                        'jsonfile_prefix=PREFIX) without computing metrics, e.g. for COCO test-dev')
+    add_common_args(p, options_alias=False)
     p.add_argument('--show-score-thr', type=float, default=None,
                    help='--show / --show-dir pictures leave out predictions scoring below this (default: the '
                         "config's default_hooks.visualization.score_thr, else 0.3)")

@@ -17,8 +17,55 @@ from .parsers import test_parser as build_parser
 __all__ = ['build_parser', 'main', 'run', 'prepare_config']
 
 
+#: MMDetection 2.x's ``dataset.evaluate`` keyword -> the metric's argument
+_EVAL_OPTION_NAMES = {'jsonfile_prefix': 'outfile_prefix'}
+#: evaluator types that hold metrics rather than being one
+_CONTAINERS = ('Evaluator', 'MultiDatasetEvaluator', 'MultiDatasetsEvaluator')
+
+
+def _metric_cfgs(evaluator) -> list[dict]:
+    """The metric configs (dicts with a ``type``) of a test_evaluator: one metric, a list, or an evaluator."""
+    if isinstance(evaluator, (list, tuple)):
+        return [m for e in evaluator for m in _metric_cfgs(e)]
+    if not isinstance(evaluator, dict):
+        return []
+    if evaluator.get('type') in _CONTAINERS or 'type' not in evaluator:
+        inner = evaluator.get('metrics', evaluator.get('metric'))
+        return _metric_cfgs(inner) if isinstance(inner, (dict, list, tuple)) else []
+    return [] if evaluator.get('type') == 'DumpResults' else [evaluator]
+
+
+def apply_eval_args(cfg, metrics: list[str] | None, options: dict, format_only: bool) -> None:
+    """MMDetection 2.x's ``--eval METRIC ...``, ``--options / --eval-options KEY=VALUE`` and ``--format-only``,
+    set on every metric of ``cfg.test_evaluator`` (``jsonfile_prefix`` is the metric's ``outfile_prefix``)."""
+    if not (metrics or options or format_only):
+        return
+    options = {_EVAL_OPTION_NAMES.get(k, k): v for k, v in options.items()}
+    if 'txtfile_prefix' in options:
+        raise SystemExit('--options txtfile_prefix: Cityscapes result files (txt / png) are not written by this '
+                         'library; use --options jsonfile_prefix=PREFIX for COCO-style JSON results')
+    if format_only:
+        if not options.get('outfile_prefix'):
+            raise SystemExit('--format-only writes result files and computes no metric: give their prefix with '
+                             '--options jsonfile_prefix=PREFIX')
+        options['format_only'] = True
+    targets = _metric_cfgs(cfg.get('test_evaluator'))
+    if not targets:
+        raise SystemExit('--eval / --options / --format-only: the config has no test_evaluator metric to set them on')
+    for m in targets:
+        if metrics:
+            m['metric'] = list(metrics) if 'Coco' in str(m.get('type')) or len(metrics) > 1 else metrics[0]
+        m.update(options)
+
+
 def prepare_config(args: argparse.Namespace):
+    eval_options = dict(getattr(args, 'eval_options', None) or {})
+    dotted = {k: v for k, v in eval_options.items() if '.' in k}  # a config override, MMDetection 2.x spelling
+    if dotted:
+        args.cfg_options = {**(args.cfg_options or {}), **dotted}
     cfg = load_config(args)
+    apply_eval_args(cfg, getattr(args, 'eval', None), {k: v for k, v in eval_options.items() if k not in dotted},
+                    getattr(args, 'format_only', False))
     cfg['load_from'] = args.checkpoint
     cfg['resume'] = False
     outs = [o for o in (args.out, args.dump) if o]
