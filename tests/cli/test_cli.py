@@ -179,3 +179,24 @@ def test_mmocr_gpu_count_and_mmpose_out_json(cfg_file, tmp_path, caplog):
     assert json.loads((tmp_path / 'metrics.json').read_text()) == pytest.approx(metrics)
     with pytest.raises(SystemExit, match=r'a \.json file \(the metrics\)'):
         vc_main(['test', str(cfg_file), str(wd / 'epoch_1.pth'), '--out', 'x.txt'])
+
+
+def test_mmdetection_2x_train_flags(cfg_file, tmp_path, monkeypatch):
+    """MMDetection 2.x's `--resume-from`, `--load-from` and `--options 'dist_params.port=29501'`."""
+    import os
+    monkeypatch.delenv('PORT', raising=False)
+    wd = tmp_path / 'wd'
+    vc_main(['train', str(cfg_file), '--work-dir', str(wd), '-o', 'train_cfg.max_epochs=1'])
+    wd2 = tmp_path / 'wd2'
+    vc_main(['train', str(cfg_file), '--work-dir', str(wd2), '--resume-from', str(wd / 'epoch_1.pth'),
+             '--options', 'train_cfg.max_epochs=2', 'dist_params.port=29511', 'dist_params.backend=gloo'])
+    assert sorted(train_losses(wd2)) == list(range(7, 13))  # resumed after epoch 1's 6 iterations
+    assert os.environ['PORT'] == '29511'
+    assert "backend='gloo'" in (wd2 / 'tiny.py').read_text()
+    wd3 = tmp_path / 'wd3'
+    vc_main(['train', str(cfg_file), '--work-dir', str(wd3), '--load-from', str(wd / 'epoch_1.pth'),
+             '-o', 'train_cfg.max_epochs=1'])
+    assert sorted(train_losses(wd3)) == list(range(1, 7))  # weights only: the schedule starts again
+    assert f'Load weights from {wd / "epoch_1.pth"}' in log_text(wd3)
+    with pytest.raises(ConfigError, match='dist_params.port must be a port number'):
+        vc_main(['train', str(cfg_file), '--work-dir', str(tmp_path / 'x'), '--options', 'dist_params.port=http'])

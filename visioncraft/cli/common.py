@@ -21,6 +21,32 @@ __all__ = ['ArgumentParser', 'add_common_args', 'load_config', 'read_config', 'u
            'run_in_process_group']
 
 
+def split_dist_params(options: dict | None) -> tuple[dict, dict]:
+    """``(the other overrides, MMDetection 2.x's dist_params.* overrides without the prefix)``: the guide sets the
+    Slurm port with ``--options 'dist_params.port=29501'``, a key this library's configs do not have."""
+    options = dict(options or {})
+    dist_params = {k.split('.', 1)[1]: options.pop(k) for k in list(options) if k.startswith('dist_params.')}
+    return options, dist_params
+
+
+def apply_dist_params(cfg, dist_params: dict) -> None:
+    """MMDetection 2.x's ``dist_params``: ``port`` is the rendezvous port of a Slurm / MPI launch (``PORT``, which
+    tools/slurm_*.sh also read), ``backend`` is ``env_cfg.dist_cfg.backend``; anything else is an error."""
+    unknown = sorted(set(dist_params) - {'port', 'backend'})
+    if unknown:
+        raise ConfigError(f'--options dist_params.{unknown[0]}: MMDetection 2.x dist_params takes port and backend '
+                          f'here (this library reads the rest from the launcher)')
+    if 'port' in dist_params:
+        port = dist_params['port']
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigError(f'--options dist_params.port must be a port number (1-65535), got {port!r}')
+        os.environ['PORT'] = str(port)
+    if 'backend' in dist_params:
+        env = dict(cfg.get('env_cfg') or {})
+        env['dist_cfg'] = dict(env.get('dist_cfg') or {}, backend=str(dist_params['backend']))
+        cfg['env_cfg'] = env
+
+
 def load_config(args: argparse.Namespace):
     """Read the config, apply --cfg-options, --launcher and --work-dir.
 
@@ -28,7 +54,9 @@ def load_config(args: argparse.Namespace):
     PaddleOCR keys (``Global.epoch_num=3``); any other config takes ``-o`` on the internal keys."""
     if args.local_rank is not None:
         os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    cfg = read_config(args.config, args.cfg_options)
+    options, dist_params = split_dist_params(args.cfg_options)
+    cfg = read_config(args.config, options)
+    apply_dist_params(cfg, dist_params)
     cfg['launcher'] = args.launcher
     if getattr(args, 'strict_config', False):
         cfg['strict_config'] = True

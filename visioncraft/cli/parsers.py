@@ -102,6 +102,9 @@ def train_parser(prog: str = 'visioncraft train') -> argparse.ArgumentParser:
                         'Architecture) is translated and -o then sets its PaddleOCR keys (docs/paddleocr.md)')
     p.add_argument('--resume', nargs='?', const='auto', default=None, metavar='PATH',
                    help='resume from PATH, or with no PATH from the latest checkpoint in the work dir')
+    p.add_argument('--resume-from', metavar='PATH', help="MMDetection 2.x's spelling of --resume PATH")
+    p.add_argument('--load-from', metavar='PATH',
+                   help="MMDetection 2.x: start from this checkpoint's weights (load_from), not resuming")
     p.add_argument('--amp', action='store_true',
                    help='mixed precision: fp16 with dynamic loss scaling on CUDA, bf16 autocast on the CPU')
     p.add_argument('--auto-scale-lr', action='store_true',

@@ -34,6 +34,12 @@ def prepare_config(args: argparse.Namespace):
         scale = dict(scale)
         scale['enable'] = True
         cfg['auto_scale_lr'] = scale
+    if getattr(args, 'resume_from', None):
+        if args.resume and args.resume != args.resume_from:
+            raise SystemExit(f'--resume {args.resume} and --resume-from {args.resume_from}: give one')
+        args.resume = args.resume_from
+    if getattr(args, 'load_from', None):
+        cfg['load_from'] = args.load_from
     if args.resume == 'auto':
         cfg['resume'] = True
     elif args.resume:
