@@ -24,9 +24,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..apis.inputs import list_images
-from ..errors import ImageReadError
+from ..errors import DeviceError, ImageReadError
 from ..export.predictor import BACKENDS, TextDetPredictor, load_predictor
 from ..fileio.image import imread, unreadable_image_reason
 from ..visualization import draw_polygons
@@ -140,8 +141,12 @@ def run_predict_det(args: argparse.Namespace):
         # PaddleOCR's defaults for whichever of the two is not given
         resize = dict(type='DetResizeForTest', limit_side_len=args.det_limit_side_len or 960,
                       limit_type=args.det_limit_type or 'max')
-    predictor = _predictor(args.det_model_dir, args.backend, 'cuda' if args.use_gpu else 'cpu',
-                           postprocess=post, resize=resize)
+    # PaddleOCR's --use_gpu=True on a machine without a GPU is one error line (DeviceError), not a traceback
+    if args.use_gpu and not torch.cuda.is_available():
+        raise DeviceError('--use_gpu=True: this machine has no CUDA GPU that PyTorch can use '
+                          '(torch.cuda.is_available() is False); run with --use_gpu=False')
+    device = 'cuda' if args.use_gpu else 'cpu'
+    predictor = _predictor(args.det_model_dir, args.backend, device, postprocess=post, resize=resize)
     return run_predictor(predictor, args.image_dir, args.draw_img_save_dir, paddle_style=True)
 
 

@@ -120,6 +120,20 @@ def test_export_model_then_predict_det_matches_infer_det(synth, trained, tmp_pat
         assert a.shape == b.shape and np.abs(a - b).max() <= 1.0  # same polygons (ours are rounded to ints)
 
 
+
+def test_predict_det_use_gpu_true_without_a_gpu_is_one_error_line(tmp_path, monkeypatch, capsys):
+    """PaddleOCR's `tools/infer/predict_det.py ... --use_gpu=True` on a machine without a GPU: exit 2, one line."""
+    import torch
+    from visioncraft.cli.main import run_cli
+    from visioncraft.cli.ocr_predict import paddle_main
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)  # as on this CPU machine, on any machine
+    with pytest.raises(SystemExit) as exc:
+        run_cli(paddle_main, ['--det_algorithm=DB', f'--det_model_dir={tmp_path}', f'--image_dir={tmp_path}',
+                              '--use_gpu=True'])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == ('error: --use_gpu=True: this machine has no CUDA GPU that PyTorch can use '
+                                       '(torch.cuda.is_available() is False); run with --use_gpu=False\n')
+
 @MODELS.register_module(force=True)
 class PaddleYamlTestBackbone(BackboneBase):
     """A user's backbone: two stride-2 convs then 4 levels (strides 4..32) of ``width`` channels."""
