@@ -326,3 +326,23 @@ def test_cli_interval_flag_is_checked(cfg_file, tmp_path):
 def test_config_value_error_is_a_user_error_of_both_kinds():
     assert issubclass(ConfigValueError, ConfigError) and issubclass(ConfigValueError, UserError)
     assert issubclass(ConfigValueError, ValueError) and issubclass(ConfigValueError, TypeError)
+
+
+def test_mmdetection_2x_keys_are_not_ignored_silently(make_cfg, tmp_path):
+    """`evaluation=`, `lr_config=`, `data=` ... of an MMDetection 2.x config: an error naming each key and what to
+    write instead when the config does not also say it the MMEngine way; a warning when it does."""
+    from visioncraft.engine.runner import Runner
+    cfg = make_cfg('old')
+    cfg.pop('val_evaluator')
+    cfg.pop('param_scheduler')
+    cfg['evaluation'] = dict(interval=1, metric='accuracy')
+    cfg['lr_config'] = dict(policy='step', step=[8, 11])
+    with pytest.raises(ConfigError) as exc:
+        Runner(Config(cfg, filename=CFG))
+    msg = str(exc.value)
+    assert msg.startswith(f'{CFG}: MMDetection 2.x (MMCV 1.x) config keys evaluation, lr_config: ')
+    assert 'evaluation -> val_evaluator' in msg and 'lr_config -> param_scheduler' in msg
+    cfg = make_cfg('leftover')
+    cfg['data'] = dict(samples_per_gpu=2)
+    runner = Runner(Config(cfg, filename=CFG))
+    assert 'data is an MMDetection 2.x key, ignored: the config also has train_dataloader' in log_text(runner.work_dir)

@@ -247,6 +247,43 @@ def unknown_top_level_keys(cfg: Mapping[Any, Any], known: Iterable[str] = KNOWN_
     return out
 
 
+#: MMDetection 2.x (MMCV 1.x runner) config keys -> (what this library reads instead, the keys whose presence
+#: means the config already says it the new way)
+MMCV_ERA_KEYS = {
+    'data': ('train_dataloader / val_dataloader / test_dataloader (batch_size, num_workers, dataset=...)',
+             ('train_dataloader', 'val_dataloader', 'test_dataloader')),
+    'evaluation': ('val_evaluator = dict(type=..., metric=...) and train_cfg.val_interval', ('val_evaluator',)),
+    'lr_config': ('param_scheduler = [...]', ('param_scheduler',)),
+    'momentum_config': ('param_scheduler = [...]', ('param_scheduler',)),
+    'optimizer': ('optim_wrapper = dict(optimizer=dict(...))', ('optim_wrapper',)),
+    'optimizer_config': ('optim_wrapper = dict(clip_grad=dict(max_norm=...))', ('optim_wrapper',)),
+    'runner': ('train_cfg = dict(by_epoch=True, max_epochs=N) or dict(by_epoch=False, max_iters=N)', ('train_cfg',)),
+    'total_epochs': ('train_cfg = dict(max_epochs=N)', ('train_cfg',)),
+    'checkpoint_config': ('default_hooks = dict(checkpoint=dict(type="CheckpointHook", ...))', ('default_hooks',)),
+    'log_config': ('default_hooks = dict(logger=dict(type="LoggerHook", ...))', ('default_hooks',)),
+    'fp16': ("optim_wrapper = dict(type='AmpOptimWrapper', ...) or --amp", ('optim_wrapper',)),
+}
+
+
+def mmcv_era_key_report(cfg: Mapping[Any, Any], filename: str | None = None) -> list[str]:
+    """MMDetection 2.x keys in a config would be ignored without a word (this library reads MMEngine-layout
+    configs). One that has no MMEngine-layout counterpart in the config is a :class:`ConfigError` naming each such
+    key and what to write instead; one whose counterpart is there (the 2.x key left over) gives a warning line."""
+    where = f'{filename}: ' if filename else ''
+    unread, leftover = [], []
+    for key, (instead, newer) in MMCV_ERA_KEYS.items():
+        if cfg.get(key) is None:
+            continue
+        (leftover if any(cfg.get(k) is not None for k in newer) else unread).append((key, instead))
+    if unread:
+        listed = '; '.join(f'{k} -> {instead}' for k, instead in unread)
+        raise ConfigError(f'{where}MMDetection 2.x (MMCV 1.x) config key{"s" if len(unread) > 1 else ""} '
+                          f'{", ".join(k for k, _ in unread)}: this library reads the MMDetection 3.x / MMEngine '
+                          f'layout and would ignore {"them" if len(unread) > 1 else "it"}; write {listed}')
+    return [f'{where}{k} is an MMDetection 2.x key, ignored: the config also has {instead.split(" ")[0]}, which is '
+            'what is used' for k, instead in leftover]
+
+
 def top_level_key_report(cfg: Mapping[Any, Any], filename: str | None = None, *,
                          strict: bool | None = None) -> list[str]:
     """Messages, one per misspelt-looking top-level key of ``cfg`` (:func:`unknown_top_level_keys`), to be logged

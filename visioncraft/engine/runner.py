@@ -39,7 +39,7 @@ from torch import nn
 
 from .. import __version__, dist
 from ..config import Config
-from ..config.checks import check_bool, check_int, check_mapping, top_level_key_report
+from ..config.checks import check_bool, check_int, check_mapping, mmcv_era_key_report, top_level_key_report
 from ..errors import UserError
 from ..evaluation import Evaluator
 from ..fileio.checkpoint import (LAST_CHECKPOINT, checkpoint_candidates, extract_state_dict, load_checkpoint_file,
@@ -88,7 +88,7 @@ class Runner:
         # a top-level key that looks like a misspelt known one ('train_dataloder') would be ignored without a word:
         # warned about below, an error with strict_config=True
         with config_file_context(self._cfg_file):
-            key_warnings = top_level_key_report(cfg, self._cfg_file)
+            key_warnings = top_level_key_report(cfg, self._cfg_file) + mmcv_era_key_report(cfg, self._cfg_file)
         # MMEngine's DefaultScope: a config's default_scope ('mmpose') decides what plain names that two toolboxes
         # share ('CocoDataset') mean for everything built from now on (datasets and metrics are built lazily).
         scope = cfg.get('default_scope')
