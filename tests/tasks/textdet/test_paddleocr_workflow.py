@@ -194,3 +194,24 @@ def test_random_scale_keeps_the_aspect_ratio_and_moves_polygons():
         np.testing.assert_allclose(out['gt_polygons'][0][:2], [8 * w / 80, 4 * h / 40], rtol=1e-5)
     with pytest.raises(ValueError, match='ratio_range'):
         TRANSFORMS.build(dict(type='RandomScale', ratio_range=(2.0, 1.0)))
+
+
+@pytest.mark.slow
+def test_paddle_distributed_launch_maps_to_dist_train_sh(synth, tmp_path):
+    """`python3 -m paddle.distributed.launch --gpus '0,1' tools/train.py -c FILE.yml -o ...` (PaddleOCR's guide) is
+    `tools/dist_train.sh FILE.yml 2 -o ...` here (docs/paddleocr.md): two processes train the PaddleOCR YAML."""
+    import os
+    import socket
+    import subprocess
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    work = tmp_path / 'work'
+    env = dict(os.environ, PORT=str(port), OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
+    proc = subprocess.run(['bash', 'tools/dist_train.sh', TINY, '2', '-o', *_data(synth),
+                           f'Global.save_model_dir={work}', 'Global.use_gpu=False'],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    log = next(work.glob('*/*.log')).read_text()
+    assert 'distributed: True, world size: 2' in log
+    assert (work / 'iter_epoch_1.pth').exists()
