@@ -1,6 +1,9 @@
 """Shared fixtures: a tiny generated shapes dataset and a config factory for short real runs."""
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import copy
 import json
 import math
@@ -486,3 +489,19 @@ def tiny_det_model(num_classes: int) -> dict:
                                              sizes=[(12, 17), (24, 34)])),
         test_cfg=dict(nms_pre=50, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=10),
     )
+
+
+@contextlib.contextmanager
+def visioncraft_warnings():
+    """The WARNING records of the ``visioncraft`` logger within the block, from a handler of that logger itself: each
+    warning once, whatever the root logger's handlers are (through the root, pytest's capture saw one warning twice
+    in one random test order)."""
+    records: list = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger('visioncraft')
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, tiny_det_model
+from conftest import REPO, tiny_det_model, visioncraft_warnings
 from visioncraft.config import Config
 from visioncraft.data import BaseDataset, ConcatDataset, RepeatDataset
 from visioncraft.data.validation import (RecordFaults, check_coco, check_not_empty, find_duplicates, keypoints_problem,
@@ -108,14 +108,8 @@ def test_record_faults_raise_one_line_or_count_and_warn_once():
         lenient.fault(f'annotation id {i}', 'area nan is not a finite number')
     lenient.fault('image id 9', 'width 0 must be > 0', kind='image')
     assert lenient.count == 6
-    records = []  # a handler of the visioncraft logger itself: each warning once, whatever the root's handlers
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = records.append
-    logging.getLogger('visioncraft').addHandler(handler)
-    try:
+    with visioncraft_warnings() as records:
         lenient.warn()
-    finally:
-        logging.getLogger('visioncraft').removeHandler(handler)
     lines = [r.getMessage() for r in records]
     assert lines == ['CocoDataset: data/x.json: skipped 6 invalid records (5 annotation(s), 1 image(s)) '
                      '(skip_invalid=True): annotation id 0: area nan is not a finite number; annotation id 1: area nan '

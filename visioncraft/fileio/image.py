@@ -135,12 +135,12 @@ def imread(path, flag: int | None = None) -> np.ndarray | None:
     path = str(path)
     if not os.path.isfile(path):
         return None
-    try:
-        if os.path.getsize(path) == 0 or _problem(path) is not None:
-            return None
-        return cv2.imread(path, _flag(flag))
-    except (cv2.error, OSError):
+    try:  # the file is read once: the checks and the decoding work on the same bytes
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError:
         return None
+    return imdecode(data, flag)
 
 
 def imdecode(data: bytes, flag: int | None = None) -> np.ndarray | None:

@@ -7,6 +7,8 @@ import logging
 import math
 
 import pytest
+
+from conftest import visioncraft_warnings
 from det_data_factory import make_coco, make_voc
 
 import visioncraft  # noqa: F401  (fills the registries)
@@ -116,25 +118,13 @@ def test_coco_1e999_in_the_text_is_infinite(coco_json, tmp_path):
         CocoDataset(ann_file=str(path))
 
 
-def _capture_warnings():
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    return records, handler
-
-
 def test_coco_skip_invalid_skips_counts_and_warns_once(coco_json, tmp_path):
     root, data = coco_json
     bad = _ann(_ann(_ann(data, 0, bbox=[NAN, 8, 20, 16]), 1, segmentation=[[1, 2, 3, 4]]), 5, image_id=99)
     bad = _img(bad, 2, width=0)  # image 3 (c.jpg) and its annotation 301 go
     ann_file = _write(tmp_path, 'skip.json', bad)
-    records, handler = _capture_warnings()
-    logger = logging.getLogger('visioncraft')
-    logger.addHandler(handler)
-    try:
+    with visioncraft_warnings() as records:
         ds = CocoDataset(ann_file=ann_file, skip_invalid=True)
-    finally:
-        logger.removeHandler(handler)
     # 101 (NaN), 102 (short polygon), 401 (unknown image), image 3 and its annotation 301
     assert ds.num_invalid_skipped == 5
     assert [ds.get_data_info(i)['img_id'] for i in range(len(ds))] == [1, 2, 4]
@@ -195,12 +185,8 @@ def test_voc_non_finite_or_negative_box_names_xml_and_object(tmp_path):
     line = _one_line(err.value)
     assert '000001.xml: object 1 (cat): bndbox [xmin, ymin, xmax, ymax] = [1.0, nan, 5.0, 5.0] has a non-finite' \
         in line and line.startswith('error: VOCDataset: ')
-    records, handler = _capture_warnings()
-    logging.getLogger('visioncraft').addHandler(handler)
-    try:
+    with visioncraft_warnings() as records:
         ds = VOCDataset(**kw, skip_invalid=True)
-    finally:
-        logging.getLogger('visioncraft').removeHandler(handler)
     assert ds.num_invalid_skipped == 3 and len(ds) == 3
     assert [len(ds.get_data_info(i)['instances']) for i in range(3)] == [1, 0, 0]
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]

@@ -9,6 +9,8 @@ import math
 
 import pytest
 
+from conftest import visioncraft_warnings
+
 from visioncraft.data.validation import check_not_empty
 from visioncraft.errors import EmptyDatasetError, InvalidAnnotationError, user_error_message
 from visioncraft.tasks.pose.datasets import CocoPoseDataset, MpiiDataset
@@ -104,17 +106,8 @@ def test_image_size_zero_and_bottomup_and_bbox_file(tmp_path):
 def test_skip_invalid_skips_counts_and_warns_once(tmp_path):
     data = _ann(_ann(coco_kpts(), 0, keypoints=[NAN] + KP[1:]), 2, image_id=42)
     ann_file = _write(tmp_path, 'skip.json', data)
-    # a handler of the visioncraft logger itself sees each warning once, whatever the root logger's handlers are
-    # (through the root, pytest's capture saw this one twice in one random test order)
-    records = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = records.append
-    logger = logging.getLogger('visioncraft')
-    logger.addHandler(handler)
-    try:
+    with visioncraft_warnings() as records:
         ds = CocoPoseDataset(ann_file=ann_file, skip_invalid=True)
-    finally:
-        logger.removeHandler(handler)
     assert len(ds) == 1 and ds.get_data_info(0)['id'] == 12 and ds.num_invalid_skipped == 2
     lines = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert len(lines) == 1 and lines[0].startswith(f'CocoPoseDataset: {ann_file}: skipped 2 invalid annotation(s)')
