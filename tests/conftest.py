@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-
 import copy
 import json
+import logging
 import math
 import os
 import re
