@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import materialize
+from . import generated, materialize
 
 __all__ = ['DET_SHAPE_CLASSES', 'shape_polygon', 'generate_det_shapes']
 
@@ -115,7 +115,7 @@ def _write_split(tmp: Path, split: str, n: int, settings: dict) -> None:
     w, h = settings['image_size']
     (tmp / split).mkdir(parents=True)
     images, anns = [], []
-    for i in range(n):
+    for i in generated(range(n)):
         rng = np.random.default_rng([settings['seed'], _SPLIT_OFFSET[split] + i])
         img, objects = _draw_image(rng, w, h, settings['max_objects'], tuple(settings['object_size']))
         file_name = f'{split}/{i:05d}.png'

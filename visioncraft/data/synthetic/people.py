@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import materialize
+from . import generated, materialize
 
 __all__ = ['COCO_KEYPOINT_NAMES', 'COCO_SKELETON', 'generate_pose_synth', 'render_people_image']
 
@@ -383,7 +383,7 @@ def generate_pose_synth(root: str | os.PathLike, num_train: int = 3000, num_val:
         for split, n, offset in (('train', num_train, 0), ('val', num_val, 1_000_000)):
             (tmp / split).mkdir()
             images, annotations = [], []
-            for i in range(1, n + 1):
+            for i in generated(range(1, n + 1)):
                 rng = np.random.default_rng([seed, offset + i])
                 img, _, people = render_people_image(rng, tuple(img_size), tuple(people_per_image),
                                                      tuple(height_range), occluder_prob)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ...registry import DATASETS
 from ..base_dataset import BaseDataset
-from . import materialize
+from . import generated, materialize
 
 __all__ = ['SHAPE_CLASSES', 'draw_shape', 'generate_shapes_classification', 'ShapesClassificationDataset']
 
@@ -71,7 +71,7 @@ def generate_shapes_classification(root: str | os.PathLike, *, num_train: int = 
         for split, n, offset in (('train', num_train, 0), ('val', num_val, 1_000_000)):
             (tmp / split).mkdir(parents=True)
             items = []
-            for i in range(n):
+            for i in generated(range(n)):
                 rng = np.random.default_rng([seed, offset + i])
                 label = i % len(SHAPE_CLASSES)
                 name = f'{split}/{i:05d}.png'

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import materialize
+from . import generated, materialize
 
 __all__ = ['WORDS', 'IGNORE_TEXT', 'available_fonts', 'render_text_image', 'generate_text_det',
            'write_icdar2015_gt']
@@ -275,7 +275,7 @@ def generate_text_det(root: str | os.PathLike, num_train: int = 1000, num_val: i
             (tmp / 'imgs' / split).mkdir(parents=True)
             (tmp / 'annotations' / split).mkdir(parents=True)
             data_list, paddle_lines = [], []
-            for i in range(1, n + 1):
+            for i in generated(range(1, n + 1)):
                 rng = np.random.default_rng([seed, offset + i])
                 img, instances = render_text_image(rng, (height, width), font_list, max_words=max_words,
                                                    ignore_ratio=ignore_ratio)

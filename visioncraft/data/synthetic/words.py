@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import materialize
+from . import generated, materialize
 from .text import WORDS, available_fonts
 
 __all__ = ['DEFAULT_CHARSET', 'generate_text_recog', 'random_text', 'render_word_image']
@@ -159,7 +159,7 @@ def generate_text_recog(root: str | os.PathLike, num_train: int = 5000, num_val:
         for split, n, offset in (('train', num_train, 0), ('val', num_val, 1_000_000)):
             (tmp / 'imgs' / split).mkdir(parents=True)
             data_list, paddle_lines = [], []
-            for i in range(1, n + 1):
+            for i in generated(range(1, n + 1)):
                 rng = np.random.default_rng([seed, offset + i])
                 text = random_text(rng, charset, max_len, word_ratio)
                 img = render_word_image(rng, text, font_list, size_range=tuple(size_range))
