@@ -1,6 +1,7 @@
-"""A fast command line: `--help` and a usage error of every `visioncraft` subcommand, tools/*.py wrapper and
-demo/*.py answer without importing torch (what is imported is checked, never how long it takes), and every
-`--device` flag defaults to 'auto' (CUDA when there is one, else the CPU), resolved after parsing."""
+"""A fast command line: `--help` and a usage error of every `visioncraft` subcommand, tools/*.py wrapper, dataset
+tool (tools/dataset_converters/**, tools/misc/download_dataset.py) and demo/*.py answer without importing torch
+(what is imported is checked, never how long it takes), and every `--device` flag defaults to 'auto' (CUDA when
+there is one, else the CPU), resolved after parsing."""
 from __future__ import annotations
 
 import importlib.util
@@ -43,7 +44,11 @@ sys.stderr.write('\n' + json.dumps(out) + '\n')
 SCRIPTS = sorted(str(p.relative_to(REPO)) for p in [*REPO.glob('tools/*.py'), *REPO.glob('demo/*.py'),
                                                      REPO / 'tools/infer/predict_det.py',
                                                      REPO / 'tools/misc/ocr_eval.py'])
-ENTRIES = [('visioncraft', [])] + [('visioncraft', [cmd]) for cmd in _COMMANDS] + [(s, []) for s in SCRIPTS]
+# the dataset tools: their parsers are visioncraft.cli.converter_parsers, their tasks imported after parsing
+DATASET_TOOLS = sorted(str(p.relative_to(REPO)) for p in [*REPO.glob('tools/dataset_converters/**/*.py'),
+                                                           REPO / 'tools/misc/download_dataset.py'])
+ENTRIES = ([('visioncraft', [])] + [('visioncraft', [cmd]) for cmd in _COMMANDS]
+           + [(s, []) for s in SCRIPTS + DATASET_TOOLS])
 
 
 def _run(entry: str, runs: list[list[str]]) -> tuple[list[dict], str, str]:
@@ -57,6 +62,7 @@ def _run(entry: str, runs: list[list[str]]) -> tuple[list[dict], str, str]:
 def test_help_and_usage_errors_do_not_import_torch(entry, head):
     (helped, bad), out, err = _run(entry, [[*head, '--help'], [*head, '--no-such-flag']])
     assert helped['code'] == 0 and out.strip(), err[-2000:]
+    assert entry not in DATASET_TOOLS or out.startswith('usage: '), out  # argparse's help, not a docstring
     assert not helped['torch'], f'{entry} {" ".join(head)} --help imported {helped["torch"]}'
     assert bad['code'] == 2, err[-2000:]
     assert not bad['torch'], f'{entry} {" ".join(head)} --no-such-flag imported {bad["torch"]}'

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import visioncraft  # noqa: F401  (fills the registries)
-from visioncraft.tasks.detection.converters import (CITYSCAPES_CLASSES, convert_cityscapes, images_to_coco,
-                                                     main_cityscapes, main_images2coco, main_pascal_voc)
+from visioncraft.cli.converters import main_cityscapes, main_images2coco, main_pascal_voc
+from visioncraft.tasks.detection.converters import CITYSCAPES_CLASSES, convert_cityscapes, images_to_coco
 from visioncraft.tasks.detection.datasets import CocoDataset, VOCDataset
 from visioncraft.tasks.detection.datasets.voc import VOC_CLASSES
 

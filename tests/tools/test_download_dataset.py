@@ -21,11 +21,19 @@ from pathlib import Path
 
 import pytest
 
+from visioncraft.cli import converter_parsers
+from visioncraft.cli.converters import main_download_dataset
 from visioncraft.data import download
 from visioncraft.data.download import (DATASET_FILES, ChecksumError, DownloadError, RemoteFile, download_dataset,
                                        download_file)
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _add_dataset(monkeypatch, name: str, files: tuple[RemoteFile, ...]) -> None:
+    """Make ``name`` a dataset of the table and a choice of the tool's light parser (which restates the names)."""
+    monkeypatch.setitem(DATASET_FILES, name, files)
+    monkeypatch.setattr(converter_parsers, 'DOWNLOAD_DATASETS', (*converter_parsers.DOWNLOAD_DATASETS, name))
 
 
 class _RangeHandler(BaseHTTPRequestHandler):
@@ -124,12 +132,12 @@ def test_interrupted_download_resumes_with_a_range_request(server, tmp_path):
 
 def test_part_file_from_an_earlier_run_is_resumed_by_the_cli(server, tmp_path, monkeypatch, capsys):
     spec = _publish(server, 'data.bin', PAYLOAD)
-    monkeypatch.setitem(DATASET_FILES, 'tiny', (spec,))
+    _add_dataset(monkeypatch, 'tiny', (spec,))
     monkeypatch.setenv(download.BASE_URL_ENV, server.url)
     out = tmp_path / 'out'
     out.mkdir()
     (out / 'data.bin.part').write_bytes(PAYLOAD[:123_456])
-    download.main(['--dataset-name', 'tiny', '--save-dir', str(out), '--threads', '2'])
+    main_download_dataset(['--dataset-name', 'tiny', '--save-dir', str(out), '--threads', '2'])
     assert (out / 'data.bin').read_bytes() == PAYLOAD
     assert server.requests == [('data.bin', 'bytes=123456-', len(PAYLOAD) - 123_456)]
     assert str(out / 'data.bin') in capsys.readouterr().out
@@ -191,19 +199,22 @@ def test_unzip_and_delete(server, tmp_path, monkeypatch):
         info.size = 7
         tf.addfile(info, io.BytesIO(b'000001\n'))
     tspec = _publish(server, 'voc.tar.gz', buf.getvalue())
-    monkeypatch.setitem(DATASET_FILES, 'tiny', (zspec, tspec))
+    _add_dataset(monkeypatch, 'tiny', (zspec, tspec))
     out = tmp_path / 'out'
-    download.main(['--dataset-name', 'tiny', '--save-dir', str(out), '--unzip', '--delete',
-                   '--base-url', server.url])
+    main_download_dataset(['--dataset-name', 'tiny', '--save-dir', str(out), '--unzip', '--delete',
+                           '--base-url', server.url])
     assert (out / 'coco' / 'annotations' / 'instances_val.json').read_text() == '{}'
     assert (out / 'VOCdevkit' / 'VOC2007' / 'ImageSets' / 'Main' / 'test.txt').read_text() == '000001\n'
     assert not (out / 'ann.zip').exists() and not (out / 'voc.tar.gz').exists()
     with pytest.raises(SystemExit):
-        download.main(['--dataset-name', 'tiny', '--delete'])  # --delete needs --unzip
+        main_download_dataset(['--dataset-name', 'tiny', '--delete'])  # --delete needs --unzip
 
 
 def test_dataset_table():
     assert {'coco2017', 'voc2007', 'voc2012', 'voc0712'} <= set(DATASET_FILES)
+    # the tool's parser (light: no torch) restates the names and the variable
+    assert sorted(converter_parsers.DOWNLOAD_DATASETS) == sorted(DATASET_FILES)
+    assert converter_parsers.BASE_URL_ENV == download.BASE_URL_ENV
     for name, files in DATASET_FILES.items():
         assert len({f.name for f in files}) == len(files), name
         for f in files:

@@ -4,8 +4,8 @@
 """
 import sys
 
+from visioncraft.cli.converters import main_pascal_voc as main
 from visioncraft.cli.main import run_cli
-from visioncraft.tasks.detection.converters import main_pascal_voc as main
 
 if __name__ == '__main__':
     run_cli(main, sys.argv[1:], 'tools/dataset_converters/pascal_voc.py')

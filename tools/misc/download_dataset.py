@@ -4,8 +4,8 @@
 """
 import sys
 
+from visioncraft.cli.converters import main_download_dataset as main
 from visioncraft.cli.main import run_cli
-from visioncraft.data.download import main
 
 if __name__ == '__main__':
     run_cli(main, sys.argv[1:], 'tools/misc/download_dataset.py')

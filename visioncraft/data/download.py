@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import logging
-import sys
 import os
 import re
 import tarfile
@@ -23,10 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from visioncraft.errors import ArgumentParser
-
 __all__ = ['RemoteFile', 'DATASET_FILES', 'DownloadError', 'ChecksumError', 'file_digest', 'download_file',
-           'extract_archive', 'download_dataset', 'main']
+           'extract_archive', 'download_dataset']
 
 BASE_URL_ENV = 'VISIONCRAFT_DATASET_BASE_URL'
 _CHUNK = 1 << 20
@@ -49,7 +46,8 @@ class RemoteFile:
 _COCO = 'http://images.cocodataset.org'
 _VOC = 'http://host.robots.ox.ac.uk/pascal/VOC'
 
-#: dataset name -> its files. Digests are the ones the dataset hosts publish (and torchvision checks).
+#: dataset name -> its files. Digests are the ones the dataset hosts publish (and torchvision checks). A new
+#: name goes into :data:`visioncraft.cli.converter_parsers.DOWNLOAD_DATASETS` too (the tool's light parser).
 DATASET_FILES: dict[str, tuple[RemoteFile, ...]] = {
     'coco2017': (
         RemoteFile(f'{_COCO}/zips/train2017.zip', md5='cced6f7f71b7629ddf16f17bbcfab6b2'),
@@ -235,29 +233,3 @@ def download_dataset(name: str, save_dir: str | os.PathLike, *, unzip: bool = Fa
             if delete:
                 path.unlink()
     return paths
-
-
-def main(argv: list[str] | None = None, prog: str = 'tools/misc/download_dataset.py') -> None:
-    p = ArgumentParser(prog=prog, description='Download a dataset: resumable, checksum-verified.')
-    p.add_argument('--dataset-name', default='coco2017', choices=sorted(DATASET_FILES),
-                   help='which dataset (default: coco2017)')
-    p.add_argument('--save-dir', default='data/coco', help='folder for the files (default: data/coco)')
-    p.add_argument('--unzip', action='store_true', help='unpack the archives into --save-dir')
-    p.add_argument('--delete', action='store_true', help='with --unzip, delete each archive once unpacked')
-    p.add_argument('--threads', type=int, default=4, help='files fetched at the same time (default: 4)')
-    p.add_argument('--base-url', default=None,
-                   help=f'fetch <BASE_URL>/<file name> from a mirror instead (default: ${BASE_URL_ENV})')
-    p.add_argument('--retries', type=int, default=5, help='resumed attempts after a dropped connection')
-    args = p.parse_args(argv)
-    if args.delete and not args.unzip:
-        p.error('--delete needs --unzip (it deletes archives once unpacked)')
-    if not _log.handlers and not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format='%(message)s')
-    try:
-        paths = download_dataset(args.dataset_name, args.save_dir, unzip=args.unzip, delete=args.delete,
-                                 threads=args.threads, base_url=args.base_url, retries=args.retries)
-    except DownloadError as exc:  # the network or the remote file, not the user's input: status 1, one line
-        print(f'error: {exc}', file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
-    for path in paths:
-        print(path if path.exists() else f'{path} (unpacked and deleted)')

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 from conftest import REPO
+from visioncraft.cli.converters import main_icdar2015
 from visioncraft.cli.main import main as vc_main
-from visioncraft.tasks.textdet.datasets.convert import main_icdar2015
 
 CONFIG = REPO / 'configs/textdet/dbnet/dbnet_resnet18_fpnc_1200e_icdar2015.py'
 # (h, w) of each image and its quads: (x0, y0, ..., x3, y3, text); '###' is do-not-care

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import visioncraft  # noqa: F401
+from visioncraft.cli.converters import main_crop_textdet
 from visioncraft.data.synthetic.text import generate_text_det
 from visioncraft.registry import DATASETS
-from visioncraft.tasks.textrecog.datasets import TextDetCropDataset, crop_textdet_to_recog, main_crop_textdet
+from visioncraft.tasks.textrecog.datasets import TextDetCropDataset, crop_textdet_to_recog
 from visioncraft.tasks.textrecog.utils import crop_text_region, text_quad
 
 REPO = Path(__file__).resolve().parents[3]

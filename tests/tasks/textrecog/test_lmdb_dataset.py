@@ -12,9 +12,10 @@ import pytest
 import torch
 
 import visioncraft  # noqa: F401
+from visioncraft.cli.converters import main_lmdb_converter
 from visioncraft.cli.main import run_cli
 from visioncraft.registry import DATASETS
-from visioncraft.tasks.textrecog.datasets import RecogLMDBDataset, lmdb_dataset, main_lmdb_converter, write_recog_lmdb
+from visioncraft.tasks.textrecog.datasets import RecogLMDBDataset, lmdb_dataset, write_recog_lmdb
 
 lmdb = pytest.importorskip('lmdb')  # pinned in the test extra; skipped only where the extra is missing
 REPO = Path(__file__).resolve().parents[3]

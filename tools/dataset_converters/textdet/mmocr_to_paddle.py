@@ -2,8 +2,8 @@
 """MMOCR textdet JSON -> PaddleOCR label file: ``python tools/dataset_converters/textdet/mmocr_to_paddle.py --help``."""
 import sys
 
+from visioncraft.cli.converters import main_mmocr_to_paddle as main
 from visioncraft.cli.main import run_cli
-from visioncraft.tasks.textdet.datasets.convert import main_mmocr_to_paddle as main
 
 if __name__ == '__main__':
     run_cli(main, sys.argv[1:], 'tools/dataset_converters/textdet/mmocr_to_paddle.py')

@@ -3,8 +3,8 @@
 ``python tools/dataset_converters/textrecog/crop_textdet.py --help``."""
 import sys
 
+from visioncraft.cli.converters import main_crop_textdet as main
 from visioncraft.cli.main import run_cli
-from visioncraft.tasks.textrecog.datasets.crop_dataset import main_crop_textdet as main
 
 if __name__ == '__main__':
     run_cli(main, sys.argv[1:], 'tools/dataset_converters/textrecog/crop_textdet.py')

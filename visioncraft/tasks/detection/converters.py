@@ -4,7 +4,8 @@ plain image folders (images only, for inference without ground truth).
 Every writer produces ``{'images', 'annotations', 'categories'}`` with image and annotation ids counting from 1
 in a fixed (sorted) order, so the same input always gives the same file. Boxes are ``[x, y, w, h]`` in the
 continuous pixel frame of :class:`~visioncraft.tasks.detection.datasets.CocoDataset` (pixel ``(i, j)`` covers
-``[j, j+1) x [i, i+1)``). The ``main_*`` functions are the command lines of ``tools/dataset_converters/``.
+``[j, j+1) x [i, i+1)``). The command lines of ``tools/dataset_converters/`` are in
+:mod:`visioncraft.cli.converters`.
 """
 from __future__ import annotations
 
@@ -16,13 +17,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from visioncraft.data.loading import IMG_EXTENSIONS as _IMAGE_FILES
-from visioncraft.errors import AnnotationError, ArgumentParser, ImageReadError, read_json, read_text_lines
+from visioncraft.errors import AnnotationError, ImageReadError, read_json, read_text_lines
 
 from .datasets.voc import VOC_CLASSES
 
 __all__ = ['VOC_SPLITS', 'CITYSCAPES_CLASSES', 'convert_voc', 'voc_split_to_coco', 'convert_cityscapes',
-           'cityscapes_split_to_coco', 'images_to_coco', 'main_pascal_voc', 'main_cityscapes',
-           'main_images2coco']
+           'cityscapes_split_to_coco', 'images_to_coco', 'convert_image_folder']
 
 #: splits converted per VOC year, when the devkit has their ``ImageSets/Main/<split>.txt``
 VOC_SPLITS = {'2007': ('train', 'val', 'trainval', 'test'), '2012': ('train', 'val', 'trainval', 'test')}
@@ -158,17 +158,6 @@ def convert_voc(devkit: str | os.PathLike, out_dir: str | os.PathLike | None = N
     return written
 
 
-def main_pascal_voc(argv: list[str] | None = None, prog: str = 'tools/dataset_converters/pascal_voc.py') -> None:
-    p = ArgumentParser(prog=prog, description='Convert a Pascal VOC devkit (VOC2007 / VOC2012) to '
-                       'COCO instances JSON, one file per split (voc07_trainval.json, ...).')
-    p.add_argument('devkit_path', help='the VOCdevkit folder, holding VOC2007/ and/or VOC2012/')
-    p.add_argument('-o', '--out-dir', help='output folder (default: devkit_path)')
-    p.add_argument('--out-format', choices=['coco'], default='coco',
-                   help="output format; only 'coco' (difficult objects get iscrowd=1)")
-    args = p.parse_args(argv)
-    convert_voc(args.devkit_path, args.out_dir)
-
-
 # ------------------------------------------------------------------------------------------------ Cityscapes
 
 
@@ -264,21 +253,6 @@ def convert_cityscapes(root: str | os.PathLike, out_dir: str | os.PathLike | Non
     return written
 
 
-def main_cityscapes(argv: list[str] | None = None, prog: str = 'tools/dataset_converters/cityscapes.py') -> None:
-    p = ArgumentParser(prog=prog, description='Convert Cityscapes gtFine polygons to COCO instances '
-                       'JSON (instancesonly_filtered_gtFine_{train,val,test}.json, 8 instance classes).')
-    p.add_argument('cityscapes_path', help='the Cityscapes root, holding leftImg8bit/ and gtFine/')
-    p.add_argument('--img-dir', default='leftImg8bit', help='image folder under cityscapes_path')
-    p.add_argument('--gt-dir', default='gtFine', help='annotation folder under cityscapes_path')
-    p.add_argument('-o', '--out-dir', help='output folder (default: cityscapes_path/annotations)')
-    p.add_argument('--nproc', type=int, default=1, help='worker processes')
-    args = p.parse_args(argv)
-    if args.nproc < 1:
-        p.error('--nproc must be >= 1')
-    convert_cityscapes(args.cityscapes_path, args.out_dir, img_dir=args.img_dir, gt_dir=args.gt_dir,
-                       nproc=args.nproc)
-
-
 # ------------------------------------------------------------------------------------------------ image folder
 
 
@@ -314,15 +288,12 @@ def _read_classes(path: str | os.PathLike) -> list[str]:
     return classes
 
 
-def main_images2coco(argv: list[str] | None = None, prog: str = 'tools/dataset_converters/images2coco.py') -> None:
-    p = ArgumentParser(prog=prog, description='Write a COCO JSON listing the images of a folder (no '
-                       'annotations), to run a model over them with the test tools.')
-    p.add_argument('img_path', help='image folder (searched recursively)')
-    p.add_argument('classes', help='text file with one class name a line')
-    p.add_argument('out', help='output JSON path')
-    p.add_argument('--exclude-extensions', nargs='+', default=[], metavar='EXT',
-                   help="leave out files with these endings, e.g. '.png'")
-    args = p.parse_args(argv)
-    coco = images_to_coco(args.img_path, _read_classes(args.classes), args.exclude_extensions)
-    _dump(coco, args.out)
-    print(f'{args.out}: {len(coco["images"])} images, {len(coco["categories"])} categories')
+def convert_image_folder(img_dir: str | os.PathLike, classes_file: str | os.PathLike, out: str | os.PathLike,
+                         exclude_extensions: list[str] | tuple[str, ...] = ()) -> Path:
+    """Write :func:`images_to_coco` of ``img_dir`` to the JSON file ``out``, with the categories listed in the
+    text file ``classes_file`` (one class name a line; blank lines skipped, a repeated name is an error), and
+    print a summary line. Returns the written path."""
+    coco = images_to_coco(img_dir, _read_classes(classes_file), exclude_extensions)
+    path = _dump(coco, out)
+    print(f'{out}: {len(coco["images"])} images, {len(coco["categories"])} categories')
+    return path

@@ -1,6 +1,6 @@
 """Text-detection annotation converters: ICDAR 2015 -> MMOCR JSON, MMOCR JSON <-> PaddleOCR label file.
 
-The command-line wrappers live in ``tools/dataset_converters/textdet/``.
+The command lines (``tools/dataset_converters/textdet/``) are in :mod:`visioncraft.cli.converters`.
 """
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ import os
 import os.path as osp
 
 from visioncraft.fileio.image import imread
-from visioncraft.errors import AnnotationError, ArgumentParser, read_json
+from visioncraft.errors import AnnotationError, read_json
 
 from .textdet_datasets import _IMG_EXTS, IGNORE_TEXT, make_instance, read_icdar2015_gt, read_paddle_label_file
 
-__all__ = ['icdar2015_to_mmocr', 'mmocr_to_paddle', 'paddle_to_mmocr', 'main_icdar2015', 'main_mmocr_to_paddle',
-           'main_paddle_to_mmocr']
+__all__ = ['icdar2015_to_mmocr', 'mmocr_to_paddle', 'paddle_to_mmocr']
 
 _METAINFO = dict(dataset_type='TextDetDataset', task_name='textdet', category=[dict(id=0, name='text')])
 
@@ -96,48 +95,3 @@ def paddle_to_mmocr(label_file: str, out_file: str, img_dir: str | None = None) 
     out = dict(metainfo=dict(_METAINFO), data_list=data_list)
     _write_json(out, out_file)
     return out
-
-
-def main_icdar2015(argv: list[str] | None = None, prog: str = 'tools/dataset_converters/textdet/icdar2015.py'
-                   ) -> None:
-    p = ArgumentParser(prog=prog, description='ICDAR 2015 (img_N.jpg + gt_img_N.txt) -> MMOCR textdet '
-                       'JSON, one per split found under ROOT (textdet_train.json, textdet_test.json).')
-    p.add_argument('root', help='folder holding imgs/{train,test} and annotations/{train,test} (MMOCR layout), or '
-                   'use --img-dir/--ann-dir/--out for one split')
-    p.add_argument('--img-dir', help='image folder of one split (with --ann-dir and --out)')
-    p.add_argument('--ann-dir', help='gt_img_N.txt folder of one split')
-    p.add_argument('--out', help='output JSON of one split')
-    args = p.parse_args(argv)
-    if args.img_dir or args.ann_dir or args.out:
-        if not (args.img_dir and args.ann_dir and args.out):
-            p.error('--img-dir, --ann-dir and --out go together')
-        icdar2015_to_mmocr(args.img_dir, args.ann_dir, args.out)
-        return
-    done = 0
-    for split in ('train', 'test'):
-        img_dir = osp.join(args.root, 'imgs', split)
-        if osp.isdir(img_dir):
-            icdar2015_to_mmocr(img_dir, osp.join(args.root, 'annotations', split),
-                               osp.join(args.root, f'textdet_{split}.json'), img_prefix=f'imgs/{split}/')
-            done += 1
-    if not done:
-        raise FileNotFoundError(f'{args.root}: found neither imgs/train nor imgs/test')
-
-
-def main_mmocr_to_paddle(argv: list[str] | None = None,
-                         prog: str = 'tools/dataset_converters/textdet/mmocr_to_paddle.py') -> None:
-    p = ArgumentParser(prog=prog, description='MMOCR textdet JSON -> PaddleOCR detection label file.')
-    p.add_argument('json_file')
-    p.add_argument('out_file')
-    args = p.parse_args(argv)
-    mmocr_to_paddle(args.json_file, args.out_file)
-
-
-def main_paddle_to_mmocr(argv: list[str] | None = None,
-                         prog: str = 'tools/dataset_converters/textdet/paddle_to_mmocr.py') -> None:
-    p = ArgumentParser(prog=prog, description='PaddleOCR detection label file -> MMOCR textdet JSON.')
-    p.add_argument('label_file')
-    p.add_argument('out_file')
-    p.add_argument('--img-dir', help='the data_dir the label paths are relative to (reads image sizes)')
-    args = p.parse_args(argv)
-    paddle_to_mmocr(args.label_file, args.out_file, args.img_dir)

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from visioncraft.errors import ArgumentParser
 from visioncraft.data import BaseDataset
 from visioncraft.fileio.image import imread
 from visioncraft.data.transforms import Compose
@@ -25,7 +24,7 @@ from visioncraft.registry import DATASETS
 from ..utils import crop_text_region, expand_text_quad, text_quad
 from .lmdb_dataset import _COLOR_TYPES, DecodesImagesMixin
 
-__all__ = ['TextDetCropDataset', 'crop_textdet_to_recog', 'main_crop_textdet']
+__all__ = ['TextDetCropDataset', 'crop_textdet_to_recog']
 
 _IGNORE_TEXTS = ('###',)
 
@@ -207,42 +206,3 @@ def crop_textdet_to_recog(dataset: Mapping | BaseDataset, out_dir: str, *, label
         log(f'{len(entries)} crops from {len(crops.dataset)} images -> {osp.join(out_dir, img_dir)}, labels '
             f'{out_label}')
     return len(entries)
-
-
-def main_crop_textdet(argv: list[str] | None = None,
-                      prog: str = 'tools/dataset_converters/textrecog/crop_textdet.py') -> None:
-    p = ArgumentParser(prog=prog, description='Cut every word (not do-not-care, with a transcription) '
-                       'out of a text-detection dataset: perspective-rectified crops + a recognition '
-                       'label file (MMOCR JSON or PaddleOCR).')
-    p.add_argument('src', help='MMOCR textdet JSON (.json), PaddleOCR detection label file, or an ICDAR 2015 image '
-                   'folder (with --ann-dir)')
-    p.add_argument('out_dir', help='output folder (crops in OUT_DIR/imgs, label file in OUT_DIR)')
-    p.add_argument('--format', default='auto', choices=['auto', 'mmocr', 'paddle', 'icdar2015'],
-                   help='default: a folder -> icdar2015, .json -> mmocr, else paddle')
-    p.add_argument('--data-root', help="folder the label file's image paths are relative to (default: the label "
-                   "file's folder)")
-    p.add_argument('--ann-dir', help='ICDAR 2015: the gt_img_N.txt folder')
-    p.add_argument('--label-format', default='mmocr', choices=['mmocr', 'paddle'],
-                   help='written label file: textrecog.json (mmocr) or rec_gt.txt (paddle)')
-    p.add_argument('--out-label', help='label file path (default: in OUT_DIR)')
-    p.add_argument('--ext', default='.jpg', choices=['.jpg', '.png'])
-    p.add_argument('--no-rotate-tall', action='store_true', help='keep tall crops as they are')
-    p.add_argument('--min-size', type=float, default=1.0, help='leave out words with a side shorter than this')
-    args = p.parse_args(argv)
-    fmt = args.format
-    if fmt == 'auto':
-        fmt = 'icdar2015' if osp.isdir(args.src) else 'mmocr' if args.src.lower().endswith('.json') else 'paddle'
-    if fmt != 'icdar2015' and not osp.isfile(args.src):
-        raise FileNotFoundError(f'{prog}: {args.src} does not exist')
-    if fmt == 'icdar2015':
-        if not args.ann_dir:
-            p.error('--ann-dir (the gt_img_N.txt folder) is needed for an ICDAR 2015 image folder')
-        cfg = dict(type='ICDAR2015Dataset', data_prefix=dict(img_path=args.src, ann_path=args.ann_dir), test_mode=True)
-        base = args.src
-    else:
-        base = args.data_root or osp.dirname(osp.abspath(args.src))
-        cfg = (dict(type='OCRDataset', ann_file=osp.abspath(args.src), data_root=base, test_mode=True) if fmt == 'mmocr'
-               else dict(type='PaddleOCRDetDataset', label_file_list=osp.abspath(args.src), data_dir=base,
-                         test_mode=True))
-    crop_textdet_to_recog(cfg, args.out_dir, label_format=args.label_format, out_label=args.out_label, ext=args.ext,
-                          base_dir=base, rotate_tall=not args.no_rotate_tall, min_size=args.min_size, log=print)

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from visioncraft.errors import ArgumentParser
 from visioncraft.data import BaseDataset
 from visioncraft.data.loading import LoadImageFromFile
 from visioncraft.fileio.image import imdecode, unreadable_image_reason
@@ -31,7 +30,7 @@ from visioncraft.registry import DATASETS
 
 from .recog_datasets import read_paddle_rec_label_file
 
-__all__ = ['RecogLMDBDataset', 'DecodesImagesMixin', 'write_recog_lmdb', 'read_recog_labels', 'main_lmdb_converter',
+__all__ = ['RecogLMDBDataset', 'DecodesImagesMixin', 'write_recog_lmdb', 'read_recog_labels',
            'decode_image', 'find_lmdb_dirs']
 
 _COLOR_TYPES = ('color', 'grayscale', 'unchanged')
@@ -433,29 +432,3 @@ def write_recog_lmdb(label_file: str, out_dir: str, img_root: str | None = None,
         env.close()
     say(f'{out_dir}: {written} samples' + (f', {skipped} skipped' if skipped else ''))
     return written
-
-
-def main_lmdb_converter(argv: list[str] | None = None,
-                        prog: str = 'tools/dataset_converters/textrecog/lmdb_converter.py') -> None:
-    p = ArgumentParser(prog=prog, description='Text-recognition label file + images -> LMDB (keys '
-                       'num-samples, image-%%09d, label-%%09d, 1-based) for RecogLMDBDataset, MMOCR and '
-                       'PaddleOCR.')
-    p.add_argument('label_path', help='MMOCR textrecog JSON (.json) or PaddleOCR "path<TAB>text" label file')
-    p.add_argument('output', help='LMDB folder to create')
-    p.add_argument('--img-root', '-i', help="folder the label's image paths are relative to (default: the label "
-                   "file's folder)")
-    p.add_argument('--label-format', '-f', default='auto', choices=['auto', 'mmocr', 'paddle'],
-                   help='default: .json -> mmocr, else paddle')
-    p.add_argument('--batch-size', '-b', type=int, default=1000, help='samples per write transaction')
-    p.add_argument('--lmdb-map-size', '-m', type=int, default=None,
-                   help='initial map size in bytes (grows by doubling as needed)')
-    p.add_argument('--no-verify', action='store_true', help='do not decode the images while writing')
-    p.add_argument('--skip-invalid', action='store_true', help='leave out missing / unreadable images')
-    p.add_argument('--overwrite', action='store_true', help='replace an existing LMDB in OUTPUT')
-    args = p.parse_args(argv)
-    if args.batch_size < 1:
-        p.error('--batch-size must be >= 1')
-    write_recog_lmdb(args.label_path, args.output, img_root=args.img_root, label_format=args.label_format,
-                     batch_size=args.batch_size, map_size=args.lmdb_map_size, verify=not args.no_verify,
-                     skip_invalid=args.skip_invalid, overwrite=args.overwrite, log=print)
-
