@@ -14,7 +14,7 @@ LAYERS = {
     'data': 1, 'models': 1, 'evaluation': 1, 'visualization': 1,
     'engine': 2,
     'tasks': 3,
-    'apis': 4, 'export': 4,
+    'apis': 4, 'export': 4, 'analysis': 4,
     'cli': 5,
 }
 
