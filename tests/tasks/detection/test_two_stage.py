@@ -286,3 +286,22 @@ def test_converter_moves_background_last_and_cli(tmp_path):
     assert torch.equal(saved['roi_head.bbox_head.fc_cls.bias'], out['roi_head.bbox_head.fc_cls.bias'])
     with pytest.raises(SystemExit):
         main(['--arch', 'yolo', str(src), str(dst)])
+
+
+@pytest.mark.parametrize('kind', ['bbox', 'mask'])
+def test_no_proposals_give_no_detections(kind):
+    """An RPN that proposes nothing (e.g. every score below its threshold) leaves the RoI head zero RoIs: empty
+    predictions, not a crash in reshaping R x (C x 4) box deltas with R = 0."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_mask_rcnn() if kind == 'mask' else tiny_faster_rcnn())
+    model.eval()
+    data = model.data_preprocessor(det_batch(n=2), training=False)
+    with torch.no_grad():
+        feats = model.extract_feat(data['inputs'])
+        none = [InstanceData(bboxes=torch.zeros(0, 4), scores=torch.zeros(0)) for _ in data['data_samples']]
+        results = model.roi_head.predict(feats, none, data['data_samples'])
+    assert len(results) == 2
+    for res in results:
+        assert res.bboxes.shape == (0, 4) and res.scores.shape == (0,) and res.labels.shape == (0,)
+        if kind == 'mask':
+            assert len(res.masks) == 0

@@ -123,7 +123,9 @@ def _add_upsampled(fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
         return fine + F.interpolate(coarse, size=fine.shape[-2:], mode='nearest')
     blocks = fine.unflatten(3, (w, 2)).unflatten(2, (h, 2))  # N x C x h x 2 x w x 2 view
     up = coarse[:, :, :, None, :, None]
-    if not torch.is_grad_enabled() or not (fine.requires_grad or coarse.requires_grad):
+    exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+    if not exporting and (not torch.is_grad_enabled() or not (fine.requires_grad or coarse.requires_grad)):
+        # (not while tracing: TorchScript-based ONNX export records an in-place add into a view wrongly)
         blocks.add_(up)
         return fine
     return (blocks + up).flatten(4, 5).flatten(2, 3)

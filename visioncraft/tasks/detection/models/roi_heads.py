@@ -191,7 +191,7 @@ class Shared2FCBBoxHead(nn.Module):
         min_size = float(cfg.get('min_bbox_size', 0) or 0)
         c = self.num_classes
         scores = F.softmax(cls_score, dim=-1)[:, :c]  # R x C, background dropped
-        deltas = bbox_pred.view(bbox_pred.shape[0], -1, 4)  # R x (C or 1) x 4
+        deltas = bbox_pred.reshape(bbox_pred.shape[0], bbox_pred.shape[-1] // 4, 4)  # R x (C or 1) x 4, R may be 0
         counts = torch.bincount(rois[:, 0].long(), minlength=len(img_shapes)).tolist()
         results = []
         for i, (shape, s_img, d_img, r_img) in enumerate(zip(img_shapes, scores.split(counts), deltas.split(counts),
