@@ -19,6 +19,7 @@ $(PY):
 
 $(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[test]'
+	$(PY) -m pip install $(PIP_FLAGS) --no-deps rapidocr-onnxruntime==1.4.4
 	touch $@
 
 install install-test: $(VENV)/.installed

@@ -129,6 +129,14 @@ TINY['TopdownPoseEstimator-RTMPose'] = (
          test_cfg=dict(flip_test=True)),
     pose_batch_maker(_TINY_SIMCC), 'pred_instances')
 
+# PP-OCR's text-direction classifier (the mobile v2.0 cls network at x0.35) on 48 x 64 crops, labels 0 / 180.
+TINY['TextDirectionClassifier'] = (
+    dict(type='TextDirectionClassifier', backbone=dict(type='PPMobileNetV3', model_name='small', scale=0.35)),
+    lambda n=3: dict(inputs=[torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8) for _ in range(n)],
+                     data_samples=[DataSample(gt_label=torch.tensor([i % 2])) for i in range(n)]),
+    'pred_label')
+
+
 def _registered_models() -> list[str]:
     return [n for n in MODELS.names() if isinstance(MODELS.get(n), type) and issubclass(MODELS.get(n), BaseModel)]
 

@@ -24,7 +24,9 @@ def test_builtins_have_the_documented_characters_and_load_by_name_or_path():
     full = Dictionary(builtin='english_digits_symbols')
     assert len(full) == 90 and full.chars[:62] == list(string.digits + string.ascii_lowercase + string.ascii_uppercase)
     assert set(full.chars[62:]) == set('!"#$%&\'()*+,-./:;<=>?@[\\]_`~')
-    assert {k: n for k, (_, n) in BUILTIN_DICTS.items()} == {'lower_english_digits': 36, 'english_digits_symbols': 90}
+    assert {k: n for k, (_, n) in BUILTIN_DICTS.items()} == {'lower_english_digits': 36, 'english_digits_symbols': 90,
+                                                              'ppocr_keys_v1': 6623}
+    assert len(Dictionary(builtin='ppocr_keys_v1').chars) == 6623  # PP-OCR's list (the v4 rec model's metadata)
     by_path = Dictionary(dict_file=builtin_dict_path('english_digits_symbols'))
     assert by_path.chars == full.chars
     assert TASK_UTILS.build(dict(type='Dictionary', builtin='lower_english_digits')).chars == low.chars

@@ -8,3 +8,6 @@ from .cspnext import CSPNeXt  # noqa: E402  (H4b)
 
 __all__ = ['FeatureSpec', 'MobileNetV3', 'ResNet', 'ResNetV1d', 'TinyDetBackbone']
 __all__ += ['HRNet', 'CSPNeXt']  # H4b
+from .pplcnetv3 import PPLCNetV3  # noqa: E402  (PP-OCRv4)
+from .pp_mobilenet_v3 import PPMobileNetV3  # noqa: E402  (PP-OCR classifier)
+__all__ += ['PPLCNetV3', 'PPMobileNetV3']

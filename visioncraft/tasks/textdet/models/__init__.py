@@ -5,3 +5,6 @@ from .dbnet import DBNet
 from .fpnc import FPNC, ScaleChannelSpatialAttention
 
 __all__ = ['DBHead', 'DBLoss', 'DBNet', 'FPNC', 'ScaleChannelSpatialAttention']
+from .rsefpn import RSEFPN, RSELayer  # noqa: E402  (PP-OCRv4 neck)
+
+__all__ += ['RSEFPN', 'RSELayer']

@@ -27,6 +27,7 @@ __all__ = ['Dictionary', 'BUILTIN_DICTS', 'builtin_dict_path', 'read_dict_file']
 BUILTIN_DICTS = {
     'lower_english_digits': ('lower_english_digits.txt', 36),   # 0-9 a-z
     'english_digits_symbols': ('english_digits_symbols.txt', 90),  # 0-9 a-z A-Z and 28 ASCII symbols (MMOCR's)
+    'ppocr_keys_v1': ('ppocr_keys_v1.txt', 6623),  # PP-OCR's Chinese + English list (from the v4 rec model's metadata)
 }
 _CASES = ('keep', 'lower', 'upper')
 

@@ -13,3 +13,7 @@ from .nrtr_decoder import NRTRDecoder  # noqa: E402
 from .nrtr import NRTR, NRTREncoder, NRTRModalityTransform  # noqa: E402
 
 __all__ += ['CEModuleLoss', 'NRTR', 'NRTRDecoder', 'NRTREncoder', 'NRTRModalityTransform']
+from .svtr_neck import EncoderWithSVTR, SVTRMixingBlock  # noqa: E402  (PP-OCRv4 neck)
+from .direction_classifier import TextClsHead, TextDirectionClassifier  # noqa: E402  (PP-OCR cls)
+
+__all__ += ['EncoderWithSVTR', 'SVTRMixingBlock', 'TextClsHead', 'TextDirectionClassifier']
