@@ -23,16 +23,18 @@ from torch import nn
 from visioncraft.config import Config
 from visioncraft.data.collate import pseudo_collate
 from visioncraft.data.transforms import Compose
+from visioncraft.engine.randomness import set_random_seed  # MMDetection 2.x's mmdet.apis.set_random_seed
 from visioncraft.errors import check_device
 from visioncraft.fileio.image import ImageInput
 from visioncraft.registry import DATASETS, RegistryError
 from visioncraft.structures import DataSample
 from visioncraft.tasks.detection.datasets.coco import COCO_CLASSES
 
+from .display import has_display
 from .inference_pipeline import build_inference_pipeline
 from .model_loading import build_model_with_weights
 
-__all__ = ['init_detector', 'inference_detector', 'async_inference_detector']
+__all__ = ['init_detector', 'inference_detector', 'async_inference_detector', 'show_result_pyplot', 'set_random_seed']
 
 _logger = logging.getLogger('visioncraft')
 
@@ -164,3 +166,51 @@ async def async_inference_detector(model: nn.Module,
         return out
 
     return await asyncio.to_thread(work)
+
+
+# -- showing a result (MMDetection 2.x's mmdet.apis.show_result_pyplot) -----------------------------------------------
+def show_result_pyplot(model: nn.Module, img: ImageInput, result, score_thr: float = 0.3, title: str = 'result',
+                       wait_time: float = 0, palette=None, out_file: str | os.PathLike | None = None) -> np.ndarray:
+    """Draw ``result`` on ``img`` with ``model.show_result`` and show it: with matplotlib when it is installed and
+    can show figures (a notebook, a desktop), else in an OpenCV window. Without a display nothing is shown and a
+    warning says so (pass ``out_file`` to write the picture).
+
+    Args:
+        model: a detector (from :func:`init_detector`; its ``dataset_meta`` names the classes).
+        img: an image file or an H x W x 3 uint8 BGR array.
+        result: what :func:`inference_detector` returns (or MMDetection 2.x's per-class arrays).
+        score_thr: predictions scoring below it are not drawn.
+        title, wait_time: the figure's / window's title, and seconds an OpenCV window stays (0: until a key).
+        palette: a (B, G, R) colour or a colour name for the boxes (2.x's dataset palettes are not drawn).
+        out_file: also write the picture there.
+
+    Returns:
+        The drawing, H x W x 3 uint8 BGR.
+    """
+    show = getattr(model, 'show_result', None)
+    if show is None:
+        raise TypeError(f'show_result_pyplot: {type(model).__name__} is not a detector (it has no show_result)')
+    color = palette if isinstance(palette, (str, tuple, list)) else None
+    drawn = show(img, result, score_thr=score_thr, bbox_color=color, show=False, out_file=out_file)
+    try:
+        import matplotlib
+        backend = matplotlib.get_backend().lower()
+        interactive = 'inline' in backend or backend not in ('agg', 'pdf', 'ps', 'svg', 'cairo', 'template')
+    except ImportError:
+        interactive = False
+    if interactive:
+        import matplotlib.pyplot as plt
+        plt.figure(figsize=(15, 10))
+        plt.imshow(drawn[..., ::-1])
+        plt.title(title)
+        plt.axis('off')
+        plt.show()
+    elif has_display():
+        import cv2
+        cv2.imshow(title, drawn)
+        cv2.waitKey(max(int(wait_time * 1000), 1) if wait_time > 0 else 0)
+    else:
+        where = f'it was written to {out_file}' if out_file else 'pass out_file=... to write it'
+        _logger.warning('show_result_pyplot: no display to show the picture on (DISPLAY is not set, and matplotlib '
+                        f'cannot show figures here); {where}')
+    return drawn

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..config import Config, ConfigError, is_paddleocr_config, load_paddleocr_config
+from ..config.compat.mmdet2 import is_translated
 from ..engine import dist
 from ..engine.builder import _LOADER_KEYS
 # ArgumentParser lives below every layer (datasets' converters use it); re-exported here
@@ -56,6 +57,10 @@ def load_config(args: argparse.Namespace):
         os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     options, dist_params = split_dist_params(args.cfg_options)
     cfg = read_config(args.config, options)
+    env_cfg = cfg.get('env_cfg')
+    dist_cfg = env_cfg.get('dist_cfg') if isinstance(env_cfg, dict) else None  # a wrong type: checked later
+    if isinstance(dist_cfg, dict) and 'port' in dist_cfg:  # a 2.x config's dist_params.port (the flag's wins)
+        dist_params = {'port': dist_cfg.pop('port'), **dist_params}
     apply_dist_params(cfg, dist_params)
     cfg['launcher'] = args.launcher
     if getattr(args, 'strict_config', False):
@@ -77,10 +82,9 @@ def read_config(path: str, options: dict | None = None):
         if not cfg['paddleocr']['use_gpu']:
             use_cpu_only()
         return cfg
-    cfg = Config.fromfile(path)
-    if options:
-        cfg.merge_from_dict(options)
-    return cfg
+    # the overrides go in with the file: an MMDetection 2.x config takes those naming its own keys before it is
+    # translated (config/compat/mmdet2.py), the others after
+    return Config.fromfile(path, options or None)
 
 
 def use_cpu_only() -> None:
@@ -102,10 +106,21 @@ def enable_visualization(cfg, args: argparse.Namespace, *, testing: bool) -> Non
     if getattr(args, 'show_score_thr', None) is not None:  # `test --show-score-thr`
         vis['score_thr'] = float(args.show_score_thr)
     if args.show_dir:
-        vis['test_out_dir' if testing else 'out_dir'] = args.show_dir
+        vis['test_out_dir' if testing else 'out_dir'] = show_dir_path(cfg, args.show_dir)
     hooks = dict(hooks)
     hooks['visualization'] = vis
     cfg['default_hooks'] = hooks
+
+
+def show_dir_path(cfg, show_dir: str) -> str:
+    """Where ``--show-dir DIR`` writes: an absolute DIR, or a relative one with a separator (``./vis``,
+    ``out/vis``), as given (the latter from the current directory); a bare name (``vis``) under
+    WORK_DIR/TIMESTAMP/ as MMDetection 3.x does, except for a config translated from MMDetection 2.x, whose
+    guide writes it in the current directory. Returned absolute when it goes as given, else as it is."""
+    path = Path(show_dir)
+    if path.is_absolute() or len(path.parts) > 1 or show_dir.startswith('.') or is_translated(cfg):
+        return str(path.absolute())
+    return show_dir
 
 
 def run_in_process_group(fn, *args):

@@ -199,7 +199,7 @@ RUNNER_KEYS = frozenset({
     'optim_wrapper', 'param_scheduler', 'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks',
     'visualizer', 'load_from', 'resume', 'launcher', 'env_cfg', 'randomness', 'auto_scale_lr', 'log_level',
     'find_unused_parameters', 'sync_bn', 'experiment_name', 'requeue', 'default_scope', 'model_wrapper_cfg',
-    'custom_imports', 'strict_config', 'paddleocr',
+    'custom_imports', 'strict_config', 'paddleocr', 'mmdet2',
 })
 
 #: names MMDetection / MMOCR / MMPose / MMEngine config files commonly use as variables (or that their older
@@ -279,7 +279,8 @@ def mmcv_era_key_report(cfg: Mapping[Any, Any], filename: str | None = None) -> 
         listed = '; '.join(f'{k} -> {instead}' for k, instead in unread)
         raise ConfigError(f'{where}MMDetection 2.x (MMCV 1.x) config key{"s" if len(unread) > 1 else ""} '
                           f'{", ".join(k for k, _ in unread)}: this library reads the MMDetection 3.x / MMEngine '
-                          f'layout and would ignore {"them" if len(unread) > 1 else "it"}; write {listed}')
+                          f'layout and would ignore {"them" if len(unread) > 1 else "it"}; write {listed} (a config '
+                          'file wholly in the 2.x layout, with no MMEngine-layout key, is translated as it loads)')
     return [f'{where}{k} is an MMDetection 2.x key, ignored: the config also has {instead.split(" ")[0]}, which is '
             'what is used' for k, instead in leftover]
 

@@ -506,16 +506,23 @@ class Config:
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def fromfile(cls, filename: str | os.PathLike[str], cfg_options: Mapping[str, Any] | None = None,
-                 import_custom_modules: bool = True) -> Config:
+                 import_custom_modules: bool = True, translate: bool = True) -> Config:
         """Load a ``.py``, ``.yaml``/``.yml`` or ``.json`` config with its bases.
 
         Args:
             filename: the config file.
             cfg_options: overrides applied after loading, as for :meth:`merge_from_dict`.
             import_custom_modules: import the modules listed in ``custom_imports`` (after the overrides).
+            translate: read an MMDetection 2.x config (``data=``, ``lr_config=``, ...) onto this layout
+                (:mod:`visioncraft.config.compat.mmdet2`; ``cfg_options`` naming its 2.x keys apply before the
+                translation, the others after). False returns it as written.
         """
         cfg_dict, text = _load_file(filename)
         cfg = cls(strip_delete(cfg_dict), filename=filename, text=text)
+        # function-local: compat.mmdet2 imports this module (Config, ConfigError)
+        from .compat.mmdet2 import is_mmdet2_config, load_translated
+        if translate and is_mmdet2_config(cfg):  # an MMDetection 2.x config: overrides go around the translation
+            cfg, cfg_options = load_translated(cfg, cfg_options), None
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
         if import_custom_modules and cfg._cfg_dict.get('custom_imports') is not None:

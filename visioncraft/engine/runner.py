@@ -40,6 +40,7 @@ from torch import nn
 from .. import __version__, dist
 from ..config import Config
 from ..config.checks import check_bool, check_int, check_mapping, mmcv_era_key_report, top_level_key_report
+from ..config.compat.mmdet2 import translation_note
 from ..errors import UserError
 from ..evaluation import Evaluator
 from ..fileio.checkpoint import (LAST_CHECKPOINT, checkpoint_candidates, extract_state_dict, load_checkpoint_file,
@@ -127,6 +128,9 @@ class Runner:
         self._log_env()
         for line in key_warnings:
             self.logger.warning(line)
+        note = translation_note(cfg)  # a config read from MMDetection 2.x's layout says so
+        if note:
+            self.logger.info(note)
 
         with config_file_context(self._cfg_file):
             vis_cfg = _as_dict(cfg.get('visualizer')) or dict(type='Visualizer',

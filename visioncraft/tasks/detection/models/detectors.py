@@ -1,13 +1,21 @@
 """Detectors' shared wiring (backbone -> neck) and the single-stage detectors: backbone -> neck -> dense head."""
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
+import numpy as np
 import torch
 from torch import nn
 
+from visioncraft.fileio.image import imwrite, read_image
 from visioncraft.models.assembly import assemble
 from visioncraft.models.base import BaseModel, build_submodule
 from visioncraft.registry import MODELS
-from visioncraft.structures import DataSample
+from visioncraft.structures import DataSample, InstanceData, rle_to_bitmap
+
+from ..visualization import DetLocalVisualizer
 
 __all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'FCOS']
 
@@ -52,6 +60,65 @@ class BaseDetector(BaseModel):
             return data_samples
         h, w = inputs.shape[-2:]
         return [DataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w))) for _ in range(len(inputs))]
+
+    def show_result(self, img, result, score_thr: float = 0.3, *, bbox_color=None, text_color=None, mask_color=None,
+                    thickness: int | None = None, font_size: float | None = None, win_name: str = 'result',
+                    show: bool | None = None, wait_time: float = 0, out_file=None):
+        """Draw a detection result on its image: MMDetection 2.x's ``model.show_result``.
+
+        Args:
+            img: an image file, or an H x W x 3 uint8 BGR array (OpenCV's order, as ``cv2.imread`` gives).
+            result: what :func:`visioncraft.apis.inference_detector` returns (a :class:`DataSample` with
+                ``pred_instances``), the ``pred_instances`` themselves, or MMDetection 2.x's form: one
+                ``(n, 5)`` array ``[x1, y1, x2, y2, score]`` (pixels of ``img``) per class, or the pair
+                ``(those arrays, per-class lists of H x W masks)``.
+            score_thr: predictions scoring below it are not drawn.
+            bbox_color: colour of the boxes, labels and masks: a ``(B, G, R)`` tuple or a colour name
+                (``'green'``); default red. ``text_color`` and ``mask_color`` are accepted for 2.x's
+                signature; labels and masks take ``bbox_color`` here.
+            thickness: box line width in pixels (default: from the image size).
+            font_size: label height, roughly in pixels (default: from the image size).
+            win_name, wait_time: the window's title, and seconds it stays (0: until a key).
+            show: show a window. None (the default): show one when no ``out_file`` is given, as the 2.x
+                guide's ``model.show_result(img, result)`` does. Without a display, a warning says so
+                and nothing is shown.
+            out_file: write the picture there (the extension picks the format); then no window.
+
+        Returns:
+            The drawing, H x W x 3 uint8 BGR, the size of ``img``; class names from ``self.dataset_meta``
+            (set by ``init_detector``) when there are some, else the label numbers.
+        """
+        image = read_image(img, 'show_result')[0]  # a path or a BGR array; grey becomes BGR
+        sample = _as_pred_sample(result)
+        color = _bgr_to_rgb_color(bbox_color) if bbox_color is not None else None
+        vis = DetLocalVisualizer(name='show_result', min_draw_size=0, line_width=thickness,
+                                 font_scale=None if font_size is None else float(font_size) / 26.0,
+                                 **({} if color is None else dict(pred_color=color)))
+        classes = (getattr(self, 'dataset_meta', None) or {}).get('classes') or getattr(self, 'CLASSES', None)
+        if classes:
+            vis.dataset_meta = dict(classes=tuple(classes))
+        drawn = np.ascontiguousarray(vis.draw_sample(image[..., ::-1], sample, draw_gt=False, draw_pred=True,
+                                                     pred_score_thr=score_thr)[..., ::-1])
+        if out_file is not None:
+            imwrite(out_file, drawn, 'show_result')
+            return drawn
+        if show is False:
+            return drawn
+        no_display = sys.platform.startswith('linux') and not (os.environ.get('DISPLAY')
+                                                              or os.environ.get('WAYLAND_DISPLAY'))
+        if no_display:
+            logging.getLogger('visioncraft').warning(
+                'show_result: no display to show the picture on (DISPLAY is not set); pass out_file=... to write '
+                'it, or use the returned array')
+            return drawn
+        import cv2
+        try:
+            cv2.imshow(win_name, drawn)
+            cv2.waitKey(max(int(wait_time * 1000), 1) if wait_time > 0 else 0)
+        except cv2.error as exc:
+            logging.getLogger('visioncraft').warning(
+                f'show_result: cannot open a window ({str(exc).strip()[:80]}); pass out_file=... to write the picture')
+        return drawn
 
 
 @MODELS.register_module()
@@ -126,3 +193,49 @@ class FCOS(SingleStageDetector):
         if head_strides is not None and feat_strides is not None and list(head_strides) != list(feat_strides):
             raise ValueError(f'bbox_head.strides={list(head_strides)} but the features have strides '
                              f'{list(feat_strides)}')
+
+
+# -- show_result's inputs ------------------------------------------------------------------------------------------
+#: MMCV's colour names, as (B, G, R)
+_MMCV_COLORS = {'red': (0, 0, 255), 'green': (0, 255, 0), 'blue': (255, 0, 0), 'cyan': (255, 255, 0),
+                'yellow': (0, 255, 255), 'magenta': (255, 0, 255), 'white': (255, 255, 255), 'black': (0, 0, 0)}
+
+
+def _bgr_to_rgb_color(color) -> tuple[int, int, int]:
+    """A 2.x colour (a (B, G, R) tuple or an MMCV colour name) as the visualizer's (R, G, B)."""
+    if isinstance(color, str):
+        if color not in _MMCV_COLORS:
+            raise ValueError(f'show_result: unknown colour {color!r}; use a (B, G, R) tuple or one of '
+                             f'{", ".join(_MMCV_COLORS)}')
+        color = _MMCV_COLORS[color]
+    b, g, r = (int(c) for c in color)
+    return r, g, b
+
+
+def _as_pred_sample(result) -> DataSample:
+    """``result`` of show_result as a DataSample with ``pred_instances`` (see :meth:`BaseDetector.show_result`)."""
+    if isinstance(result, DataSample):
+        return result
+    if isinstance(result, InstanceData):
+        return DataSample(pred_instances=result)
+    segm = None
+    if isinstance(result, tuple) and len(result) == 2:
+        result, segm = result
+        if isinstance(segm, tuple):  # (masks, mask scores) of some 2.x heads
+            segm = segm[0]
+    if not isinstance(result, (list, tuple)):
+        raise TypeError(f'show_result: result must be a DataSample (what inference_detector returns) or MMDetection '
+                        f'2.x\'s list of per-class (n, 5) arrays, got {type(result).__name__}')
+    per_class = [np.asarray(r, dtype=np.float32).reshape(-1, 5) for r in result]
+    dets = np.concatenate(per_class) if per_class else np.zeros((0, 5), np.float32)
+    labels = np.concatenate([np.full(len(r), i, np.int64) for i, r in enumerate(per_class)]) if per_class \
+        else np.zeros(0, np.int64)
+    pred = InstanceData(bboxes=torch.from_numpy(dets[:, :4].copy()), scores=torch.from_numpy(dets[:, 4].copy()),
+                        labels=torch.from_numpy(labels))
+    if segm is not None:
+        masks = [rle_to_bitmap(m) if isinstance(m, dict) else np.asarray(m) for per in segm for m in per]
+        if len(masks) != len(dets):
+            raise ValueError(f'show_result: {len(masks)} masks for {len(dets)} boxes')
+        if masks:
+            pred.masks = torch.from_numpy(np.stack(masks).astype(bool))
+    return DataSample(pred_instances=pred)
