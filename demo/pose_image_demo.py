@@ -4,9 +4,8 @@
                                    [--draw-heatmap] [--show-kpt-idx] [--kpt-thr 0.3] [--radius 3]
                                    [--thickness 1] [--alpha 0.8] [--show]
 
-MMPose's ``demo/image_demo.py``: :func:`visioncraft.apis.inference_topdown` with no boxes, then
-:class:`~visioncraft.tasks.pose.visualization.PoseLocalVisualizer`. Without ``--out-file`` the drawing is shown
-(when a display is available).
+MMPose's ``demo/image_demo.py``: :class:`visioncraft.apis.PoseInferencer` without a person detector (the whole
+image is the box). Without ``--out-file`` the drawing is shown (when a display is available).
 """
 from __future__ import annotations
 
@@ -39,30 +38,25 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     args.device = resolve_device(args.device)  # 'auto': CUDA when there is one
-    import cv2
     import numpy as np  # here, as the models: --help stays quick
 
-    from visioncraft.apis import inference_topdown, init_model, merge_data_samples
+    from visioncraft.apis import PoseInferencer
     from visioncraft.apis.display import FrameWindow
-    from visioncraft.tasks.pose.visualization import PoseLocalVisualizer
+    from visioncraft.apis.inputs import image_items
+    from visioncraft.fileio.image import imwrite
 
-    model = init_model(args.config, args.checkpoint, device=args.device)
-    if args.draw_heatmap:
-        model.test_cfg['output_heatmaps'] = True
-    sample = merge_data_samples(inference_topdown(model, args.img))
-    image = cv2.imread(args.img, cv2.IMREAD_COLOR)
-    visualizer = PoseLocalVisualizer(radius=args.radius, line_width=args.thickness, alpha=args.alpha)
-    visualizer.dataset_meta = model.dataset_meta
-    drawn = visualizer.draw_sample(image[..., ::-1], sample, draw_gt=False, kpt_thr=args.kpt_thr,
-                                   draw_heatmap=args.draw_heatmap, show_kpt_idx=args.show_kpt_idx,
-                                   skeleton_style=args.skeleton_style)
+    image_items(args.img, 'pose_image_demo')  # a missing image fails before the model loads
+    inferencer = PoseInferencer(args.config, args.checkpoint, device=args.device,
+                                visualizer=dict(radius=args.radius, line_width=args.thickness, alpha=args.alpha))
+    result = next(inferencer(args.img, kpt_thr=args.kpt_thr, draw_heatmap=args.draw_heatmap,
+                             show_kpt_idx=args.show_kpt_idx, skeleton_style=args.skeleton_style, return_vis=True))
+    drawn = np.ascontiguousarray(result['visualization'][0][..., ::-1])
     if args.out_file is not None:
-        from visioncraft.fileio.image import imwrite
-        imwrite(args.out_file, np.ascontiguousarray(drawn[..., ::-1]), '--out-file')
+        imwrite(args.out_file, drawn, '--out-file')
         print(f'wrote {args.out_file}')
     if args.out_file is None or args.show:
         window = FrameWindow('pose_image_demo', wait_time=0)  # warns when there is no display
-        window.show(np.ascontiguousarray(drawn[..., ::-1]))
+        window.show(drawn)
         window.close()
     return 0
 

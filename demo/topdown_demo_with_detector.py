@@ -17,7 +17,6 @@ then NMS at ``--nms-thr``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -54,15 +53,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _write_results(path: Path, meta: dict, instance_info) -> None:
-    from visioncraft.apis.writers import jsonable
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(meta_info=jsonable(meta), instance_info=instance_info)) + '\n')
+    from visioncraft.apis.writers import write_json
+    write_json(path, dict(meta_info=meta, instance_info=instance_info))
     print(f'predictions saved at {path}')
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     from visioncraft.apis import PoseInferencer
+    from visioncraft.apis.writers import unique_names
     if args.input != 'webcam' and not Path(args.input).exists():
         raise FileNotFoundError(f"--input {args.input}: no such image, folder or video (or pass 'webcam')")
     args.device = resolve_device(args.device)  # 'auto': CUDA when there is one
@@ -73,7 +72,7 @@ def main(argv=None) -> int:
                                 visualizer=dict(radius=args.radius, line_width=args.thickness, alpha=args.alpha))
     root = Path(args.output_root) if args.output_root else None
     kind = inferencer.input_kind(args.input)
-    names = [name for _, name in inferencer.image_items(args.input)] if kind in ('image', 'folder') else []
+    names = [] if kind in ('video', 'webcam') else unique_names([n for _, n in inferencer.image_items(args.input)])
     results = inferencer(args.input, bbox_thr=args.bbox_thr, nms_thr=args.nms_thr, kpt_thr=args.kpt_thr,
                          vis_out_dir=root, show=args.show, wait_time=args.show_interval, draw_bbox=args.draw_bbox,
                          draw_heatmap=args.draw_heatmap, show_kpt_idx=args.show_kpt_idx,
@@ -87,8 +86,9 @@ def main(argv=None) -> int:
         else:
             for name, persons in zip(names, per_item):
                 _write_results(root / f'results_{Path(name).stem}.json', inferencer.dataset_meta, persons)
-    n_persons = sum(len(p) for p in per_item)
-    print(f'{len(per_item)} {"frames" if kind in ("video", "webcam") else "images"}, {n_persons} persons'
+    n_items, n_persons = len(per_item), sum(len(p) for p in per_item)
+    noun = 'frame' if kind in ('video', 'webcam') else 'image'
+    print(f'{n_items} {noun}{"" if n_items == 1 else "s"}, {n_persons} person{"" if n_persons == 1 else "s"}'
           + (f'; drawings in {root}' if root is not None else ''))
     return 0
 

@@ -3,8 +3,8 @@
     python demo/video_demo.py VIDEO CONFIG CHECKPOINT [--device auto|cpu|cuda:0] [--score-thr 0.3]
                               [--out result.mp4] [--show] [--wait-time 1]
 
-Frames are read with OpenCV and run one by one through the config's test pipeline
-(:func:`visioncraft.apis.inference_detector`). ``--out`` writes the drawn frames with the input's fps and
+Frames are read with OpenCV and run one by one through the config's test pipeline by
+:class:`visioncraft.apis.DetInferencer`. ``--out`` writes the drawn frames with the input's fps and
 size (the codec follows the extension: .mp4, .avi, ...); ``--show`` shows them in a window (q / Esc
 quits). Progress goes to stderr.
 """
@@ -33,17 +33,17 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # 'auto': CUDA when there is one; a wrong or absent device fails here, before the video or camera is opened
     args.device = resolve_device(args.device)
-    from visioncraft.apis import inference_detector, init_detector
-    from visioncraft.apis.display import FrameWindow
+    from pathlib import Path
+
+    from visioncraft.apis import DetInferencer
     from visioncraft.apis.video import open_video, read_frames
-    from visioncraft.apis.video_detection import FrameDrawer, run_on_stream
 
     cap, info = open_video(args.video)  # before the model: a wrong path fails at once
-    model = init_detector(args.config, args.checkpoint, device=args.device)
-    window = FrameWindow('video_demo', args.wait_time) if args.show else None
-    n = run_on_stream(read_frames(cap, args.video), lambda frames: inference_detector(model, frames),
-                      drawer=FrameDrawer(args.score_thr, model.dataset_meta.get('classes')), fps=info.fps,
-                      out=args.out, window=window, total=info.frame_count)
+    inferencer = DetInferencer(args.config, args.checkpoint, device=args.device)
+    n = sum(len(out['predictions']) for out in inferencer.iterate_frames(
+        read_frames(cap, args.video), name=Path(args.video).name, fps=info.fps, total=info.frame_count,
+        video_out=args.out, show=args.show, wait_time=args.wait_time, return_datasamples=True,
+        visualize_kwargs=dict(pred_score_thr=args.score_thr)))
     print(f'{n} frames' + (f', wrote {args.out}' if args.out else ''))
     return 0
 

@@ -6,7 +6,8 @@
 
 Unlike ``video_demo.py``, frames skip the numpy test pipeline: each batch of frames goes to the device as
 one uint8 tensor, is resized there as the config's ``Resize`` says, then normalised and padded by the
-model's data preprocessor (:class:`visioncraft.apis.video_detection.DevicePipeline`). Frames are decoded by OpenCV,
+model's data preprocessor (:class:`visioncraft.apis.video_detection.DevicePipeline`, run by
+:class:`~visioncraft.apis.video_detection.DeviceDetInferencer`). Frames are decoded by OpenCV,
 or with ``--nvdecode`` on the GPU by torchcodec (``pip install torchcodec``). Runs on ``--device cpu``
 too (without ``--nvdecode``), with the same predictions.
 """
@@ -40,21 +41,21 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # 'auto': CUDA when there is one; a wrong or absent device fails here, before the video or camera is opened
     args.device = resolve_device(args.device)
-    from visioncraft.apis import init_detector
-    from visioncraft.apis.display import FrameWindow
+    from pathlib import Path
+
     from visioncraft.apis.video import decode_on_gpu, open_video, read_frames
-    from visioncraft.apis.video_detection import DevicePipeline, FrameDrawer, run_on_stream
+    from visioncraft.apis.video_detection import DeviceDetInferencer
 
     if args.nvdecode:
         frames, info = decode_on_gpu(args.video, args.device)
     else:
         cap, info = open_video(args.video)
         frames = read_frames(cap, args.video)
-    model = init_detector(args.config, args.checkpoint, device=args.device)
-    n = run_on_stream(frames, DevicePipeline(model),
-                      drawer=FrameDrawer(args.score_thr, model.dataset_meta.get('classes')), fps=info.fps, out=args.out,
-                      window=FrameWindow('video_gpuaccel_demo', args.wait_time) if args.show else None,
-                      batch_size=args.batch_size, total=info.frame_count)
+    inferencer = DeviceDetInferencer(args.config, args.checkpoint, device=args.device)
+    n = sum(len(out['predictions']) for out in inferencer.iterate_frames(
+        frames, name=Path(args.video).name, fps=info.fps, total=info.frame_count, batch_size=args.batch_size,
+        video_out=args.out, show=args.show, wait_time=args.wait_time, return_datasamples=True,
+        visualize_kwargs=dict(pred_score_thr=args.score_thr)))
     print(f'{n} frames' + (f', wrote {args.out}' if args.out else ''))
     return 0
 

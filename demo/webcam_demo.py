@@ -35,20 +35,19 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # 'auto': CUDA when there is one; a wrong or absent device fails here, before the video or camera is opened
     args.device = resolve_device(args.device)
-    from visioncraft.apis import inference_detector, init_detector
-    from visioncraft.apis.display import FrameWindow, has_display
+    from visioncraft.apis import DetInferencer
+    from visioncraft.apis.display import has_display
     from visioncraft.apis.video import VideoIOError, open_video, read_frames
-    from visioncraft.apis.video_detection import FrameDrawer, run_on_stream
 
     if not (has_display() or args.out):
         raise VideoIOError('no display to show the camera on (DISPLAY is not set, or OpenCV is a headless '
                            'build); pass --out FILE (and --max-frames N) to write the drawn frames instead')
     cap, info = open_video(args.camera_id)
-    model = init_detector(args.config, args.checkpoint, device=args.device)
-    n = run_on_stream(read_frames(cap, args.camera_id), lambda frames: inference_detector(model, frames),
-                      drawer=FrameDrawer(args.score_thr, model.dataset_meta.get('classes')), fps=info.fps,
-                      out=args.out, window=FrameWindow('webcam_demo') if has_display() else None,
-                      total=info.frame_count, max_frames=args.max_frames)
+    inferencer = DetInferencer(args.config, args.checkpoint, device=args.device)
+    n = sum(len(out['predictions']) for out in inferencer.iterate_frames(
+        read_frames(cap, args.camera_id), name='webcam.mp4', fps=info.fps, total=info.frame_count,
+        video_out=args.out, show=has_display(), max_frames=args.max_frames, return_datasamples=True,
+        visualize_kwargs=dict(pred_score_thr=args.score_thr)))
     print(f'{n} frames' + (f', wrote {args.out}' if args.out else ''))
     return 0
 

@@ -325,3 +325,38 @@ def test_pose_image_demo_and_cli(files, tmp_path):
     _check_persons(res['img0.png'])
     assert (tmp_path / 'cli' / 'predictions' / 'img1.json').is_file()
     assert (tmp_path / 'cli' / 'visualizations' / 'img1.png').is_file()
+
+
+def test_counts_are_singular_and_an_undrawn_pose_is_reported(files, model, tmp_path, capsys, caplog):
+    from visioncraft.cli.main import main as cli_main
+    cli_main(['pose', str(files['img']), '--pose2d', str(files['pose_cfg']), '--pose2d-weights',
+              str(files['pose_ckpt']), '--out-dir', str(tmp_path / 'one'), '--no-progress', '--device', 'cpu'])
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith('1 image, 1 person in ')  # the whole image
+    best = float(np.max(inference_topdown(model, str(files['img']))[0].pred_instances.keypoint_scores))
+    alone = PoseInferencer(str(files['pose_cfg']), str(files['pose_ckpt']), device='cpu')
+    caplog.clear()
+    with caplog.at_level('WARNING', logger='visioncraft'):
+        persons = next(alone(str(files['img']), kpt_thr=best + 0.01))['predictions'][0]
+    assert len(persons) == 1  # predicted, and returned, but not drawn
+    lines = [r.getMessage() for r in caplog.records if 'kpt_thr' in r.getMessage()]
+    assert lines == [f'PoseInferencer: img0.png: 1 person found, but no keypoint scores >= kpt_thr={best + 0.01:g}: '
+                     f'no keypoint is drawn; best keypoint score {best:.3g}']
+
+
+def test_exported_pose_directory_as_pose2d(files, inferencer, tmp_path):
+    """A pose model written by `visioncraft export` runs in the same inferencer with the checkpoint's keypoints."""
+    from visioncraft.export import export_model
+    export_model(str(files['pose_cfg']), str(files['pose_ckpt']), tmp_path / 'pose_export', formats=('torchscript',))
+    exported = PoseInferencer(str(tmp_path / 'pose_export'), det_model=str(files['det_cfg']),
+                              det_weights=str(files['det_ckpt']), det_cat_ids=(0, 1, 2), device='cpu',
+                              backend='torchscript')
+    assert exported.pose_model is None and exported.dataset_meta['num_keypoints'] == 17
+    got = next(exported(str(files['img']), bbox_thr=0.0))['predictions'][0]
+    want = next(inferencer(str(files['img']), bbox_thr=0.0))['predictions'][0]
+    assert len(got) == len(want) > 0
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g['bbox'], w['bbox'], atol=1e-4)
+        np.testing.assert_allclose(g['keypoints'], w['keypoints'], atol=1e-2)
+        np.testing.assert_allclose(g['keypoint_scores'], w['keypoint_scores'], atol=1e-4)
+    with pytest.raises(ValueError, match='an export holds its own weights'):
+        PoseInferencer(str(tmp_path / 'pose_export'), str(files['pose_ckpt']))

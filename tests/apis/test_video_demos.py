@@ -1,5 +1,6 @@
-"""demo/video_demo.py, webcam_demo.py, video_gpuaccel_demo.py and their shared modules (visioncraft.apis.video,
-.display, .video_detection, .demo_args), on a generated 12-frame video and a tiny random RetinaNet."""
+"""demo/video_demo.py, webcam_demo.py, video_gpuaccel_demo.py and what they run on (DetInferencer over frames,
+visioncraft.apis.video, .display, .video_detection, .demo_args), on a generated 12-frame video and a tiny random
+RetinaNet."""
 from __future__ import annotations
 
 import importlib.util
@@ -17,7 +18,8 @@ from conftest import REPO, tiny_retinanet
 from visioncraft.apis import inference_detector, init_detector
 from visioncraft.apis.demo_args import run_demo
 from visioncraft.apis.video import VideoIOError, open_video, open_video_writer, read_frames
-from visioncraft.apis.video_detection import DevicePipeline, FrameDrawer, run_on_stream
+from visioncraft.apis import DetInferencer
+from visioncraft.apis.video_detection import DevicePipeline
 from visioncraft.config import Config
 from visioncraft.registry import MODELS
 
@@ -241,20 +243,29 @@ def test_writer_errors_name_the_file(tmp_path):
         open_video_writer(blocker / 'sub' / 'out.mp4', 10.0, (W, H))
 
 
-def test_run_on_stream_keeps_order_size_and_threshold(model, files, tmp_path):
+def test_inferencer_on_frames_keeps_order_size_and_threshold(model, files, tmp_path):
     frames = _decoded(files['video'])[:4]
+    inferencer = DetInferencer(files['config'], str(files['checkpoint']), device='cpu', show_progress=False)
     calls = []
+    forward = inferencer.forward
 
-    def predict(batch):
+    def spy(batch):
         calls.append(len(batch))
-        return inference_detector(model, batch)
+        return forward(batch)
 
+    inferencer.forward = spy
     out = tmp_path / 'hidden.avi'
-    n = run_on_stream(iter(frames), predict, drawer=FrameDrawer(score_thr=0.99), fps=5.0, out=out, batch_size=3)
-    assert n == 4 and calls == [3, 1]
+    got = [p for r in inferencer.iterate_frames(iter(frames), name='clip.avi', fps=5.0, video_out=out, batch_size=3,
+                                                 return_datasamples=True,
+                                                 visualize_kwargs=dict(pred_score_thr=0.99))
+           for p in r['predictions']]
+    assert len(got) == 4 and calls == [3, 1]
+    for sample, frame in zip(got, frames):  # in order: each frame's own predictions
+        want = inference_detector(model, frame).pred_instances
+        torch.testing.assert_close(sample.pred_instances.bboxes, want.bboxes)
     _check_output(out, frames, 4, drawn=False)  # nothing scores 0.99: frames written undrawn
-    drawn = FrameDrawer(score_thr=0.0, classes=['a', 'b', 'c'])(frames[0], inference_detector(model, frames[0]))
-    assert drawn.shape == frames[0].shape and _red(drawn).mean() > 0.01
+    drawn = inferencer.visualize(frames[0], inference_detector(model, frames[0]), pred_score_thr=0.0)
+    assert drawn.shape == frames[0].shape and _red(drawn[..., ::-1]).mean() > 0.01
 
 
 def test_show_without_display_warns_and_still_writes(files, tmp_path, monkeypatch, recwarn):

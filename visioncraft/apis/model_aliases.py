@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from visioncraft.errors import mark_user_error
 from visioncraft.fileio.package_data import find_package_file, package_data_roots
 
-__all__ = ['POSE2D_ALIASES', 'resolve_pose2d']
+__all__ = ['POSE2D_ALIASES', 'DET_ALIASES', 'resolve_pose2d', 'resolve_det_model']
 
 #: model aliases :class:`~visioncraft.apis.PoseInferencer` accepts for ``pose2d``: candidate configs (relative to
 #: the repository root), the first one found wins
@@ -19,6 +20,53 @@ POSE2D_ALIASES: dict[str, tuple[str, ...]] = {
     'human': ('configs/pose/rtmpose/rtmpose-s_8xb256-420e_coco-256x192.py',
               'configs/pose/topdown_heatmap/td-hm_res50_8xb64-210e_coco-256x192.py'),
 }
+
+#: model aliases :class:`~visioncraft.apis.DetInferencer` accepts for ``model`` (besides the file name, without
+#: ``.py``, of any config under ``configs/detection/``: MMDetection's model names): candidate configs, first found wins
+DET_ALIASES: dict[str, tuple[str, ...]] = {
+    'retinanet': ('configs/detection/retinanet/retinanet_r50_fpn_1x_coco.py',),
+    'faster-rcnn': ('configs/detection/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',),
+    'mask-rcnn': ('configs/detection/mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',),
+    'fcos': ('configs/detection/fcos/fcos_r50_fpn_1x_coco.py',),
+    'det_shapes': ('configs/quickstart/det_shapes.py',),
+}
+
+
+def _named_det_configs() -> dict[str, Path]:
+    """``{config file stem: path}`` of the configs under ``configs/detection/`` (package data first)."""
+    found: dict[str, Path] = {}
+    for root in package_data_roots():
+        for path in sorted((root / 'configs' / 'detection').glob('**/*.py')):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def resolve_det_model(model: str | os.PathLike, weights: str | os.PathLike | None) -> str:
+    """The config file for :class:`~visioncraft.apis.DetInferencer`'s ``model``: a config path, an alias of
+    :data:`DET_ALIASES` or the name of a config under ``configs/detection/`` (``retinanet_r50_fpn_1x_coco``); a
+    name needs ``weights`` (nothing is downloaded)."""
+    key = str(model)
+    path = Path(key)
+    if path.is_file():
+        return str(path)
+    found = None
+    if key in DET_ALIASES:
+        try:
+            found = find_package_file(*DET_ALIASES[key])
+        except FileNotFoundError:
+            pass
+    if found is None:
+        found = _named_det_configs().get(path.stem if path.suffix == '.py' and path.parent == Path('.') else key)
+    if found is None:
+        raise FileNotFoundError(f'DetInferencer: model={key!r} is neither a config file, an exported model directory, '
+                                f'an alias ({", ".join(DET_ALIASES)}) nor the name of a config under '
+                                'configs/detection/')
+    if weights is None:
+        raise mark_user_error(ValueError(
+            f"DetInferencer: model='{key}' resolves to {found}, but no weights can be downloaded here: pass "
+            f'weights=CHECKPOINT (a checkpoint trained with that config), e.g. `visioncraft det IMG --model {key} '
+            '--weights CKPT`'))
+    return str(found)
 
 
 def resolve_pose2d(pose2d: str | os.PathLike, pose2d_weights: str | os.PathLike | None) -> str:

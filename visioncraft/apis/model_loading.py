@@ -1,18 +1,23 @@
 """Build a model for inference: ``cfg.model`` without its backbone's pretrained download, with a checkpoint's
-weights. Shared by :func:`~visioncraft.apis.init_detector` and :func:`~visioncraft.apis.init_model`."""
+weights (:func:`build_model_with_weights`, shared by :func:`~visioncraft.apis.init_detector` and
+:func:`~visioncraft.apis.init_model`), or the predictor of an exported model directory (:func:`load_exported`, for
+the inferencers)."""
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from torch import nn
 
 from visioncraft.config import Config
-from visioncraft.errors import mark_user_error, read_checkpoint
+from visioncraft.errors import AnnotationError, mark_user_error, read_checkpoint
 from visioncraft.fileio.checkpoint import load_model_weights
 from visioncraft.registry import MODELS
 
-__all__ = ['build_model_with_weights']
+__all__ = ['build_model_with_weights', 'is_exported_dir', 'load_exported']
 
 _logger = logging.getLogger('visioncraft')
 
@@ -38,3 +43,28 @@ def build_model_with_weights(cfg: Config, checkpoint: str | os.PathLike | None,
         _logger.warning(f'{who}: checkpoint {checkpoint} does not fully match the model')
     meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
     return model, meta if isinstance(meta, dict) else None
+
+
+def is_exported_dir(model: Any) -> bool:
+    """Whether ``model`` names a folder, which the inferencers take for a directory written by ``visioncraft export``
+    (its ``inference.json`` is checked when it is loaded: :func:`load_exported`)."""
+    return isinstance(model, (str, os.PathLike)) and Path(model).is_dir()
+
+
+def load_exported(model_dir: str | os.PathLike, tasks: Sequence[str], what: str, who: str, device: str,
+                  backend: str = 'onnxruntime'):
+    """The predictor (:func:`visioncraft.export.predictor.load_predictor`) of the export directory ``model_dir``,
+    whose ``task`` must be one of ``tasks`` (``what``: ``'detector'``, ``'pose model'``, in messages). A clear error
+    naming the directory when it is no export, an export of another task, or one this visioncraft has no predictor
+    for yet."""
+    # export.core imports apis: a module-level import of visioncraft.export would be a cycle
+    from visioncraft.export.predictor import exported_task, load_predictor
+    task = exported_task(model_dir)  # FileNotFoundError naming the directory when it holds no inference.json
+    if task not in tasks:
+        raise mark_user_error(ValueError(f'{who}: {model_dir} is an exported {task} model, not a {what} (an export '
+                                         f'whose task is {" or ".join(tasks)})'))
+    try:
+        return load_predictor(model_dir, backend=backend, device=device)
+    except AnnotationError as exc:  # load_predictor knows no predictor for this task (or inference.json is broken)
+        raise mark_user_error(NotImplementedError(
+            f'{who}: {model_dir} is an exported {task} model, but this visioncraft cannot run it: {exc}')) from None

@@ -1,4 +1,5 @@
-"""End-to-end OCR: detect text regions, cut each out (perspective-rectified), read the crops in batches.
+"""End-to-end OCR: detect text regions, cut each out (perspective-rectified), read the crops in batches; on
+:class:`~visioncraft.apis.base_inferencer.BaseInferencer`, which reads the inputs and writes the outputs.
 
 :class:`OCRInferencer` takes a text detector and a text recogniser, each either a config file with its
 checkpoint or a directory written by ``visioncraft export`` (the runners of :mod:`.ocr`).
@@ -22,23 +23,62 @@ from typing import Any
 
 import numpy as np
 
-from visioncraft.fileio.image import ImageInput, read_image
+from visioncraft.fileio.image import ImageInput
 from visioncraft.tasks.textrecog.utils import crop_text_region, expand_text_quad
+from visioncraft.visualization import draw_polygons
 
+from .base_inferencer import BaseInferencer, InputItem
+from .inputs import image_items, input_kind, load_image
 from .ocr import OCR_STAGES, load_text_model
-from .writers import write_ocr_results
+from .writers import unique_names, write_json, write_picture
 
-__all__ = ['OCRInferencer']
+__all__ = ['OCRInferencer', 'draw_ocr']
 
 
-class OCRInferencer:
+def draw_ocr(img: np.ndarray, results: Sequence[dict]) -> np.ndarray:
+    """The image with the polygons (green) next to a white panel with the same polygons and the texts written
+    in them (PaddleOCR's layout). H x 2W x 3 uint8 BGR. OpenCV's Hershey fonts draw ASCII only: other characters
+    are shown as ``?``."""
+    import cv2
+    left = img.copy()
+    right = np.full_like(img, 255)
+    for r in results:
+        pts = np.round(np.asarray(r['polygon'], np.float64).reshape(-1, 2)).astype(np.int32)
+        draw_polygons(left, [pts], (0, 200, 0), 2)
+        draw_polygons(right, [pts], (0, 160, 0), 1)
+        text = ''.join(c if 32 <= ord(c) < 127 else '?' for c in r.get('text', ''))
+        if not text:
+            continue
+        x0, y0 = pts.min(0)
+        x1, y1 = pts.max(0)
+        height = max(8, int(y1 - y0))
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1)
+        scale = max(0.3, min(height * 0.7 / max(th, 1), max(1, int(x1 - x0)) / max(tw, 1)))
+        cv2.putText(right, text, (int(x0), int(y0 + (y1 - y0) / 2 + th * scale / 2)), cv2.FONT_HERSHEY_SIMPLEX,
+                    scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.hstack([left, right])
+
+
+def _json_name(name: str) -> str:
+    return f'{Path(name).stem}.json'
+
+
+def _picture_name(name: str) -> str:
+    return f'{Path(name).stem}_ocr.jpg'
+
+
+def _document(img: np.ndarray, path: str | None, results: list[dict]) -> dict[str, Any]:
+    return dict(img_path=path, height=int(img.shape[0]), width=int(img.shape[1]), results=results)
+
+
+class OCRInferencer(BaseInferencer):
     """Detect, crop and read text in images.
 
     Args:
         det: a text-detection config file (with ``det_weights``) or a directory written by ``visioncraft export``.
         rec: a text-recognition config file (with ``rec_weights``) or an exported recogniser directory.
         det_weights / rec_weights: checkpoints for config files (must be None for exported directories).
-        device: ``'cpu'`` or ``'cuda[:N]'``.
+        device: ``None`` / ``'auto'`` (CUDA when available, else the CPU), ``'cpu'`` or ``'cuda[:N]'``.
         batch_size: crops per recognition batch. The crops of all images of one call are sorted by their
             aspect ratio (width / height, which sets their width after the resize to the model's height) and
             cut into batches, so a batch holds crops of similar widths and little padding. NOTE: a recogniser
@@ -52,27 +92,35 @@ class OCRInferencer:
             some background around the ink (the quickstart's) read tight crops worse: on the quickstart scenes'
             ground-truth boxes its word accuracy went from 0.38 (margin 0) to 0.59 (0.1) and 0.61 (0.2).
         num_threads: onnxruntime's intra-op threads for exported directories (default: onnxruntime's).
+        show_progress: a progress bar (stderr) over the images.
 
-    ``inferencer(img)``: ``img`` is an image path or an H x W x 3 uint8 BGR array, or a list of them. Returns
-    the list of region dicts (see the module docstring) for one image, a list of such lists for a list. With
-    ``out_dir`` it also writes, per image, ``<name>.json`` and (``draw=True``) ``<name>_ocr.jpg``.
-    :attr:`timings` accumulates the seconds spent in each of :data:`OCR_STAGES` (a config detector runs its
-    network and its head's decoding in one ``model(..., mode='predict')`` call: both count as ``det_model``, and
-    ``det_post`` stays 0; an exported detector splits them).
+    ``inferencer(img)``: ``img`` is an image path, an ``http(s)://`` URL or an H x W x 3 uint8 BGR array, or a list
+    of them (or a folder / glob pattern). Returns the list of region dicts (see the module docstring) for one
+    image, a list of such lists for several. With ``out_dir`` it also writes, per image, ``<name>.json``
+    (``{"img_path", "height", "width", "results": [...]}``) and (``draw=True``) ``<name>_ocr.jpg``
+    (:func:`draw_ocr`). :attr:`timings` accumulates the seconds spent in each of :data:`OCR_STAGES` (a config
+    detector runs its network and its head's decoding in one ``model(..., mode='predict')`` call: both count as
+    ``det_model``, and ``det_post`` stays 0; an exported detector splits them).
     """
 
-    def __init__(self, det, rec, det_weights=None, rec_weights=None, device: str = 'cpu', batch_size: int = 8,
+    who = 'OCRInferencer'
+    pred_subdir = ''
+    vis_subdir = ''
+    array_name = 'img_{}'
+
+    def __init__(self, det, rec, det_weights=None, rec_weights=None, device: str | None = None, batch_size: int = 8,
                  *, backend: str = 'onnxruntime', rotate_tall: bool = True, tall_ratio: float = 1.5,
-                 num_threads: int | None = None, crop_margin: float = 0.0) -> None:
+                 num_threads: int | None = None, crop_margin: float = 0.0, show_progress: bool = False) -> None:
+        super().__init__(device, show_progress)
         if int(batch_size) < 1:
             raise ValueError(f'OCRInferencer: batch_size must be >= 1, got {batch_size}')
-        self.detector = load_text_model(det, det_weights, 'det', device, backend, num_threads)
-        self.recognizer = load_text_model(rec, rec_weights, 'rec', device, backend, num_threads)
-        self.batch_size = int(batch_size)
-        self.rotate_tall, self.tall_ratio = bool(rotate_tall), float(tall_ratio)
         if not 0 <= float(crop_margin) <= 2:
             raise ValueError(f'OCRInferencer: crop_margin must be in [0, 2] (a share of the text height), got '
                              f'{crop_margin}')
+        self.detector = load_text_model(det, det_weights, 'det', self.device, backend, num_threads)
+        self.recognizer = load_text_model(rec, rec_weights, 'rec', self.device, backend, num_threads)
+        self.batch_size = int(batch_size)
+        self.rotate_tall, self.tall_ratio = bool(rotate_tall), float(tall_ratio)
         self.crop_margin = float(crop_margin)
         self.timings: dict[str, float] = dict.fromkeys(OCR_STAGES, 0.0)
 
@@ -81,7 +129,7 @@ class OCRInferencer:
 
     @staticmethod
     def _read(img: ImageInput, i: int) -> tuple[np.ndarray, str | None]:
-        return read_image(img, f'OCRInferencer: image {i}')
+        return load_image(img, f'OCRInferencer: image {i}')
 
     def recognize(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         """``(text, score)`` per crop (H x W x 3 uint8 BGR word images), in batches of ``batch_size`` of crops
@@ -116,14 +164,33 @@ class OCRInferencer:
                                  det_score=float(scores[k]), text=text, rec_score=float(score))
         return results
 
+    # -- the base's hooks -------------------------------------------------------------------------------------
+    def forward(self, batch: list[InputItem]) -> list[list[dict[str, Any]]]:
+        return self.predict([item.numpy() for item in batch])
+
+    def visualize(self, img: np.ndarray, pred: list[dict]) -> np.ndarray:
+        """:func:`draw_ocr` of the image, as RGB (H x 2W x 3 uint8)."""
+        return np.ascontiguousarray(draw_ocr(img, pred)[..., ::-1])
+
+    def pred_to_json(self, pred: list[dict], item: InputItem) -> dict[str, Any]:
+        return _document(item.numpy(), item.path, pred)
+
+    def pred_file_name(self, name: str) -> str:
+        return _json_name(name)
+
+    def vis_file_name(self, name: str) -> str:
+        return _picture_name(name)
+
+    # -- running ----------------------------------------------------------------------------------------------
     def __call__(self, inputs: ImageInput | Sequence[ImageInput], out_dir: str | os.PathLike | None = None,
                  draw: bool = True):
-        single = not isinstance(inputs, (list, tuple))
-        items = [inputs] if single else list(inputs)
-        loaded = [self._read(img, i) for i, img in enumerate(items)]
-        results = self.predict([img for img, _ in loaded])
-        if out_dir is not None:
-            self.save(loaded, results, out_dir, draw=draw)
+        single = isinstance(inputs, np.ndarray) or input_kind(inputs) in ('image', 'url')
+        # every image of the call in one batch: their crops are read in batches together (see batch_size)
+        n = max(len(image_items(inputs, self.who, self.array_name)), 1)
+        out = Path(out_dir) if out_dir is not None else None
+        results = [r for batch in self.iterate(inputs, batch_size=n, pred_out_dir=out,
+                                               vis_out_dir=out if draw else None, return_datasamples=True)
+                   for r in batch['predictions']]
         return results[0] if single else results
 
     @staticmethod
@@ -131,5 +198,13 @@ class OCRInferencer:
              draw: bool = True) -> list[Path]:
         """Write ``<name>.json`` (``{"img_path", "height", "width", "results": [...]}``) and, with ``draw``,
         ``<name>_ocr.jpg`` per image (``<name>``: the file's stem, ``img_<i>`` for arrays; a repeated name gets
-        ``_<i>``). Returns the JSON paths (:func:`visioncraft.apis.writers.write_ocr_results`)."""
-        return write_ocr_results(loaded, results, out_dir, draw=draw)
+        ``_<i>``), as :meth:`__call__` with ``out_dir`` does. Returns the JSON paths."""
+        out = Path(out_dir)
+        names = unique_names([Path(path).name if path else OCRInferencer.array_name.format(i)
+                              for i, (_, path) in enumerate(loaded)])
+        paths = []
+        for (img, path), res, name in zip(loaded, results, names):
+            paths.append(write_json(out / _json_name(name), _document(img, path, res)))
+            if draw:
+                write_picture(out / _picture_name(name), draw_ocr(img, res)[..., ::-1], OCRInferencer.who)
+        return paths

@@ -1,10 +1,9 @@
-"""Detection on videos and camera streams: what the video demos in ``demo/`` share.
+"""Detection on videos with the pre-processing on the model's device (``demo/video_gpuaccel_demo.py``).
 
 * :class:`DevicePipeline` turns frames into a batch tensor with torch ops on the model's device (resize, then the
   model's own normalise and pad), skipping the numpy test pipeline;
-* :func:`run_on_stream` runs a predictor over a stream, draws each frame (:class:`FrameDrawer`), writes it
-  (:func:`~visioncraft.apis.video.open_video_writer`), shows it (:class:`~visioncraft.apis.display.FrameWindow`) and
-  reports progress on stderr.
+* :class:`DeviceDetInferencer` is :class:`~visioncraft.apis.DetInferencer` with that pipeline: reading, drawing,
+  writing, showing and progress are the inferencers' (:mod:`.base_inferencer`), as for every other video.
 
 Frames are OpenCV's H x W x 3 uint8 BGR everywhere, as numpy arrays, or as torch tensors of the same
 layout when decoded on a GPU. Predictions are :class:`DataSample` s with ``pred_instances`` (bboxes float32
@@ -12,9 +11,7 @@ K x 4 xyxy in the frame's pixels, scores float32 K, labels int64 K), as from :fu
 """
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Union
 
 import numpy as np
@@ -22,44 +19,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visioncraft.errors import mark_user_error
 from visioncraft.registry import TRANSFORMS
 from visioncraft.structures import DataSample
-from visioncraft.tasks.detection.visualization import DetLocalVisualizer
 
-from .display import FrameWindow
-from .video import fourcc_for, open_video_writer
+from .base_inferencer import InputItem
+from .det_inferencer import DetInferencer
 
-__all__ = ['Frame', 'FrameDrawer', 'DevicePipeline', 'run_on_stream']
+__all__ = ['Frame', 'DevicePipeline', 'DeviceDetInferencer']
 
 Frame = Union[np.ndarray, torch.Tensor]
-
-
-def _to_numpy_frame(frame: Frame) -> np.ndarray:
-    if isinstance(frame, torch.Tensor):
-        return frame.detach().cpu().numpy()
-    return frame
-
-
-class FrameDrawer:
-    """Draws predictions on frames, keeping their size (so they can go into a video of the input's size).
-
-    Args:
-        score_thr: predictions scoring below it are not drawn.
-        classes: class names indexed by label (else numbers are written).
-    """
-
-    def __init__(self, score_thr: float = 0.3, classes: Sequence[str] | None = None) -> None:
-        self.score_thr = float(score_thr)
-        self.visualizer = DetLocalVisualizer(name='video', min_draw_size=0)
-        if classes:
-            self.visualizer.dataset_meta = dict(classes=tuple(classes))
-
-    def __call__(self, frame: Frame, sample: DataSample) -> np.ndarray:
-        """``frame`` H x W x 3 uint8 BGR (numpy or tensor) -> the drawing, H x W x 3 uint8 BGR numpy."""
-        rgb = _to_numpy_frame(frame)[..., ::-1]
-        drawn = self.visualizer.draw_sample(rgb, sample, draw_gt=False, draw_pred=True,
-                                            pred_score_thr=self.score_thr)
-        return np.ascontiguousarray(drawn[..., ::-1])
 
 
 # -- running a model on frames --------------------------------------------------------------------------
@@ -144,53 +113,24 @@ class DevicePipeline:
         return self.model(**data, mode='predict')
 
 
-def _batches(frames: Iterable[Frame], size: int, limit: int | None) -> Iterator[list[Frame]]:
-    batch: list[Frame] = []
-    for i, frame in enumerate(frames):
-        if limit is not None and i >= limit:
-            break
-        batch.append(frame)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+class DeviceDetInferencer(DetInferencer):
+    """:class:`~visioncraft.apis.DetInferencer` whose frames skip the numpy test pipeline: each batch goes to the
+    model's device as one uint8 tensor through :class:`DevicePipeline` (frames may be numpy arrays or tensors already
+    on the GPU, from :func:`~visioncraft.apis.video.decode_on_gpu`). Same arguments as DetInferencer (a config model;
+    exported directories have no device pipeline); run it with
+    :meth:`~visioncraft.apis.base_inferencer.BaseInferencer.iterate_frames`."""
 
+    who = 'DeviceDetInferencer'
 
-def run_on_stream(frames: Iterable[Frame], predict: Callable[[list[Frame]], list[DataSample]], *,
-                  drawer: FrameDrawer, fps: float = 30.0, out: str | os.PathLike | None = None,
-                  window: FrameWindow | None = None, batch_size: int = 1, total: int | None = None,
-                  max_frames: int | None = None) -> int:
-    """Run ``predict`` over ``frames`` in batches of ``batch_size``; draw each frame, write it to the video
-    ``out`` (``fps`` frames a second, the frames' size) and show it in ``window``, in order. Progress (frames
-    done / ``total``) goes to stderr. Stops at the end of the stream, after ``max_frames``, or when the user
-    quits the window; then closes the writer and the window.
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.model is None:
+            raise mark_user_error(ValueError(f'{self.who}: an exported model directory has no device pipeline; give '
+                                             'a config file and its checkpoint'))
+        self.pipeline = DevicePipeline(self.model)
 
-    Returns:
-        The number of frames processed.
-    """
-    from tqdm import tqdm
-    if out is not None:
-        fourcc_for(out)  # an unknown extension fails before any frame is processed
-    if max_frames is not None and total:
-        total = min(total, max_frames)
-    done, writer = 0, None
-    try:
-        with tqdm(total=total or None, unit='frame', file=sys.stderr, dynamic_ncols=True, mininterval=0.5) as bar:
-            for batch in _batches(frames, max(int(batch_size), 1), max_frames):
-                for frame, sample in zip(batch, predict(batch)):
-                    drawn = drawer(frame, sample)
-                    if out is not None:
-                        if writer is None:
-                            writer = open_video_writer(out, fps, (drawn.shape[1], drawn.shape[0]))
-                        writer.write(drawn)
-                    done += 1
-                    bar.update(1)
-                    if window is not None and not window.show(drawn):
-                        return done
-        return done
-    finally:
-        if writer is not None:
-            writer.release()
-        if window is not None:
-            window.close()
+    def preprocess(self, item: InputItem) -> Frame:
+        return item.img
+
+    def forward(self, batch: list[Frame]) -> list[DataSample]:
+        return list(self.pipeline(batch))

@@ -1,4 +1,4 @@
-"""The ``visioncraft`` command: ``visioncraft {train,test,config,export,predict,ocr,pose} ...``.
+"""The ``visioncraft`` command: ``visioncraft {train,test,config,export,predict,ocr,pose,det} ...``.
 
 Each command's arguments are parsed (:mod:`.parsers`) before its module, torch and the tasks are imported:
 ``--help``, ``--version`` and a usage error answer at once (:func:`run_command`; ``tools/*.py`` go through it too).
@@ -24,6 +24,8 @@ _COMMANDS = {
     'ocr': 'detect and read text (a detector + a recogniser, configs or exported) in an image or a folder',
     'pose': 'detect persons and estimate their 2D poses (top-down) in images, a folder, a video or a webcam',
 }
+_COMMANDS['det'] = 'detect objects (boxes, masks) in images, a folder, a URL, a video or a webcam; JSON + drawings'
+_COMMANDS['report'] = "one self-contained HTML page of a work dir: curves, metrics, config, sample predictions"
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -83,6 +85,12 @@ def _run(command: str, args: argparse.Namespace, prog: str) -> Any:
         return run(args)
     if command == 'pose':
         from .pose import run  # deferred: --help must not import torch (nor any other command's module)
+        return run(args)
+    if command == 'det':
+        from .det import run  # deferred: --help must not import torch (nor any other command's module)
+        return run(args)
+    if command == 'report':
+        from .report import run  # deferred: --help must not import torch (nor any other command's module)
         return run(args)
     from . import paddle_tools  # deferred: --help must not import torch (nor any other command's module)
     tools = {'eval': paddle_tools.run_eval, 'infer_det': paddle_tools.run_infer_det,

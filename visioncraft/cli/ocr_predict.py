@@ -119,6 +119,12 @@ def predict_main(argv: list[str] | None = None, prog: str = 'visioncraft predict
 def run_predict(args: argparse.Namespace):
     """``visioncraft predict`` as the parsed ``args`` (of :func:`.parsers.predict_parser`) say."""
     predictor = _predictor(args.model_dir, args.backend, resolve_device(args.device), task=None)
+    if getattr(predictor, 'info', {}).get('task') == 'pose':
+        from .pose_predict import run_pose_predictor  # deferred: only pose exports need the pose drawing
+        return run_pose_predictor(predictor, args.inputs, args.out_dir, draw=not args.no_draw)
+    if getattr(predictor, 'info', {}).get('task') == 'detection':  # preds/<stem>.json and vis/<name>
+        from ..export.det_predictor import predict_to_folder  # deferred: only detector exports draw boxes
+        return predict_to_folder(predictor, args.inputs, args.out_dir, draw=not args.no_draw, score_thr=args.score_thr)
     if getattr(predictor, 'info', {}).get('task') == 'textrecog':
         return run_recognizer(predictor, args.inputs, args.out_dir, batch_size=args.batch_size)
     return run_predictor(predictor, args.inputs, args.out_dir, paddle_style=False, draw=not args.no_draw)

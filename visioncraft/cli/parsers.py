@@ -23,6 +23,8 @@ __all__ = ['ArgumentParser', 'OverridesAction', 'add_common_args', 'add_device_a
            'build_parser', 'train_parser', 'test_parser', 'config_parser', 'export_parser', 'predict_parser',
            'ocr_parser', 'pose_parser', 'eval_parser', 'infer_det_parser', 'infer_rec_parser',
            'export_model_parser', 'predict_det_parser']
+__all__ += ['det_parser', 'add_det_inferencer_args']
+__all__ += ['report_parser']
 
 #: the default of every ``--device`` flag: CUDA when this machine has it, else the CPU (see :func:`resolve_device`)
 AUTO_DEVICE = 'auto'
@@ -85,8 +87,10 @@ def add_common_args(parser: argparse.ArgumentParser, *, options_alias: bool = Tr
                         help='how the processes were started (tools/dist_*.sh use pytorch, slurm_*.sh slurm)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument('--show', action='store_true', help='show predictions in a window (needs a display)')
-    parser.add_argument('--show-dir', help='write pictures of the predictions to this folder (relative paths '
-                                           'go under WORK_DIR/TIMESTAMP)')
+    parser.add_argument('--show-dir', help='write pictures of the predictions to this folder: a bare name goes '
+                                           'under WORK_DIR/TIMESTAMP (MMDetection 3.x), or in the current folder for '
+                                           'an MMDetection 2.x config; ./DIR, a path with a / or an absolute one '
+                                           'as given')
     parser.add_argument('--wait-time', type=float, default=2.0, help='seconds each shown picture stays')
     parser.add_argument('--interval', type=int, default=1, help='draw every N-th sample')
 
@@ -157,7 +161,8 @@ def export_parser(prog: str = 'visioncraft export') -> argparse.ArgumentParser:
                                               'pre- and post-processing settings (inference.json).')
     p.add_argument('config', help='config file (.py, .yaml or .json)')
     p.add_argument('checkpoint', help='checkpoint file (or http(s) URL)')
-    p.add_argument('--out-dir', required=True, help='the inference directory to write')
+    p.add_argument('--out-dir', '--work-dir', dest='out_dir', required=True,
+                   help='the inference directory to write (--work-dir: MMDeploy\'s name)')
     p.add_argument('--format', nargs='+', default=['torchscript', 'onnx'], metavar='FORMAT',
                    help='torchscript and/or onnx (default: both)')
     p.add_argument('--opset', type=int, default=None, help='ONNX opset (default 17)')
@@ -167,16 +172,19 @@ def export_parser(prog: str = 'visioncraft export') -> argparse.ArgumentParser:
 
 
 def predict_parser(prog: str = 'visioncraft predict') -> argparse.ArgumentParser:
-    p = ArgumentParser(prog=prog, description='Detect or recognise text with an exported model (no config '
-                                              'needed; the task comes from inference.json).')
+    p = ArgumentParser(prog=prog, description='Run an exported model (text detection / recognition, pose, detector; no '
+                                              'config needed; the task comes from inference.json).')
     p.add_argument('inputs', help='an image file or a folder of images')
     p.add_argument('--model-dir', required=True, help='a directory written by `visioncraft export`')
     p.add_argument('--backend', default='onnxruntime', help='onnxruntime (model.onnx) or torchscript (model.pt)')
     add_device_arg(p)
     p.add_argument('--out-dir', default='inference_results',
-                   help='where det_results.txt and pictures (rec_results.txt for a recogniser) go')
+                   help='where det_results.txt and pictures (rec_results.txt for a recogniser; '
+                        'predictions/ and visualizations/ for pose; preds/ and vis/ for a detector) go')
     p.add_argument('--no-draw', action='store_true', help='do not write pictures')
     p.add_argument('--batch-size', type=int, default=8, help='word images per batch (recognisers)')
+    p.add_argument('--score-thr', type=float, default=0.3,
+                   help='detectors: pictures leave out boxes scoring below this (the JSON keeps every one)')
     return p
 
 
@@ -247,6 +255,56 @@ def pose_parser(prog: str = 'visioncraft pose') -> argparse.ArgumentParser:
     return p
 
 
+# -- det ------------------------------------------------------------------------------------------------------
+#: ``--palette`` choices (visioncraft.apis.det_inferencer.PALETTES, kept here so that parsing imports no torch)
+DET_PALETTES = ('none', 'random', 'coco', 'voc', 'citys')
+
+
+def add_det_inferencer_args(parser: argparse.ArgumentParser, *, out_dir: str = 'outputs') -> None:
+    """MMDetection 3.x's ``demo/image_demo.py`` flags after its positionals: ``--weights --out-dir --device
+    --pred-score-thr --batch-size --show --no-save-vis --no-save-pred --print-result --palette``."""
+    parser.add_argument('--weights', default=None, help='checkpoint file or http(s) URL (not with an exported '
+                                                        'model directory)')
+    parser.add_argument('--out-dir', default=out_dir,
+                        help=f'pictures go to OUT_DIR/vis/, predictions to OUT_DIR/preds/ (default: {out_dir})')
+    add_device_arg(parser)
+    parser.add_argument('--pred-score-thr', '--score-thr', dest='pred_score_thr', type=float, default=0.3,
+                        help='draw the predictions scoring at least this (the JSON files hold them all)')
+    parser.add_argument('--batch-size', type=int, default=1, help='images (video frames) per forward pass')
+    parser.add_argument('--show', action='store_true', help='show each drawing in a window (needs a display)')
+    parser.add_argument('--no-save-vis', action='store_true', help='do not write the drawings')
+    parser.add_argument('--no-save-pred', action='store_true', help='do not write the JSON predictions')
+    parser.add_argument('--print-result', action='store_true', help='print each prediction')
+    parser.add_argument('--palette', default='none', choices=DET_PALETTES,
+                        help="colours of the drawn classes: 'none' draws all predictions red, the others give each "
+                             'class its own colour')
+
+
+def det_parser(prog: str = 'visioncraft det') -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description='Detect objects (boxes, and masks for instance segmentation) in '
+                                              'images, a folder, a video or a camera, and write MMDetection-style '
+                                              'JSON predictions and drawings.')
+    p.add_argument('inputs', help="an image, a folder of images, a glob pattern ('imgs/*.jpg'), an http(s) URL, a "
+                                  "video file or 'webcam'")
+    p.add_argument('--model', required=True, help='detection config file, a model name (a config under '
+                                                  'configs/detection/) or an exported model directory')
+    add_det_inferencer_args(p)
+    return p
+
+
+# -- report ---------------------------------------------------------------------------------------------------
+def report_parser(prog: str = 'visioncraft report') -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description='Write one self-contained HTML page about a training run: its '
+                                              'curves, final and best metrics, config and sample predictions.')
+    p.add_argument('work_dir', help='the work dir of the run (WORK_DIR/TIMESTAMP/vis_data/scalars.json inside)')
+    p.add_argument('--out', default=None, help='the HTML file to write (default: WORK_DIR/report.html)')
+    p.add_argument('--num-samples', type=int, default=8,
+                   help='sample pictures in the page (default 8; 0: none): those in the work dir, else the last '
+                        'checkpoint run on the first N validation images')
+    add_device_arg(p)
+    return p
+
+
 # -- PaddleOCR's tools (tools/eval.py, infer_det.py, infer_rec.py, export_model.py) ----------------------------
 def _paddle_tool_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p = ArgumentParser(prog=prog, description=description)
@@ -280,6 +338,8 @@ PARSERS: dict[str, Callable[..., argparse.ArgumentParser]] = {
     'eval': eval_parser, 'infer_det': infer_det_parser, 'infer_rec': infer_rec_parser,
     'export_model': export_model_parser, 'predict_det': predict_det_parser,
 }
+PARSERS['det'] = det_parser
+PARSERS['report'] = report_parser
 
 
 def build_parser(command: str, prog: str | None = None) -> argparse.ArgumentParser:

@@ -12,11 +12,17 @@ import sys
 import time
 from pathlib import Path
 
+from ..apis.inputs import input_kind
 from ..apis.pose_inferencer import PoseInferencer
+from ..apis.writers import unique_names
 from .parsers import pose_parser as build_parser
 from .parsers import resolve_device
 
 __all__ = ['build_parser', 'main', 'run']
+
+
+def _counted(n: int, noun: str) -> str:
+    return f'{n} {noun}' if n == 1 else f'{n} {noun}s'
 
 
 def main(argv: list[str] | None = None, prog: str = 'visioncraft pose'):
@@ -28,7 +34,7 @@ def run(args: argparse.Namespace):
     """Pose estimation as the parsed ``args`` (of :func:`build_parser`) say; returns what :func:`main` does."""
     if args.batch_size < 1:
         raise SystemExit(f'error: --batch-size must be >= 1, got {args.batch_size}')
-    if args.inputs != 'webcam' and not Path(args.inputs).exists():
+    if input_kind(args.inputs) in ('image', 'video') and '://' not in args.inputs and not Path(args.inputs).exists():
         raise FileNotFoundError(f"{args.inputs}: no such image, folder or video (or pass 'webcam')")
     device = resolve_device(args.device)  # 'auto': CUDA when there is one
     try:
@@ -39,7 +45,7 @@ def run(args: argparse.Namespace):
     except ValueError as exc:
         raise SystemExit(f'error: {exc}') from None
     kind = inferencer.input_kind(args.inputs)
-    names = [n for _, n in inferencer.image_items(args.inputs)] if kind in ('image', 'folder') else []
+    names = [] if kind in ('video', 'webcam') else unique_names([n for _, n in inferencer.image_items(args.inputs)])
     t0 = time.perf_counter()
     preds = [p for batch in inferencer(args.inputs, bbox_thr=args.bbox_thr, nms_thr=args.nms_thr,
                                        kpt_thr=args.kpt_thr, out_dir=args.out_dir, show=args.show,
@@ -47,9 +53,10 @@ def run(args: argparse.Namespace):
                                        show_kpt_idx=args.show_kpt_idx, batch_size=args.batch_size)
              for p in batch['predictions']]
     seconds = time.perf_counter() - t0
-    out = {'frames': preds} if kind in ('video', 'webcam') else dict(zip(names, preds))
-    print(f'{len(preds)} {"frames" if kind in ("video", "webcam") else "images"}, '
-          f'{sum(len(p) for p in preds)} persons in {seconds:.2f} s; results in {args.out_dir}')
+    stream = kind in ('video', 'webcam')
+    out = {'frames': preds} if stream else dict(zip(names, preds))
+    print(f'{_counted(len(preds), "frame" if stream else "image")}, {_counted(sum(len(p) for p in preds), "person")} '
+          f'in {seconds:.2f} s; results in {args.out_dir}')
     return out
 
 
