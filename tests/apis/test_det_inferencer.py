@@ -5,9 +5,11 @@ threshold' line; clear errors for exported directories it cannot run."""
 from __future__ import annotations
 
 import functools
+import io
 import http.server
 import json
 import logging
+import sys
 import threading
 from pathlib import Path
 
@@ -256,3 +258,23 @@ def test_exported_detector_directory_as_model(files, tmp_path):
     np.testing.assert_allclose(got['scores'], want['scores'], atol=1e-4)
     np.testing.assert_allclose(got['bboxes'], want['bboxes'], atol=1e-3)
     assert json.loads((tmp_path / 'out' / 'preds' / 'a.json').read_text()) == got
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize('terminal', [False, True])
+def test_progress_bar_only_on_a_terminal(files, monkeypatch, terminal):
+    """Written to a file or a pipe, a bar's refreshes are lines of their own (and '100%' came twice); there it is
+    left out. On a terminal it is drawn, and ends at 100 %."""
+    stream = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, 'stderr', stream)
+    inferencer = DetInferencer(str(files['config']), str(files['checkpoint']), device='cpu', show_progress=True)
+    inferencer(str(files['imgs']), no_save_vis=True)
+    out = stream.getvalue()
+    if terminal:
+        assert '100%' in out and '3/3' in out
+    else:
+        assert '%|' not in out and '3/3' not in out

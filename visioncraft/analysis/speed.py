@@ -82,7 +82,7 @@ def benchmark(model: nn.Module, loader, *, max_iter: int = 2000, log_interval: i
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=total, unit='img', file=sys.stderr, dynamic_ncols=True, desc='benchmark')
+        bar = tqdm(total=total, unit='img', file=sys.stderr, dynamic_ncols=True, desc='benchmark', disable=None)  # terminal only
     timed, seconds = 0, 0.0
     try:
         for i, batch in enumerate(loader):

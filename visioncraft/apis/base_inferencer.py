@@ -382,8 +382,10 @@ class BaseInferencer:
     # -- progress and showing -----------------------------------------------------------------------------------
     def _progress(self, total: int | None, unit: str):
         from tqdm import tqdm
+        # a bar only on a terminal (disable=None): written to a file or a pipe, each refresh is a line of its own,
+        # and the last update and the closing refresh both printed '100%'
         return tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True, mininterval=0.5,
-                    disable=not self.show_progress, desc=self.who)
+                    disable=None if self.show_progress else True, desc=self.who)
 
     def _check_show(self, opts: _Options, stream: bool) -> None:
         if opts.show and not has_display():
