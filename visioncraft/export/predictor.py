@@ -73,6 +73,15 @@ def load_predictor(model_dir: str | os.PathLike, backend: str = 'onnxruntime', d
     ``task`` stored in its ``inference.json``."""
     task = exported_task(model_dir)
     classes = {'textdet': TextDetPredictor, 'textrecog': TextRecogPredictor}
+    if task == 'pose':
+        from .pose_predictor import PosePredictor  # deferred: pose_predictor imports this module
+        classes['pose'] = PosePredictor
+    if task == 'detection':
+        from .det_predictor import DetPredictor  # deferred: det_predictor imports this module
+        classes['detection'] = DetPredictor
+    if task == 'textrecog' and load_inference_settings(model_dir)['postprocess'].get('type') == 'AttentionCodec':
+        from .attention_recog import AttentionRecogPredictor  # deferred: attention_recog imports this module
+        classes['textrecog'] = AttentionRecogPredictor
     if task not in classes:
         raise AnnotationError(f'{Path(model_dir) / INFERENCE_JSON}: task {task!r} has no predictor '
                          f'(known: {", ".join(classes)})')
@@ -241,7 +250,8 @@ class TextRecogPredictor:
         self.data_preprocessor.to(self.device)
         post = dict(self.info['postprocess'])
         if post.get('type') != 'CTCCodec':
-            raise ValueError(f'{where}: postprocess.type is {post.get("type")!r}; only CTCCodec is supported')
+            raise ValueError(f'{where}: postprocess.type is {post.get("type")!r}; TextRecogPredictor reads CTCCodec '
+                             'exports (AttentionCodec: AttentionRecogPredictor, or load_predictor picks it)')
         dcfg = dict(post['dictionary'])
         dcfg.pop('type', None)
         chars = dcfg.pop('characters', None)

@@ -18,15 +18,35 @@ from torch import nn
 from ..data.transforms import Compose
 from ..fileio.checkpoint import atomic_write_text
 from ..registry import EXPORTERS
-from ..tasks.textrecog.codecs import AttentionCodec, CTCCodec
+from ..tasks.textrecog.codecs import CTCCodec
 from .core import Exporter, data_preprocessor_settings, inference_pipeline, plain
 
-__all__ = ['TextRecogExporter', 'DICT_FILE', 'DICTIONARY_KEYS']
+__all__ = ['TextRecogExporter', 'DICT_FILE', 'DICTIONARY_KEYS', 'dictionary_settings']
 
 #: the dictionary file written next to the model (one character per line, the Dictionary's own format)
 DICT_FILE = 'dictionary.txt'
 #: the Dictionary settings written to inference.json besides the characters
 DICTIONARY_KEYS = ('with_start', 'with_end', 'same_start_end', 'with_padding', 'with_unknown', 'case')
+
+
+def dictionary_settings(d) -> dict[str, Any]:
+    """A :class:`Dictionary` as inference.json stores it: its characters in index order, its settings
+    (:data:`DICTIONARY_KEYS`), the file name :data:`DICT_FILE` and the special tokens' strings."""
+    dictionary = dict(type='Dictionary', dict_file=DICT_FILE, characters=list(d.chars),
+                      **{k: plain(getattr(d, k)) for k in DICTIONARY_KEYS})
+    tokens = d.dict  # the special tokens' strings, as this dictionary spells them
+    if d.same_start_end:
+        dictionary['start_end_token'] = tokens[d.start_end_idx]
+    else:
+        if d.start_idx is not None:
+            dictionary['start_token'] = tokens[d.start_idx]
+        if d.end_idx is not None:
+            dictionary['end_token'] = tokens[d.end_idx]
+    if d.padding_idx is not None:
+        dictionary['padding_token'] = tokens[d.padding_idx]
+    if d.unknown_idx is not None:
+        dictionary['unknown_token'] = tokens[d.unknown_idx]
+    return dictionary
 
 
 @EXPORTERS.register_module()
@@ -53,22 +73,8 @@ class TextRecogExporter(Exporter):
 
     def inference_settings(self) -> dict[str, Any]:
         codec = self.model.decoder.codec
-        d = codec.dictionary
         pipeline = inference_pipeline(self.cfg)
-        dictionary = dict(type='Dictionary', dict_file=DICT_FILE, characters=list(d.chars),
-                          **{k: plain(getattr(d, k)) for k in DICTIONARY_KEYS})
-        tokens = d.dict  # the special tokens' strings, as this dictionary spells them
-        if d.same_start_end:
-            dictionary['start_end_token'] = tokens[d.start_end_idx]
-        else:
-            if d.start_idx is not None:
-                dictionary['start_token'] = tokens[d.start_idx]
-            if d.end_idx is not None:
-                dictionary['end_token'] = tokens[d.end_idx]
-        if d.padding_idx is not None:
-            dictionary['padding_token'] = tokens[d.padding_idx]
-        if d.unknown_idx is not None:
-            dictionary['unknown_token'] = tokens[d.unknown_idx]
+        dictionary = dictionary_settings(codec.dictionary)
         return dict(
             preprocess=dict(pipeline=pipeline, data_preprocessor=data_preprocessor_settings(self.model)),
             postprocess=dict(type='CTCCodec', blank=codec.blank, beam_width=codec.beam_width,
@@ -84,22 +90,3 @@ class TextRecogExporter(Exporter):
                              'cannot store')
         atomic_write_text(out / DICT_FILE, ''.join(c + '\n' for c in chars))
         return [out / DICT_FILE]
-
-
-@EXPORTERS.register_module()
-class AttentionRecogExporter(Exporter):
-    """Recognisers whose decoder carries an ``AttentionCodec`` (NRTRDecoder): not exportable yet. Their
-    autoregressive search needs the crops' ``valid_ratio`` inside the graph (cross-attention masking) and an
-    attention post-processing in the predictor; export stops with an error naming the decoder."""
-
-    task = 'textrecog'
-
-    @classmethod
-    def matches(cls, model: nn.Module) -> bool:
-        return isinstance(getattr(getattr(model, 'decoder', None), 'codec', None), AttentionCodec)
-
-    def __init__(self, model: nn.Module, cfg) -> None:
-        raise ValueError(f'export: {type(model.decoder).__name__} (attention decoding: an autoregressive greedy / '
-                         'beam search over the dictionary, fed the valid_ratio of each crop) cannot be exported yet; '
-                         'only CTC recognisers (CTCHead: CRNN, SVTR) export. Run the model from its config and '
-                         'checkpoint (visioncraft ocr --rec CONFIG --rec-weights CKPT)')

@@ -293,11 +293,13 @@ def test_configs_build_and_a_narrow_nrtr_runs():
                for s in out)
 
 
-def test_export_of_an_attention_recognizer_is_a_clear_error(tmp_path):
-    from visioncraft.export import export_model
-    cfg = dict(model=dict(type='EncoderDecoderRecognizer', backbone=dict(
+def test_an_attention_recognizer_has_its_exporter():
+    """An NRTRDecoder recogniser is exported by AttentionRecogExporter (run end to end, with parity, in
+    tests/export/test_export_attention_recog.py)."""
+    from visioncraft.export.attention_recog import AttentionRecogExporter
+    from visioncraft.export.core import find_exporter
+    model = MODELS.build(dict(type='EncoderDecoderRecognizer', backbone=dict(
         type='MiniVGG', leaky_relu=False, input_channels=1, widths=(8, 8, 8, 8, 8, 8, 8)),
         decoder=dict(type='NRTRDecoder', n_layers=1, d_embedding=8, n_head=2, d_k=4, d_v=4, d_model=8, d_inner=8,
                      codec=dict(type='AttentionCodec', dictionary=DICT))))
-    with pytest.raises(ValueError, match='NRTRDecoder.*cannot be exported'):
-        export_model(cfg, None, tmp_path / 'out')
+    assert find_exporter(model) is AttentionRecogExporter

@@ -24,11 +24,14 @@ class NRTRModalityTransform(nn.Module):
     Args:
         in_channels: image channels. input_height: the image height the linear layer is built for (32).
         out_channels: width of each column feature (512 for H = 32, MMOCR's).
+        init_cfg: unused (MMOCR's argument; ``init_detector`` sets it to None to skip pretrained downloads,
+            so it must be accepted).
 
     Forward: float N x C x H x W -> N x out_channels x 1 x ceil(W / 4). ``out_channels`` is ``[out_channels]``.
     """
 
-    def __init__(self, in_channels: int = 3, input_height: int = 32, out_channels: int = 512) -> None:
+    def __init__(self, in_channels: int = 3, input_height: int = 32, out_channels: int = 512,
+                 init_cfg: dict | None = None) -> None:
         super().__init__()
         self.conv_1 = nn.Conv2d(in_channels, 32, 3, 2, 1)
         self.bn_1 = nn.BatchNorm2d(32)
