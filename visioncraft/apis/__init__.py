@@ -2,7 +2,8 @@
 
 One file per job: the low-level calls per task (:mod:`.detection`, :mod:`.pose`, :mod:`.ocr`); the inferencers that
 run them over inputs, all on one base (:mod:`.base_inferencer`: inputs, batching, device, progress, JSON and picture
-outputs): :mod:`.det_inferencer`, :mod:`.pose_inferencer`, :mod:`.ocr_inferencer` (and :mod:`.ocr_evaluation`); what
+outputs): :mod:`.det_inferencer`, :mod:`.pose_inferencer`, :mod:`.textdet_inferencer`, :mod:`.textrec_inferencer`,
+:mod:`.ocr_inferencer` (and :mod:`.ocr_evaluation`); what
 they share (:mod:`.model_loading`, :mod:`.inference_pipeline`, :mod:`.model_aliases`, :mod:`.inputs`,
 :mod:`.writers`); and video (:mod:`.video`, :mod:`.display`, :mod:`.video_detection`, :mod:`.demo_args`)."""
 from .detection import async_inference_detector, inference_detector, init_detector
@@ -31,3 +32,8 @@ from .ppocr_system import OCRLine, PPOCRSystem
 from .ppocr_weights import PPOCR_MODELS, build_ppocr_model, import_ppocr_weights
 
 __all__ += ['OCRLine', 'PPOCRSystem', 'PPOCR_MODELS', 'build_ppocr_model', 'import_ppocr_weights']
+
+from .textdet_inferencer import TextDetInferencer
+from .textrec_inferencer import TextRecInferencer
+
+__all__ += ['TextDetInferencer', 'TextRecInferencer']

@@ -23,18 +23,15 @@ import logging
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
+from ..apis import TextDetInferencer, TextRecInferencer
 from ..config import ConfigError, is_paddleocr_config
-from ..data.collate import pseudo_collate
 from ..data.loading import IMG_EXTENSIONS
-from ..data.transforms import Compose
 from ..engine import Runner
 from ..engine.checkpoint import load_model_weights
 from ..errors import read_checkpoint
-from ..fileio.image import read_image
 from ..export import export_model
 from ..registry import MODELS, config_file_context
 from ..visualization import draw_polygons
@@ -108,10 +105,11 @@ def run_eval(args: argparse.Namespace, prog: str = 'tools/eval.py') -> dict:
     return metrics
 
 
-def _inference_setup(cfg, prog: str, model_type: str):
-    """``(image files, model, pipeline, run)`` for the infer tools: ``Global.infer_img``'s images, the model with
-    ``Global.checkpoints`` / ``pretrained_model`` loaded, on the GPU when ``Global.use_gpu`` and one exists, and
-    ``run(path) -> DataSample`` (the Eval pipeline without its label loading, then ``test_step``)."""
+def _inferencer(cfg, prog: str, model_type: str, inferencer_cls):
+    """``(image files, inferencer)`` for the infer tools: ``Global.infer_img``'s images and ``inferencer_cls`` (a
+    :class:`~visioncraft.apis.TextDetInferencer` / :class:`~visioncraft.apis.TextRecInferencer`) on the model with
+    ``Global.checkpoints`` / ``pretrained_model`` loaded, on the GPU when ``Global.use_gpu`` and one exists, and the
+    Eval transforms as its pipeline."""
     pd = cfg['paddleocr']
     if pd['model_type'] != model_type:
         raise ConfigError(f'{pd["file"]}: {prog} needs Architecture.model_type {model_type}, got '
@@ -125,22 +123,39 @@ def _inference_setup(cfg, prog: str, model_type: str):
     with config_file_context(pd['file']):
         model = MODELS.build(cfg['model'].to_dict() if hasattr(cfg['model'], 'to_dict') else dict(cfg['model']),
                              key_path='model')
-        pipeline = Compose([dict(s) for s in pd['inference_pipeline']])
     _, state_dict = read_checkpoint(ckpt)
     report = load_model_weights(model, state_dict, source=ckpt)
     if not report.clean:
         logger.warning(f'{ckpt}: the weights differ from the model:\n{report}')
-    device = torch.device('cuda' if torch.cuda.is_available() and pd['use_gpu'] else 'cpu')
-    model = model.to(device).eval()
-
-    def run(path: str):
-        with torch.no_grad():
-            return model.test_step(pseudo_collate([pipeline(dict(img_path=path))]))[0]
-
-    return files, model, pipeline, run
+    device = 'cuda' if torch.cuda.is_available() and pd['use_gpu'] else 'cpu'
+    with config_file_context(pd['file']):  # a wrong transform names the YAML
+        inferencer = inferencer_cls(model, device=device, show_progress=False, pipeline=pd['inference_pipeline'])
+    inferencer.who = prog  # its messages (an unreadable image) name the tool the user ran
+    return files, inferencer
 
 
 # -- tools/infer_det.py ---------------------------------------------------------------------------------------
+class _PaddleDetInferencer(TextDetInferencer):
+    """:class:`TextDetInferencer` drawing as PaddleOCR's ``tools/infer_det.py``: every box, its points rounded to
+    integer pixels, in BGR (255, 255, 0), 2 px, to ``det_results/<image name>``."""
+
+    vis_subdir = 'det_results'
+
+    def visualize(self, img: np.ndarray, pred, **kwargs) -> np.ndarray:
+        drawn = img.copy()
+        draw_polygons(drawn, _points(pred), (255, 255, 0), 2)
+        return drawn[..., ::-1]  # the inferencer's drawings are RGB
+
+    def nothing_drawn(self, pred, **kwargs):
+        return None  # PaddleOCR writes the line and the picture, silently, also when nothing is found
+
+
+def _points(pred) -> list[list[list[int]]]:
+    """A detection's polygons as PaddleOCR's ``points``: ``[[x, y], ...]`` rounded to integer original pixels."""
+    return [np.rint(np.asarray(p, np.float64).reshape(-1, 2)).astype(int).tolist()
+            for p in pred.pred_instances.polygons]
+
+
 def infer_det_main(argv: list[str] | None = None, prog: str = 'tools/infer_det.py') -> list[dict]:
     """Detect text in ``Global.infer_img`` (an image or a folder) with ``Global.checkpoints`` / ``pretrained_model``.
 
@@ -157,25 +172,23 @@ def infer_det_main(argv: list[str] | None = None, prog: str = 'tools/infer_det.p
 
 
 def run_infer_det(args: argparse.Namespace, prog: str = 'tools/infer_det.py') -> list[dict]:
-    """:func:`infer_det_main` on the parsed ``args`` (of :func:`.parsers.infer_det_parser`)."""
+    """:func:`infer_det_main` on the parsed ``args`` (of :func:`.parsers.infer_det_parser`): a
+    :class:`~visioncraft.apis.TextDetInferencer` run, its predictions written as PaddleOCR's lines."""
     cfg = _load(args, prog)
     pd = cfg['paddleocr']
-    files, model, pipeline, run = _inference_setup(cfg, prog, 'det')
+    files, inferencer = _inferencer(cfg, prog, 'det', _PaddleDetInferencer)
     res_path = Path(pd['save_res_path'] or './output/det_db/predicts_db.txt')
     res_path.parent.mkdir(parents=True, exist_ok=True)
-    vis_dir = res_path.parent / 'det_results'
+    vis_dir = res_path.parent / inferencer.vis_subdir
     vis_dir.mkdir(parents=True, exist_ok=True)
     results = []
     with open(res_path, 'w', encoding='utf-8') as fout:
-        for f in files:
-            pred = run(f).pred_instances
-            points = [np.rint(np.asarray(p, np.float64).reshape(-1, 2)).astype(int).tolist() for p in pred.polygons]
-            scores = [float(s) for s in pred.scores]
+        for i, out in enumerate(inferencer.iterate(files, vis_out_dir=vis_dir, return_datasamples=True)):
+            f, pred = files[i], out['predictions'][0]  # batch_size 1: one image per output, in order
+            points = _points(pred)
+            scores = [float(s) for s in pred.pred_instances.scores]
             fout.write(f + '\t' + json.dumps([dict(transcription='', points=p) for p in points]) + '\n')
-            img = read_image(f, 'infer_det')[0]
-            draw_polygons(img, points, (255, 255, 0), 2)
-            vis = vis_dir / os.path.basename(f)
-            cv2.imwrite(str(vis), img)
+            vis = vis_dir / inferencer.vis_file_name(os.path.basename(f))
             logger.info(f'{f}: {len(points)} boxes; picture {vis}')
             results.append(dict(img_path=f, points=points, scores=scores, vis_path=str(vis)))
     print(f'{len(files)} image(s): results in {res_path}, pictures in {vis_dir}', flush=True)
@@ -191,17 +204,18 @@ def infer_rec_main(argv: list[str] | None = None, prog: str = 'tools/infer_rec.p
 
 
 def run_infer_rec(args: argparse.Namespace, prog: str = 'tools/infer_rec.py') -> list[dict]:
-    """:func:`infer_rec_main` on the parsed ``args`` (of :func:`.parsers.infer_rec_parser`)."""
+    """:func:`infer_rec_main` on the parsed ``args`` (of :func:`.parsers.infer_rec_parser`): a
+    :class:`~visioncraft.apis.TextRecInferencer` run, its predictions printed and written as PaddleOCR's."""
     cfg = _load(args, prog)
     pd = cfg['paddleocr']
-    files, _, _, run = _inference_setup(cfg, prog, 'rec')
+    files, inferencer = _inferencer(cfg, prog, 'rec', TextRecInferencer)
     res_path = Path(pd['save_res_path'] or './output/rec/predicts_rec.txt')
     res_path.parent.mkdir(parents=True, exist_ok=True)
     results = []
     with open(res_path, 'w', encoding='utf-8') as fout:
-        for f in files:
-            sample = run(f)
-            text, score = str(sample.pred_text), float(sample.pred_score)
+        for i, out in enumerate(inferencer.iterate(files)):
+            f, doc = files[i], out['predictions'][0]  # batch_size 1: one image per output, in order
+            text, score = doc['text'], doc['scores']
             print(f'infer_img: {f}\n\tresult: {text}\t{score}', flush=True)
             fout.write(f'{f}\t{text}\t{score}\n')
             results.append(dict(img_path=f, text=text, score=score))
