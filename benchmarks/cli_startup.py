@@ -21,7 +21,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ('train', 'test', 'config', 'export', 'predict', 'ocr', 'pose')
+sys.path.insert(0, str(REPO))
+from visioncraft.cli.main import _COMMANDS  # noqa: E402  (light: argparse only)
+
+COMMANDS = tuple(_COMMANDS)  # every `visioncraft` subcommand
 HELP_TARGET_S = 1.0
 IMPORT_RATIO_TARGET = 1.3
 
