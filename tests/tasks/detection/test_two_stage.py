@@ -144,6 +144,13 @@ def test_two_stage_modes_and_config_errors():
         rpn_outs, roi_outs = model(data['inputs'], mode='tensor')
         out = model.test_step(det_batch_with_masks())
     assert len(rpn_outs[0]) == 5 and len(roi_outs) == 3 and roi_outs[0].shape[1] == 4  # 3 classes + background
+    # the mask head on the first 100 RoIs (of every proposal the box head scores), as MMDetection counts FLOPs
+    assert len(roi_outs[2]) == min(100, len(roi_outs[0]))
+    model.roi_head.tensor_mode_mask_rois = 7
+    with torch.no_grad():
+        _, (cls_score, _, mask_pred) = model(data['inputs'], mode='tensor')
+    assert len(cls_score) > 7 and len(mask_pred) == 7
+    del model.roi_head.tensor_mode_mask_rois
     for sample in out:
         pred = sample.pred_instances
         oh, ow = sample.metainfo['ori_shape']

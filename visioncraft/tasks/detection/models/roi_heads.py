@@ -411,12 +411,18 @@ class StandardRoIHead(nn.Module):
         return extractor(feats, rois)
 
     def forward(self, feats: Sequence[torch.Tensor], proposals: Sequence[InstanceData]) -> tuple[torch.Tensor, ...]:
-        """Raw outputs on the proposals of every image: (cls_score, bbox_pred[, mask_pred]) of all RoIs."""
+        """Raw outputs on the proposals of every image: (cls_score, bbox_pred) of all RoIs[, mask_pred of the
+        first :attr:`tensor_mode_mask_rois` RoIs]. ``model(x, mode='tensor')`` runs this (get_flops.py counts
+        it): the mask head on at most 100 RoIs, as MMDetection counts it, not on all 1000 test proposals."""
         rois = bbox2roi([p.bboxes for p in proposals])
         out = self.bbox_head(self.bbox_roi_extractor(feats, rois))
         if self.with_mask:
-            out = (*out, self.mask_head(self._mask_feats(feats, rois)))
+            mask_rois = rois[:self.tensor_mode_mask_rois]
+            out = (*out, self.mask_head(self._mask_feats(feats, mask_rois)))
         return out
+
+    #: RoIs the mask head runs on in :meth:`forward` (at test time it runs on the kept detections instead)
+    tensor_mode_mask_rois = 100
 
     # -- loss -------------------------------------------------------------------------------------
     def loss(self, feats: Sequence[torch.Tensor], proposals: Sequence[InstanceData],
