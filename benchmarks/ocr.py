@@ -20,6 +20,17 @@ normalisation / padding), ``det_model`` (network; on the PyTorch path it also ho
 inside ``model(..., mode='predict')``), ``det_post`` (DB decoding, ONNX path), ``crop`` (perspective-rectified
 crops), ``rec`` (recognition of all crops of the scene in batches of ``--batch-size``, sorted by width,
 including its preprocessing and CTC decoding).
+
+``--ppocr``: PP-OCRv4 with the official weights, end to end (detect, order, crop, [classify,] read), our eager
+PyTorch system (``PPOCRSystem``) against the reference ONNX Runtime pipeline (``ReferencePPOCR``: rapidocr's port of
+PaddleOCR's inference at PaddleOCR's settings, the official ONNX files), on the same real photos, alternating in
+every round; per photo the median ms of each and their ratio, and the median seconds per stage::
+
+    OMP_NUM_THREADS=1 python benchmarks/ocr.py --ppocr [--rounds 5] [--threads 1] [--cls] [--cache-dir DIR]
+
+Photos (scikit-image, BGR): ``page`` (a scanned book page, 191 x 384), ``page_x2`` (the same, twice the size),
+``text`` (slanted handwriting, 172 x 448), ``coffee`` (400 x 600) and ``rocket`` (427 x 640). Both pipelines must
+read the same lines (checked after the warm-up; a difference is printed).
 """
 from __future__ import annotations
 
@@ -90,6 +101,77 @@ def run_scene(ocr, img, gt_polys, use_gt: bool) -> int:
     return len(crops)
 
 
+def ppocr_photos() -> dict[str, np.ndarray]:
+    """The ``--ppocr`` photos (BGR uint8)."""
+    import cv2
+    from skimage import data as skdata
+    page = cv2.cvtColor(skdata.page(), cv2.COLOR_GRAY2BGR)
+    return dict(page=page, page_x2=cv2.resize(page, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC),
+                text=cv2.cvtColor(skdata.text(), cv2.COLOR_GRAY2BGR),
+                coffee=np.ascontiguousarray(skdata.coffee()[..., ::-1]),
+                rocket=np.ascontiguousarray(skdata.rocket()[..., ::-1]))
+
+
+def ppocr_main(args) -> dict:
+    """``--ppocr``: our eager PP-OCRv4 system against the ONNX Runtime reference, alternating (see the module doc)."""
+    import torch
+
+    from visioncraft.apis.ppocr_models import PPOCRRunner
+    from visioncraft.apis.ppocr_reference import ReferencePPOCR
+    threads = args.threads or 1
+    torch.set_num_threads(threads)
+    ours = PPOCRRunner('PP-OCRv4', use_angle_cls=args.cls, device=args.device, cache_dir=args.cache_dir).system
+    ref = ReferencePPOCR(use_angle_cls=args.cls, num_threads=threads)
+    photos = ppocr_photos()
+    pipelines = {'pytorch': lambda img: [ln.text for ln in ours(img)],
+                 'onnxruntime': lambda img: [text for _, text, _ in ref(img)]}
+    stages = {'pytorch': ours, 'onnxruntime': ref}
+    report: dict = dict(rounds=args.rounds, threads=threads, device=args.device, use_angle_cls=args.cls,
+                        torch=torch.__version__, photos={})
+    lines = {}
+    for name, img in photos.items():  # warm-up, and the two must read the same
+        read = {k: f(img) for k, f in pipelines.items()}
+        lines[name] = read['pytorch']
+        if read['pytorch'] != read['onnxruntime']:
+            print(f'{name}: the readings differ: pytorch {read["pytorch"]} / onnxruntime {read["onnxruntime"]}')
+    times = {n: {k: [] for k in pipelines} for n in photos}
+    stage_times = {k: {s: [] for s in ('det', 'crop_cls', 'rec')} for k in pipelines}
+    for r in range(args.rounds):
+        order = list(pipelines) if r % 2 == 0 else list(pipelines)[::-1]  # alternate which one goes first
+        for name, img in photos.items():
+            for k in order:
+                t0 = time.perf_counter()
+                pipelines[k](img)
+                times[name][k].append(time.perf_counter() - t0)
+                for s, v in stages[k].timings.items():
+                    stage_times[k][s].append(v)
+    print(f'PP-OCRv4 end to end{" with the direction classifier" if args.cls else ""}: our eager PyTorch system '
+          f'against the ONNX Runtime reference; {args.rounds} rounds, alternating; median ms; torch '
+          f'{torch.__version__}, {threads} thread(s), device {args.device}, OMP_NUM_THREADS='
+          f'{os.environ.get("OMP_NUM_THREADS")}')
+    print('| photo | size | lines | pytorch ms | onnxruntime ms | pytorch / onnxruntime |')
+    print('|---|---|---|---|---|---|')
+    total = {k: 0.0 for k in pipelines}
+    for name, img in photos.items():
+        med = {k: 1000 * float(np.median(v)) for k, v in times[name].items()}
+        for k in total:
+            total[k] += med[k]
+        report['photos'][name] = dict(size=list(img.shape[:2]), lines=lines[name], ms=med,
+                                      ratio=med['pytorch'] / med['onnxruntime'])
+        print(f'| {name} | {img.shape[0]} x {img.shape[1]} | {len(lines[name])} | {med["pytorch"]:.0f} | '
+              f'{med["onnxruntime"]:.0f} | {med["pytorch"] / med["onnxruntime"]:.2f} |')
+    print(f'| all | | | {total["pytorch"]:.0f} | {total["onnxruntime"]:.0f} | '
+          f'{total["pytorch"] / total["onnxruntime"]:.2f} |')
+    report['total_ms'] = total
+    report['stage_ms_sum'] = {k: {s: 1000 * float(np.sum(v)) / args.rounds for s, v in st.items()}
+                              for k, st in stage_times.items()}
+    print('per round, summed over the photos (ms): ' + '; '.join(
+        f'{k}: ' + ', '.join(f'{s} {v:.0f}' for s, v in st.items()) for k, st in report['stage_ms_sum'].items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + '\n')
+    return report
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--det-weights', help='text-detection quickstart checkpoint (default: random weights)')
@@ -99,7 +181,14 @@ def main(argv=None) -> dict:
     p.add_argument('--device', default='cpu')
     p.add_argument('--threads', type=int, default=None, help='torch / onnxruntime threads (default: torch\'s)')
     p.add_argument('--json', help='write the figures to this file')
+    # --ppocr: PP-OCRv4 (official weights), our eager system against the ONNX Runtime reference
+    p.add_argument('--ppocr', action='store_true', help='PP-OCRv4 end to end: eager PyTorch vs ONNX Runtime')
+    p.add_argument('--rounds', type=int, default=5, help='--ppocr: timed rounds over the photos')
+    p.add_argument('--cls', action='store_true', help='--ppocr: with the direction classifier')
+    p.add_argument('--cache-dir', default=None, help='--ppocr: cache of the converted official weights')
     args = p.parse_args(argv)
+    if args.ppocr:
+        return ppocr_main(args)
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)

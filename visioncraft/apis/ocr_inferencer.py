@@ -2,7 +2,9 @@
 :class:`~visioncraft.apis.base_inferencer.BaseInferencer`, which reads the inputs and writes the outputs.
 
 :class:`OCRInferencer` takes a text detector and a text recogniser, each either a config file with its
-checkpoint or a directory written by ``visioncraft export`` (the runners of :mod:`.ocr`).
+checkpoint or a directory written by ``visioncraft export`` (the runners of :mod:`.ocr`), or a named system
+(``'PP-OCRv4'``, the default: PaddleOCR's end-to-end system, :class:`~visioncraft.apis.PPOCRSystem`, on the
+official weights, :mod:`.ppocr_models`).
 :func:`~visioncraft.apis.evaluate_ocr` (:mod:`.ocr_evaluation`) scores it on a text detection dataset with
 transcriptions.
 
@@ -12,6 +14,10 @@ Results, per image, a list (one dict per detected region, in the detector's orde
      'det_score': float,                 # the detector's score of the region
      'text': str,                        # what the recogniser read ('' when nothing)
      'rec_score': float}                 # mean of its character scores (0.0 for '')
+
+A named system gives its lines in reading order, only those read with a score of at least 0.5 (PaddleOCR's
+``drop_score``), polygons the whole-pixel quads clockwise from the top-left, and with ``cls=True`` also
+``'angle'`` (``'0'`` / ``'180'``) and ``'angle_score'``.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ from visioncraft.visualization import draw_polygons
 from .base_inferencer import BaseInferencer, InputItem
 from .inputs import image_items, input_kind, load_image
 from .ocr import OCR_STAGES, load_text_model
+from .ppocr_models import PPOCRRunner, resolve_named_models
 from .writers import unique_names, write_json, write_picture
 
 __all__ = ['OCRInferencer', 'draw_ocr']
@@ -75,11 +82,17 @@ class OCRInferencer(BaseInferencer):
     """Detect, crop and read text in images.
 
     Args:
-        det: a text-detection config file (with ``det_weights``) or a directory written by ``visioncraft export``.
-        rec: a text-recognition config file (with ``rec_weights``) or an exported recogniser directory.
-        det_weights / rec_weights: checkpoints for config files (must be None for exported directories).
+        det: a text-detection config file (with ``det_weights``) or a directory written by ``visioncraft export``,
+            or a named system (``'PP-OCRv4'``; see :mod:`.ppocr_models`). None for both ``det`` and ``rec``: the
+            named ``'PP-OCRv4'``; None for one: the other's name.
+        rec: a text-recognition config file (with ``rec_weights``) or an exported recogniser directory, or a name.
+        det_weights / rec_weights: checkpoints for config files (must be None for exported directories and names).
         device: ``None`` / ``'auto'`` (CUDA when available, else the CPU), ``'cpu'`` or ``'cuda[:N]'``.
-        batch_size: crops per recognition batch. The crops of all images of one call are sorted by their
+        cls: named systems only: run PaddleOCR's text-direction classifier (``use_angle_cls``), which turns
+            upside-down lines round.
+        cache_dir: named systems only: where the converted official weights are cached (default
+            ``~/.cache/visioncraft``).
+        batch_size: crops per recognition batch (None: 8; 6, PaddleOCR's ``rec_batch_num``, for a named system). The crops of all images of one call are sorted by their
             aspect ratio (width / height, which sets their width after the resize to the model's height) and
             cut into batches, so a batch holds crops of similar widths and little padding. NOTE: a recogniser
             whose test pipeline does not pad every crop to one width (``PadToWidth``) and that has a
@@ -108,17 +121,34 @@ class OCRInferencer(BaseInferencer):
     vis_subdir = ''
     array_name = 'img_{}'
 
-    def __init__(self, det, rec, det_weights=None, rec_weights=None, device: str | None = None, batch_size: int = 8,
-                 *, backend: str = 'onnxruntime', rotate_tall: bool = True, tall_ratio: float = 1.5,
-                 num_threads: int | None = None, crop_margin: float = 0.0, show_progress: bool = False) -> None:
+    def __init__(self, det=None, rec=None, det_weights=None, rec_weights=None, device: str | None = None,
+                 batch_size: int | None = None, *, backend: str = 'onnxruntime', rotate_tall: bool = True,
+                 tall_ratio: float = 1.5, num_threads: int | None = None, crop_margin: float = 0.0,
+                 show_progress: bool = False, cls: bool = False, cache_dir: str | os.PathLike | None = None) -> None:
         super().__init__(device, show_progress)
+        system = resolve_named_models(det, rec, det_weights, rec_weights)  # None: configs / exported directories
+        if batch_size is None:
+            batch_size = 6 if system else 8
         if int(batch_size) < 1:
             raise ValueError(f'OCRInferencer: batch_size must be >= 1, got {batch_size}')
         if not 0 <= float(crop_margin) <= 2:
             raise ValueError(f'OCRInferencer: crop_margin must be in [0, 2] (a share of the text height), got '
                              f'{crop_margin}')
-        self.detector = load_text_model(det, det_weights, 'det', self.device, backend, num_threads)
-        self.recognizer = load_text_model(rec, rec_weights, 'rec', self.device, backend, num_threads)
+        #: the named system's runner (PaddleOCR's pipeline end to end), or None
+        self.ppocr: PPOCRRunner | None = None
+        if system is not None:
+            if crop_margin:
+                raise ValueError(f'--crop-margin: the named system {system} cuts its lines out as PaddleOCR does '
+                                 '(no margin)')
+            self.ppocr = PPOCRRunner(system, use_angle_cls=cls, device=self.device, cache_dir=cache_dir,
+                                     rec_batch_num=int(batch_size))
+            self.detector, self.recognizer = None, self.ppocr
+        else:
+            if cls:
+                raise ValueError('--cls runs PaddleOCR\'s direction classifier, which comes with the named models '
+                                 '(--det PP-OCRv4 --rec PP-OCRv4 --cls)')
+            self.detector = load_text_model(det, det_weights, 'det', self.device, backend, num_threads)
+            self.recognizer = load_text_model(rec, rec_weights, 'rec', self.device, backend, num_threads)
         self.batch_size = int(batch_size)
         self.rotate_tall, self.tall_ratio = bool(rotate_tall), float(tall_ratio)
         self.crop_margin = float(crop_margin)
@@ -134,6 +164,11 @@ class OCRInferencer(BaseInferencer):
     def recognize(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         """``(text, score)`` per crop (H x W x 3 uint8 BGR word images), in batches of ``batch_size`` of crops
         sorted by aspect ratio; results in the input order."""
+        if self.ppocr is not None:  # PaddleOCR's batching (rec_batch_num, by aspect ratio)
+            t0 = time.perf_counter()
+            read = self.ppocr.recognize(list(crops))
+            self.timings['rec'] += time.perf_counter() - t0
+            return read
         order = sorted(range(len(crops)), key=lambda k: crops[k].shape[1] / max(1, crops[k].shape[0]))
         out: list[tuple[str, float] | None] = [None] * len(crops)
         t0 = time.perf_counter()
@@ -146,6 +181,8 @@ class OCRInferencer(BaseInferencer):
 
     def predict(self, images: Sequence[np.ndarray]) -> list[list[dict[str, Any]]]:
         """Region dicts per image for BGR arrays (no files written)."""
+        if self.ppocr is not None:
+            return [self._predict_ppocr(img) for img in images]
         dets, crops, owner = [], [], []
         for i, img in enumerate(images):
             polys, scores = self.detector(img, self.timings)
@@ -163,6 +200,21 @@ class OCRInferencer(BaseInferencer):
             results[i][k] = dict(polygon=[round(float(v), 2) for v in np.asarray(polys[k]).reshape(-1)],
                                  det_score=float(scores[k]), text=text, rec_score=float(score))
         return results
+
+    def _predict_ppocr(self, img: np.ndarray) -> list[dict[str, Any]]:
+        lines = self.ppocr(img)
+        t = self.ppocr.system.timings  # det (network + post-processing), crop_cls (crops + classifier), rec
+        self.timings['det_model'] += t.get('det', 0.0)
+        self.timings['crop'] += t.get('crop_cls', 0.0)
+        self.timings['rec'] += t.get('rec', 0.0)
+        out = []
+        for ln in lines:
+            res = dict(polygon=[round(float(v), 2) for v in np.asarray(ln.quad).reshape(-1)],
+                       det_score=float(ln.det_score), text=ln.text, rec_score=float(ln.score))
+            if ln.angle is not None:
+                res.update(angle=ln.angle, angle_score=float(ln.angle_score))
+            out.append(res)
+        return out
 
     # -- the base's hooks -------------------------------------------------------------------------------------
     def forward(self, batch: list[InputItem]) -> list[list[dict[str, Any]]]:

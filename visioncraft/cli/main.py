@@ -21,11 +21,13 @@ _COMMANDS = {
     'config': 'print the merged config (after _base_ and --cfg-options)',
     'export': 'export a checkpoint to TorchScript + ONNX with its pre/post-processing (inference.json)',
     'predict': 'run an exported model on an image or a folder (no config needed)',
-    'ocr': 'detect and read text (a detector + a recogniser, configs or exported) in an image or a folder',
+    'ocr': 'detect and read text in an image or a folder (PP-OCRv4 by default, or your detector + recogniser)',
     'pose': 'detect persons and estimate their 2D poses (top-down) in images, a folder, a video or a webcam',
 }
 _COMMANDS['det'] = 'detect objects (boxes, masks) in images, a folder, a URL, a video or a webcam; JSON + drawings'
 _COMMANDS['report'] = "one self-contained HTML page of a work dir: curves, metrics, config, sample predictions"
+_COMMANDS['import-weights'] = 'official PP-OCR weights (an ONNX file) -> a checkpoint to fine-tune, test or export'
+_COMMANDS['serve'] = 'serve models over HTTP: a predict API, a web page to try them, health and metrics'
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -37,7 +39,8 @@ def main(argv: list[str] | None = None) -> Any:
         print(f'visioncraft {__version__}')
         raise SystemExit(0)
     if argv[0] in ('-h', '--help'):
-        lines = '\n'.join(f'  {k:<8}{v}' for k, v in _COMMANDS.items())
+        width = max(map(len, _COMMANDS)) + 2
+        lines = '\n'.join(f'  {k:<{width}}{v}' for k, v in _COMMANDS.items())
         print(f'usage: visioncraft [--version] COMMAND [ARGS]\n\ncommands:\n{lines}\n\n'
               "'visioncraft COMMAND -h' shows a command's options.")
         raise SystemExit(0)
@@ -91,6 +94,12 @@ def _run(command: str, args: argparse.Namespace, prog: str) -> Any:
         return run(args)
     if command == 'report':
         from .report import run  # deferred: --help must not import torch (nor any other command's module)
+        return run(args)
+    if command == 'import-weights':
+        from .import_weights import run  # deferred: --help must not import torch (nor any other command's module)
+        return run(args)
+    if command == 'serve':
+        from .serve import run  # deferred: --help must not import torch (nor FastAPI)
         return run(args)
     from . import paddle_tools  # deferred: --help must not import torch (nor any other command's module)
     tools = {'eval': paddle_tools.run_eval, 'infer_det': paddle_tools.run_infer_det,

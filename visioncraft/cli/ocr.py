@@ -1,9 +1,13 @@
-"""``visioncraft ocr IMG_OR_DIR --det CONFIG_OR_EXPORTED --rec CONFIG_OR_EXPORTED``: end-to-end OCR.
+"""``visioncraft ocr IMG_OR_DIR [--det CONFIG_OR_EXPORTED_OR_NAME --rec CONFIG_OR_EXPORTED_OR_NAME] [--cls]``:
+end-to-end OCR.
 
 Detects text regions, cuts them out (perspective-rectified) and reads them (:class:`visioncraft.apis.OCRInferencer`);
 writes ``<name>.json`` (polygon, det_score, text, rec_score per region) and ``<name>_ocr.jpg`` per image into
-``--out-dir`` (default ``ocr_results``). ``--det`` / ``--rec`` are each a config file (then ``--det-weights`` /
-``--rec-weights`` give the checkpoint) or a directory written by ``visioncraft export``.
+``--out-dir`` (default ``ocr_results``) and prints each image's texts, one line each. ``--det`` / ``--rec`` are each
+a config file (then ``--det-weights`` / ``--rec-weights`` give the checkpoint) or a directory written by
+``visioncraft export``, or both a named model: ``PP-OCRv4`` (the default with neither given) runs PaddleOCR's system
+on the official weights, converted once from the installed rapidocr_onnxruntime's ONNX files and cached in
+``--cache-dir`` (:mod:`visioncraft.apis.ppocr_models`); ``--cls`` adds the direction classifier.
 
 With ``--eval ANN`` (an MMOCR textdet JSON with transcriptions) the images are the dataset's (``img_path``
 relative to IMG_OR_DIR, the data root) and the end-to-end and detection-only hmean are printed and written to
@@ -12,7 +16,6 @@ relative to IMG_OR_DIR, the data root) and the end-to-end and detection-only hme
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,7 +36,7 @@ def main(argv: list[str] | None = None, prog: str = 'visioncraft ocr'):
 def run(args: argparse.Namespace):
     """OCR as the parsed ``args`` (of :func:`build_parser`) say; returns the per-image results (the metrics with
     ``--eval``)."""
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise SystemExit(f'error: --batch-size must be >= 1, got {args.batch_size}')
     if args.eval is None:
         files = list_images(args.inputs)  # a missing input fails before the models load
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace):
     try:
         inferencer = OCRInferencer(args.det, args.rec, det_weights=args.det_weights, rec_weights=args.rec_weights,
                                    device=device, batch_size=args.batch_size, backend=args.backend,
-                                   crop_margin=args.crop_margin)
+                                   crop_margin=args.crop_margin, cls=args.cls, cache_dir=args.cache_dir)
     except ValueError as exc:
         raise SystemExit(f'error: {exc}') from None
     if args.eval is not None:
@@ -62,7 +65,9 @@ def run(args: argparse.Namespace):
     for f in files:
         res = inferencer(str(f), out_dir=args.out_dir, draw=not args.no_draw)
         out[f.name] = res
-        print(f'{f}: {json.dumps([r["text"] for r in res], ensure_ascii=False)}')
+        print(f'{f}: {len(res)} text {"line" if len(res) == 1 else "lines"}')
+        for r in res:
+            print(f'  {r["text"]}')
     print(f'{len(files)} images in {time.perf_counter() - t0:.2f} s; results in {args.out_dir}')
     return out
 

@@ -25,6 +25,8 @@ __all__ = ['ArgumentParser', 'OverridesAction', 'add_common_args', 'add_device_a
            'export_model_parser', 'predict_det_parser']
 __all__ += ['det_parser', 'add_det_inferencer_args']
 __all__ += ['report_parser']
+__all__ += ['import_weights_parser']
+__all__ += ['serve_parser']
 
 #: the default of every ``--device`` flag: CUDA when this machine has it, else the CPU (see :func:`resolve_device`)
 AUTO_DEVICE = 'auto'
@@ -211,15 +213,20 @@ def predict_det_parser(prog: str = 'tools/infer/predict_det.py') -> argparse.Arg
 
 # -- ocr / pose -----------------------------------------------------------------------------------------------
 def ocr_parser(prog: str = 'visioncraft ocr') -> argparse.ArgumentParser:
-    p = ArgumentParser(prog=prog, description='Detect and read text: a text detector and a recogniser, '
-                                              'each a config file + checkpoint or an exported directory.')
+    p = ArgumentParser(prog=prog, description='Detect and read text: a text detector and a recogniser, each a '
+                                              'config file + checkpoint, an exported directory or a named model '
+                                              '(PP-OCRv4, the default: PaddleOCR\'s system on the official weights).')
     p.add_argument('inputs', help='an image file or a folder of images (with --eval: the data root)')
-    p.add_argument('--det', required=True, help='text-detection config file or exported model directory')
+    p.add_argument('--det', default=None,
+                   help='text-detection config file, exported model directory or named model (PP-OCRv4; the default '
+                        'when neither --det nor --rec is given)')
     p.add_argument('--det-weights', default=None, help='checkpoint of the --det config')
-    p.add_argument('--rec', required=True, help='text-recognition config file or exported model directory')
+    p.add_argument('--rec', default=None,
+                   help='text-recognition config file, exported model directory or named model (PP-OCRv4)')
     p.add_argument('--rec-weights', default=None, help='checkpoint of the --rec config')
     p.add_argument('--out-dir', default='ocr_results', help='where the JSON files and pictures go')
-    p.add_argument('--batch-size', type=int, default=8, help='word crops per recognition batch')
+    p.add_argument('--batch-size', type=int, default=None,
+                   help='word crops per recognition batch (default 8; 6, PaddleOCR\'s, for named models)')
     add_device_arg(p)
     p.add_argument('--backend', default='onnxruntime', help='onnxruntime or torchscript (exported directories)')
     p.add_argument('--crop-margin', type=float, default=0.0,
@@ -227,6 +234,12 @@ def ocr_parser(prog: str = 'visioncraft ocr') -> argparse.ArgumentParser:
     p.add_argument('--no-draw', action='store_true', help='write the JSON files only, no pictures')
     p.add_argument('--eval', default=None, metavar='ANN',
                    help='MMOCR textdet JSON with transcriptions: run on its images and report e2e / det hmean')
+    # named models (PP-OCRv4): the direction classifier and where the converted official weights are cached
+    p.add_argument('--cls', action='store_true',
+                   help='named models: also run the text-direction classifier, which turns upside-down lines round')
+    p.add_argument('--cache-dir', default=None,
+                   help='named models: where the converted official weights are cached (default '
+                        '~/.cache/visioncraft, or $VISIONCRAFT_CACHE_DIR)')
     return p
 
 
@@ -292,6 +305,25 @@ def det_parser(prog: str = 'visioncraft det') -> argparse.ArgumentParser:
     return p
 
 
+# -- import-weights -------------------------------------------------------------------------------------------
+#: ``import-weights --model`` names (visioncraft.apis.ppocr_models.MODEL_ALIASES and PPOCR_MODELS, kept here so that
+#: parsing imports no torch)
+IMPORT_WEIGHTS_MODELS = ('ppocrv4_det', 'ppocrv4_rec', 'ppocr_cls', 'ppocrv4_mobile_det', 'ppocrv4_mobile_rec',
+                         'ppocr_mobile_v2.0_cls')
+
+
+def import_weights_parser(prog: str = 'visioncraft import-weights') -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description='Import official PP-OCR weights (their ONNX file) into a checkpoint '
+                                              'that training (load_from, Global.pretrained_model), test and export '
+                                              'take, with the config that builds its model.')
+    p.add_argument('src', help='the ONNX file, e.g. ch_PP-OCRv4_det_infer.onnx of rapidocr-onnxruntime (PaddlePaddle '
+                               '.pdmodel / .pdiparams / .pdparams files are not read)')
+    p.add_argument('--out', required=True, help='the checkpoint to write (.pth)')
+    p.add_argument('--model', default=None, choices=IMPORT_WEIGHTS_MODELS,
+                   help='which model the file holds (default: told from the file)')
+    return p
+
+
 # -- report ---------------------------------------------------------------------------------------------------
 def report_parser(prog: str = 'visioncraft report') -> argparse.ArgumentParser:
     p = ArgumentParser(prog=prog, description='Write one self-contained HTML page about a training run: its '
@@ -331,6 +363,41 @@ def export_model_parser(prog: str = 'tools/export_model.py') -> argparse.Argumen
     return _paddle_tool_parser(prog, 'Export a checkpoint of a PaddleOCR-layout config to an inference model.')
 
 
+# -- serve ----------------------------------------------------------------------------------------------------
+SERVE_MODEL_HELP = (
+    'a model to serve: [NAME=]SOURCE[,WEIGHTS][+SOURCE[,WEIGHTS]]. SOURCE is a config file (WEIGHTS: its '
+    'checkpoint), a model alias (det_shapes, retinanet, the name of a config under configs/detection/, human; with '
+    'WEIGHTS) or a directory written by `visioncraft export`; two parts joined with + are a text detector + a '
+    'recogniser (OCR) or a pose model + a person detector. NAME (default: the first file or folder name) is the '
+    'URL\'s /v1/models/NAME/predict. Example: det=configs/quickstart/det_shapes.py,work_dirs/quickstart/epoch_16.pth')
+
+
+def serve_parser(prog: str = 'visioncraft serve') -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description='Serve models over HTTP (FastAPI + uvicorn; pip install '
+                                              "'visioncraft[serve]'): POST /v1/models/NAME/predict with an image, a "
+                                              'web page at /, GET /v1/models, /healthz, /metrics. See docs/serve.md.')
+    p.add_argument('models', nargs='+', metavar='MODEL', help=SERVE_MODEL_HELP)
+    p.add_argument('--host', default='127.0.0.1',
+                   help='address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the '
+                        'network, with no authentication)')
+    p.add_argument('--port', type=int, default=8000, help='port to listen on (default 8000)')
+    add_device_arg(p)
+    p.add_argument('--backend', default='onnxruntime', help='onnxruntime or torchscript (exported directories)')
+    p.add_argument('--max-batch', type=int, default=8, help='images per model call: requests that arrive together '
+                                                            'are batched up to this (default 8)')
+    p.add_argument('--batch-wait-ms', type=float, default=5.0,
+                   help='how long a batch waits for more requests once it holds one (default 5 ms)')
+    p.add_argument('--max-queue', type=int, default=64,
+                   help='requests that may wait per model; more are answered 503 with Retry-After (default 64)')
+    p.add_argument('--max-image-mb', type=float, default=20.0,
+                   help='largest image file a request may send, in MiB (default 20; larger: 413)')
+    p.add_argument('--max-image-pixels', type=int, default=40_000_000,
+                   help='largest picture (width x height) a request may send (default 40,000,000; larger: 413)')
+    p.add_argument('--log-level', default='info', choices=['critical', 'error', 'warning', 'info', 'debug'],
+                   help="uvicorn's log level (default info: one access line per request)")
+    return p
+
+
 #: every command :func:`visioncraft.cli.main.run_command` runs: the ``visioncraft`` subcommands and the tools
 PARSERS: dict[str, Callable[..., argparse.ArgumentParser]] = {
     'train': train_parser, 'test': test_parser, 'config': config_parser, 'export': export_parser,
@@ -340,6 +407,8 @@ PARSERS: dict[str, Callable[..., argparse.ArgumentParser]] = {
 }
 PARSERS['det'] = det_parser
 PARSERS['report'] = report_parser
+PARSERS['import-weights'] = import_weights_parser
+PARSERS['serve'] = serve_parser
 
 
 def build_parser(command: str, prog: str | None = None) -> argparse.ArgumentParser:
