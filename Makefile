@@ -20,6 +20,7 @@ $(PY):
 $(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[test]'
 	$(PY) -m pip install $(PIP_FLAGS) --no-deps rapidocr-onnxruntime==1.4.4
+	-@$(MAKE) --no-print-directory browser
 	touch $@
 
 install install-test: $(VENV)/.installed
@@ -79,3 +80,19 @@ benchmark: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) work_dirs data/shapes_cls data/det_shapes data/textdet_synth
+
+# Chromium for the web page's browser test (tests/serve/test_serve_browser.py, driven by the playwright package; its
+# own browser download is never used). Best effort, run by the install step: apt-get as root where there is one and
+# its mirror answers; anywhere else it says why and succeeds (the browser test then skips, saying so).
+# VISIONCRAFT_CHROMIUM=/path/to/chrome points the test at another Chromium.
+.PHONY: browser
+CHROMIUM_NAMES := chromium chromium-browser google-chrome google-chrome-stable chromium-headless-shell
+browser:
+	@found=""; for b in $(CHROMIUM_NAMES); do command -v $$b >/dev/null 2>&1 && found=$$b && break; done; \
+	if [ -n "$$found" ]; then echo "browser: $$found is installed"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium) >/tmp/visioncraft-browser-apt.log 2>&1; then echo "browser: installed chromium with apt-get"; \
+		else echo "browser: apt-get could not install chromium (see /tmp/visioncraft-browser-apt.log); the browser" \
+			"test will skip"; fi; \
+	else echo "browser: no Chromium, and no apt-get run as root to install one; the browser test will skip"; fi

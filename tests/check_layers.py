@@ -15,7 +15,8 @@ LAYERS = {
     'engine': 2,
     'tasks': 3,
     'apis': 4, 'export': 4, 'analysis': 4,
-    'cli': 5,
+    'serve': 5,
+    'cli': 6,
 }
 
 
