@@ -64,16 +64,20 @@ quickstart-ocr: $(VENV)/.installed
 quickstart-pose: $(VENV)/.installed
 	$(MAKE) quickstart QUICKSTART=configs/quickstart/pose_synth.py QS_WORK_DIR=work_dirs/quickstart_pose
 
-# The whole suite in file order (`-p no:randomly`; pytest-randomly shuffles only when asked). PYTEST_ARGS adds
-# options, e.g. PYTEST_ARGS='-p randomly' (random order, seed printed) or PYTEST_ARGS='-x -k ocr'.
+# The whole suite in file order (`-p no:randomly`; pytest-randomly shuffles only when asked), a test file per
+# worker process (pytest-xdist: TEST_WORKERS=2, one per core of these machines; each runs its in-process tests on
+# one PyTorch thread; TEST_WORKERS=0 runs them all in this process). PYTEST_ARGS adds options, e.g.
+# PYTEST_ARGS='-p randomly' (random order, seed printed) or PYTEST_ARGS='-x -k ocr'.
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider -p no:randomly $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -p no:cacheprovider -p no:randomly $(XDIST) $(PYTEST_ARGS) tests
 
 # The suite without the tests marked slow (subprocess and end-to-end runs).
 .PHONY: test-fast
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider -p no:randomly -m "not slow" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -p no:cacheprovider -p no:randomly -m "not slow" $(XDIST) $(PYTEST_ARGS) tests
 
 benchmark: $(VENV)/.installed
 	$(PY) benchmarks/engine_overhead.py
