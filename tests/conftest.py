@@ -139,6 +139,37 @@ def read_scalars(work_dir) -> list[dict]:
     return rows
 
 
+#: the data loaders of a config
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def quickstart_det_options(root: Path, num_train: int = 4, num_val: int = 3) -> list[str]:
+    """--cfg-options that move configs/quickstart/det_shapes.py's generated pictures to ``root`` and shrink them to
+    ``num_train`` + ``num_val`` (every loader and evaluator must agree, or one dataset would regenerate the folder
+    with the other's settings), batch 2, no worker processes."""
+    opts = []
+    for loader in LOADERS:
+        ds = f'{loader}.dataset'
+        opts += [f'{ds}.data_root={root}', f'{ds}.num_train={num_train}', f'{ds}.num_val={num_val}',
+                 f'{loader}.batch_size=2', f'{loader}.num_workers=0']
+    opts += ['train_dataloader.persistent_workers=False']
+    opts += [f'{ev}.ann_file={root}/annotations/instances_val.json' for ev in ('val_evaluator', 'test_evaluator')]
+    return opts
+
+
+def run_ppocr_onnx(name: str, x: torch.Tensor) -> np.ndarray:
+    """The first output of the official ONNX file of the PP-OCR model ``name`` (rapidocr-onnxruntime's, a test
+    extra) on ``x``, on the CPU with one thread."""
+    import onnxruntime as ort  # here: a test extra, imported only by the tests that skip without it
+
+    from visioncraft.apis.ppocr_weights import PPOCR_MODELS, rapidocr_model_path
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(rapidocr_model_path(PPOCR_MODELS[name].onnx_file)), opts,
+                                providers=['CPUExecutionProvider'])
+    return sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+
+
 def train_losses(work_dir) -> dict[int, float]:
     """iteration -> logged loss (needs LoggerHook interval=1)."""
     return {r['iter']: r['loss'] for r in read_scalars(work_dir) if 'loss' in r}

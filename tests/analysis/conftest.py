@@ -7,23 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, quickstart_det_options
 
 DET_CONFIG = REPO / 'configs' / 'quickstart' / 'det_shapes.py'
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-
-
-def tiny_det_options(root: Path, num_train: int = 4, num_val: int = 3) -> list[str]:
-    """--cfg-options that shrink configs/quickstart/det_shapes.py to ``num_train`` + ``num_val`` generated
-    pictures in ``root`` (every loader and evaluator agrees), batch 2, no worker processes."""
-    opts = []
-    for loader in LOADERS:
-        ds = f'{loader}.dataset'
-        opts += [f'{ds}.data_root={root}', f'{ds}.num_train={num_train}', f'{ds}.num_val={num_val}',
-                 f'{loader}.batch_size=2', f'{loader}.num_workers=0']
-    opts += ['train_dataloader.persistent_workers=False']
-    opts += [f'{ev}.ann_file={root}/annotations/instances_val.json' for ev in ('val_evaluator', 'test_evaluator')]
-    return opts
 
 
 @pytest.fixture(scope='session')
@@ -38,7 +24,7 @@ def tiny_det_run(tmp_path_factory) -> Path:
     handlers = list(logger.handlers)
     base = tmp_path_factory.mktemp('tiny_det_run')
     wd = base / 'work_dir'
-    opts = tiny_det_options(base / 'data') + [
+    opts = quickstart_det_options(base / 'data') + [
         'train_cfg.max_epochs=2', 'train_cfg.val_interval=1', 'default_hooks.logger.interval=1',
         'default_hooks.checkpoint.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=2',
         'model.test_cfg.score_thr=0.0']  # an untrained model's scores are low: the metric should see boxes

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, run_ppocr_onnx
 from visioncraft.engine.hooks.hook import Hook
 from visioncraft.registry import HOOKS
 
 pytest.importorskip('rapidocr_onnxruntime', reason='test extra: pip install --no-deps rapidocr-onnxruntime==1.4.4')
 skdata = pytest.importorskip('skimage.data', reason='test extra: scikit-image (its page() photo)')
-ort = pytest.importorskip('onnxruntime', reason='test extra: onnxruntime')
+pytest.importorskip('onnxruntime', reason='test extra: onnxruntime')
 
 from visioncraft.apis.ppocr_weights import PPOCR_MODELS, rapidocr_model_path  # noqa: E402
 from visioncraft.cli import train as train_cli  # noqa: E402
@@ -41,14 +41,6 @@ def _page_inputs() -> dict[str, torch.Tensor]:
     title = cv2.resize(page[2:40, :300], (320, 48), interpolation=cv2.INTER_LINEAR)
     return dict(det=_normalised(page[:96, :128], [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]),
                 rec=_normalised(title, [127.5] * 3, [127.5] * 3))
-
-
-def _onnx(name: str, x: torch.Tensor) -> np.ndarray:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(rapidocr_model_path(PPOCR_MODELS[name].onnx_file)), opts,
-                                providers=['CPUExecutionProvider'])
-    return sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
 
 
 @HOOKS.register_module(force=True)
@@ -112,7 +104,7 @@ def test_detector_fine_tunes_from_the_imported_weights_with_paddleocrs_yaml(impo
     probe('det')
     train_cli.main(['-c', YAML, '-o', *_det_options(root, work, imported['det'])])
     # the Runner loaded the folded checkpoint into the YAML's model: ONNX Runtime's probability map
-    ours, ref = PPOCRStartProbeHook.outputs['det'], _onnx('ppocrv4_mobile_det', _page_inputs()['det'])[:, 0]
+    ours, ref = PPOCRStartProbeHook.outputs['det'], run_ppocr_onnx('ppocrv4_mobile_det', _page_inputs()['det'])[:, 0]
     assert ours.shape == ref.shape == (1, 96, 128) and np.abs(ours - ref).max() < 1e-4
     ckpt = torch.load(work / 'iter_epoch_1.pth', weights_only=False)
     assert (ckpt['meta']['epoch'], ckpt['meta']['iter']) == (1, 2)  # two iterations ran
@@ -143,7 +135,7 @@ def test_recogniser_fine_tunes_from_the_imported_weights_with_load_from(imported
                     f'train_dataloader.dataset.data_root={root}', 'train_dataloader.batch_size=2',
                     'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
                     'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1'])
-    ours, ref = PPOCRStartProbeHook.outputs['rec'], _onnx('ppocrv4_mobile_rec', _page_inputs()['rec'])
+    ours, ref = PPOCRStartProbeHook.outputs['rec'], run_ppocr_onnx('ppocrv4_mobile_rec', _page_inputs()['rec'])
     assert ours.shape == ref.shape == (1, 40, 6625) and np.abs(ours - ref).max() < 1e-4
     ckpt = torch.load(work / 'epoch_1.pth', weights_only=False)
     assert (ckpt['meta']['epoch'], ckpt['meta']['iter']) == (1, 2)

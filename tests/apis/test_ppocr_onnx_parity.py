@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import run_ppocr_onnx
+
 pytest.importorskip('rapidocr_onnxruntime', reason='test extra: pip install --no-deps rapidocr-onnxruntime==1.4.4')
 skdata = pytest.importorskip('skimage.data', reason='test extra: scikit-image (its page() photo)')
 ort = pytest.importorskip('onnxruntime', reason='test extra: onnxruntime')
@@ -19,14 +21,6 @@ from visioncraft.apis.ppocr_weights import PPOCR_MODELS, import_ppocr_weights, r
 def page_bgr() -> np.ndarray:
     """191 x 384 BGR scan of a book page; its first line reads 'Region-based segmentation'."""
     return cv2.cvtColor(skdata.page(), cv2.COLOR_GRAY2BGR)
-
-
-def _onnx(name: str, x: torch.Tensor) -> np.ndarray:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(rapidocr_model_path(PPOCR_MODELS[name].onnx_file)), opts,
-                                providers=['CPUExecutionProvider'])
-    return sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
 
 
 def _normalise(img_bgr: np.ndarray, mean, std) -> torch.Tensor:
@@ -42,7 +36,7 @@ def test_detector_probability_map_matches_onnxruntime(page_bgr):
     x = _normalise(page_bgr[:96, :128], [123.675, 116.28, 103.53], [58.395, 57.12, 57.375])  # 1 x 3 x 96 x 128
     with torch.no_grad():
         ours = model(x, mode='tensor').numpy()
-    ref = _onnx('ppocrv4_mobile_det', x)[:, 0]
+    ref = run_ppocr_onnx('ppocrv4_mobile_det', x)[:, 0]
     assert ours.shape == ref.shape == (1, 96, 128)
     assert np.abs(ours - ref).max() < 1e-4
     assert ref.max() > 0.9 and ref.min() < 0.1  # a real text / background map, not a constant
@@ -56,7 +50,7 @@ def test_recogniser_probabilities_match_onnxruntime_and_read_the_title(page_bgr)
     with torch.no_grad():
         ours = model(x, mode='tensor').numpy()  # N x T x 6625 softmax, as the ONNX graph's output
         pred = model(x, mode='predict')[0]
-    ref = _onnx('ppocrv4_mobile_rec', x)
+    ref = run_ppocr_onnx('ppocrv4_mobile_rec', x)
     assert ours.shape == ref.shape == (1, 40, 6625)
     assert np.abs(ours - ref).max() < 1e-4
     assert pred.pred_text == 'Region-based segmentation' and pred.pred_score > 0.95
@@ -72,7 +66,7 @@ def test_direction_classifier_scores_match_onnxruntime(page_bgr):
     with torch.no_grad():
         ours = model(x, mode='tensor').numpy()
         preds = model(x, mode='predict')
-    ref = _onnx('ppocr_mobile_v2.0_cls', x)
+    ref = run_ppocr_onnx('ppocr_mobile_v2.0_cls', x)
     assert ours.shape == ref.shape == (3, 2)
     assert np.abs(ours - ref).max() < 1e-5
     assert 0.1 < ref[2, 0] < 0.9  # a score that is not saturated, so the comparison sees the logits

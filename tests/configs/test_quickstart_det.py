@@ -6,26 +6,12 @@ import json
 import pickle
 from pathlib import Path
 
-from conftest import REPO, train_losses
+from conftest import LOADERS, REPO, quickstart_det_options, train_losses
 from visioncraft.cli.main import main as vc_main
 from visioncraft.config import Config
 from visioncraft.registry import DATASETS, MODELS
 
 CONFIG = REPO / 'configs' / 'quickstart' / 'det_shapes.py'
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-
-
-def tiny_data_options(root: Path, num_train: int = 4, num_val: int = 3) -> list[str]:
-    """--cfg-options that move the quickstart's data to ``root`` and shrink it (every loader and evaluator
-    must agree, or one dataset would regenerate the folder with the other's settings)."""
-    opts = []
-    for loader in LOADERS:
-        ds = f'{loader}.dataset'
-        opts += [f'{ds}.data_root={root}', f'{ds}.num_train={num_train}', f'{ds}.num_val={num_val}',
-                 f'{loader}.batch_size=2', f'{loader}.num_workers=0']
-    opts += ['train_dataloader.persistent_workers=False']
-    opts += [f'{ev}.ann_file={root}/annotations/instances_val.json' for ev in ('val_evaluator', 'test_evaluator')]
-    return opts
 
 
 def test_config_loads_and_builds_a_detector_for_its_four_classes():
@@ -59,7 +45,7 @@ def test_dataset_generates_deterministically_from_the_config(tmp_path):
 def test_quickstart_trains_evaluates_and_draws_through_the_cli(tmp_path):
     root, wd = tmp_path / 'det_shapes', tmp_path / 'wd'
     # score_thr=0: an untrained model's scores are low, and the pictures and the metric should see boxes
-    opts = tiny_data_options(root) + ['train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
+    opts = quickstart_det_options(root) + ['train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
                                       'model.test_cfg.score_thr=0.0']
     vc_main(['train', str(CONFIG), '--work-dir', str(wd), '--cfg-options', *opts])
     assert (wd / 'epoch_1.pth').exists() and (wd / 'det_shapes.py').exists()

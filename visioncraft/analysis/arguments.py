@@ -6,28 +6,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
+from ..argparsing import OverridesAction, add_cfg_options, add_device_arg
 from ..errors import ArgumentParser
 
 __all__ = ['OverridesAction', 'get_flops_parser', 'benchmark_parser', 'run_tool', 'TOOLS']
-
-CFG_OPTIONS_HELP = ('override config entries: a.b=1, lists as key="[a,b]"; a key that does not exist is an error '
-                    '(prefix it with + to add it)')
-
-
-class OverridesAction(argparse.Action):
-    """``KEY=VALUE ...`` into a dict, by :class:`visioncraft.config.DictAction` (imported when the flag is given:
-    ``visioncraft.config`` loads torch, and ``--help`` must not)."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, nargs: Any = '+', **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=nargs, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        from ..config import DictAction  # deferred: --help must not import torch (visioncraft.config does)
-        DictAction.__call__(self, parser, namespace, values, option_string)
 
 
 def get_flops_parser(prog: str = 'tools/analysis_tools/get_flops.py') -> argparse.ArgumentParser:
@@ -38,8 +23,7 @@ def get_flops_parser(prog: str = 'tools/analysis_tools/get_flops.py') -> argpars
                    help='H [W]: input height and width (one number: a square); default 1280 800 for a detector (as '
                         "MMDetection's get_flops.py), else the config's test input size (TopdownAffine input_size, "
                         'Resize scale)')
-    p.add_argument('--cfg-options', '-o', nargs='+', action=OverridesAction, default={}, metavar='KEY=VALUE',
-                   help=CFG_OPTIONS_HELP)
+    add_cfg_options(p)
     return p
 
 
@@ -53,11 +37,8 @@ def benchmark_parser(prog: str = 'tools/analysis_tools/benchmark.py') -> argpars
     p.add_argument('--num-warmup', type=int, default=5, help='images run before timing starts (default 5)')
     p.add_argument('--fuse-conv-bn', action='store_true',
                    help='fold each BatchNorm into the convolution before it (faster inference, same results)')
-    p.add_argument('--device', default='auto',
-                   help="device to run on: 'auto' (the default: CUDA when available, else the CPU), 'cpu' or "
-                        "'cuda[:N]'")
-    p.add_argument('--cfg-options', '-o', nargs='+', action=OverridesAction, default={}, metavar='KEY=VALUE',
-                   help=CFG_OPTIONS_HELP)
+    add_device_arg(p)
+    add_cfg_options(p)
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return p
 

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentParser, UserError
-from .inputs import (add_cfg_options, build_dataset, check_predictions_fit, load_predictions, prediction_task,
-                     read_config)
+from .inputs import (add_cfg_options, add_prediction_args, build_dataset, check_predictions_fit, load_predictions,
+                     prediction_task, read_config)
 
 __all__ = ['build_parser', 'main', 'run', 'box_iou', 'class_nms', 'image_confusion', 'confusion_matrix',
            'draw_confusion_matrix', 'COLOR_THEMES']
@@ -41,8 +41,7 @@ COLOR_THEMES = ('plasma', 'viridis', 'inferno', 'magma', 'cividis', 'turbo', 'je
 def build_parser(prog: str = 'tools/analysis_tools/confusion_matrix.py') -> argparse.ArgumentParser:
     p = ArgumentParser(prog=prog, description='Detection confusion matrix (with a background row and column) of a '
                                               'predictions pickle against the test dataset of a config.')
-    p.add_argument('config', help='the config the predictions were made with')
-    p.add_argument('prediction_path', help='predictions pickle (tools/test.py CONFIG CKPT --out results.pkl)')
+    add_prediction_args(p)
     p.add_argument('save_dir', help='folder for confusion_matrix.png and confusion_matrix.json')
     p.add_argument('--score-thr', type=float, default=0.3, help='predictions scoring below this are left out')
     p.add_argument('--tp-iou-thr', type=float, default=0.5, help='IoU at which a prediction hits a ground truth')

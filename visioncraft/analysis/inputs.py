@@ -20,32 +20,22 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..argparsing import OverridesAction, add_cfg_options
 from ..errors import UserError
 
-__all__ = ['OverridesAction', 'add_cfg_options', 'read_config', 'config_scope', 'dataset_config', 'build_dataset',
-           'load_predictions', 'check_predictions_fit', 'prediction_task', 'output_name', 'TASKS']
+__all__ = ['OverridesAction', 'add_cfg_options', 'add_prediction_args', 'read_config', 'config_scope',
+           'dataset_config', 'build_dataset', 'load_predictions', 'check_predictions_fit', 'prediction_task',
+           'output_name', 'TASKS']
 
 #: what :func:`prediction_task` returns
 TASKS = ('detection', 'textdet', 'textrecog', 'pose')
 
 
-class OverridesAction(argparse.Action):
-    """``KEY=VALUE ...`` into a dict, parsed by :class:`visioncraft.config.DictAction`, whose module (it loads
-    torch) is imported only when the flag is given."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, nargs: Any = '+', **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=nargs, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        from ..config import DictAction  # deferred: --help must not import torch (visioncraft.config does)
-        DictAction.__call__(self, parser, namespace, values, option_string)
-
-
-def add_cfg_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--cfg-options', '-o', nargs='+', action=OverridesAction, default={}, metavar='KEY=VALUE',
-                        help='override config entries: a.b=1, lists as key="[a,b]", list items as a.0.b=c; a key '
-                             'that does not exist is an error (prefix it with + to add it)')
+def add_prediction_args(parser: argparse.ArgumentParser) -> None:
+    """The two positional arguments of the tools that read a predictions pickle: ``config`` and
+    ``prediction_path``."""
+    parser.add_argument('config', help='the config the predictions were made with')
+    parser.add_argument('prediction_path', help='predictions pickle (tools/test.py CONFIG CKPT --out results.pkl)')
 
 
 def read_config(path: str | os.PathLike, options: dict | None = None):

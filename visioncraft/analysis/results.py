@@ -32,8 +32,8 @@ import numpy as np
 
 from ..errors import ArgumentParser, UserError
 from .confusion import box_iof, box_iou, gt_arrays, pred_arrays
-from .inputs import (add_cfg_options, build_dataset, check_predictions_fit, config_scope, load_predictions,
-                     output_name, prediction_task, read_config)
+from .inputs import (add_cfg_options, add_prediction_args, build_dataset, check_predictions_fit, config_scope,
+                     load_predictions, output_name, prediction_task, read_config)
 
 __all__ = ['build_parser', 'main', 'run', 'average_precision', 'detection_image_score', 'keypoint_oks',
            'pose_image_score', 'IOU_THRESHOLDS']
@@ -46,8 +46,7 @@ _RECALLS = np.linspace(0.0, 1.0, 101)
 def build_parser(prog: str = 'tools/analysis_tools/analyze_results.py') -> argparse.ArgumentParser:
     p = ArgumentParser(prog=prog, description='Score every image of a predictions pickle against the test set of a '
                                               'config, and draw the best and the worst.')
-    p.add_argument('config', help='the config the predictions were made with')
-    p.add_argument('prediction_path', help='predictions pickle (tools/test.py CONFIG CKPT --out results.pkl)')
+    add_prediction_args(p)
     p.add_argument('show_dir', help='folder for good/, bad/ and scores.json')
     p.add_argument('--show', action='store_true', help='also show the pictures in a window (needs a display)')
     p.add_argument('--wait-time', type=float, default=0.0, help='seconds each shown picture stays (0: until a key)')

@@ -141,6 +141,9 @@ class BaseInferencer:
     array_name = '{:08d}.jpg'
     #: what :meth:`nothing_drawn`'s best value is, in messages
     score_name = 'score'
+    #: the key a frame's prediction goes under in a video's JSON file (None: the prediction dict itself, with
+    #: ``frame_id`` added, as MMDetection and MMOCR write it)
+    frame_doc_key: str | None = 'instances'
 
     def __init__(self, device: str | torch.device | None = None, show_progress: bool = True) -> None:
         self.device = resolve_inference_device(device, self.who)
@@ -171,8 +174,11 @@ class BaseInferencer:
         return None
 
     def frame_json(self, frame_id: int, doc: Any) -> Any:
-        """One frame's entry in a video's JSON file."""
-        return dict(frame_id=frame_id, instances=doc)
+        """One frame's entry in a video's JSON file: ``{'frame_id', <frame_doc_key>: doc}``, or the prediction dict
+        with ``frame_id`` added when :attr:`frame_doc_key` is None."""
+        if self.frame_doc_key is None:
+            return dict(frame_id=frame_id, **doc)
+        return {'frame_id': frame_id, self.frame_doc_key: doc}
 
     def pred_file_name(self, name: str) -> str:
         return f'{Path(name).stem}.json'
@@ -189,6 +195,19 @@ class BaseInferencer:
             return None, None
         root = Path(out_dir)
         return (root / self.pred_subdir if save_pred else None), (root / self.vis_subdir if save_vis else None)
+
+    def run_all(self, inputs: Any, *, out_dir: str | Path | None = '', no_save_pred: bool = True,
+                no_save_vis: bool = False, **iterate_kwargs: Any) -> dict[str, list]:
+        """Everything :meth:`iterate` yields for ``inputs`` (``iterate_kwargs``: its options), in one
+        ``{'predictions': [...], 'visualization': [...]}``; the JSON files and drawings go under ``out_dir``
+        (:meth:`output_dirs`) unless ``no_save_pred`` / ``no_save_vis``. What the MMDetection / MMOCR-style
+        ``__call__`` s return."""
+        pred_dir, vis_dir = self.output_dirs(out_dir, save_pred=not no_save_pred, save_vis=not no_save_vis)
+        result: dict[str, list] = dict(predictions=[], visualization=[])
+        for out in self.iterate(inputs, pred_out_dir=pred_dir, vis_out_dir=vis_dir, **iterate_kwargs):
+            result['predictions'].extend(out['predictions'])
+            result['visualization'].extend(out['visualization'])
+        return result
 
     def iterate(self, inputs: Any, *, batch_size: int = 1, pred_out_dir: str | Path | None = None,
                 vis_out_dir: str | Path | None = None, video_out: str | Path | None = None, return_vis: bool = False,

@@ -84,6 +84,7 @@ class DetInferencer(BaseInferencer):
     who = 'DetInferencer'
     pred_subdir = 'preds'
     vis_subdir = 'vis'
+    frame_doc_key = None
 
     def __init__(self, model: str | os.PathLike | None = None, weights: str | os.PathLike | None = None,
                  device: str | None = None, palette: str | Sequence[int] = 'none', show_progress: bool = True, *,
@@ -191,9 +192,6 @@ class DetInferencer(BaseInferencer):
                             for rle in encode_masks(_mask_array(inst.masks))]
         return doc
 
-    def frame_json(self, frame_id: int, doc: Any) -> Any:
-        return dict(frame_id=frame_id, **doc)
-
     def nothing_drawn(self, pred: DataSample, *, draw_pred: bool = True,
                       pred_score_thr: float = 0.3) -> tuple[str, float | None] | None:
         scores = to_numpy(pred.pred_instances.scores).reshape(-1) if 'pred_instances' in pred and \
@@ -233,12 +231,8 @@ class DetInferencer(BaseInferencer):
             ``{'predictions': [{'labels', 'scores', 'bboxes'[, 'masks']} per image or frame], 'visualization':
             [drawings] (empty without return_vis)}``.
         """
-        pred_dir, vis_dir = self.output_dirs(out_dir, save_pred=not no_save_pred, save_vis=not no_save_vis)
-        result: dict[str, list] = dict(predictions=[], visualization=[])
-        for out in self.iterate(inputs, batch_size=batch_size, pred_out_dir=pred_dir, vis_out_dir=vis_dir,
-                                video_out=video_out, return_vis=return_vis, return_datasamples=return_datasamples,
-                                print_result=print_result, show=show, wait_time=wait_time, max_frames=max_frames,
-                                visualize_kwargs=dict(draw_pred=draw_pred, pred_score_thr=pred_score_thr)):
-            result['predictions'].extend(out['predictions'])
-            result['visualization'].extend(out['visualization'])
-        return result
+        return self.run_all(inputs, out_dir=out_dir, no_save_pred=no_save_pred, no_save_vis=no_save_vis,
+                            batch_size=batch_size, video_out=video_out, return_vis=return_vis,
+                            return_datasamples=return_datasamples, print_result=print_result, show=show,
+                            wait_time=wait_time, max_frames=max_frames,
+                            visualize_kwargs=dict(draw_pred=draw_pred, pred_score_thr=pred_score_thr))

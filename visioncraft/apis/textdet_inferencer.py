@@ -65,6 +65,7 @@ class TextModelInferencer(BaseInferencer):
     paddleocr_model_type = ''
     #: what the model is, in messages
     what = 'text model'
+    frame_doc_key = None
 
     def __init__(self, model: str | os.PathLike | Config | nn.Module | None = None,
                  weights: str | os.PathLike | None = None, device: str | None = None, show_progress: bool = True, *,
@@ -93,6 +94,11 @@ class TextModelInferencer(BaseInferencer):
             self.predictor = load_exported(model, (self.exported_task,), self.what, self.who, self.device, backend)
         else:
             self._use_model(*self._build(model, weights, cfg_options))
+        self.visualizer = self.make_visualizer()
+
+    def make_visualizer(self) -> Any:
+        """The visualizer that draws the predictions (:meth:`visualize`)."""
+        raise NotImplementedError(f'{type(self).__name__} must implement make_visualizer()')
 
     # -- building -------------------------------------------------------------------------------------------------
     def _build(self, model: str | os.PathLike | Config, weights: str | os.PathLike | None,
@@ -191,13 +197,8 @@ class TextDetInferencer(TextModelInferencer):
     paddleocr_model_type = 'det'
     what = 'text detector'
 
-    def __init__(self, model: str | os.PathLike | Config | nn.Module | None = None,
-                 weights: str | os.PathLike | None = None, device: str | None = None, show_progress: bool = True, *,
-                 pipeline: Sequence[dict] | None = None, cfg_options: dict | None = None,
-                 backend: str = 'onnxruntime') -> None:
-        super().__init__(model, weights, device, show_progress, pipeline=pipeline, cfg_options=cfg_options,
-                         backend=backend)
-        self.visualizer = TextDetLocalVisualizer(name='textdet_inferencer', min_draw_size=0)
+    def make_visualizer(self) -> TextDetLocalVisualizer:
+        return TextDetLocalVisualizer(name='textdet_inferencer', min_draw_size=0)
 
     def check_model(self, model: nn.Module) -> None:
         if not hasattr(model, 'det_head'):
@@ -236,9 +237,6 @@ class TextDetInferencer(TextModelInferencer):
             doc['bboxes'] = np.asarray(to_numpy(inst.bboxes), np.float32).reshape(-1, 4).tolist()
         doc['scores'] = np.asarray(to_numpy(inst.scores), np.float32).reshape(-1).tolist()
         return doc
-
-    def frame_json(self, frame_id: int, doc: Any) -> Any:
-        return dict(frame_id=frame_id, **doc)
 
     def nothing_drawn(self, pred: DataSample, *, draw_pred: bool = True,
                       pred_score_thr: float = 0.3) -> tuple[str, float | None] | None:
@@ -280,12 +278,8 @@ class TextDetInferencer(TextModelInferencer):
             ``{'predictions': [{'polygons', 'scores'} per image or frame], 'visualization': [drawings] (empty
             without return_vis)}``.
         """
-        pred_dir, vis_dir = self.output_dirs(out_dir, save_pred=not no_save_pred, save_vis=not no_save_vis)
-        result: dict[str, list] = dict(predictions=[], visualization=[])
-        for out in self.iterate(inputs, batch_size=batch_size, pred_out_dir=pred_dir, vis_out_dir=vis_dir,
-                                video_out=video_out, return_vis=return_vis, return_datasamples=return_datasamples,
-                                print_result=print_result, show=show, wait_time=wait_time, max_frames=max_frames,
-                                visualize_kwargs=dict(draw_pred=draw_pred, pred_score_thr=pred_score_thr)):
-            result['predictions'].extend(out['predictions'])
-            result['visualization'].extend(out['visualization'])
-        return result
+        return self.run_all(inputs, out_dir=out_dir, no_save_pred=no_save_pred, no_save_vis=no_save_vis,
+                            batch_size=batch_size, video_out=video_out, return_vis=return_vis,
+                            return_datasamples=return_datasamples, print_result=print_result, show=show,
+                            wait_time=wait_time, max_frames=max_frames,
+                            visualize_kwargs=dict(draw_pred=draw_pred, pred_score_thr=pred_score_thr))

@@ -12,13 +12,11 @@ written under it) is ``out_dir/vis/<image name>``.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from torch import nn
 
-from visioncraft.config import Config
 from visioncraft.errors import mark_user_error
 from visioncraft.structures import DataSample
 from visioncraft.tasks.textrecog.visualization import TextRecogLocalVisualizer
@@ -53,13 +51,8 @@ class TextRecInferencer(TextModelInferencer):
     paddleocr_model_type = 'rec'
     what = 'text recogniser'
 
-    def __init__(self, model: str | os.PathLike | Config | nn.Module | None = None,
-                 weights: str | os.PathLike | None = None, device: str | None = None, show_progress: bool = True, *,
-                 pipeline: Sequence[dict] | None = None, cfg_options: dict | None = None,
-                 backend: str = 'onnxruntime') -> None:
-        super().__init__(model, weights, device, show_progress, pipeline=pipeline, cfg_options=cfg_options,
-                         backend=backend)
-        self.visualizer = TextRecogLocalVisualizer(name='textrec_inferencer')
+    def make_visualizer(self) -> TextRecogLocalVisualizer:
+        return TextRecogLocalVisualizer(name='textrec_inferencer')
 
     def check_model(self, model: nn.Module) -> None:
         if not hasattr(model, 'decoder'):
@@ -86,9 +79,6 @@ class TextRecInferencer(TextModelInferencer):
     def pred_to_json(self, pred: DataSample, item: InputItem) -> dict[str, Any]:
         """MMOCR's prediction dict: ``text`` and ``scores`` (one float)."""
         return dict(text=str(pred.get('pred_text', '')), scores=float(pred.get('pred_score', 0.0)))
-
-    def frame_json(self, frame_id: int, doc: Any) -> Any:
-        return dict(frame_id=frame_id, **doc)
 
     # -- MMOCR's call -----------------------------------------------------------------------------------------------
     def __call__(self, inputs: Any, batch_size: int = 1, return_vis: bool = False, show: bool = False,
@@ -120,12 +110,8 @@ class TextRecInferencer(TextModelInferencer):
             ``{'predictions': [{'text', 'scores'} per image or frame], 'visualization': [drawings] (empty without
             return_vis)}``.
         """
-        pred_dir, vis_dir = self.output_dirs(out_dir, save_pred=not no_save_pred, save_vis=not no_save_vis)
-        result: dict[str, list] = dict(predictions=[], visualization=[])
-        for out in self.iterate(inputs, batch_size=batch_size, pred_out_dir=pred_dir, vis_out_dir=vis_dir,
-                                video_out=video_out, return_vis=return_vis, return_datasamples=return_datasamples,
-                                print_result=print_result, show=show, wait_time=wait_time, max_frames=max_frames,
-                                visualize_kwargs=dict(draw_pred=draw_pred)):
-            result['predictions'].extend(out['predictions'])
-            result['visualization'].extend(out['visualization'])
-        return result
+        return self.run_all(inputs, out_dir=out_dir, no_save_pred=no_save_pred, no_save_vis=no_save_vis,
+                            batch_size=batch_size, video_out=video_out, return_vis=return_vis,
+                            return_datasamples=return_datasamples, print_result=print_result, show=show,
+                            wait_time=wait_time, max_frames=max_frames,
+                            visualize_kwargs=dict(draw_pred=draw_pred))

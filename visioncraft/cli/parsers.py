@@ -12,10 +12,10 @@ explicit device (``--device cuda:0`` on a machine without CUDA is one ``error: .
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
-# ArgumentParser lives below every layer (datasets' converters use it); re-exported here
+# these live below every layer (the analysis tools and datasets' converters use them too); re-exported here
+from ..argparsing import AUTO_DEVICE, OverridesAction, add_cfg_options, add_device_arg
 from ..errors import ArgumentParser, check_device
 
 __all__ = ['ArgumentParser', 'OverridesAction', 'add_common_args', 'add_device_arg', 'resolve_device',
@@ -27,29 +27,6 @@ __all__ += ['det_parser', 'add_det_inferencer_args']
 __all__ += ['report_parser']
 __all__ += ['import_weights_parser']
 __all__ += ['serve_parser']
-
-#: the default of every ``--device`` flag: CUDA when this machine has it, else the CPU (see :func:`resolve_device`)
-AUTO_DEVICE = 'auto'
-DEVICE_HELP = "device to run on: 'auto' (the default: CUDA when available, else the CPU), 'cpu' or 'cuda[:N]'"
-
-
-class OverridesAction(argparse.Action):
-    """``KEY=VALUE ...`` overrides into a dict: :class:`visioncraft.config.DictAction`, whose module is imported
-    only when the flag is given (``visioncraft.config`` loads torch: ``--help`` must not)."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, nargs: Any = '+', **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=nargs, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        from ..config import DictAction  # deferred: --help must not import torch (visioncraft.config does)
-        DictAction.__call__(self, parser, namespace, values, option_string)
-
-
-def add_device_arg(parser: argparse.ArgumentParser) -> None:
-    """``--device``, default ``auto`` (resolved after parsing by :func:`resolve_device`)."""
-    parser.add_argument('--device', default=AUTO_DEVICE, help=DEVICE_HELP)
-
 
 def resolve_device(device: str, flag: str = '--device') -> str:
     """The device ``device`` names, checked: ``'auto'`` is ``'cuda:0'`` when ``torch.cuda.is_available()``, else
@@ -76,12 +53,10 @@ def add_common_args(parser: argparse.ArgumentParser, *, options_alias: bool = Tr
     """The flags every run command shares; ``options_alias``: ``--options`` is ``--cfg-options`` (MMDetection 2.x's
     train.py; its test.py's ``--options`` are evaluation options, see :func:`test_parser`)."""
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: ./work_dirs/<config name>)')
-    parser.add_argument('--cfg-options', '-o', *(['--options'] if options_alias else []), nargs='+',
-                        action=OverridesAction, default={},
-                        metavar='KEY=VALUE',
-                        help='override config entries: a.b=1, lists as key="[a,b]" or key=a,b, list items as '
-                             'a.0.b=c; a key that does not exist is an error (prefix it with + to add it). For a '
-                             'PaddleOCR-layout YAML the keys are its own: Global.epoch_num=3 Optimizer.base_lr=1e-4')
+    add_cfg_options(parser, *(['--options'] if options_alias else []),
+                    help='override config entries: a.b=1, lists as key="[a,b]" or key=a,b, list items as '
+                         'a.0.b=c; a key that does not exist is an error (prefix it with + to add it). For a '
+                         'PaddleOCR-layout YAML the keys are its own: Global.epoch_num=3 Optimizer.base_lr=1e-4')
     parser.add_argument('--strict-config', action='store_true',
                         help='a top-level config key that looks like a misspelt known one (train_dataloder) is an '
                              'error instead of a warning (strict_config=True in the config does the same)')
@@ -152,7 +127,7 @@ def test_parser(prog: str = 'visioncraft test') -> argparse.ArgumentParser:
 def config_parser(prog: str = 'visioncraft config') -> argparse.ArgumentParser:
     p = ArgumentParser(prog=prog, description='print the merged config (after _base_ and --cfg-options)')
     p.add_argument('config')
-    p.add_argument('--cfg-options', '-o', nargs='+', action=OverridesAction, default={}, metavar='KEY=VALUE')
+    add_cfg_options(p, help=None)
     p.add_argument('--format', choices=['py', 'yaml', 'json'], default='py')
     return p
 
@@ -168,8 +143,7 @@ def export_parser(prog: str = 'visioncraft export') -> argparse.ArgumentParser:
     p.add_argument('--format', nargs='+', default=['torchscript', 'onnx'], metavar='FORMAT',
                    help='torchscript and/or onnx (default: both)')
     p.add_argument('--opset', type=int, default=None, help='ONNX opset (default 17)')
-    p.add_argument('--cfg-options', '-o', nargs='+', action=OverridesAction, default={}, metavar='KEY=VALUE',
-                   help='override config entries before export (e.g. model.det_head.codec.box_thresh=0.5)')
+    add_cfg_options(p, help='override config entries before export (e.g. model.det_head.codec.box_thresh=0.5)')
     return p
 
 

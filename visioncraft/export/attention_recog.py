@@ -36,15 +36,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.transforms import Compose
-from ..errors import check_device
-from ..registry import EXPORTERS, MODELS
-from ..tasks.textrecog.codecs import AttentionCodec, Dictionary
+from ..registry import EXPORTERS
+from ..tasks.textrecog.codecs import AttentionCodec
 from ..tasks.textrecog.models import EncoderDecoderRecognizer
 from ..tasks.textrecog.models.nrtr_decoder import NRTRDecoder, attention_memory
 from .artifacts import INFERENCE_JSON
 from .core import data_preprocessor_settings, export_torchscript, inference_pipeline
-from .predictor import BACKENDS, _Runtime, load_inference_settings
+from .predictor import BACKENDS, CropRecogniser, load_dictionary, load_graph, load_inference_settings
 from .textrecog import DICT_FILE, TextRecogExporter, dictionary_settings
 
 __all__ = ['AttentionRecogExporter', 'AttentionRecogPredictor', 'ExportedNRTRDecoder', 'EncoderGraph',
@@ -296,19 +294,10 @@ class GraphRunner:
                                     f'with --format {BACKENDS[backend]})')
         self.backend, self.device = backend, device
         if backend == 'onnxruntime':
-            import onnxruntime as ort  # deferred: onnxruntime is optional, needed only for this backend
-            providers = ['CPUExecutionProvider']
-            if device.type == 'cuda' and 'CUDAExecutionProvider' in ort.get_available_providers():
-                providers.insert(0, 'CUDAExecutionProvider')
-            options = ort.SessionOptions()
-            if num_threads:
-                options.intra_op_num_threads = int(num_threads)
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            self.session = load_graph(path, backend, device, num_threads)
             self.input_names = [i.name for i in self.session.get_inputs()]
         else:
-            with warnings.catch_warnings():  # torch 2.14 marks torch.jit as deprecated; the format still loads
-                warnings.simplefilter('ignore', FutureWarning)
-                self.module = torch.jit.load(str(path), map_location=device).eval()
+            self.module = load_graph(path, backend, device, num_threads)
 
     def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if self.backend == 'onnxruntime':
@@ -360,22 +349,7 @@ class ExportedNRTRDecoder:
         return logits
 
 
-def load_dictionary(model_dir: Path, post: dict, where: Path) -> Dictionary:
-    """The :class:`Dictionary` of ``postprocess.dictionary`` and ``dictionary.txt`` (their characters must agree)."""
-    dcfg = dict(post['dictionary'])
-    dcfg.pop('type', None)
-    chars = dcfg.pop('characters', None)
-    dict_file = model_dir / dcfg.pop('dict_file', DICT_FILE)
-    if not dict_file.is_file():
-        raise FileNotFoundError(f'{dict_file} not found: the recogniser export in {model_dir} is incomplete (export '
-                                'it again)')
-    dictionary = Dictionary(dict_file=dict_file, **dcfg)
-    if chars is not None and list(chars) != dictionary.chars:
-        raise ValueError(f'{dict_file}: its characters differ from postprocess.dictionary.characters in {where}')
-    return dictionary
-
-
-class AttentionRecogPredictor:
+class AttentionRecogPredictor(CropRecogniser):
     """Text recognition with an exported attention recogniser (NRTR-style; see the module docstring).
 
     Args:
@@ -402,15 +376,9 @@ class AttentionRecogPredictor:
         if self.info.get('task') != 'textrecog' or post.get('type') != 'AttentionCodec':
             raise ValueError(f'{where}: task {self.info.get("task")!r} with postprocess.type {post.get("type")!r}; '
                              'AttentionRecogPredictor needs an attention-recogniser export (textrecog, AttentionCodec)')
-        self.device = check_device(device)
-        self.backend = backend
-        self.runtime = _Runtime(self.model_dir, self.info, backend, self.device, num_threads)
-        pre = self.info['preprocess']
-        self.pipeline = Compose(copy.deepcopy(pre['pipeline']))
-        self.data_preprocessor = MODELS.build(dict(pre['data_preprocessor']),
-                                              key_path='inference.json preprocess.data_preprocessor')
-        self.data_preprocessor.to(self.device)
-        self.codec = AttentionCodec(load_dictionary(self.model_dir, post, where), max_seq_len=post['max_seq_len'],
+        self._load_graph_and_preprocessing(backend, device, num_threads)
+        self.codec = AttentionCodec(load_dictionary(self.model_dir, post, where, DICT_FILE),
+                                    max_seq_len=post['max_seq_len'],
                                     beam_width=post.get('beam_width', 1))
         for key in ('num_classes', 'start_idx', 'end_idx', 'pad_idx'):
             if key in post and int(post[key]) != getattr(self.codec, key):
@@ -424,21 +392,6 @@ class AttentionRecogPredictor:
         self.decoder = ExportedNRTRDecoder(self.codec, dec['num_layers'], graphs['memory'], graphs['step'],
                                            beam_width=beam_width if beam_width is not None else dec.get('beam_width'))
 
-    def preprocess(self, crops: list[np.ndarray]) -> tuple[torch.Tensor, list]:
-        """The N x C x H x W float32 batch of ``crops`` (right-padded to the widest) and their data samples."""
-        packed = []
-        for i, img in enumerate(crops):
-            if not isinstance(img, np.ndarray) or img.ndim not in (2, 3) or img.size == 0:
-                raise TypeError(f'AttentionRecogPredictor: crop {i} must be a non-empty H x W x 3 BGR numpy array, '
-                                f'got {type(img).__name__} {getattr(img, "shape", "")}')
-            out = self.pipeline(dict(img=img))
-            if out is None:
-                raise RuntimeError(f'AttentionRecogPredictor: the preprocessing pipeline dropped crop {i}')
-            packed.append(out)
-        data = self.data_preprocessor(dict(inputs=[p['inputs'] for p in packed],
-                                           data_samples=[p['data_samples'] for p in packed]))
-        return data['inputs'], data['data_samples']
-
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """The encoder output of the preprocessed batch (float32, CPU)."""
         return self.runtime.run(batch)
@@ -449,13 +402,3 @@ class AttentionRecogPredictor:
         fracs = EncoderDecoderRecognizer.valid_fractions(batch, samples)
         return self.decoder.predict(feat, samples, fracs)
 
-    def predict(self, crops: list[np.ndarray]) -> list[tuple[str, float, list]]:
-        if not crops:
-            return []
-        batch, samples = self.preprocess(list(crops))
-        return self.postprocess(self.forward(batch), batch, samples)
-
-    def __call__(self, crops):
-        if isinstance(crops, np.ndarray):
-            return self.predict([crops])[0]
-        return self.predict(list(crops))

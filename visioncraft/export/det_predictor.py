@@ -22,7 +22,6 @@ is the ``roi_bbox`` / ``roi_mask`` graph. So the checkpoint and the export canno
 """
 from __future__ import annotations
 
-import copy
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +34,6 @@ from torch import nn
 
 from ..apis.inputs import list_images
 from ..apis.writers import write_json
-from ..data.transforms import Compose
 from ..errors import AnnotationError, ImageReadError, check_device
 from ..fileio.image import imread, unreadable_image_reason
 from ..registry import MODELS
@@ -44,7 +42,7 @@ from ..tasks.detection.datasets.base_det import make_palette
 from ..tasks.detection.evaluation.coco_metric import encode_masks
 from ..tasks.detection.visualization import show_result
 from .artifacts import INFERENCE_JSON
-from .predictor import BACKENDS, _Runtime, load_inference_settings
+from .predictor import BACKENDS, _Runtime, build_preprocessing, load_inference_settings
 
 __all__ = ['DetPredictor', 'predict_to_folder', 'LAYERLESS']
 
@@ -128,12 +126,8 @@ class DetPredictor:
                              'detector export')
         self.backend, self.device = backend, check_device(device)
         self.runtime = _Graph(self.model_dir, self.info.get('files') or {}, backend, self.device, num_threads)
-        pre = self.info['preprocess']
-        self.pipeline_cfg = copy.deepcopy(pre['pipeline'])
-        self.pipeline = Compose(self.pipeline_cfg)
-        self.data_preprocessor = MODELS.build(dict(pre['data_preprocessor']),
-                                              key_path=f'{INFERENCE_JSON} preprocess.data_preprocessor')
-        self.data_preprocessor.to(self.device)
+        self.pipeline_cfg, self.pipeline, self.data_preprocessor = build_preprocessing(self.info['preprocess'],
+                                                                                       self.device)
         meta = dict(self.info.get('dataset_meta') or {})
         classes = list(meta.get('classes') or [])
         self.dataset_meta = dict(classes=classes, palette=[tuple(c) for c in meta.get('palette')

@@ -88,6 +88,56 @@ def load_predictor(model_dir: str | os.PathLike, backend: str = 'onnxruntime', d
     return classes[task](model_dir, backend=backend, device=device, **kwargs)
 
 
+def build_preprocessing(pre: Mapping[str, Any], device: torch.device, resize: Mapping[str, Any] | None = None
+                        ) -> tuple[list[dict], Compose, torch.nn.Module]:
+    """The stored test pipeline of ``inference.json``'s ``preprocess`` (its config, a deep copy, and the built
+    :class:`Compose`; ``resize`` replaces its resize step) and its data preprocessor, moved to ``device``."""
+    pipeline_cfg = copy.deepcopy(pre['pipeline'])
+    if resize is not None:
+        pipeline_cfg = _replace_resize(pipeline_cfg, dict(resize))
+    pipeline = Compose(pipeline_cfg)
+    data_preprocessor = MODELS.build(dict(pre['data_preprocessor']),
+                                     key_path=f'{INFERENCE_JSON} preprocess.data_preprocessor')
+    data_preprocessor.to(device)
+    return pipeline_cfg, pipeline, data_preprocessor
+
+
+def load_dictionary(model_dir: Path, post: Mapping[str, Any], where: Path,
+                    default_file: str | None = None) -> Dictionary:
+    """The :class:`Dictionary` of ``postprocess.dictionary`` and its file in ``model_dir`` (their characters must
+    agree). ``default_file``: the file name when the settings name none (None: they must name one)."""
+    dcfg = dict(post['dictionary'])
+    dcfg.pop('type', None)
+    chars = dcfg.pop('characters', None)
+    dict_file = model_dir / (dcfg.pop('dict_file') if default_file is None else dcfg.pop('dict_file', default_file))
+    if not dict_file.is_file():
+        raise FileNotFoundError(f'{dict_file} not found: the recogniser export in {model_dir} is incomplete (export '
+                                'it again)')
+    dictionary = Dictionary(dict_file=dict_file, **dcfg)
+    if chars is not None and list(chars) != dictionary.chars:
+        raise ValueError(f'{dict_file}: its characters differ from postprocess.dictionary.characters in {where}')
+    return dictionary
+
+
+def load_graph(path: Path, backend: str, device: torch.device, num_threads: int | None = None) -> Any:
+    """The graph file ``path`` for ``backend``: an onnxruntime ``InferenceSession`` (its CUDA provider first when
+    ``device`` is CUDA and onnxruntime has one; ``num_threads`` intra-op threads, None: onnxruntime's choice), or
+    for ``'torchscript'`` the TorchScript module on ``device``, in eval mode."""
+    if backend == 'onnxruntime':
+        import onnxruntime as ort  # deferred: onnxruntime is optional, needed only for this backend
+        providers = ['CPUExecutionProvider']
+        if device.type == 'cuda' and 'CUDAExecutionProvider' in ort.get_available_providers():
+            providers.insert(0, 'CUDAExecutionProvider')
+        options = ort.SessionOptions()
+        if num_threads:
+            options.intra_op_num_threads = int(num_threads)
+        return ort.InferenceSession(str(path), options, providers=providers)
+    import warnings
+    with warnings.catch_warnings():  # torch 2.14 marks torch.jit as deprecated; the format still loads
+        warnings.simplefilter('ignore', FutureWarning)
+        return torch.jit.load(str(path), map_location=device).eval()
+
+
 class _Runtime:
     """The graph of an export directory on onnxruntime or TorchScript: ``run(batch) -> float32 CPU tensor``."""
 
@@ -103,20 +153,10 @@ class _Runtime:
                                     f'{BACKENDS[backend]} model (export it with --format {BACKENDS[backend]})')
         self.backend, self.device = backend, device
         if backend == 'onnxruntime':
-            import onnxruntime as ort
-            providers = ['CPUExecutionProvider']
-            if device.type == 'cuda' and 'CUDAExecutionProvider' in ort.get_available_providers():
-                providers.insert(0, 'CUDAExecutionProvider')
-            options = ort.SessionOptions()
-            if num_threads:
-                options.intra_op_num_threads = int(num_threads)
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            self.session = load_graph(path, backend, device, num_threads)
             self.input_name = self.session.get_inputs()[0].name
         else:
-            import warnings
-            with warnings.catch_warnings():  # torch 2.14 marks torch.jit as deprecated; the format still loads
-                warnings.simplefilter('ignore', FutureWarning)
-                self.module = torch.jit.load(str(path), map_location=device).eval()
+            self.module = load_graph(path, backend, device, num_threads)
 
     def run(self, batch: torch.Tensor) -> torch.Tensor:
         if self.backend == 'onnxruntime':
@@ -155,14 +195,8 @@ class TextDetPredictor:
                              'TextDetPredictor needs a text-detection export')
         self.backend, self.device = backend, check_device(device)
         self.runtime = _Runtime(self.model_dir, self.info, backend, self.device, num_threads)
-        pre = self.info['preprocess']
-        self.pipeline_cfg = copy.deepcopy(pre['pipeline'])
-        if resize is not None:
-            self.pipeline_cfg = _replace_resize(self.pipeline_cfg, dict(resize))
-        self.pipeline = Compose(self.pipeline_cfg)
-        self.data_preprocessor = MODELS.build(dict(pre['data_preprocessor']),
-                                              key_path='inference.json preprocess.data_preprocessor')
-        self.data_preprocessor.to(self.device)
+        self.pipeline_cfg, self.pipeline, self.data_preprocessor = build_preprocessing(
+            self.info['preprocess'], self.device, resize=resize)
         codec_cfg = dict(self.info['postprocess'])
         for k, v in (postprocess or {}).items():
             if k not in codec_cfg:
@@ -214,7 +248,52 @@ def _replace_resize(pipeline: list[dict], resize: dict) -> list[dict]:
     return out[:at] + [resize] + out[at:]
 
 
-class TextRecogPredictor:
+class CropRecogniser:
+    """What the exported text recognisers (:class:`TextRecogPredictor`, ``AttentionRecogPredictor``) share: the
+    graph and the stored preprocessing, the crops' batch, and the call interface. A subclass reads
+    ``self.model_dir`` / ``self.info``, calls :meth:`_load_graph_and_preprocessing`, and defines ``forward(batch)``
+    and ``postprocess(out, batch, samples)``.
+
+    ``predictor(crop)`` -> ``(text, score, char_scores)``; ``predictor([crop, ...])`` -> one such tuple per crop.
+    """
+
+    def _load_graph_and_preprocessing(self, backend: str, device: str, num_threads: int | None) -> None:
+        self.device = check_device(device)
+        self.backend = backend
+        self.runtime = _Runtime(self.model_dir, self.info, backend, self.device, num_threads)
+        self.pipeline_cfg, self.pipeline, self.data_preprocessor = build_preprocessing(self.info['preprocess'],
+                                                                                       self.device)
+
+    def preprocess(self, crops: list[np.ndarray]) -> tuple[torch.Tensor, list]:
+        """The N x C x H x W float32 batch of ``crops`` (right-padded to the widest) and their data samples
+        (metainfo ``img_shape``, ``valid_ratio``...)."""
+        name = type(self).__name__
+        packed = []
+        for i, img in enumerate(crops):
+            if not isinstance(img, np.ndarray) or img.ndim not in (2, 3) or img.size == 0:
+                raise TypeError(f'{name}: crop {i} must be a non-empty H x W x 3 BGR numpy array, got '
+                                f'{type(img).__name__} {getattr(img, "shape", "")}')
+            out = self.pipeline(dict(img=img))
+            if out is None:
+                raise RuntimeError(f'{name}: the preprocessing pipeline dropped crop {i}')
+            packed.append(out)
+        data = self.data_preprocessor(dict(inputs=[p['inputs'] for p in packed],
+                                           data_samples=[p['data_samples'] for p in packed]))
+        return data['inputs'], data['data_samples']
+
+    def predict(self, crops: list[np.ndarray]) -> list[tuple[str, float, list]]:
+        if not crops:
+            return []
+        batch, samples = self.preprocess(list(crops))
+        return self.postprocess(self.forward(batch), batch, samples)
+
+    def __call__(self, crops):
+        if isinstance(crops, np.ndarray):
+            return self.predict([crops])[0]
+        return self.predict(list(crops))
+
+
+class TextRecogPredictor(CropRecogniser):
     """Text recognition with an exported CTC recogniser (CRNN, SVTR).
 
     Args:
@@ -239,51 +318,17 @@ class TextRecogPredictor:
         if self.info.get('task') != 'textrecog':
             raise ValueError(f'{where}: task is {self.info.get("task", "textdet")!r}, TextRecogPredictor needs a '
                              'text-recognition export')
-        self.device = check_device(device)
-        self.backend = backend
-        self.runtime = _Runtime(self.model_dir, self.info, backend, self.device, num_threads)
-        pre = self.info['preprocess']
-        self.pipeline_cfg = copy.deepcopy(pre['pipeline'])
-        self.pipeline = Compose(self.pipeline_cfg)
-        self.data_preprocessor = MODELS.build(dict(pre['data_preprocessor']),
-                                              key_path='inference.json preprocess.data_preprocessor')
-        self.data_preprocessor.to(self.device)
+        self._load_graph_and_preprocessing(backend, device, num_threads)
         post = dict(self.info['postprocess'])
         if post.get('type') != 'CTCCodec':
             raise ValueError(f'{where}: postprocess.type is {post.get("type")!r}; TextRecogPredictor reads CTCCodec '
                              'exports (AttentionCodec: AttentionRecogPredictor, or load_predictor picks it)')
-        dcfg = dict(post['dictionary'])
-        dcfg.pop('type', None)
-        chars = dcfg.pop('characters', None)
-        dict_file = self.model_dir / dcfg.pop('dict_file')
-        if not dict_file.is_file():
-            raise FileNotFoundError(f'{dict_file} not found: the recogniser export in {self.model_dir} is '
-                                    'incomplete (export it again)')
-        dictionary = Dictionary(dict_file=dict_file, **dcfg)
-        if chars is not None and list(chars) != dictionary.chars:
-            raise ValueError(f'{dict_file}: its characters differ from postprocess.dictionary.characters in {where}')
-        self.codec = CTCCodec(dictionary, blank=post['blank'],
+        self.codec = CTCCodec(load_dictionary(self.model_dir, post, where), blank=post['blank'],
                               beam_width=post.get('beam_width', 1) if beam_width is None else beam_width,
                               prune_prob=post.get('prune_prob', 1e-4))
         if 'num_classes' in post and int(post['num_classes']) != self.codec.num_classes:
             raise ValueError(f'{where}: num_classes {post["num_classes"]} but the dictionary gives '
                              f'{self.codec.num_classes}')
-
-    def preprocess(self, crops: list[np.ndarray]) -> tuple[torch.Tensor, list]:
-        """The N x C x H x W float32 batch of ``crops`` (right-padded to the widest) and their data samples
-        (metainfo ``img_shape``, ``valid_ratio``...)."""
-        packed = []
-        for i, img in enumerate(crops):
-            if not isinstance(img, np.ndarray) or img.ndim not in (2, 3) or img.size == 0:
-                raise TypeError(f'TextRecogPredictor: crop {i} must be a non-empty H x W x 3 BGR numpy array, got '
-                                f'{type(img).__name__} {getattr(img, "shape", "")}')
-            out = self.pipeline(dict(img=img))
-            if out is None:
-                raise RuntimeError(f'TextRecogPredictor: the preprocessing pipeline dropped crop {i}')
-            packed.append(out)
-        data = self.data_preprocessor(dict(inputs=[p['inputs'] for p in packed],
-                                           data_samples=[p['data_samples'] for p in packed]))
-        return data['inputs'], data['data_samples']
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """N x T x num_classes class probabilities (float32, CPU)."""
@@ -299,14 +344,3 @@ class TextRecogPredictor:
         for text, scores in self.codec.decode(probs, lengths):
             out.append((text, float(sum(scores) / len(scores)) if scores else 0.0, scores))
         return out
-
-    def predict(self, crops: list[np.ndarray]) -> list[tuple[str, float, list]]:
-        if not crops:
-            return []
-        batch, samples = self.preprocess(list(crops))
-        return self.postprocess(self.forward(batch), batch, samples)
-
-    def __call__(self, crops):
-        if isinstance(crops, np.ndarray):
-            return self.predict([crops])[0]
-        return self.predict(list(crops))
