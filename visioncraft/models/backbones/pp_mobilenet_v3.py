@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...registry import MODELS
+from ..layers.squeeze_excite import SqueezeExcite
 from .base import BackboneBase
 
 __all__ = ['PPMobileNetV3']
@@ -58,19 +59,6 @@ class _ConvBNAct(nn.Module):
         return F.hardswish(x) if self.act == 'hardswish' else x
 
 
-class _SE(nn.Module):
-    """Global pool -> 1x1 conv (C // 4) -> ReLU -> 1x1 conv -> ``clip(0.2 x + 0.5, 0, 1)`` -> scale the input."""
-
-    def __init__(self, channels: int, reduction: int = 4) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels // reduction, 1)
-        self.conv2 = nn.Conv2d(channels // reduction, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.conv2(F.relu(self.conv1(F.adaptive_avg_pool2d(x, 1))))
-        return x * (0.2 * w + 0.5).clamp(0.0, 1.0)
-
-
 class _ResidualUnit(nn.Module):
     """1x1 expand conv-BN-act -> kxk depthwise conv-BN-act -> optional SE -> 1x1 linear conv-BN; identity
     shortcut when the stride is 1 and the channels are kept."""
@@ -80,7 +68,7 @@ class _ResidualUnit(nn.Module):
         self.shortcut = stride == 1 and cin == cout
         self.expand_conv = _ConvBNAct(cin, mid, 1, act=act)
         self.bottleneck_conv = _ConvBNAct(mid, mid, k, stride, groups=mid, act=act)
-        self.mid_se = _SE(mid) if use_se else None
+        self.mid_se = SqueezeExcite(mid, gate='paddle') if use_se else None
         self.linear_conv = _ConvBNAct(mid, cout, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

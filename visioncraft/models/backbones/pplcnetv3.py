@@ -29,6 +29,7 @@ from torch.nn.modules import module as _torch_module
 
 from ...fileio.checkpoint import CheckpointMismatchError
 from ...registry import MODELS
+from ..layers.squeeze_excite import SqueezeExcite
 from .base import BackboneBase
 
 __all__ = ['LearnableAffineBlock', 'LearnableRepLayer', 'LCNetV3Block', 'PPLCNetV3', 'make_divisible_lcnet',
@@ -256,21 +257,6 @@ class LearnableRepLayer(nn.Module):
         self.deploy = True
 
 
-class _SE(nn.Module):
-    """Squeeze-excite: global average pool -> 1x1 conv (C/4) -> ReLU -> 1x1 conv (C) -> hardsigmoid (x/6 + 1/2,
-    clipped to [0, 1]) -> multiply the input."""
-
-    def __init__(self, channels: int, reduction: int = 4) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels // reduction, 1)
-        self.conv2 = nn.Conv2d(channels // reduction, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = F.adaptive_avg_pool2d(x, 1)
-        w = F.hardsigmoid(self.conv2(F.relu(self.conv1(w))))
-        return x * w
-
-
 class LCNetV3Block(nn.Module):
     """Depthwise ``LearnableRepLayer`` (kernel ``dw_size``, ``stride``) -> optional SE -> pointwise one."""
 
@@ -279,7 +265,7 @@ class LCNetV3Block(nn.Module):
         super().__init__()
         self.dw_conv = LearnableRepLayer(in_channels, in_channels, dw_size, stride, groups=in_channels,
                                          num_conv_branches=conv_kxk_num, deploy=deploy)
-        self.se = _SE(in_channels) if use_se else None
+        self.se = SqueezeExcite(in_channels) if use_se else None
         self.pw_conv = LearnableRepLayer(in_channels, out_channels, 1, 1, num_conv_branches=conv_kxk_num,
                                          deploy=deploy)
 

@@ -1,4 +1,5 @@
 """Shared layers that backbones, necks and heads build from (registered in ``MODELS`` on import)."""
 from .deform_conv import ModulatedDeformConv2d
+from .squeeze_excite import SqueezeExcite
 
-__all__ = ['ModulatedDeformConv2d']
+__all__ = ['ModulatedDeformConv2d', 'SqueezeExcite']

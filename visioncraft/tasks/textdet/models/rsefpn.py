@@ -7,23 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visioncraft.models.layers.squeeze_excite import SqueezeExcite
 from visioncraft.registry import MODELS
 
 __all__ = ['RSEFPN', 'RSELayer']
-
-
-class _SE(nn.Module):
-    """Global pool -> 1x1 conv (C // 4, bias) -> ReLU -> 1x1 conv (C, bias) -> ``clip(0.2 x + 0.5, 0, 1)``, times
-    the input."""
-
-    def __init__(self, channels: int, reduction: int = 4) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels // reduction, 1)
-        self.conv2 = nn.Conv2d(channels // reduction, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.conv2(F.relu(self.conv1(F.adaptive_avg_pool2d(x, 1))))
-        return x * (0.2 * w + 0.5).clamp(0.0, 1.0)
 
 
 class RSELayer(nn.Module):
@@ -33,7 +20,7 @@ class RSELayer(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, shortcut: bool = True) -> None:
         super().__init__()
         self.in_conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
-        self.se_block = _SE(out_channels)
+        self.se_block = SqueezeExcite(out_channels, gate='paddle')
         self.shortcut = shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
