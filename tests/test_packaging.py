@@ -34,6 +34,8 @@ def test_wheel_ships_configs_and_installed_copy_finds_them(tmp_path):
     assert shipped, 'no configs in the checkout'
     missing = sorted(rel for rel in shipped if f'visioncraft/.mim/{rel}' not in names)
     assert not missing, f'the wheel lacks {missing[:5]}'
+    web_page = {f'visioncraft/serve/static/{p.name}' for p in (REPO / 'visioncraft/serve/static').iterdir()}
+    assert web_page and web_page <= names, sorted(web_page - names)  # `visioncraft serve`'s page
 
     # unpacked into a folder of its own (what `pip install` does), away from the checkout
     site = tmp_path / 'site'
