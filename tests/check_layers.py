@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / 'visioncraft'
 
 # lower number = lower layer; a module may import its own layer and the ones below
 LAYERS = {
-    'registry': 0, 'errors': 0, 'argparsing': 0, 'dist': 0, 'fileio': 0, 'structures': 0, 'config': 0, 'version': 0,
+    'registry': 0, 'errors': 0, 'argparsing': 0, 'dist': 0, 'fileio': 0, 'structures': 0, 'config': 0, 'version': 0, 'model_index': 0,
     'data': 1, 'models': 1, 'evaluation': 1, 'visualization': 1,
     'engine': 2,
     'tasks': 3,
