@@ -5,6 +5,7 @@ from .collate import default_collate, pseudo_collate
 from .samplers import DefaultSampler, InfiniteSampler
 from .seeding import SeededIndex, derive_seed, sample_rng, sample_seed
 from .transforms import BaseTransform, Compose
+from .test_time_aug import TestTimeAug
 from .worker import worker_init_fn
 from .wrappers import CombinedDataset, ConcatDataset, RepeatDataset
 
@@ -12,7 +13,7 @@ __all__ = [
     'BaseDataset', 'ConcatDataset', 'RepeatDataset', 'CombinedDataset',
     'DefaultSampler', 'InfiniteSampler',
     'pseudo_collate', 'default_collate',
-    'BaseTransform', 'Compose',
+    'BaseTransform', 'Compose', 'TestTimeAug',
     'SeededIndex', 'sample_seed', 'derive_seed', 'sample_rng',
     'worker_init_fn',
 ]

@@ -14,6 +14,7 @@ from .box_ops import box_iof, nms_and_rescale
 from .prior_generators import (AnchorGenerator, MlvlPointGenerator, TorchvisionAnchorGenerator,
                                TorchvisionPointGenerator)
 from .two_stage import FasterRCNN, MaskRCNN, TwoStageDetector
+from .tta import DetTTAModel
 
 __all__ = ['DetDataPreprocessor', 'BaseDetector', 'SingleStageDetector', 'RetinaNet', 'FCOS', 'RetinaHead',
            'FCOSHead', 'Scale', 'RPNHead', 'SingleRoIExtractor', 'Shared2FCBBoxHead', 'FCNMaskHead',
@@ -29,3 +30,4 @@ def __getattr__(name: str):
         from .convert_torchvision import retinanet_from_torchvision  # deferred: see above
         return retinanet_from_torchvision
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+__all__ += ['DetTTAModel']
