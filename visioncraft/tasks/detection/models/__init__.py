@@ -15,6 +15,7 @@ from .prior_generators import (AnchorGenerator, MlvlPointGenerator, TorchvisionA
                                TorchvisionPointGenerator)
 from .two_stage import FasterRCNN, MaskRCNN, TwoStageDetector
 from .tta import DetTTAModel
+from .batch_augments import BatchFixedSizePad
 
 __all__ = ['DetDataPreprocessor', 'BaseDetector', 'SingleStageDetector', 'RetinaNet', 'FCOS', 'RetinaHead',
            'FCOSHead', 'Scale', 'RPNHead', 'SingleRoIExtractor', 'Shared2FCBBoxHead', 'FCNMaskHead',
@@ -30,4 +31,4 @@ def __getattr__(name: str):
         from .convert_torchvision import retinanet_from_torchvision  # deferred: see above
         return retinanet_from_torchvision
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-__all__ += ['DetTTAModel']
+__all__ += ['DetTTAModel', 'BatchFixedSizePad']
