@@ -1,22 +1,21 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Usage: tools/dist_train.sh CONFIG GPUS [ARGS...]
 # Multi-node: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1).
-# `sh tools/...sh` (as MMDetection's guide types it) runs this file with a POSIX sh (dash) that lacks what follows:
-# run it again with bash
-if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
-set -euo pipefail
+# POSIX sh: `sh tools/...sh` (as MMDetection's guide types it), `bash tools/...sh` and `./tools/...sh` all run it.
+set -eu
 if [ $# -lt 2 ]; then echo "usage: tools/dist_train.sh CONFIG GPUS [ARGS...]" >&2; exit 2; fi
 CONFIG=$1
 GPUS=$2
+shift 2
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=find_python.sh
-source "$HERE/find_python.sh"
+. "$HERE/find_python.sh"
 PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" \
 "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
     --nproc_per_node="$GPUS" --master_port="$PORT" \
-    "$HERE/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+    "$HERE/train.py" "$CONFIG" --launcher pytorch "$@"

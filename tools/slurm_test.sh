@@ -1,27 +1,28 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Usage: [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #        tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [WORK_DIR] [ARGS...]
 # A fifth argument that is not an option is the work dir (MMOCR's form), passed on as --work-dir.
-# `sh tools/...sh` (as MMDetection's guide types it) runs this file with a POSIX sh (dash) that lacks what follows:
-# run it again with bash
-if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
-set -euo pipefail
+# POSIX sh: `sh tools/...sh` (as MMDetection's guide types it), `bash tools/...sh` and `./tools/...sh` all run it.
+set -eu
 if [ $# -lt 4 ]; then echo "usage: tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [WORK_DIR] [ARGS...]" >&2; exit 2; fi
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3
 CHECKPOINT=$4
+shift 4
 GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
-PY_ARGS=("${@:5}")
-if [ ${#PY_ARGS[@]} -gt 0 ] && [[ ${PY_ARGS[0]} != -* ]]; then
-    PY_ARGS=(--work-dir "${PY_ARGS[@]}")
+if [ $# -gt 0 ]; then
+    case $1 in
+        -*) ;;
+        *) set -- --work-dir "$@" ;;
+    esac
 fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=find_python.sh
-source "$HERE/find_python.sh"
+. "$HERE/find_python.sh"
 # shellcheck disable=SC2086
 PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" \
 srun -p "$PARTITION" \
@@ -32,4 +33,4 @@ srun -p "$PARTITION" \
     --cpus-per-task="$CPUS_PER_TASK" \
     --kill-on-bad-exit=1 \
     $SRUN_ARGS \
-    "$PYTHON" -u "$HERE/test.py" "$CONFIG" "$CHECKPOINT" --launcher="slurm" "${PY_ARGS[@]}"
+    "$PYTHON" -u "$HERE/test.py" "$CONFIG" "$CHECKPOINT" --launcher="slurm" "$@"

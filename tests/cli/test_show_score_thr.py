@@ -1,7 +1,9 @@
 """`visioncraft test --show-dir DIR --show-score-thr T`: the pictures leave out predictions scoring below T."""
 from __future__ import annotations
 
+import json
 import math
+import os
 from pathlib import Path
 
 import cv2
@@ -9,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_retinanet
+from conftest import tiny_mask_rcnn, tiny_retinanet
 from visioncraft.cli.main import main as vc_main
-from visioncraft.config import Config
+from visioncraft.config import Config, ConfigError
 from visioncraft.registry import MODELS
 from visioncraft.data.synthetic.det_shapes import DET_SHAPE_CLASSES, generate_det_shapes
 from visioncraft.tasks.detection.visualization.det_visualizer import PRED_COLOR
@@ -106,7 +108,83 @@ def test_mmdetection_2x_eval_options_and_format_only(setup, tmp_path):
     prefix = tmp_path / 'results'
     vc_main(base + ['--work-dir', str(tmp_path / 'b'), '--format-only', '--options', f'jsonfile_prefix={prefix}'])
     assert Path(f'{prefix}.bbox.json').is_file()
-    with pytest.raises(SystemExit, match='--format-only writes result files .* jsonfile_prefix=PREFIX'):
+    with pytest.raises(ConfigError, match='--format-only writes result files .* jsonfile_prefix=PREFIX'):
         vc_main(base + ['--work-dir', str(tmp_path / 'c'), '--format-only'])
-    with pytest.raises(SystemExit, match='txtfile_prefix: Cityscapes'):
+    with pytest.raises(ConfigError, match='txtfile_prefix: VisionCraft has no Cityscapes metric'):
         vc_main(base + ['--format-only', '--options', 'txtfile_prefix=./x'])
+
+
+def _prepare(argv):
+    from visioncraft.cli.test import build_parser, prepare_config
+    return prepare_config(build_parser().parse_args(argv))
+
+
+def test_options_go_to_the_metric_or_the_config_and_unknown_keys_are_errors(setup, monkeypatch):
+    """`--options` / `--eval-options KEY=VALUE`: a metric argument goes to the test_evaluator, a config key
+    (`test_dataloader.batch_size`, MMDetection 2.x's `dist_params.port`) overrides the config, anything else is
+    an error naming the key."""
+    monkeypatch.delenv('PORT', raising=False)
+    base = [str(setup['cfg']), str(setup['ckpt'])]
+    for flag in ('--options', '--eval-options'):
+        cfg = _prepare(base + ['--eval', 'bbox', 'segm', flag, 'classwise=True', 'jsonfile_prefix=./r',
+                               'test_dataloader.batch_size=1', 'dist_params.port=29501'])
+        metric = cfg['test_evaluator']
+        assert (metric['metric'], metric['classwise'], metric['outfile_prefix']) == (['bbox', 'segm'], True, './r')
+        assert 'jsonfile_prefix' not in metric and cfg['test_dataloader']['batch_size'] == 1
+        assert os.environ['PORT'] == '29501'
+    with pytest.raises(ConfigError, match=r"--options clswise: neither an argument of the test_evaluator "
+                                          r"\(CocoMetric\) nor a config key"):
+        _prepare(base + ['--options', 'clswise=True'])
+    with pytest.raises(ConfigError, match='--options test_dataloader.batch_sise: neither'):
+        _prepare(base + ['--options', 'test_dataloader.batch_sise=1'])
+
+
+def test_voc_eval_map_and_format_only_needs_a_metric_that_writes_files(setup, tmp_path):
+    """`--eval mAP` (the guide's VOC line) sets VOCMetric's metric; VOCMetric writes no result files, so
+    `--format-only` and `jsonfile_prefix` on it are errors naming it."""
+    cfg = Config.fromfile(setup['cfg'])
+    cfg['test_evaluator'] = dict(type='VOCMetric', iou_thrs=0.5)
+    voc = tmp_path / 'voc_cfg.py'
+    cfg.dump(voc)
+    base = [str(voc), str(setup['ckpt'])]
+    cfg = _prepare(base + ['--eval', 'mAP', '--options', 'iou_thrs=[0.5,0.75]'])
+    assert cfg['test_evaluator'] == dict(type='VOCMetric', iou_thrs=[0.5, 0.75], metric='mAP')
+    with pytest.raises(ConfigError, match=r'--format-only: the test_evaluator \(VOCMetric\) cannot write'):
+        _prepare(base + ['--format-only', '--options', 'outfile_prefix=./r'])
+    with pytest.raises(ConfigError, match=r'--options jsonfile_prefix: neither an argument of the test_evaluator '
+                                          r'\(VOCMetric\)'):
+        _prepare(base + ['--options', 'jsonfile_prefix=./r'])
+
+
+def test_format_only_writes_bbox_and_segm_json_for_instance_segmentation(setup, tmp_path, monkeypatch):
+    """The guide's `tools/test.py MASK_RCNN_CONFIG CKPT --format-only --options "jsonfile_prefix=./r"`:
+    r.bbox.json and r.segm.json, no metric computed."""
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.fromfile(setup['cfg'])
+    model = tiny_mask_rcnn()
+    for head in ('bbox_head', 'mask_head'):
+        model['roi_head'][head] = dict(model['roi_head'][head], num_classes=len(DET_SHAPE_CLASSES))
+    model['test_cfg'] = dict(model.get('test_cfg') or {})
+    cfg['model'] = model
+    cfg['test_evaluator'] = dict(cfg['test_evaluator'], metric=['bbox', 'segm'])
+    cfg.dump(tmp_path / 'mask.py')
+    torch.manual_seed(0)
+    torch.save({'state_dict': MODELS.build(model).state_dict()}, tmp_path / 'mask.pth')
+    metrics = vc_main(['test', 'mask.py', 'mask.pth', '--work-dir', 'wd', '--format-only', '--options',
+                       'jsonfile_prefix=./r'])
+    assert metrics == {}
+    for kind in ('bbox', 'segm'):
+        results = json.loads((tmp_path / f'r.{kind}.json').read_text())
+        assert isinstance(results, list) and all('score' in r for r in results)
+    assert all('segmentation' in r for r in json.loads((tmp_path / 'r.segm.json').read_text()))
+
+
+def test_the_guides_test_dev_spellings(setup):
+    """MMDetection's guide types `--format-only --options ${JSONFILE_PREFIX}` (a bare prefix) and, in its COCO
+    test-dev line, `-format-only` with one dash: both mean --format-only --options jsonfile_prefix=PREFIX."""
+    base = [str(setup['cfg']), str(setup['ckpt'])]
+    for argv in (['--format-only', '--options', './r'], ['-format-only', '--options', 'jsonfile_prefix=./r']):
+        metric = _prepare(base + argv)['test_evaluator']
+        assert (metric['format_only'], metric['outfile_prefix']) == (True, './r')
+    with pytest.raises(SystemExit):
+        _prepare(base + ['--options', './r', './s'])

@@ -48,7 +48,8 @@ def images2coco_parser(prog: str = 'tools/dataset_converters/images2coco.py') ->
                        'annotations), to run a model over them with the test tools.')
     p.add_argument('img_path', help='image folder (searched recursively)')
     p.add_argument('classes', help='text file with one class name a line')
-    p.add_argument('out', help='output JSON path')
+    p.add_argument('out', help='output JSON: a bare file name is written to the annotations folder next to '
+                               'IMG_PATH (IMG_PATH/../annotations/OUT), a path with a folder as given')
     p.add_argument('--exclude-extensions', nargs='+', default=[], metavar='EXT',
                    help="leave out files with these endings, e.g. '.png'")
     return p

@@ -39,7 +39,17 @@ def main_cityscapes(argv: list[str] | None = None, prog: str = 'tools/dataset_co
 def main_images2coco(argv: list[str] | None = None, prog: str = 'tools/dataset_converters/images2coco.py') -> None:
     args = parsers.images2coco_parser(prog).parse_args(argv)
     from ..tasks.detection.converters import convert_image_folder  # deferred: --help must not import torch
-    convert_image_folder(args.img_path, args.classes, args.out, args.exclude_extensions)
+    convert_image_folder(args.img_path, args.classes, images2coco_out_path(args.img_path, args.out),
+                         args.exclude_extensions)
+
+
+def images2coco_out_path(img_path: str, out: str) -> str:
+    """Where images2coco writes ``out``: a bare file name goes into the ``annotations`` folder next to
+    ``img_path`` (``data/test2017`` + ``x.json`` -> ``data/annotations/x.json``), as MMDetection's guide says; a
+    path with a folder part (``./x.json``, ``out/x.json``, an absolute one) is used as given."""
+    if osp.dirname(out) or osp.isabs(out):
+        return out
+    return osp.normpath(osp.join(img_path, osp.pardir, 'annotations', out))
 
 
 # -- text detection: MMOCR JSON <-> PaddleOCR ------------------------------------------------------------------

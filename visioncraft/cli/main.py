@@ -28,6 +28,7 @@ _COMMANDS['det'] = 'detect objects (boxes, masks) in images, a folder, a URL, a 
 _COMMANDS['report'] = "one self-contained HTML page of a work dir: curves, metrics, config, sample predictions"
 _COMMANDS['import-weights'] = 'official PP-OCR weights (an ONNX file) -> a checkpoint to fine-tune, test or export'
 _COMMANDS['serve'] = 'serve models over HTTP: a predict API, a web page to try them, health and metrics'
+_COMMANDS['models'] = 'list the named models (config, upstream weights URL and sha256, published metric)'
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -101,6 +102,8 @@ def _run(command: str, args: argparse.Namespace, prog: str) -> Any:
     if command == 'serve':
         from .serve import run  # deferred: --help must not import torch (nor FastAPI)
         return run(args)
+    if command == 'models':
+        return _run_models(args)
     from . import paddle_tools  # deferred: --help must not import torch (nor any other command's module)
     tools = {'eval': paddle_tools.run_eval, 'infer_det': paddle_tools.run_infer_det,
              'infer_rec': paddle_tools.run_infer_rec, 'export_model': paddle_tools.run_export}
@@ -119,6 +122,23 @@ def _run_config(args: argparse.Namespace) -> None:
             out = Path(d) / f'config.{args.format}'
             cfg.dump(out)
             print(out.read_text())
+
+
+def _run_models(args: argparse.Namespace) -> list[dict]:
+    from ..model_index import format_table, list_models  # light: no torch, the listing answers at once
+    models = list_models(args.task)
+    if args.download:
+        from ..apis.model_index import fetch_weights  # deferred: the download and conversion import torch
+        print(fetch_weights(args.download))
+        return []
+    rows = [dict(name=m.name, task=m.task, config=m.config, url=m.url, sha256=m.sha256, source=m.source,
+                 metric=m.metric, aliases=list(m.aliases)) for m in models]
+    if args.json:
+        import json
+        print(json.dumps(rows, indent=1))
+    else:
+        print(format_table(models))
+    return rows
 
 
 def run_cli(fn: Callable[..., Any], *args: Any) -> Any:

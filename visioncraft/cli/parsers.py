@@ -98,6 +98,20 @@ def train_parser(prog: str = 'visioncraft train') -> argparse.ArgumentParser:
     return p
 
 
+class EvalOptionsAction(OverridesAction):
+    """``--options / --eval-options KEY=VALUE ...`` of MMDetection 2.x's test.py, where one bare value (the guide's
+    ``--format-only --options ${JSONFILE_PREFIX}``) is the result files' prefix, ``jsonfile_prefix``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values, option_string=None):
+        values = [values] if isinstance(values, str) else list(values or [])
+        bare = [v for v in values if '=' not in v]
+        if len(bare) > 1:
+            parser.error(f'{option_string or self.dest}: expected KEY=VALUE (one bare PREFIX at most, read as '
+                         f'jsonfile_prefix=PREFIX), got {" ".join(map(repr, bare))}')
+        values = [f'jsonfile_prefix={v}' if '=' not in v else v for v in values]
+        super().__call__(parser, namespace, values, option_string)
+
+
 def test_parser(prog: str = 'visioncraft test') -> argparse.ArgumentParser:
     p = ArgumentParser(prog=prog, description='Test (evaluate) a checkpoint on the test set.')
     p.add_argument('config', help='config file (.py, .yaml or .json)')
@@ -109,11 +123,13 @@ def test_parser(prog: str = 'visioncraft test') -> argparse.ArgumentParser:
     p.add_argument('--eval', nargs='+', metavar='METRIC',
                    help='MMDetection 2.x: the metrics to compute, e.g. bbox segm (COCO) or mAP (VOC); sets the '
                         "test_evaluator's metric")
-    p.add_argument('--eval-options', '--options', dest='eval_options', nargs='+', action=OverridesAction,
+    p.add_argument('--eval-options', '--options', dest='eval_options', nargs='+', action=EvalOptionsAction,
                    default={}, metavar='KEY=VALUE',
                    help="MMDetection 2.x: evaluation options, e.g. classwise=True jsonfile_prefix=./results (set on "
-                        "the test_evaluator's metrics); a dotted KEY (model.x=1) is a config override")
-    p.add_argument('--format-only', action='store_true',
+                        "the test_evaluator's metrics); any other KEY (model.x=1, dist_params.port=29501) is a "
+                        'config override; one bare PREFIX (no =) is jsonfile_prefix=PREFIX')
+    # `-format-only`: one line of MMDetection's guide types it with one dash
+    p.add_argument('--format-only', '-format-only', action='store_true',
                    help='MMDetection: write the result files (give their prefix with --options '
                         'jsonfile_prefix=PREFIX) without computing metrics, e.g. for COCO test-dev')
     add_common_args(p, options_alias=False)
@@ -273,8 +289,9 @@ def det_parser(prog: str = 'visioncraft det') -> argparse.ArgumentParser:
                                               'JSON predictions and drawings.')
     p.add_argument('inputs', help="an image, a folder of images, a glob pattern ('imgs/*.jpg'), an http(s) URL, a "
                                   "video file or 'webcam'")
-    p.add_argument('--model', required=True, help='detection config file, a model name (a config under '
-                                                  'configs/detection/) or an exported model directory')
+    p.add_argument('--model', required=True, help='detection config file, a model name (a config of '
+                                                  'configs/{faster_rcnn,mask_rcnn,retinanet,fcos,...}/) or an '
+                                                  'exported model directory')
     add_det_inferencer_args(p)
     return p
 
@@ -340,10 +357,11 @@ def export_model_parser(prog: str = 'tools/export_model.py') -> argparse.Argumen
 # -- serve ----------------------------------------------------------------------------------------------------
 SERVE_MODEL_HELP = (
     'a model to serve: [NAME=]SOURCE[,WEIGHTS][+SOURCE[,WEIGHTS]]. SOURCE is a config file (WEIGHTS: its '
-    'checkpoint), a model alias (det_shapes, retinanet, the name of a config under configs/detection/, human; with '
-    'WEIGHTS) or a directory written by `visioncraft export`; two parts joined with + are a text detector + a '
-    'recogniser (OCR) or a pose model + a person detector. NAME (default: the first file or folder name) is the '
-    'URL\'s /v1/models/NAME/predict. Example: det=configs/quickstart/det_shapes.py,work_dirs/quickstart/epoch_16.pth')
+    'checkpoint), a model alias (det_shapes, retinanet, the name of a config of configs/retinanet/, '
+    'configs/faster_rcnn/, ..., human; with WEIGHTS) or a directory written by `visioncraft export`; two parts '
+    'joined with + are a text detector + a recogniser (OCR) or a pose model + a person detector. NAME (default: '
+    'the first file or folder name) is the URL\'s /v1/models/NAME/predict. Example: '
+    'det=configs/quickstart/det_shapes.py,work_dirs/quickstart/epoch_16.pth')
 
 
 def serve_parser(prog: str = 'visioncraft serve') -> argparse.ArgumentParser:
@@ -383,6 +401,21 @@ PARSERS['det'] = det_parser
 PARSERS['report'] = report_parser
 PARSERS['import-weights'] = import_weights_parser
 PARSERS['serve'] = serve_parser
+
+
+def models_parser(prog: str = 'visioncraft models') -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=prog, description='List the named models (the model index): each name works where a '
+                                              'config is taken; its weights download on first use.')
+    p.add_argument('--task', choices=['det', 'textdet', 'textrecog', 'textcls', 'pose'],
+                   help='only the models of this task')
+    p.add_argument('--json', action='store_true', help='print the index as JSON instead of a table')
+    p.add_argument('--download', metavar='NAME', help="download (and convert) NAME's weights into the cache now and "
+                                                      'print the checkpoint path')
+    return p
+
+
+__all__ += ['models_parser']
+PARSERS['models'] = models_parser
 
 
 def build_parser(command: str, prog: str | None = None) -> argparse.ArgumentParser:

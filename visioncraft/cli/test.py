@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import json
 import logging
 import os
 import sys
 
+from ..config import ConfigError
 from ..engine import Runner
 from ..fileio.checkpoint import atomic_write_text
-from ..registry import DATASETS, EVALUATORS, config_file_context, set_default_scope
+from ..registry import DATASETS, EVALUATORS, METRICS, config_file_context, set_default_scope
 from .common import check_checkpoint_fits, check_run_config, enable_visualization, load_config, run_in_process_group
 from .parsers import test_parser as build_parser
 
@@ -35,37 +37,93 @@ def _metric_cfgs(evaluator) -> list[dict]:
     return [] if evaluator.get('type') == 'DumpResults' else [evaluator]
 
 
+def _metric_args(metric_cfg: dict) -> set[str]:
+    """The keyword arguments the metric class of ``metric_cfg`` takes (empty when its type is unknown: the Runner
+    then says so)."""
+    kind = metric_cfg.get('type')
+    try:
+        cls = kind if isinstance(kind, type) else METRICS.get(str(kind))
+        params = inspect.signature(cls.__init__).parameters.values()
+    except Exception:  # noqa: BLE001 - an unknown type is reported when the evaluator is built
+        return set()
+    return {p.name for p in params if p.name != 'self' and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def split_eval_options(cfg, options: dict) -> tuple[dict, dict]:
+    """``(evaluator options, config overrides)`` of MMDetection 2.x's ``--options / --eval-options KEY=VALUE``: a
+    plain KEY that is an argument of a test_evaluator metric (``classwise``, ``jsonfile_prefix`` = the metric's
+    ``outfile_prefix``, ``iou_thrs``, ...) goes to the metric; any other KEY (``dist_params.port``,
+    ``data.test.samples_per_gpu``, ``model.test_cfg.score_thr``) is a config override, which must name a config
+    key (checked as the config is loaded with it)."""
+    if 'txtfile_prefix' in options:
+        raise ConfigError('--options txtfile_prefix: VisionCraft has no Cityscapes metric (CityscapesMetric), so '
+                          'it writes no Cityscapes txt / png result files; convert Cityscapes to COCO '
+                          '(tools/dataset_converters/cityscapes.py), test with CocoMetric and write COCO JSON '
+                          'results with --options jsonfile_prefix=PREFIX')
+    accepted = set().union(*(_metric_args(m) for m in _metric_cfgs(cfg.get('test_evaluator'))))
+    to_metric, to_config = {}, {}
+    for key, value in options.items():
+        name = _EVAL_OPTION_NAMES.get(key, key)
+        if '.' not in key and name in accepted:
+            to_metric[name] = value
+        else:
+            to_config[key] = value
+    return to_metric, to_config
+
+
+def _check_can_format_only(cfg) -> None:
+    """``--format-only`` needs a test_evaluator metric that writes result files without evaluating."""
+    targets = _metric_cfgs(cfg.get('test_evaluator'))
+    if targets and not any({'format_only', 'outfile_prefix'} <= _metric_args(m) for m in targets):
+        kinds = ', '.join(sorted({str(m.get('type')) for m in targets}))
+        raise ConfigError(f'--format-only: the test_evaluator ({kinds}) cannot write result files without '
+                          'evaluating (it takes no format_only / outfile_prefix); use a CocoMetric test_evaluator')
+
+
 def apply_eval_args(cfg, metrics: list[str] | None, options: dict, format_only: bool) -> None:
-    """MMDetection 2.x's ``--eval METRIC ...``, ``--options / --eval-options KEY=VALUE`` and ``--format-only``,
-    set on every metric of ``cfg.test_evaluator`` (``jsonfile_prefix`` is the metric's ``outfile_prefix``)."""
+    """MMDetection 2.x's ``--eval METRIC ...``, the evaluator part of ``--options / --eval-options KEY=VALUE``
+    (:func:`split_eval_options`) and ``--format-only``, set on the metrics of ``cfg.test_evaluator`` that take
+    them."""
     if not (metrics or options or format_only):
         return
     options = {_EVAL_OPTION_NAMES.get(k, k): v for k, v in options.items()}
-    if 'txtfile_prefix' in options:
-        raise SystemExit('--options txtfile_prefix: Cityscapes result files (txt / png) are not written by this '
-                         'library; use --options jsonfile_prefix=PREFIX for COCO-style JSON results')
     if format_only:
         if not options.get('outfile_prefix'):
-            raise SystemExit('--format-only writes result files and computes no metric: give their prefix with '
-                             '--options jsonfile_prefix=PREFIX')
+            raise ConfigError('--format-only writes result files and computes no metric: give their prefix with '
+                              '--options jsonfile_prefix=PREFIX')
         options['format_only'] = True
     targets = _metric_cfgs(cfg.get('test_evaluator'))
     if not targets:
-        raise SystemExit('--eval / --options / --format-only: the config has no test_evaluator metric to set them on')
+        raise ConfigError('--eval / --options / --format-only: the config has no test_evaluator metric to set '
+                          'them on')
+    for key in options:
+        if not any(key in _metric_args(m) for m in targets):  # only format_only can get here
+            kinds = ', '.join(sorted({str(m.get('type')) for m in targets}))
+            raise ConfigError(f'--format-only: the test_evaluator ({kinds}) cannot write result files without '
+                              f'evaluating (it takes no {key}); use a CocoMetric test_evaluator')
     for m in targets:
         if metrics:
             m['metric'] = list(metrics) if 'Coco' in str(m.get('type')) or len(metrics) > 1 else metrics[0]
-        m.update(options)
+        args = _metric_args(m)
+        m.update({k: v for k, v in options.items() if k in args})
 
 
 def prepare_config(args: argparse.Namespace):
     eval_options = dict(getattr(args, 'eval_options', None) or {})
-    dotted = {k: v for k, v in eval_options.items() if '.' in k}  # a config override, MMDetection 2.x spelling
-    if dotted:
-        args.cfg_options = {**(args.cfg_options or {}), **dotted}
     cfg = load_config(args)
-    apply_eval_args(cfg, getattr(args, 'eval', None), {k: v for k, v in eval_options.items() if k not in dotted},
-                    getattr(args, 'format_only', False))
+    if getattr(args, 'format_only', False):
+        _check_can_format_only(cfg)
+    to_metric, to_config = split_eval_options(cfg, eval_options)
+    if to_config:  # MMDetection 2.x's --options also set config keys: load the config again with them
+        args.cfg_options = {**(args.cfg_options or {}), **to_config}
+        try:
+            cfg = load_config(args)
+        except ConfigError as exc:
+            named = [k for k in to_config if k in str(exc)] or list(to_config)
+            kinds = ', '.join(sorted({str(m.get('type')) for m in _metric_cfgs(cfg.get('test_evaluator'))}))
+            raise ConfigError(f'--options {", ".join(named)}: neither an argument of the test_evaluator '
+                              f'({kinds or "none"}) nor a config key: {exc}') from exc
+    apply_eval_args(cfg, getattr(args, 'eval', None), to_metric, getattr(args, 'format_only', False))
     cfg['load_from'] = args.checkpoint
     cfg['resume'] = False
     outs = [o for o in (args.out, args.dump) if o]

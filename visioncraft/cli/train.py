@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 
 from ..engine import Runner
 from .common import check_checkpoint_fits, check_run_config, enable_visualization, load_config, run_in_process_group
@@ -26,6 +27,7 @@ def prepare_config(args: argparse.Namespace):
             ow['type'] = 'AmpOptimWrapper'
             ow.setdefault('loss_scale', 'dynamic')
             cfg['optim_wrapper'] = ow
+        _say_when_amp_falls_back_to_fp32(cfg['optim_wrapper'], log)
     if args.auto_scale_lr:
         scale = cfg.get('auto_scale_lr')
         if not scale or 'base_batch_size' not in scale:
@@ -53,6 +55,22 @@ def prepare_config(args: argparse.Namespace):
         cfg['val_evaluator'] = None
     enable_visualization(cfg, args, testing=False)
     return cfg
+
+
+def _say_when_amp_falls_back_to_fp32(optim_wrapper, log: logging.Logger) -> None:
+    """``--amp`` on a CPU without native bfloat16: AmpOptimWrapper (``cpu_bf16='auto'``) trains in float32 there,
+    as bfloat16 autocast is emulated and many times slower. Say so in one log line instead of the wrapper's
+    two-line Python warning."""
+    import torch  # here: parsing must not import torch (this module is imported after parsing)
+
+    from ..engine.optim.wrapper import cpu_has_native_bf16
+    if torch.cuda.is_available() or optim_wrapper.get('cpu_bf16', 'auto') != 'auto' or cpu_has_native_bf16():
+        return
+    log.warning("--amp: this CPU has no native bfloat16 (AVX512-BF16 or AMX), where bfloat16 autocast runs many "
+                "times slower than float32: training in float32 (optim_wrapper.cpu_bf16='force' uses bfloat16 "
+                'anyway; python benchmarks/cpu_amp.py measures both)')
+    warnings.filterwarnings('ignore', message='AmpOptimWrapper: mixed precision is off on the CPU',
+                            category=UserWarning)
 
 
 def main(argv: list[str] | None = None, prog: str = 'visioncraft train') -> None:
