@@ -257,6 +257,17 @@ def build_from_cfg(cfg: Any, registry: Registry, *, default_args: Mapping[str, A
     if 'type' not in args:
         raise KeyError(f'{_where(key_path)}: a {registry.name} config needs a "type" key; got keys {sorted(args)}')
     obj_type = args.pop('type')
+    # MMEngine's ``_scope_='mmdet'`` (RTMPose's CSPNeXt backbone): a scope hint for this entry and everything it
+    # builds, never an argument of the class
+    scope = args.pop('_scope_', None)
+    if scope is not None and scope not in _FOREIGN_SCOPES:
+        raise ValueError(f'{_where(key_path)}: _scope_={scope!r} is not a known scope; use one of '
+                         f'{", ".join(_FOREIGN_SCOPES)} or remove the key')
+    with default_scope(scope) if scope is not None else contextlib.nullcontext():
+        return _build_type(obj_type, args, registry, key_path)
+
+
+def _build_type(obj_type: Any, args: dict[str, Any], registry: Registry, key_path: str | None) -> Any:
     if isinstance(obj_type, str):
         obj_cls = registry.get(obj_type, key_path=key_path)
     elif callable(obj_type):

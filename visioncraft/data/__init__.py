@@ -2,7 +2,7 @@
 from .base_dataset import BaseDataset
 from . import geometric  # noqa: F401  (registers Resize, RandomCrop, Pad, ...)
 from .collate import default_collate, pseudo_collate
-from .samplers import DefaultSampler, InfiniteSampler
+from .samplers import AspectRatioBatchSampler, DefaultSampler, InfiniteSampler
 from .seeding import SeededIndex, derive_seed, sample_rng, sample_seed
 from .transforms import BaseTransform, Compose
 from .test_time_aug import TestTimeAug
@@ -11,7 +11,7 @@ from .wrappers import CombinedDataset, ConcatDataset, RepeatDataset
 
 __all__ = [
     'BaseDataset', 'ConcatDataset', 'RepeatDataset', 'CombinedDataset',
-    'DefaultSampler', 'InfiniteSampler',
+    'AspectRatioBatchSampler', 'DefaultSampler', 'InfiniteSampler',
     'pseudo_collate', 'default_collate',
     'BaseTransform', 'Compose', 'TestTimeAug',
     'SeededIndex', 'sample_seed', 'derive_seed', 'sample_rng',

@@ -17,6 +17,7 @@ import numpy as np
 import torch.utils.data
 
 from visioncraft.errors import mark_user_error, read_json
+from visioncraft.fileio.backend import check_backend_args
 from visioncraft.registry import DATASETS
 
 from .seeding import SeededIndex, derive_seed, sample_rng
@@ -61,6 +62,8 @@ class BaseDataset(torch.utils.data.Dataset):
         lazy_init: do not load annotations in ``__init__``; they are loaded by :meth:`full_init`, called
             automatically on first use.
         max_refetch: how many other samples to try when the pipeline returns None for one.
+        backend_args: MMEngine's file-backend settings: None or ``dict(backend='local')``
+            (:func:`visioncraft.fileio.backend.check_backend_args`); another backend is an error.
 
     Class attributes:
         METAINFO: dataset facts (``classes``, ``palette``, ...), copied into ``self.metainfo``.
@@ -75,7 +78,8 @@ class BaseDataset(torch.utils.data.Dataset):
                  data_prefix: dict | None = None, filter_cfg: dict | None = None,
                  indices: int | Sequence[int] | None = None, serialize_data: bool = True,
                  pipeline: Sequence[dict | Callable] | Compose = (), test_mode: bool = False,
-                 lazy_init: bool = False, max_refetch: int = 1000) -> None:
+                 lazy_init: bool = False, max_refetch: int = 1000, backend_args: dict | None = None) -> None:
+        check_backend_args(backend_args, type(self).__name__)  # MMEngine's file backend: local files only
         self.data_root = data_root or ''
         self._ann_file_arg = ann_file or ''
         self.ann_file = _join(self.data_root, ann_file) if ann_file else ''

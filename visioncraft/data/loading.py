@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..errors import ImageReadError
+from ..fileio.backend import check_backend_args
 from ..fileio.image import imdecode, imread, imwrite, unreadable_image_reason
 from ..registry import TRANSFORMS
 from ..structures import DataSample
@@ -28,28 +29,55 @@ class LoadImageFromFile(BaseTransform):
 
     Adds ``img_shape`` and ``ori_shape`` (h, w). A missing or unreadable file raises an error naming it;
     with ``ignore_empty=True`` the transform returns None instead (the dataset then picks another sample).
+
+    Args:
+        to_float32: return a float32 image instead of uint8.
+        color_type: ``'color'`` (3 channels, EXIF orientation applied), ``'grayscale'``, ``'unchanged'``, or
+            MMOCR's ``'color_ignore_orientation'`` / ``'grayscale_ignore_orientation'`` (the pixels as stored,
+            the EXIF orientation tag not applied).
+        ignore_empty: return None for a missing, unreadable or too small image instead of raising.
+        min_size: MMOCR's smallest accepted side in pixels: an image whose shorter side is under it counts as
+            unreadable (0: no limit).
+        imdecode_backend: ``'cv2'`` (the only decoder here; MMCV's name for it).
+        backend_args: MMEngine's file backend: None or ``dict(backend='local')``
+            (:func:`visioncraft.fileio.backend.check_backend_args`).
     """
 
-    def __init__(self, to_float32: bool = False, color_type: str = 'color', ignore_empty: bool = False) -> None:
-        if color_type not in ('color', 'grayscale', 'unchanged'):
-            raise ValueError(f"LoadImageFromFile color_type must be 'color', 'grayscale' or 'unchanged', "
+    COLOR_TYPES = ('color', 'grayscale', 'unchanged', 'color_ignore_orientation', 'grayscale_ignore_orientation')
+
+    def __init__(self, to_float32: bool = False, color_type: str = 'color', ignore_empty: bool = False, *,
+                 min_size: int = 0, imdecode_backend: str = 'cv2', backend_args: dict | None = None) -> None:
+        name = type(self).__name__
+        if color_type not in self.COLOR_TYPES:
+            raise ValueError(f"{name} color_type must be one of {', '.join(map(repr, self.COLOR_TYPES))}, "
                              f'got {color_type!r}')
+        if imdecode_backend != 'cv2':
+            raise ValueError(f"{name} imdecode_backend={imdecode_backend!r}: only 'cv2' (OpenCV) decodes images "
+                             "here; set imdecode_backend='cv2' or remove the key")
+        if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
+            raise ValueError(f'{name} min_size must be an int >= 0, got {min_size!r}')
+        check_backend_args(backend_args, name)
         self.to_float32 = to_float32
         self.color_type = color_type
         self.ignore_empty = ignore_empty
+        self.min_size = min_size
 
     def transform(self, results: dict) -> dict | None:
         import cv2
         path = results.get('img_path')
         if path is None:
             raise KeyError(f'LoadImageFromFile: the sample has no img_path (keys: {sorted(results)})')
-        flag = {'color': cv2.IMREAD_COLOR, 'grayscale': cv2.IMREAD_GRAYSCALE,
-                'unchanged': cv2.IMREAD_UNCHANGED}[self.color_type]
+        flag = {'color': cv2.IMREAD_COLOR, 'grayscale': cv2.IMREAD_GRAYSCALE, 'unchanged': cv2.IMREAD_UNCHANGED,
+                'color_ignore_orientation': cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION,
+                'grayscale_ignore_orientation': cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION,
+                }[self.color_type]
         img = imread(path, flag)
-        if img is None:
+        too_small = img is not None and min(img.shape[:2]) < self.min_size
+        if img is None or too_small:
             if self.ignore_empty:
                 return None
-            why = unreadable_image_reason(path)
+            why = (f'is {img.shape[1]}x{img.shape[0]} pixels, under min_size={self.min_size}' if too_small
+                   else unreadable_image_reason(path))
             sample = f' (sample {results["sample_idx"]})' if 'sample_idx' in results else ''
             raise (FileNotFoundError if why == 'does not exist' else ImageReadError)(
                 f'LoadImageFromFile: {path} {why}{sample}')

@@ -14,14 +14,14 @@ import math
 from collections.abc import Iterator, Sized
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import BatchSampler, Sampler
 
 from visioncraft.registry import DATA_SAMPLERS
 
 from .. import dist
 from .seeding import SeededIndex, sample_seed
 
-__all__ = ['DefaultSampler', 'InfiniteSampler']
+__all__ = ['DefaultSampler', 'InfiniteSampler', 'AspectRatioBatchSampler']
 
 
 def get_dist_info() -> tuple[int, int]:
@@ -194,3 +194,57 @@ class InfiniteSampler(_DistSampler):
     def __repr__(self) -> str:
         return (f'InfiniteSampler(per_pass={self.num_samples}, shuffle={self.shuffle}, seed={self.seed}, '
                 f'rank={self.rank}, world_size={self.world_size})')
+
+
+@DATA_SAMPLERS.register_module(['AspectRatioBatchSampler', 'mmdet.AspectRatioBatchSampler'])
+class AspectRatioBatchSampler(BatchSampler):
+    """Batches of images that are all landscape (``width >= height``) or all portrait, so a padded batch wastes
+    little (MMDetection 3.x's ``train_dataloader.batch_sampler=dict(type='AspectRatioBatchSampler')``).
+
+    Indices come from ``sampler`` in its order and go into one of two buckets by the ``width`` / ``height`` of
+    ``dataset.get_data_info(index)``; a bucket that reaches ``batch_size`` is yielded. At the end of the pass the
+    remainders of both buckets are yielded together, in ``batch_size`` chunks (the last chunk dropped with
+    ``drop_last``), so an epoch has as many batches as plain batching: ``ceil(N / batch_size)`` (floor with
+    ``drop_last``). Mid-epoch resume skips samples of the sampler's order, so the batches after a resume are
+    grouped again from there (the same samples, possibly other batch companions).
+
+    Args:
+        sampler: the index sampler (``train_dataloader.sampler``; the builder passes it).
+        batch_size: images per batch (``train_dataloader.batch_size``; the builder passes it).
+        drop_last: drop the last incomplete batch.
+    """
+
+    def __init__(self, sampler: Sampler, batch_size: int, drop_last: bool = False) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f'AspectRatioBatchSampler: batch_size must be a positive int, got {batch_size!r}')
+        if not hasattr(sampler, 'dataset'):
+            raise TypeError(f'AspectRatioBatchSampler: the sampler {type(sampler).__name__} has no dataset; it needs '
+                            'one whose get_data_info(i) gives width and height (DefaultSampler, InfiniteSampler)')
+        super().__init__(sampler, batch_size, drop_last)
+
+    def _is_portrait(self, index: int) -> bool:
+        dataset = self.sampler.dataset
+        info = dataset.get_data_info(int(index)) if hasattr(dataset, 'get_data_info') else None
+        if not isinstance(info, dict) or 'width' not in info or 'height' not in info:
+            raise KeyError(f'AspectRatioBatchSampler: sample {int(index)} of {type(dataset).__name__} has no '
+                           'width / height in get_data_info(); use a dataset that records image sizes (CocoDataset, '
+                           'VOCDataset) or drop train_dataloader.batch_sampler')
+        return info['width'] < info['height']
+
+    def __iter__(self):
+        buckets: tuple[list, list] = ([], [])
+        for index in self.sampler:
+            bucket = buckets[self._is_portrait(index)]
+            bucket.append(index)
+            if len(bucket) == self.batch_size:
+                yield list(bucket)
+                bucket.clear()
+        rest = buckets[0] + buckets[1]
+        while rest:
+            batch, rest = rest[:self.batch_size], rest[self.batch_size:]
+            if len(batch) == self.batch_size or not self.drop_last:
+                yield batch
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)

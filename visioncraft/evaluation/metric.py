@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from visioncraft import dist
+from visioncraft.fileio.backend import check_backend_args
 from visioncraft.registry import METRICS
 from visioncraft.structures import DataSample
 
@@ -80,6 +81,8 @@ class BaseMetric(metaclass=ABCMeta):
             ranks; ``'gpu'`` gathers them as they are.
         prefix: prepended to every key of the metrics dict as ``'{prefix}/{key}'``; defaults to the class
             attribute ``default_prefix`` (None means no prefix).
+        backend_args: MMEngine's file backend of the metric's files (``ann_file``, outputs): None or
+            ``dict(backend='local')``; another backend is an error (:func:`visioncraft.fileio.backend.check_backend_args`).
 
     Subclasses implement :meth:`process` (append one entry per sample to ``self.results``) and
     :meth:`compute_metrics`.
@@ -87,7 +90,9 @@ class BaseMetric(metaclass=ABCMeta):
 
     default_prefix: str | None = None
 
-    def __init__(self, collect_device: str = 'cpu', prefix: str | None = None) -> None:
+    def __init__(self, collect_device: str = 'cpu', prefix: str | None = None, *,
+                 backend_args: dict | None = None) -> None:
+        check_backend_args(backend_args, type(self).__name__)
         if collect_device not in ('cpu', 'gpu'):
             raise ValueError(f"{type(self).__name__}: collect_device must be 'cpu' or 'gpu', got {collect_device!r}")
         self.collect_device = collect_device

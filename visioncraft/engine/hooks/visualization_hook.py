@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...fileio.backend import check_backend_args
 from ...fileio.image import imread
 from ...config.checks import check_int, key_path
 from ...registry import HOOKS
@@ -51,13 +52,22 @@ class VisualizationHook(Hook):
         out_dir: during validation, write the pictures there too (same path rule) instead of to the
             visualizer's backends.
         score_thr: passed to the visualizer (detections under it are not drawn).
+        enable: MMOCR's and MMPose's name for ``draw`` (either turns drawing on).
+        draw_gt, draw_pred: draw the ground truth / the predictions (MMOCR's arguments; both by default).
+        backend_args: the file backend the images are read with (MMDetection / MMOCR): None or the local backend
+            (``dict(backend='local')``); any other backend is an error naming it.
     """
 
     priority = Priority.NORMAL
 
     def __init__(self, draw: bool = False, interval: int = 50, score_thr: float = 0.3, show: bool = False,
-                 wait_time: float = 0.0, test_out_dir: str | None = None, out_dir: str | None = None) -> None:
-        self.draw = draw or show or bool(test_out_dir) or bool(out_dir)
+                 wait_time: float = 0.0, test_out_dir: str | None = None, out_dir: str | None = None, *,
+                 enable: bool = False, draw_gt: bool = True, draw_pred: bool = True,
+                 backend_args: dict | None = None) -> None:
+        check_backend_args(backend_args, type(self).__name__)
+        self.draw = draw or enable or show or bool(test_out_dir) or bool(out_dir)
+        self.draw_gt = bool(draw_gt)
+        self.draw_pred = bool(draw_pred)
         self.out_dir = out_dir
         self.interval = check_int(interval, key_path('interval', 'VisualizationHook'), low=1)
         self.score_thr = score_thr
@@ -76,7 +86,8 @@ class VisualizationHook(Hook):
         out_file = _resolve(runner, self.out_dir) / f'{name}_{runner.iter}.png' if self.out_dir else None
         runner.visualizer.add_datasample(f'val_img/{name}', img, outputs[0], show=self.show,
                                          wait_time=self.wait_time, out_file=out_file,
-                                         pred_score_thr=self.score_thr, step=runner.iter)
+                                         pred_score_thr=self.score_thr, step=runner.iter,
+                                         draw_gt=self.draw_gt, draw_pred=self.draw_pred)
 
     def test_picture_name(self, sample) -> str:
         """The test picture's file name (no suffix): the image's stem (``test_N`` without an image path)."""
@@ -95,4 +106,5 @@ class VisualizationHook(Hook):
             out_file = out_dir / f'{stem}.png' if out_dir else None
             runner.visualizer.add_datasample(f'test_img/{stem}', img, sample, show=self.show,
                                              wait_time=self.wait_time, out_file=out_file,
-                                             pred_score_thr=self.score_thr, step=self._test_index)
+                                             pred_score_thr=self.score_thr, step=self._test_index,
+                                             draw_gt=self.draw_gt, draw_pred=self.draw_pred)

@@ -66,7 +66,11 @@ class ResNet(BackboneBase):
         channels_last: run in channels-last memory format (NHWC): the input is converted once, the outputs
             stay NHWC (convolutions downstream keep it). Same values to float rounding, faster oneDNN
             convolutions on CPU. ``None`` (default): on for CPU inputs when ``fold_bn`` is on.
-        style: only ``'pytorch'`` (stride on the 3x3 conv, as torchvision) is supported.
+        style: ``'pytorch'`` (a Bottleneck strides on its 3x3 conv ``conv2``, as torchvision) or ``'caffe'``
+            (MMDetection's caffe style, the original MSRA/Detectron layout: the stride is on the 1x1 ``conv1``,
+            ``conv2`` has stride 1). The parameters and state-dict keys are the same in both, so caffe-layout
+            checkpoints (``open-mmlab://detectron/resnet50_caffe``) load into ``style='caffe'``. BasicBlock
+            (depth 18 / 34) is the same in both styles.
         dcn: ``None`` or ``dict(type='DCNv2', deform_groups=1)``: in the stages marked by ``stage_with_dcn``
             the 3x3 conv of every block (Bottleneck's ``conv2``, which carries the stride; BasicBlock's
             second conv ``conv2``) becomes a :class:`~visioncraft.models.layers.ModulatedDeformConv2d` with
@@ -109,8 +113,10 @@ class ResNet(BackboneBase):
                              f'got {out_indices}')
         if not -1 <= frozen_stages <= num_stages:
             raise ValueError(f'ResNet frozen_stages must be in -1..{num_stages}, got {frozen_stages}')
-        if style != 'pytorch':
-            raise ValueError(f"ResNet style {style!r} is not supported; only 'pytorch' (torchvision's layers)")
+        if style not in ('pytorch', 'caffe'):
+            raise ValueError(f"ResNet style must be 'pytorch' (stride on the 3x3 conv) or 'caffe' (stride on the "
+                             f"first 1x1 conv), got {style!r}")
+        self.style = style
         norm_cfg = dict(type='BN', requires_grad=True) if norm_cfg is None else dict(norm_cfg)
         if init_cfg is not None and init_cfg.get('type') != 'Pretrained':
             raise ValueError(f"ResNet init_cfg must be None or dict(type='Pretrained', checkpoint=...), got {init_cfg}")
@@ -138,6 +144,8 @@ class ResNet(BackboneBase):
             setattr(self, name, getattr(net, name))
             if self.avg_down:
                 _avg_down_shortcut(getattr(self, name)[0])
+            if style == 'caffe':
+                _caffe_stride(getattr(self, name)[0])
         self.dcn, self.stage_with_dcn = _check_dcn(dcn, stage_with_dcn)
         if self.dcn is not None:
             for name, with_dcn in zip(self.stage_names, self.stage_with_dcn):
@@ -212,6 +220,13 @@ def _deep_stem(in_channels: int, channels: int, norm_layer) -> nn.Sequential:
         layers += [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), norm_layer(cout),
                    nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)
+
+
+def _caffe_stride(block: nn.Module) -> None:
+    """Caffe style: move a Bottleneck's stride from its 3x3 ``conv2`` to its 1x1 ``conv1`` (same weights)."""
+    if not isinstance(block, torchvision.models.resnet.Bottleneck) or block.conv2.stride == (1, 1):
+        return
+    block.conv1.stride, block.conv2.stride = block.conv2.stride, (1, 1)
 
 
 def _avg_down_shortcut(block: nn.Module) -> None:

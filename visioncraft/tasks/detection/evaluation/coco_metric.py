@@ -84,7 +84,8 @@ class CocoMetric(BaseMetric):
         format_only: only write ``<outfile_prefix>.{bbox,segm,proposal}.json`` (e.g. for a test-dev server)
             and return ``{}``.
         outfile_prefix: where result JSON files go (required by ``format_only``; written whenever given).
-        collect_device, prefix: see :class:`~visioncraft.evaluation.BaseMetric` (default prefix ``'coco'``).
+        collect_device, prefix, backend_args: see :class:`~visioncraft.evaluation.BaseMetric` (default prefix
+            ``'coco'``; ``backend_args``: local files only).
         sort_categories: when the category order comes from ``ann_file`` (no ``classes`` in ``dataset_meta``),
             order categories by id instead of by their position in the file.
 
@@ -104,8 +105,8 @@ class CocoMetric(BaseMetric):
                  classwise: bool = False, proposal_nums: Sequence[int] = (100, 300, 1000),
                  iou_thrs: float | Sequence[float] | None = None, metric_items: Sequence[str] | None = None,
                  format_only: bool = False, outfile_prefix: str | None = None, collect_device: str = 'cpu',
-                 prefix: str | None = None, sort_categories: bool = False) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix)
+                 prefix: str | None = None, sort_categories: bool = False, backend_args: dict | None = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix, backend_args=backend_args)
         metrics = [metric] if isinstance(metric, str) else list(metric)
         bad = [m for m in metrics if m not in METRIC_TYPES]
         if bad or not metrics:

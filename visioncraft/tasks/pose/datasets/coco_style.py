@@ -119,7 +119,8 @@ class BaseCocoStyleDataset(BaseDataset):
                  metainfo: dict | None = None, data_root: str = '', data_prefix: dict | None = None,
                  filter_cfg: dict | None = None, indices: int | Sequence[int] | None = None,
                  serialize_data: bool = True, pipeline: Sequence[dict | Callable] = (), test_mode: bool = False,
-                 lazy_init: bool = False, max_refetch: int = 1000, skip_invalid: bool = False) -> None:
+                 lazy_init: bool = False, max_refetch: int = 1000, skip_invalid: bool = False,
+                 backend_args: dict | None = None) -> None:
         name = type(self).__name__
         self.skip_invalid = bool(skip_invalid)
         self.num_invalid_skipped = 0
@@ -146,7 +147,8 @@ class BaseCocoStyleDataset(BaseDataset):
         with default_scope(get_default_scope() or 'mmpose'):
             super().__init__(ann_file=ann_file, metainfo=None, data_root=data_root, data_prefix=prefix,
                              filter_cfg=filter_cfg, indices=indices, serialize_data=serialize_data,
-                             pipeline=pipeline, test_mode=test_mode, lazy_init=True, max_refetch=max_refetch)
+                             pipeline=pipeline, test_mode=test_mode, lazy_init=True, max_refetch=max_refetch,
+                             backend_args=backend_args)
         self.bbox_file = osp.join(self.data_root, bbox_file) if bbox_file and self.data_root and \
             not osp.isabs(bbox_file) and not osp.exists(bbox_file) else bbox_file
         self._metainfo = parsed

@@ -15,7 +15,7 @@ __all__ = ['PoseVisualizationHook']
 @HOOKS.register_module(['PoseVisualizationHook', 'mmpose.PoseVisualizationHook'])
 class PoseVisualizationHook(VisualizationHook):
     """Args: those of :class:`VisualizationHook`, plus MMPose's ``enable`` (= ``draw``) and ``kpt_thr``
-    (= ``score_thr``: keypoints scoring below it are not drawn). ``backend_args`` is accepted and ignored."""
+    (= ``score_thr``: keypoints scoring below it are not drawn). ``backend_args``: as for :class:`VisualizationHook` (local files only)."""
 
     def __init__(self, draw: bool = False, interval: int = 50, score_thr: float | None = None, show: bool = False,
                  wait_time: float = 0.0, test_out_dir: str | None = None, out_dir: str | None = None, *,
@@ -23,7 +23,7 @@ class PoseVisualizationHook(VisualizationHook):
         if score_thr is None:
             score_thr = 0.3 if kpt_thr is None else kpt_thr
         super().__init__(draw=draw or enable, interval=interval, score_thr=float(score_thr), show=show,
-                         wait_time=wait_time, test_out_dir=test_out_dir, out_dir=out_dir)
+                         wait_time=wait_time, test_out_dir=test_out_dir, out_dir=out_dir, backend_args=backend_args)
 
     def test_picture_name(self, sample) -> str:
         """``<image stem>_<annotation id>``: a top-down sample is one person, and an image holds several."""
