@@ -46,10 +46,11 @@ TASKS = {
     'textdet': ('configs/quickstart/textdet_synth.py', 'scene', None),
     'ctc': ('configs/quickstart/textrecog_synth.py', 'word', None),
     'attention': ('configs/textrecog/svtr/svtr-tiny-attn_20e_st_mj.py', 'word', None),
-    'pose-heatmap': ('configs/pose/topdown_heatmap/td-hm_res50_8xb64-210e_coco-256x192.py', 'persons', None),
-    'pose-simcc': ('configs/pose/rtmpose/rtmpose-t_8xb256-420e_coco-256x192.py', 'persons', None),
-    'retinanet': ('configs/detection/retinanet/retinanet_mobilenetv3-large_fpn_1x_coco.py', 'photo', (384, 256)),
-    'faster-rcnn': ('configs/detection/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', 'photo', (384, 256)),
+    'pose-heatmap': ('configs/body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py', 'persons',
+                     None),
+    'pose-simcc': ('configs/body_2d_keypoint/rtmpose/coco/rtmpose-t_8xb256-420e_coco-256x192.py', 'persons', None),
+    'retinanet': ('configs/retinanet/retinanet_mobilenetv3-large_fpn_1x_coco.py', 'photo', (384, 256)),
+    'faster-rcnn': ('configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', 'photo', (384, 256)),
 }
 #: the default run: every task, detection by RetinaNet (Faster R-CNN adds ~1 min on two cores: --tasks faster-rcnn)
 DEFAULT_TASKS = [t for t in TASKS if t != 'faster-rcnn']

@@ -35,11 +35,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 CONFIGS = {
-    'res50': REPO / 'configs/pose/topdown_heatmap/td-hm_res50_8xb64-210e_coco-256x192.py',
+    'res50': REPO / 'configs/body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py',
     # H4b's RTMPose-style SimCC recipe; the first existing file of these is used
-    'simcc': [REPO / 'configs/pose/rtmpose/rtmpose-m_8xb256-420e_coco-256x192.py',
-              REPO / 'configs/pose/rtmpose/rtmpose-s_8xb256-420e_coco-256x192.py',
-              REPO / 'configs/pose/rtmpose/rtmpose-t_8xb256-420e_coco-256x192.py'],
+    'simcc': [REPO / 'configs/body_2d_keypoint/rtmpose/coco/rtmpose-m_8xb256-420e_coco-256x192.py',
+              REPO / 'configs/body_2d_keypoint/rtmpose/coco/rtmpose-s_8xb256-420e_coco-256x192.py',
+              REPO / 'configs/body_2d_keypoint/rtmpose/coco/rtmpose-t_8xb256-420e_coco-256x192.py'],
 }
 
 
@@ -49,7 +49,7 @@ def _config_path(name: str) -> Path | None:
         return cand if cand.is_file() else None
     found = [p for p in cand if p.is_file()]
     if not found:  # any SimCC recipe at 256x192
-        found = sorted((REPO / 'configs/pose/rtmpose').glob('*coco-256x192.py'))
+        found = sorted((REPO / 'configs/body_2d_keypoint/rtmpose/coco').glob('*coco-256x192.py'))
     return found[0] if found else None
 
 

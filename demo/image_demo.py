@@ -6,8 +6,8 @@
                               [--print-result] [--palette none|random|coco|voc|citys]
 
 ``INPUTS`` is an image, a folder of images, a glob pattern or an http(s) URL; ``MODEL`` a config file (a config name
-under ``configs/detection/``, or an exported model directory). Writes ``OUT_DIR/vis/<image name>`` and
-``OUT_DIR/preds/<image stem>.json`` per image (default ``outputs/``, as MMDetection).
+of ``configs/faster_rcnn/``, ``configs/retinanet/``, ..., or an exported model directory). Writes
+``OUT_DIR/vis/<image name>`` and ``OUT_DIR/preds/<image stem>.json`` per image (default ``outputs/``, as MMDetection).
 
 MMDetection 2.x's form works too: ``python demo/image_demo.py IMG CONFIG CHECKPOINT [--out-file result.png]
 [--score-thr 0.3] [--async-test]``: with ``--out-file`` the drawing of the one image is written there; without it,

@@ -5,8 +5,8 @@
 # re-parameterisable form; ppocrv4_mobile_det_deploy_icdar2015.py is the folded form of the official weights.
 _base_ = [
     '../_base_/models/ppocrv4_mobile_det.py',
-    '../_base_/datasets/icdar2015.py',
-    '../_base_/textdet_default_runtime.py',
+    '../textdet/_base_/datasets/icdar2015.py',
+    '../textdet/_base_/default_runtime.py',
 ]
 db_codec = {{_base_.model.det_head.codec}}
 train_pipeline = [
@@ -27,9 +27,19 @@ test_pipeline = [
     dict(type='LoadOCRAnnotations', with_polygon=True, with_bbox=True, with_label=True),
     dict(type='PackTextDetInputs', meta_keys=('img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
-train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+icdar2015_textdet_train = {{_base_.icdar2015_textdet_train}}
+icdar2015_textdet_train['pipeline'] = train_pipeline
+icdar2015_textdet_test = {{_base_.icdar2015_textdet_test}}
+icdar2015_textdet_test['pipeline'] = test_pipeline
+train_dataloader = dict(
+    batch_size=8, num_workers=8, persistent_workers=True, sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=icdar2015_textdet_train)
+val_dataloader = dict(
+    batch_size=1, num_workers=4, persistent_workers=True, drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False), dataset=icdar2015_textdet_test)
 test_dataloader = val_dataloader
+val_evaluator = dict(type='HmeanIOUMetric')
+test_evaluator = val_evaluator
 
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=0.001, betas=(0.9, 0.999), eps=1e-8,
                                                          weight_decay=5e-5))

@@ -6,9 +6,9 @@
 # recipe (PaddleOCR trains this model on its own Chinese / English data with an extra attention head).
 _base_ = [
     '../_base_/models/ppocrv4_mobile_rec.py',
-    '../_base_/datasets/mjsynth.py',
-    '../_base_/datasets/iiit5k.py',
-    '../_base_/textrecog_default_runtime.py',
+    '../textrecog/_base_/datasets/mjsynth.py',
+    '../textrecog/_base_/datasets/iiit5k.py',
+    '../textrecog/_base_/default_runtime.py',
 ]
 model = dict(backbone=dict(deploy=True))
 train_pipeline = [

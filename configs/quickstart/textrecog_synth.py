@@ -11,7 +11,7 @@
 # Earlier tries, same data: 6 epochs at lr 1.5e-3 with stronger augmentation (inversion 0.2, jitter 0.5, blur 0.2)
 # reached 0.864-0.888; a BiLSTM without the shortcut, or BatchNorm on 3 convs only, stayed on the all-blank plateau
 # for the first 300+ steps.
-_base_ = ['../_base_/textrecog_default_runtime.py']
+_base_ = ['../textrecog/_base_/default_runtime.py']
 
 data_root = 'data/textrecog_synth'
 synth = dict(type='SynthTextRecogDataset', data_root=data_root, num_train=11200, num_val=500, seed=0)

@@ -44,7 +44,7 @@ CONFIGS = [
     ('configs/quickstart/det_shapes.py', ['--shape', '64'], (64, 64), 'RetinaNet'),
     ('configs/textdet/dbnet/dbnet_resnet18_fpnc_1200e_icdar2015.py', ['--shape', '64', '96'], (64, 96), 'DBNet'),
     ('configs/textrecog/crnn/crnn_mini-vgg_5e_mj.py', [], (32, 100), 'CRNN'),
-    ('configs/pose/rtmpose/rtmpose-t_8xb256-420e_coco-256x192.py', [], (256, 192), 'TopdownPoseEstimator'),
+    ('configs/body_2d_keypoint/rtmpose/coco/rtmpose-t_8xb256-420e_coco-256x192.py', [], (256, 192), 'TopdownPoseEstimator'),
 ]
 
 
@@ -60,7 +60,7 @@ def test_get_flops_counts_every_task(config, extra, shape, model, capsys):
 
 
 def test_default_shapes():
-    retina = Config.fromfile(REPO / 'configs/detection/retinanet/retinanet_r50_fpn_1x_coco.py')
+    retina = Config.fromfile(REPO / 'configs/retinanet/retinanet_r50_fpn_1x_coco.py')
     assert flops.default_input_shape(retina)[0] == (1280, 800)  # MMDetection's get_flops.py default (H, W)
     dbnet = Config.fromfile(REPO / 'configs/textdet/dbnet/dbnet_resnet18_fpnc_1200e_icdar2015.py')
     assert flops.default_input_shape(dbnet)[0] == (736, 1333)  # its test Resize scale (1333, 736)

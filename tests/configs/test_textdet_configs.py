@@ -1,4 +1,4 @@
-"""Every config under configs/textdet/ loads with Config.fromfile and builds its model (pretrained backbone
+"""Every recipe under configs/textdet/ loads with Config.fromfile and builds its model (pretrained backbone
 weights dropped, so nothing downloads), and the model's forward runs on a small batch; the recipes carry the
 textdet runtime (TextDetLocalVisualizer) and MMOCR's DBNet settings."""
 from __future__ import annotations
@@ -7,11 +7,12 @@ import pytest
 import torch
 
 import visioncraft  # noqa: F401  (fills the registries)
+from config_files import recipes
 from conftest import REPO, model_cfg_without_pretrained as _model_cfg
 from visioncraft.config import Config
 from visioncraft.registry import MODELS
 
-CONFIGS = sorted((REPO / 'configs' / 'textdet').rglob('*.py'))
+CONFIGS = recipes(REPO / 'configs' / 'textdet')
 
 
 def test_there_are_textdet_configs():

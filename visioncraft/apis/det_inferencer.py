@@ -69,7 +69,7 @@ class DetInferencer(BaseInferencer):
 
     Args:
         model: a detection config file, a model alias (:data:`~visioncraft.apis.model_aliases.DET_ALIASES`, or the
-            name of a config under ``configs/detection/``; needs ``weights``), or a directory written by
+            name of a config of a ``DET_CONFIG_DIRS`` folder; needs ``weights``), or a directory written by
             ``visioncraft export`` for a detector (then ``weights`` must be None).
         weights: the checkpoint (path or http(s) URL); None with a config keeps random weights (with a warning).
         device: ``None`` / ``'auto'`` (CUDA when available, else the CPU), ``'cpu'``, ``'cuda[:N]'``.

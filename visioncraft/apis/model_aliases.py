@@ -12,39 +12,46 @@ from pathlib import Path
 from visioncraft.errors import mark_user_error
 from visioncraft.fileio.package_data import find_package_file, package_data_roots
 
-__all__ = ['POSE2D_ALIASES', 'DET_ALIASES', 'resolve_pose2d', 'resolve_det_model']
+__all__ = ['POSE2D_ALIASES', 'DET_ALIASES', 'DET_CONFIG_DIRS', 'resolve_pose2d', 'resolve_det_model']
+
+#: the folders of ``configs/`` that hold detection recipes (MMDetection's layout: one folder per model family or
+#: data set); a config file name under one of them is a model name :func:`resolve_det_model` accepts
+DET_CONFIG_DIRS: tuple[str, ...] = ('faster_rcnn', 'mask_rcnn', 'retinanet', 'fcos', 'pascal_voc', 'cityscapes',
+                                    'torchvision')
 
 #: model aliases :class:`~visioncraft.apis.PoseInferencer` accepts for ``pose2d``: candidate configs (relative to
 #: the repository root), the first one found wins
 POSE2D_ALIASES: dict[str, tuple[str, ...]] = {
-    'human': ('configs/pose/rtmpose/rtmpose-s_8xb256-420e_coco-256x192.py',
-              'configs/pose/topdown_heatmap/td-hm_res50_8xb64-210e_coco-256x192.py'),
+    'human': ('configs/body_2d_keypoint/rtmpose/coco/rtmpose-s_8xb256-420e_coco-256x192.py',
+              'configs/body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py'),
 }
 
 #: model aliases :class:`~visioncraft.apis.DetInferencer` accepts for ``model`` (besides the file name, without
-#: ``.py``, of any config under ``configs/detection/``: MMDetection's model names): candidate configs, first found wins
+#: ``.py``, of any config in a :data:`DET_CONFIG_DIRS` folder: MMDetection's model names): candidate configs, first
+#: found wins
 DET_ALIASES: dict[str, tuple[str, ...]] = {
-    'retinanet': ('configs/detection/retinanet/retinanet_r50_fpn_1x_coco.py',),
-    'faster-rcnn': ('configs/detection/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',),
-    'mask-rcnn': ('configs/detection/mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',),
-    'fcos': ('configs/detection/fcos/fcos_r50_fpn_1x_coco.py',),
+    'retinanet': ('configs/retinanet/retinanet_r50_fpn_1x_coco.py',),
+    'faster-rcnn': ('configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',),
+    'mask-rcnn': ('configs/mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',),
+    'fcos': ('configs/fcos/fcos_r50_fpn_1x_coco.py',),
     'det_shapes': ('configs/quickstart/det_shapes.py',),
 }
 
 
 def _named_det_configs() -> dict[str, Path]:
-    """``{config file stem: path}`` of the configs under ``configs/detection/`` (package data first)."""
+    """``{config file stem: path}`` of the configs in the :data:`DET_CONFIG_DIRS` folders (package data first)."""
     found: dict[str, Path] = {}
     for root in package_data_roots():
-        for path in sorted((root / 'configs' / 'detection').glob('**/*.py')):
-            found.setdefault(path.stem, path)
+        for folder in DET_CONFIG_DIRS:
+            for path in sorted((root / 'configs' / folder).glob('**/*.py')):
+                found.setdefault(path.stem, path)
     return found
 
 
 def resolve_det_model(model: str | os.PathLike, weights: str | os.PathLike | None) -> str:
     """The config file for :class:`~visioncraft.apis.DetInferencer`'s ``model``: a config path, an alias of
-    :data:`DET_ALIASES` or the name of a config under ``configs/detection/`` (``retinanet_r50_fpn_1x_coco``); a
-    name needs ``weights`` (nothing is downloaded)."""
+    :data:`DET_ALIASES` or the name of a config in a :data:`DET_CONFIG_DIRS` folder (``retinanet_r50_fpn_1x_coco``
+    of ``configs/retinanet/``); a name needs ``weights`` (nothing is downloaded)."""
     key = str(model)
     path = Path(key)
     if path.is_file():
@@ -60,7 +67,7 @@ def resolve_det_model(model: str | os.PathLike, weights: str | os.PathLike | Non
     if found is None:
         raise FileNotFoundError(f'DetInferencer: model={key!r} is neither a config file, an exported model directory, '
                                 f'an alias ({", ".join(DET_ALIASES)}) nor the name of a config under '
-                                'configs/detection/')
+                                f'configs/{{{",".join(DET_CONFIG_DIRS)}}}/')
     if weights is None:
         raise mark_user_error(ValueError(
             f"DetInferencer: model='{key}' resolves to {found}, but no weights can be downloaded here: pass "

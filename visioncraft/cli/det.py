@@ -5,7 +5,8 @@ Writes, per image, ``<out-dir>/preds/<stem>.json`` (``labels``, ``scores``, ``bb
 segmentation, ``masks`` as COCO RLEs; every prediction, whatever ``--pred-score-thr``) and ``<out-dir>/vis/<name>``
 (the predictions scoring at least ``--pred-score-thr`` drawn); a video gives ``<out-dir>/preds/<stem>.json`` (one
 entry per frame) and the drawn video ``<out-dir>/vis/<video name>``. ``--model`` is a config file (with
-``--weights``), the name of a config under ``configs/detection/``, or a directory written by ``visioncraft export``.
+``--weights``), the name of a detection config (``configs/faster_rcnn/``, ``configs/retinanet/``, ...), or a directory
+written by ``visioncraft export``.
 """
 from __future__ import annotations
 

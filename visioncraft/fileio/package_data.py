@@ -26,7 +26,7 @@ def package_data_roots() -> tuple[Path, ...]:
 
 def find_package_file(*candidates: str | os.PathLike) -> Path:
     """The first of ``candidates`` (paths relative to the repository root, e.g.
-    ``'configs/pose/rtmpose/rtmpose-s_8xb256-420e_coco-256x192.py'``) that is a file under one of
+    ``'configs/body_2d_keypoint/rtmpose/coco/rtmpose-s_8xb256-420e_coco-256x192.py'``) that is a file under one of
     :func:`package_data_roots`; each candidate is looked for in every root before the next candidate.
 
     Raises:

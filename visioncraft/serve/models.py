@@ -7,7 +7,7 @@ The ``MODEL`` syntax (one argument per served model)::
     MODEL  = [NAME=]PART[+PART]
     PART   = SOURCE[,WEIGHTS]
     SOURCE = a config file (.py / .yaml / .yml / .json), a model alias the inferencers accept (``retinanet``,
-             ``det_shapes``, the name of a config under configs/detection/, ``human`` for pose), or a directory
+             ``det_shapes``, the name of a config of configs/retinanet/ etc., ``human`` for pose), or a directory
              written by ``visioncraft export``
     WEIGHTS = the checkpoint of a config or an alias (a path or an http(s) URL); never with an exported directory
 

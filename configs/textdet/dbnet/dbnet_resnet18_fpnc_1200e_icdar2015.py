@@ -1,13 +1,26 @@
 # DBNet R-18 FPNC on ICDAR 2015 (MMOCR's dbnet_resnet18_fpnc_1200e_icdar2015.py): 1200 epochs of SGD with a
 # poly learning-rate decay, validation every 20 epochs.
 _base_ = [
-    '../../_base_/models/dbnet_resnet18_fpnc.py',
-    '../../_base_/datasets/icdar2015.py',
-    '../../_base_/textdet_default_runtime.py',
+    '_base_dbnet_resnet18_fpnc.py',
+    '../_base_/datasets/icdar2015.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_sgd_1200e.py',
 ]
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.007, momentum=0.9, weight_decay=0.0001))
-train_cfg = dict(by_epoch=True, max_epochs=1200, val_interval=20)
-val_cfg = dict()
-test_cfg = dict()
-param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=1e-7, end=1200, by_epoch=True)]
+
+# the dataset entries of the base with the DBNet pipelines
+icdar2015_textdet_train = {{_base_.icdar2015_textdet_train}}
+icdar2015_textdet_train['pipeline'] = {{_base_.train_pipeline}}
+icdar2015_textdet_test = {{_base_.icdar2015_textdet_test}}
+icdar2015_textdet_test['pipeline'] = {{_base_.test_pipeline}}
+
+train_dataloader = dict(
+    batch_size=16, num_workers=8, persistent_workers=True, sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=icdar2015_textdet_train)
+val_dataloader = dict(
+    batch_size=1, num_workers=4, persistent_workers=True, drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=icdar2015_textdet_test)
+test_dataloader = val_dataloader
+val_evaluator = dict(type='HmeanIOUMetric')
+test_evaluator = val_evaluator
 auto_scale_lr = dict(enable=False, base_batch_size=16)

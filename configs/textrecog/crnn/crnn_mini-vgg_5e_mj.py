@@ -2,15 +2,15 @@
 # usual benchmarks at once (CUTE80, IIIT5K, SVT, SVTP, IC13, IC15), each reported under its own prefix
 # (IIIT5K/recog/word_acc, ...) by MultiDatasetsEvaluator, as MMOCR does.
 _base_ = [
-    '../../_base_/datasets/mjsynth.py',
-    '../../_base_/datasets/cute80.py',
-    '../../_base_/datasets/iiit5k.py',
-    '../../_base_/datasets/svt.py',
-    '../../_base_/datasets/svtp.py',
-    '../../_base_/datasets/icdar2013.py',
-    '../../_base_/datasets/icdar2015_textrecog.py',
-    '../../_base_/textrecog_default_runtime.py',
-    '../../_base_/schedules/schedule_adadelta_5e.py',
+    '../_base_/datasets/mjsynth.py',
+    '../_base_/datasets/cute80.py',
+    '../_base_/datasets/iiit5k.py',
+    '../_base_/datasets/svt.py',
+    '../_base_/datasets/svtp.py',
+    '../_base_/datasets/icdar2013.py',
+    '../_base_/datasets/icdar2015.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_adadelta_5e.py',
     '_base_crnn_mini-vgg.py',
 ]
 

@@ -2,9 +2,9 @@
 # nrtr_modality-transform_6e_st_mj.py. Trained on MJSynth here (MMOCR adds SynthText: concatenate a second
 # OCRDataset in train_dataloader.dataset), tested on IIIT5K as the CRNN / SVTR configs.
 _base_ = [
-    '../../_base_/datasets/mjsynth.py',
-    '../../_base_/datasets/iiit5k.py',
-    '../../_base_/textrecog_default_runtime.py',
+    '../_base_/datasets/mjsynth.py',
+    '../_base_/datasets/iiit5k.py',
+    '../_base_/default_runtime.py',
     '_base_nrtr_modality-transform.py',
 ]
 

@@ -3,9 +3,9 @@
 # merges, combining to one 192-wide feature per stride-4 column) -> a linear CTC classifier. Trained on MJSynth
 # here (MMOCR adds SynthText), 20 epochs of AdamW with a cosine schedule, tested on IIIT5K.
 _base_ = [
-    '../../_base_/datasets/mjsynth.py',
-    '../../_base_/datasets/iiit5k.py',
-    '../../_base_/textrecog_default_runtime.py',
+    '../_base_/datasets/mjsynth.py',
+    '../_base_/datasets/iiit5k.py',
+    '../_base_/default_runtime.py',
 ]
 dictionary = dict(type='Dictionary', builtin='english_digits_symbols', with_unknown=True, case='keep')
 model = dict(

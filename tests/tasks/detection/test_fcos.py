@@ -252,7 +252,7 @@ def _model_cfg(cfg) -> dict:
 
 
 def test_fcos_config_builds():
-    cfg = Config.fromfile(REPO / 'configs/detection/fcos/fcos_r50_fpn_1x_coco.py')
+    cfg = Config.fromfile(REPO / 'configs/fcos/fcos_r50_fpn_1x_coco.py')
     assert cfg.model.backbone.init_cfg.checkpoint == 'torchvision://resnet50'
     assert cfg.optim_wrapper.optimizer.lr == 0.01 and cfg.optim_wrapper.clip_grad.max_norm == 35
     assert cfg.optim_wrapper.paramwise_cfg.bias_lr_mult == 2.0
@@ -269,7 +269,7 @@ def test_fcos_config_builds():
 
 
 def test_retinanet_mobilenetv3_config_builds_and_runs():
-    cfg = Config.fromfile(REPO / 'configs/detection/retinanet/retinanet_mobilenetv3-large_fpn_1x_coco.py')
+    cfg = Config.fromfile(REPO / 'configs/retinanet/retinanet_mobilenetv3-large_fpn_1x_coco.py')
     model_cfg = _model_cfg(cfg)
     assert model_cfg['backbone']['init_cfg']['checkpoint'] == 'torchvision://mobilenet_v3_large'
     assert 'depth' not in model_cfg['backbone']  # _delete_ replaced the ResNet settings

@@ -174,7 +174,7 @@ def test_neck_channel_mismatch_is_an_error():
 
 # -- configs ---------------------------------------------------------------------------------------
 def test_retinanet_config_builds():
-    cfg = Config.fromfile(REPO / 'configs/detection/retinanet/retinanet_r50_fpn_1x_coco.py')
+    cfg = Config.fromfile(REPO / 'configs/retinanet/retinanet_r50_fpn_1x_coco.py')
     assert cfg.model.backbone.init_cfg.checkpoint == 'torchvision://resnet50'
     assert cfg.optim_wrapper.optimizer.lr == 0.01 and cfg.optim_wrapper.optimizer.momentum == 0.9
     assert cfg.train_cfg.max_epochs == 12 and cfg.auto_scale_lr.base_batch_size == 16

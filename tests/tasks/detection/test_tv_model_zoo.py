@@ -1,5 +1,5 @@
 """torchvision's COCO detectors as an 80-class model zoo: ``convert_torchvision --coco80`` and the configs of
-configs/detection/torchvision/. A random-init torchvision model, converted with ``coco80`` and loaded into
+configs/torchvision/. A random-init torchvision model, converted with ``coco80`` and loaded into
 the model built from the config file, gives torchvision's detections restricted to the 80 real COCO
 classes (our label ``k`` is torchvision's ``COCO80_CATEGORY_IDS[k]``).
 
@@ -28,7 +28,7 @@ from visioncraft.tasks.detection.models import convert_torchvision as conv
 from visioncraft.tasks.detection.models.prior_generators import (AnchorGenerator, TorchvisionAnchorGenerator,
                                                                  TorchvisionPointGenerator)
 
-CONFIGS = Path(__file__).resolve().parents[3] / 'configs' / 'detection' / 'torchvision'
+CONFIGS = Path(__file__).resolve().parents[3] / 'configs' / 'torchvision'
 VALID = torch.tensor(conv.COCO80_CATEGORY_IDS)
 UNUSED = torch.tensor([i for i in range(1, 91) if i not in conv.COCO80_CATEGORY_IDS])
 # config file -> (config function, its num_classes for 80 COCO classes)

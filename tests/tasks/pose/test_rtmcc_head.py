@@ -229,16 +229,16 @@ def test_rtmpose_estimator_with_cspnext_trains_and_predicts():
 
 # -- configs --------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize('path, params, head_channels', [
-    ('topdown_heatmap/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py', 28.54e6, 32),
-    ('topdown_heatmap/td-hm_hrnet-w48_8xb32-210e_coco-256x192.py', 63.60e6, 48),
-    ('rtmpose/rtmpose-s_8xb256-420e_coco-256x192.py', 5.47e6, 512),
-    ('rtmpose/rtmpose-t_8xb256-420e_coco-256x192.py', 3.34e6, 384),
+    ('topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py', 28.54e6, 32),
+    ('topdown_heatmap/coco/td-hm_hrnet-w48_8xb32-210e_coco-256x192.py', 63.60e6, 48),
+    ('rtmpose/coco/rtmpose-s_8xb256-420e_coco-256x192.py', 5.47e6, 512),
+    ('rtmpose/coco/rtmpose-t_8xb256-420e_coco-256x192.py', 3.34e6, 384),
 ])
 def test_hrnet_and_rtmpose_configs_build_the_published_models(path, params, head_channels):
     from conftest import REPO, model_cfg_without_pretrained
     from visioncraft.config import Config
     from visioncraft.registry import HOOKS, TRANSFORMS, default_scope
-    cfg = Config.fromfile(REPO / 'configs/pose' / path)
+    cfg = Config.fromfile(REPO / 'configs/body_2d_keypoint' / path)
     assert cfg.default_scope == 'mmpose' and cfg.model.head.in_channels == head_channels
     assert cfg.model.backbone.init_cfg.type == 'Pretrained'
     model = MODELS.build(model_cfg_without_pretrained(cfg)).eval()

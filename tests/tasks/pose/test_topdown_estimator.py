@@ -295,7 +295,7 @@ def test_pose_data_preprocessor_normalises_bgr_to_rgb_and_keeps_samples_on_cpu_a
 @pytest.mark.parametrize('name,depth', [('td-hm_res50_8xb64-210e_coco-256x192.py', 50),
                                         ('td-hm_res101_8xb64-210e_coco-256x192.py', 101)])
 def test_simplebaseline_configs(name, depth):
-    cfg = Config.fromfile(REPO / 'configs/pose/topdown_heatmap' / name)
+    cfg = Config.fromfile(REPO / 'configs/body_2d_keypoint/topdown_heatmap/coco' / name)
     assert cfg.default_scope == 'mmpose'
     assert cfg.visualizer.type == 'PoseLocalVisualizer'
     ckpt = cfg.default_hooks.checkpoint
@@ -345,7 +345,7 @@ def test_res50_config_pipelines_feed_the_estimator():
     from visioncraft.data.collate import pseudo_collate
     from visioncraft.data.transforms import Compose
     from visioncraft.registry import default_scope
-    cfg = Config.fromfile(REPO / 'configs/pose/topdown_heatmap/td-hm_res50_8xb64-210e_coco-256x192.py')
+    cfg = Config.fromfile(REPO / 'configs/body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py')
     rng = np.random.default_rng(0)
     with default_scope(cfg.default_scope):
         train = Compose(cfg.train_dataloader.dataset.pipeline)

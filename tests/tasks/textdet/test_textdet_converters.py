@@ -66,7 +66,8 @@ def test_cli_wrappers(tmp_path):
 
 @pytest.mark.slow
 def test_icdar2015_base_config_runs_end_to_end(tmp_path):
-    """configs/_base_/datasets/icdar2015.py: converted data, the DBNet train / test pipelines, the metric."""
+    """configs/textdet/_base_/datasets/icdar2015.py in the DBNet R-18 recipe: converted data, the DBNet train / test
+    pipelines, the metric."""
     import copy
 
     from visioncraft.config import Config
@@ -76,7 +77,7 @@ def test_icdar2015_base_config_runs_end_to_end(tmp_path):
     _icdar(root)
     subprocess.run([sys.executable, str(REPO / 'tools/dataset_converters/textdet/icdar2015.py'), str(root)],
                    check=True, cwd=REPO)
-    cfg = Config.fromfile(str(REPO / 'configs/_base_/datasets/icdar2015.py'))
+    cfg = Config.fromfile(str(REPO / 'configs/textdet/dbnet/dbnet_resnet18_fpnc_1200e_icdar2015.py'))
     assert cfg.icdar2015_textdet_data_root == 'data/icdar2015'
     assert cfg.val_evaluator == dict(type='HmeanIOUMetric')
     cfg = cfg.to_dict()

@@ -4,11 +4,11 @@
 torchvision's COCO models have 91 class slots: index = COCO category id, 0 the background, and 10 ids
 (12, 26, 29, 30, 45, 66, 68, 69, 71, 83) that COCO never uses ('N/A'). ``--coco80`` (``coco80=True``) keeps
 only the 80 real classes, in category-id order, so that label ``k`` is :class:`CocoDataset`'s class ``k``
-and the converted checkpoint runs with the COCO configs of ``configs/detection/torchvision/``::
+and the converted checkpoint runs with the COCO configs of ``configs/torchvision/``::
 
     python -m visioncraft.tasks.detection.models.convert_torchvision --arch retinanet --coco80 \
         retinanet_resnet50_fpn_coco-eeacb38b.pth retinanet_r50_fpn_tv_coco.pth
-    python tools/test.py configs/detection/torchvision/retinanet_r50_fpn_tv_coco.py retinanet_r50_fpn_tv_coco.pth
+    python tools/test.py configs/torchvision/retinanet_r50_fpn_tv_coco.py retinanet_r50_fpn_tv_coco.pth
 
 (``--arch fasterrcnn`` / ``maskrcnn`` / ``fcos`` with ``faster-rcnn_`` / ``mask-rcnn_`` / ``fcos_r50_fpn_tv_coco.py``).
 The checkpoint's ``meta`` holds ``arch`` (torchvision's builder name), ``converted_from`` and
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> None:
                         help='the torchvision model the checkpoint is from (default: retinanet)')
     parser.add_argument('--coco80', action='store_true',
                         help="keep only the 80 COCO classes (drop the background / 'N/A' slots of torchvision's 91): "
-                             'for configs/detection/torchvision/*_tv_coco.py and CocoDataset labels')
+                             'for configs/torchvision/*_tv_coco.py and CocoDataset labels')
     args = parser.parse_args(argv)
     _, weights = read_checkpoint(args.src)
     try:

@@ -1,0 +1,2 @@
+# MMDetection 2.x's name of faster-rcnn_r50_fpn_1x_coco.py (the name its 2.x guides use); the same recipe.
+_base_ = './faster-rcnn_r50_fpn_1x_coco.py'
