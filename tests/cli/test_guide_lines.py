@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,6 +14,8 @@ from conftest import tiny_cfg
 from visioncraft.config import Config
 
 from visioncraft.cli.converters import images2coco_out_path, main_images2coco
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_bare_out_name_goes_next_to_img_path(tmp_path, monkeypatch):
@@ -68,3 +71,15 @@ def test_the_shell_scripts_are_posix_sh(script):
         assert not re.search(bashism, code, re.M), (script, bashism)
     if shutil.which('dash'):
         assert subprocess.run(['dash', '-n', str(path)]).returncode == 0
+
+
+def test_show_dir_under_a_2x_config_name_goes_to_the_current_folder():
+    """The MMDetection 2.x guide's `tools/test.py configs/faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py CKPT --show-dir
+    faster_rcnn_r50_fpn_1x_results` writes ./faster_rcnn_r50_fpn_1x_results; under the 3.x name a bare name stays
+    relative (WORK_DIR/TIMESTAMP/, as MMDetection 3.x)."""
+    from visioncraft.cli.common import show_dir_path
+    from visioncraft.config import Config
+    old = Config.fromfile(str(REPO / 'configs/faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py'))
+    new = Config.fromfile(str(REPO / 'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'))
+    assert show_dir_path(old, 'faster_rcnn_r50_fpn_1x_results') == str(Path('faster_rcnn_r50_fpn_1x_results').absolute())
+    assert show_dir_path(new, 'vis') == 'vis'

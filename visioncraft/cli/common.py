@@ -115,10 +115,12 @@ def enable_visualization(cfg, args: argparse.Namespace, *, testing: bool) -> Non
 def show_dir_path(cfg, show_dir: str) -> str:
     """Where ``--show-dir DIR`` writes: an absolute DIR, or a relative one with a separator (``./vis``,
     ``out/vis``), as given (the latter from the current directory); a bare name (``vis``) under
-    WORK_DIR/TIMESTAMP/ as MMDetection 3.x does, except for a config translated from MMDetection 2.x, whose
-    guide writes it in the current directory. Returned absolute when it goes as given, else as it is."""
+    WORK_DIR/TIMESTAMP/ as MMDetection 3.x does, except for a config translated from MMDetection 2.x or one that
+    sets ``show_dir_in_cwd = True`` (the configs under MMDetection 2.x's names, which its guides run), where it goes
+    in the current directory as those guides say. Returned absolute when it goes as given, else as it is."""
     path = Path(show_dir)
-    if path.is_absolute() or len(path.parts) > 1 or show_dir.startswith('.') or is_translated(cfg):
+    if path.is_absolute() or len(path.parts) > 1 or show_dir.startswith('.') or is_translated(cfg) \
+            or cfg.get('show_dir_in_cwd') is True:
         return str(path.absolute())
     return show_dir
 

@@ -132,6 +132,10 @@ def test_parser(prog: str = 'visioncraft test') -> argparse.ArgumentParser:
     p.add_argument('--format-only', '-format-only', action='store_true',
                    help='MMDetection: write the result files (give their prefix with --options '
                         'jsonfile_prefix=PREFIX) without computing metrics, e.g. for COCO test-dev')
+    p.add_argument('--tta', action='store_true',
+                   help="test-time augmentation (MMDetection): the config's tta_model wraps the model and its "
+                        'tta_pipeline replaces the test pipeline (defaults: class-wise NMS 0.5 over a flipped and an '
+                        'unflipped view)')
     add_common_args(p, options_alias=False)
     p.add_argument('--show-score-thr', type=float, default=None,
                    help='--show / --show-dir pictures leave out predictions scoring below this (default: the '

@@ -124,6 +124,9 @@ def prepare_config(args: argparse.Namespace):
             raise ConfigError(f'--options {", ".join(named)}: neither an argument of the test_evaluator '
                               f'({kinds or "none"}) nor a config key: {exc}') from exc
     apply_eval_args(cfg, getattr(args, 'eval', None), to_metric, getattr(args, 'format_only', False))
+    if getattr(args, 'tta', False):
+        from ..models.tta import apply_tta  # the model wraps the detector: the checkpoint loads into it
+        apply_tta(cfg, log=logging.getLogger('visioncraft').info)
     cfg['load_from'] = args.checkpoint
     cfg['resume'] = False
     outs = [o for o in (args.out, args.dump) if o]

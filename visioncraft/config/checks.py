@@ -199,7 +199,7 @@ RUNNER_KEYS = frozenset({
     'optim_wrapper', 'param_scheduler', 'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks',
     'visualizer', 'load_from', 'resume', 'launcher', 'env_cfg', 'randomness', 'auto_scale_lr', 'log_level',
     'find_unused_parameters', 'sync_bn', 'experiment_name', 'requeue', 'default_scope', 'model_wrapper_cfg',
-    'custom_imports', 'strict_config', 'paddleocr', 'mmdet2', 'log_processor',
+    'custom_imports', 'strict_config', 'paddleocr', 'mmdet2', 'log_processor', 'show_dir_in_cwd',
 })
 
 #: names MMDetection / MMOCR / MMPose / MMEngine config files commonly use as variables (or that their older

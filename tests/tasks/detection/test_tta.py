@@ -118,3 +118,37 @@ def test_apply_tta_wraps_model_and_swaps_pipeline():
     with pytest.raises(KeyError, match='module'):
         apply_tta(Config(dict(model={}, tta_model=dict(type='DetTTAModel', module={}),
                               test_dataloader=dict(dataset=dict(pipeline=pipe)))))
+
+
+def test_visioncraft_test_with_tta_runs_and_evaluates(tmp_path):
+    """`visioncraft test CFG CKPT --tta`: the checkpoint loads into the wrapped detector, every image is seen
+    flipped and unflipped, and COCO metrics come out; without tta_model / tta_pipeline the defaults are used."""
+    from conftest import tiny_retinanet as tiny
+    from visioncraft.cli.main import main as vc_main
+    from visioncraft.data.synthetic.det_shapes import DET_SHAPE_CLASSES, generate_det_shapes
+    data = generate_det_shapes(tmp_path / 'shapes', num_train=1, num_val=2, image_size=(96, 80), max_objects=3,
+                               seed=5)
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(64, 64), keep_ratio=True),
+                dict(type='LoadAnnotations', with_bbox=True), dict(type='PackDetInputs')]
+    model = tiny()
+    model['bbox_head'] = dict(model['bbox_head'], num_classes=len(DET_SHAPE_CLASSES))
+    ann = str(data / 'annotations' / 'instances_val.json')
+    cfg = dict(model=model,
+               test_dataloader=dict(batch_size=2, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+                                    dataset=dict(type='CocoDataset', data_root=str(data),
+                                                 ann_file='annotations/instances_val.json',
+                                                 metainfo=dict(classes=DET_SHAPE_CLASSES), pipeline=pipeline,
+                                                 test_mode=True)),
+               test_evaluator=dict(type='CocoMetric', ann_file=ann), test_cfg=dict())
+    cfg_path = tmp_path / 'tiny_det.py'
+    Config(cfg).dump(cfg_path)
+    torch.manual_seed(0)
+    ckpt = tmp_path / 'tiny.pth'
+    torch.save({'state_dict': MODELS.build(model).state_dict()}, ckpt)
+    metrics = vc_main(['test', str(cfg_path), str(ckpt), '--work-dir', str(tmp_path / 'wd'), '--tta',
+                       '--out', str(tmp_path / 'preds.pkl')])
+    assert 'coco/bbox_mAP' in metrics
+    import pickle
+    with open(tmp_path / 'preds.pkl', 'rb') as f:
+        preds = pickle.load(f)
+    assert len(preds) == 2
