@@ -100,3 +100,18 @@ browser:
 		else echo "browser: apt-get could not install chromium (see /tmp/visioncraft-browser-apt.log); the browser" \
 			"test will skip"; fi; \
 	else echo "browser: no Chromium, and no apt-get run as root to install one; the browser test will skip"; fi
+
+# Drop-in proof against the real upstream files (heavy, opt-in; see docs/compat.md): the configs bundled in the
+# mmdet 3.3.0 / mmpose 1.3.2 / mmocr 1.0.1 wheels (downloaded once with pip into ~/.cache/visioncraft/compat, never
+# installed) loaded, built, run forward and, one per family, trained one iteration, compared with
+# tools/compat/baseline.json (fails on a regression); then every command of the four guides in shared/seeds run
+# in a stand-in workspace. Summaries in work_dirs/compat/. COMPAT_ARGS='--limit 5' checks a sample;
+# GUIDES_ARGS='--guide paddleocr' walks one guide.
+.PHONY: compat
+COMPAT_ARGS ?=
+GUIDES_ARGS ?=
+compat: $(VENV)/.installed
+	@rc=0; \
+	OMP_NUM_THREADS=1 $(PY) tools/compat/upstream.py --md work_dirs/compat/upstream.md $(COMPAT_ARGS) || rc=1; \
+	OMP_NUM_THREADS=1 $(PY) tools/compat/guides.py --md work_dirs/compat/guides.md $(GUIDES_ARGS) || rc=1; \
+	exit $$rc
