@@ -21,15 +21,17 @@ inside ``model(..., mode='predict')``), ``det_post`` (DB decoding, ONNX path), `
 crops), ``rec`` (recognition of all crops of the scene in batches of ``--batch-size``, sorted by width,
 including its preprocessing and CTC decoding).
 
-``--ppocr``: PP-OCRv4 with the official weights, end to end (detect, order, crop, [classify,] read), our eager
-PyTorch system (``PPOCRSystem``) against the reference ONNX Runtime pipeline (``ReferencePPOCR``: rapidocr's port of
-PaddleOCR's inference at PaddleOCR's settings, the official ONNX files), on the same real photos, alternating in
-every round; per photo the median ms of each and their ratio, and the median seconds per stage::
+``--ppocr``: PP-OCRv4 with the official weights, end to end (detect, order, crop, [classify,] read): our eager
+PyTorch system (``PPOCRSystem``) and our exported one (the weights imported, ``visioncraft export``-ed to ONNX, run
+by :func:`visioncraft.export.ppocr.load_exported_ppocr` on ONNX Runtime with the reference's session options)
+against the reference ONNX Runtime pipeline (``ReferencePPOCR``: rapidocr's port of PaddleOCR's inference at
+PaddleOCR's settings, the official ONNX files), on the same real photos, alternating in every round (the order
+flips each round); per photo the median ms of each and the ratios to the reference, and the stage times::
 
     OMP_NUM_THREADS=1 python benchmarks/ocr.py --ppocr [--rounds 5] [--threads 1] [--cls] [--cache-dir DIR]
 
 Photos (scikit-image, BGR): ``page`` (a scanned book page, 191 x 384), ``page_x2`` (the same, twice the size),
-``text`` (slanted handwriting, 172 x 448), ``coffee`` (400 x 600) and ``rocket`` (427 x 640). Both pipelines must
+``text`` (slanted handwriting, 172 x 448), ``coffee`` (400 x 600) and ``rocket`` (427 x 640). The pipelines must
 read the same lines (checked after the warm-up; a difference is printed).
 """
 from __future__ import annotations
@@ -112,6 +114,38 @@ def ppocr_photos() -> dict[str, np.ndarray]:
                 rocket=np.ascontiguousarray(skdata.rocket()[..., ::-1]))
 
 
+def export_ppocr(tmp: Path, use_angle_cls: bool, threads: int):
+    """The official weights imported, exported (``visioncraft export``: ONNX) into ``tmp`` and loaded as the PP-OCR
+    system on ONNX Runtime (:func:`visioncraft.export.ppocr.load_exported_ppocr`, ``threads`` intra-op threads)."""
+    from visioncraft.apis.ppocr_weights import import_ppocr_weights
+    from visioncraft.export import export_model
+    from visioncraft.export.ppocr import load_exported_ppocr
+    cfgs = dict(det=('ppocrv4_mobile_det', 'configs/ppocr/ppocrv4_mobile_det_deploy_icdar2015.py'),
+                rec=('ppocrv4_mobile_rec', 'configs/ppocr/ppocrv4_mobile_rec.py'),
+                cls=('ppocr_mobile_v2.0_cls', 'configs/_base_/models/ppocr_mobile_v2.0_cls.py'))
+    dirs = {}
+    for key, (name, cfg) in cfgs.items():
+        if key == 'cls' and not use_angle_cls:
+            continue
+        import_ppocr_weights(name, out_file=tmp / f'{key}.pth')
+        export_model(str(REPO / cfg), str(tmp / f'{key}.pth'), tmp / key, formats=('onnx',))
+        dirs[key] = tmp / key
+    system = load_exported_ppocr(dirs['det'], dirs['rec'], dirs.get('cls'), num_threads=threads)
+    # the reference's session options exactly (rapidocr's OrtInferSession: no CPU memory arena, all graph
+    # optimisations, intra-op threads = threads, inter-op 1), so the comparison is the pipelines, not the settings
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4
+    opts.enable_cpu_mem_arena = False
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    for key, model in (('det', system.det), ('rec', system.rec), ('cls', system.cls)):
+        if model is not None:
+            model.predictor.runtime.session = ort.InferenceSession(str(dirs[key] / 'model.onnx'), opts,
+                                                                   providers=['CPUExecutionProvider'])
+    return system
+
+
 def ppocr_main(args) -> dict:
     """``--ppocr``: our eager PP-OCRv4 system against the ONNX Runtime reference, alternating (see the module doc)."""
     import torch
@@ -122,18 +156,20 @@ def ppocr_main(args) -> dict:
     torch.set_num_threads(threads)
     ours = PPOCRRunner('PP-OCRv4', use_angle_cls=args.cls, device=args.device, cache_dir=args.cache_dir).system
     ref = ReferencePPOCR(use_angle_cls=args.cls, num_threads=threads)
+    exported = export_ppocr(Path(tempfile.mkdtemp(prefix='ppocr_bench_')), args.cls, threads)
     photos = ppocr_photos()
     pipelines = {'pytorch': lambda img: [ln.text for ln in ours(img)],
+                 'exported': lambda img: [ln.text for ln in exported(img)],
                  'onnxruntime': lambda img: [text for _, text, _ in ref(img)]}
-    stages = {'pytorch': ours, 'onnxruntime': ref}
+    stages = {'pytorch': ours, 'exported': exported, 'onnxruntime': ref}
     report: dict = dict(rounds=args.rounds, threads=threads, device=args.device, use_angle_cls=args.cls,
                         torch=torch.__version__, photos={})
     lines = {}
     for name, img in photos.items():  # warm-up, and the two must read the same
         read = {k: f(img) for k, f in pipelines.items()}
         lines[name] = read['pytorch']
-        if read['pytorch'] != read['onnxruntime']:
-            print(f'{name}: the readings differ: pytorch {read["pytorch"]} / onnxruntime {read["onnxruntime"]}')
+        if any(v != read['onnxruntime'] for v in read.values()):
+            print(f'{name}: the readings differ: ' + ' / '.join(f'{k} {v}' for k, v in read.items()))
     times = {n: {k: [] for k in pipelines} for n in photos}
     stage_times = {k: {s: [] for s in ('det', 'crop_cls', 'rec')} for k in pipelines}
     for r in range(args.rounds):
@@ -146,22 +182,24 @@ def ppocr_main(args) -> dict:
                 for s, v in stages[k].timings.items():
                     stage_times[k][s].append(v)
     print(f'PP-OCRv4 end to end{" with the direction classifier" if args.cls else ""}: our eager PyTorch system '
-          f'against the ONNX Runtime reference; {args.rounds} rounds, alternating; median ms; torch '
-          f'{torch.__version__}, {threads} thread(s), device {args.device}, OMP_NUM_THREADS='
+          f'and our exported one (ONNX Runtime) against the ONNX Runtime reference; {args.rounds} rounds, '
+          f'alternating; median ms; torch {torch.__version__}, {threads} thread(s), device {args.device}, OMP_NUM_THREADS='
           f'{os.environ.get("OMP_NUM_THREADS")}')
-    print('| photo | size | lines | pytorch ms | onnxruntime ms | pytorch / onnxruntime |')
-    print('|---|---|---|---|---|---|')
+    print('| photo | size | lines | eager ms | exported ms | reference ms | eager / ref | exported / ref |')
+    print('|---|---|---|---|---|---|---|---|')
     total = {k: 0.0 for k in pipelines}
     for name, img in photos.items():
         med = {k: 1000 * float(np.median(v)) for k, v in times[name].items()}
         for k in total:
             total[k] += med[k]
         report['photos'][name] = dict(size=list(img.shape[:2]), lines=lines[name], ms=med,
-                                      ratio=med['pytorch'] / med['onnxruntime'])
+                                      ratio=med['pytorch'] / med['onnxruntime'],
+                                      exported_ratio=med['exported'] / med['onnxruntime'])
         print(f'| {name} | {img.shape[0]} x {img.shape[1]} | {len(lines[name])} | {med["pytorch"]:.0f} | '
-              f'{med["onnxruntime"]:.0f} | {med["pytorch"] / med["onnxruntime"]:.2f} |')
-    print(f'| all | | | {total["pytorch"]:.0f} | {total["onnxruntime"]:.0f} | '
-          f'{total["pytorch"] / total["onnxruntime"]:.2f} |')
+              f'{med["exported"]:.0f} | {med["onnxruntime"]:.0f} | {med["pytorch"] / med["onnxruntime"]:.2f} | '
+              f'{med["exported"] / med["onnxruntime"]:.2f} |')
+    print(f'| all | | | {total["pytorch"]:.0f} | {total["exported"]:.0f} | {total["onnxruntime"]:.0f} | '
+          f'{total["pytorch"] / total["onnxruntime"]:.2f} | {total["exported"] / total["onnxruntime"]:.2f} |')
     report['total_ms'] = total
     report['stage_ms_sum'] = {k: {s: 1000 * float(np.sum(v)) / args.rounds for s, v in st.items()}
                               for k, st in stage_times.items()}

@@ -91,6 +91,17 @@ TINY['NRTR'] = (dict(type='NRTR', backbone=dict(type='NRTRModalityTransform', in
                 _textrecog_batch, 'pred_text')
 
 
+# MultiHeadRecognizer (PP-OCRv4's CTC + NRTR training branch): the tiny CTC recogniser plus a 1-layer, 16-wide NRTR
+# decoder reading the backbone's features (loss: both branches; predict / tensor: the CTC branch).
+TINY['MultiHeadRecognizer'] = (
+    dict(_TINY_RECOG, type='MultiHeadRecognizer', gtc_dim=16,
+         gtc_head=dict(type='NRTRDecoder', n_layers=1, d_embedding=16, n_head=2, d_k=8, d_v=8, d_model=16, d_inner=16,
+                       codec=dict(type='AttentionCodec', max_seq_len=6, dictionary=dict(
+                           type='Dictionary', builtin='lower_english_digits', case='lower', with_start=True,
+                           with_end=True, with_padding=True)))),
+    _textrecog_batch, 'pred_text')
+
+
 # Top-down pose: 64 x 48 person crops with K=3 keypoints (0 central, 1 <-> 2 a left/right pair), packed as
 # PackPoseInputs does; the targets are whatever the codec's encode returns (heatmaps -> gt_heatmaps, SimCC labels
 # and keypoint_weights -> gt_instance_labels), so SimCC models can use the same maker with their codec.

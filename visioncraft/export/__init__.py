@@ -7,6 +7,7 @@ from . import textrecog  # noqa: F401  (registers the text-recognition exporters
 from . import attention_recog  # noqa: F401  (registers the attention-recogniser exporter in EXPORTERS)
 from . import pose  # noqa: F401  (registers the top-down pose exporter in EXPORTERS)
 from . import detection  # noqa: F401  (registers the detector exporters in EXPORTERS)
+from . import textcls  # noqa: F401  (registers the text-direction classifier exporter in EXPORTERS)
 from .core import Exporter, export_model
 from .predictor import TextDetPredictor, TextRecogPredictor, exported_task, load_predictor
 from .attention_recog import AttentionRecogPredictor
@@ -17,3 +18,6 @@ __all__ = ['export_model', 'TextDetPredictor', 'TextRecogPredictor', 'load_predi
            'Exporter']
 __all__ += ['PosePredictor', 'AttentionRecogPredictor']
 __all__ += ['DetPredictor']
+from .textcls import TextClsPredictor  # noqa: E402
+
+__all__ += ['TextClsPredictor']

@@ -221,7 +221,7 @@ def find_exporter(model: nn.Module) -> type[Exporter]:
     found = [EXPORTERS.get(name) for name in EXPORTERS if EXPORTERS.get(name).matches(model)]
     if not found:
         raise ConfigError(f'export_model: no exporter for a {type(model).__name__} model (exporters: '
-                          f'{", ".join(EXPORTERS)}); export supports text detection (DBNet), '
+                          f'{", ".join(EXPORTERS)}); export supports text detection (DBNet), text-direction classification (PP-OCR cls), '
                           'CTC and attention text recognition (CRNN, SVTR, NRTR), detectors (RetinaNet, FCOS, '
                           'Faster / Mask R-CNN) and top-down pose (heatmap and SimCC heads)')
     if len(found) > 1:

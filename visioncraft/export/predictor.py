@@ -79,6 +79,9 @@ def load_predictor(model_dir: str | os.PathLike, backend: str = 'onnxruntime', d
     if task == 'detection':
         from .det_predictor import DetPredictor  # deferred: det_predictor imports this module
         classes['detection'] = DetPredictor
+    if task == 'textcls':
+        from .textcls import TextClsPredictor  # deferred: textcls imports this module
+        classes['textcls'] = TextClsPredictor
     if task == 'textrecog' and load_inference_settings(model_dir)['postprocess'].get('type') == 'AttentionCodec':
         from .attention_recog import AttentionRecogPredictor  # deferred: attention_recog imports this module
         classes['textrecog'] = AttentionRecogPredictor

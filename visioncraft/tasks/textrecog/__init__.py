@@ -7,3 +7,4 @@ from . import transforms  # noqa: F401
 from . import models  # noqa: F401
 from . import visualization  # noqa: F401
 from . import paddleocr_config  # noqa: F401  (registers the PaddleOCR 'rec' config translator)
+from . import paddleocr_cls_config  # noqa: F401  (registers the PaddleOCR 'cls' config translator)

@@ -24,14 +24,18 @@ Registered with :func:`visioncraft.config.compat.paddleocr.register_paddleocr_tr
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from visioncraft.config.compat.paddleocr import PaddleOCRTaskTranslator, register_paddleocr_translator
 
+from .codecs.dictionary import BUILTIN_DICTS
+
 __all__ = ['PaddleOCRRecTranslator']
 
-_ALGORITHMS = ('CRNN', 'SVTR')
-_TRANSFORMS = ('DecodeImage', 'CTCLabelEncode', 'RecAug', 'RecResizeImg', 'KeepKeys')
+_ALGORITHMS = ('CRNN', 'SVTR', 'SVTR_LCNet')
+_TRANSFORMS = ('DecodeImage', 'CTCLabelEncode', 'MultiLabelEncode', 'RecAug', 'RecConAug', 'RecResizeImg', 'KeepKeys')
+_LABEL_ENCODERS = ('CTCLabelEncode', 'MultiLabelEncode')
 _PACK = dict(type='PackTextRecogInputs', meta_keys=('img_path', 'ori_shape', 'img_shape', 'valid_ratio'))
 # PaddleOCR SVTRNet argument -> SVTREncoder argument (the ones with a direct counterpart)
 _SVTR_KEYS = dict(img_size='img_size', in_channels='in_channels', embed_dim='embed_dims', depth='depth',
@@ -73,12 +77,18 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
         encoder = self._neck(arch.get('Neck'))
         if encoder is not None:
             model['encoder'] = encoder
+        if arch['Head'].get('name') == 'MultiHead':
+            if encoder is not None:
+                raise doc.error('Architecture.Neck', 'with Head MultiHead the CTC neck is the CTCHead entry\'s Neck '
+                                                     '(head_list: - CTCHead: {Neck: ...}); set Neck: null')
+            return self._multi_head(model, arch['Head'])
         model['decoder'] = self._head(arch['Head'])
         return model
 
     def _image_channels(self) -> int:
         """3, or 1 when RecResizeImg's image_shape (Train and Eval must agree) says grey."""
-        found = {tuple(self._resize_shape(split)) for split in ('Train', 'Eval') if self.doc.data.get(split)}
+        found = {tuple(self._resize_shape(split)) for split in ('Train', 'Eval') if self.doc.data.get(split)
+                 and any(name == 'RecResizeImg' for name, _, _ in self.doc.transforms(split))}
         if len(found) > 1:
             raise self.doc.error('Eval.dataset.transforms', f'RecResizeImg.image_shape differs between Train and '
                                                             f'Eval ({sorted(found)}); the model has one input size')
@@ -152,20 +162,118 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
         if not path:
             # PaddleOCR without a dictionary file: "0123456789abcdefghijklmnopqrstuvwxyz", labels lower-cased
             return dict(type='Dictionary', builtin='lower_english_digits', case='lower')
-        out = dict(type='Dictionary', dict_file=str(path))
+        stem = os.path.splitext(os.path.basename(str(path)))[0]
+        if (not os.path.exists(str(path)) and str(path).replace('\\', '/').startswith('ppocr/utils/')
+                and stem in BUILTIN_DICTS):
+            # a list PaddleOCR ships in its source tree (ppocr/utils/ppocr_keys_v1.txt) and this library too
+            out = dict(type='Dictionary', builtin=stem)
+        else:
+            out = dict(type='Dictionary', dict_file=str(path))
         if doc.global_value('use_space_char'):
             out['extra_chars'] = ' '
         return out
 
-    def _head(self, cfg: dict) -> dict:
+    def _multi_head(self, model: dict, cfg: dict) -> dict:
+        """``Head: {name: MultiHead, head_list: [{CTCHead: {Neck, Head}}, {NRTRHead: {...}}]}`` + ``Loss: MultiLoss``
+        -> :class:`MultiHeadRecognizer`: the CTC branch (neck + CTCHead, used at inference) and the NRTR branch
+        (trained as an auxiliary loss only)."""
         doc, key = self.doc, 'Architecture.Head'
+        cfg = doc.check_keys(cfg, ['name', 'head_list', 'out_channels_list', 'in_channels'], key)
+        heads = cfg.get('head_list')
+        if not isinstance(heads, list) or not all(isinstance(h, dict) and len(h) == 1 for h in heads):
+            raise doc.error(f'{key}.head_list', 'must be a list of one-key mappings (- CTCHead: {...}, - NRTRHead: '
+                                                '{...})')
+        found: dict[str, tuple[dict, str]] = {}
+        for i, entry in enumerate(heads):
+            name, args = next(iter(entry.items()))
+            hkey = f'{key}.head_list.{i}.{name}'
+            if name not in ('CTCHead', 'NRTRHead'):
+                raise doc.error(hkey, f'{name!r} is not supported in MultiHead (supported: CTCHead, NRTRHead; '
+                                      'SARHead is not implemented)')
+            if name in found:
+                raise doc.error(hkey, f'{name} is listed twice')
+            found[name] = (dict(args or {}), hkey)
+        if 'CTCHead' not in found:
+            raise doc.error(f'{key}.head_list', 'needs a CTCHead entry (the branch that reads the text)')
+        ctc, ckey = found['CTCHead']
+        ctc = doc.check_keys(ctc, ['Neck', 'Head'], ckey)
+        neck = doc.check_keys(ctc.get('Neck'), ['name', 'dims', 'depth', 'hidden_dims', 'kernel_size',
+                                                'use_guide', 'num_heads', 'mlp_ratio', 'qkv_bias', 'drop_rate',
+                                                'attn_drop_rate'], f'{ckey}.Neck')
+        if neck.get('name') != 'svtr':
+            raise doc.error(f'{ckey}.Neck.name', f"only 'svtr' (EncoderWithSVTR) is supported, got "
+                                                 f"{neck.get('name')!r}")
+        model['encoder'] = dict(type='EncoderWithSVTR', **{k: (tuple(v) if isinstance(v, list) else v)
+                                                           for k, v in neck.items() if k != 'name'})
+        model['encoder'].setdefault('dims', 64)
+        model['decoder'] = self._head(dict(ctc.get('Head') or {}, name='CTCHead'), f'{ckey}.Head', multi=True)
+        loss_weights = self._multi_loss(with_gtc='NRTRHead' in found)
+        model.update(type='MultiHeadRecognizer', ctc_weight=loss_weights[0], gtc_weight=loss_weights[1])
+        if 'NRTRHead' in found:
+            nrtr, nkey = found['NRTRHead']
+            nrtr = doc.check_keys(nrtr, ['nrtr_dim', 'max_text_length', 'num_decoder_layers'], nkey)
+            dim = int(nrtr.get('nrtr_dim', 256))
+            if dim % 32:
+                raise doc.error(f'{nkey}.nrtr_dim', f'must be a multiple of 32 (heads of 32 channels), got {dim}')
+            dictionary = dict(self._dictionary(), with_start=True, with_end=True, with_padding=True,
+                              with_unknown=True)
+            # PaddleOCR's Transformer decoder: nrtr_dim // 32 heads of 32, feed-forward 4 x nrtr_dim, no encoder
+            model['gtc_dim'] = dim
+            model['gtc_head'] = dict(
+                type='NRTRDecoder', n_layers=int(nrtr.get('num_decoder_layers', 4)), d_embedding=dim,
+                n_head=dim // 32, d_k=32, d_v=32, d_model=dim, d_inner=4 * dim,
+                n_position=max(200, int(nrtr.get('max_text_length', 25)) + 2), dropout=0.1,
+                codec=dict(type='AttentionCodec', dictionary=dictionary,
+                           max_seq_len=int(nrtr.get('max_text_length', doc.global_value('max_text_length'))) + 1),
+                module_loss=dict(type='CEModuleLoss', ignore_first_char=True, flatten=True, reduction='mean',
+                                 label_smoothing=self._nrtr_smoothing))
+        return model
+
+    _nrtr_smoothing = 0.1
+
+    def _multi_loss(self, with_gtc: bool) -> tuple[float, float]:
+        """``Loss: {name: MultiLoss, loss_config_list: [- CTCLoss:, - NRTRLoss:], weight_1, weight_2}`` -> the two
+        weights (the losses themselves are the heads' ones)."""
+        doc = self.doc
+        loss = doc.section('Loss', required=False)
+        if not loss:
+            return 1.0, 1.0
+        doc.named(loss, 'Loss', ('MultiLoss',))
+        loss = doc.check_keys(loss, ['name', 'loss_config_list', 'weight_1', 'weight_2'], 'Loss')
+        items = loss.get('loss_config_list')
+        if not isinstance(items, list) or not all(isinstance(i, dict) and len(i) == 1 for i in items):
+            raise doc.error('Loss.loss_config_list', 'must be a list of one-key mappings (- CTCLoss:, - NRTRLoss:)')
+        names = []
+        for i, item in enumerate(items):
+            name, args = next(iter(item.items()))
+            lkey = f'Loss.loss_config_list.{i}.{name}'
+            if name == 'CTCLoss':
+                args = doc.check_keys(args, ['use_focal_loss'], lkey)
+                if args.get('use_focal_loss'):
+                    raise doc.error(f'{lkey}.use_focal_loss', 'the focal CTC loss is not implemented; remove it')
+            elif name == 'NRTRLoss':
+                args = doc.check_keys(args, ['smoothing', 'ignore_index'], lkey)
+                if args.get('ignore_index') not in (None, 0):
+                    raise doc.error(f'{lkey}.ignore_index', 'the padding token is always ignored here; remove it')
+                self._nrtr_smoothing = 0.1 if args.get('smoothing', True) else 0.0
+            else:
+                raise doc.error(lkey, f'{name!r} is not supported in MultiLoss (supported: CTCLoss, NRTRLoss)')
+            names.append(name)
+        if 'CTCLoss' not in names:
+            raise doc.error('Loss.loss_config_list', 'needs CTCLoss (the CTC branch)')
+        if ('NRTRLoss' in names) != with_gtc:
+            raise doc.error('Loss.loss_config_list', 'NRTRLoss and the MultiHead NRTRHead go together')
+        return float(loss.get('weight_1', 1.0)), float(loss.get('weight_2', 1.0))
+
+    def _head(self, cfg: dict, key: str = 'Architecture.Head', multi: bool = False) -> dict:
+        doc = self.doc
         custom = self.custom_part(cfg, key, 'CTCHead', 'head')
         if custom is not None:
             return custom
         cfg = doc.check_keys(cfg, ['name', 'fc_decay', 'mid_channels', 'in_channels', 'return_feats'], key)
         if cfg.get('mid_channels'):
             raise doc.error(f'{key}.mid_channels', 'a two-layer CTC head is not implemented; remove the key')
-        loss = doc.section('Loss', required=False)
+        loss = None if multi else doc.section('Loss', required=False)
         if loss:
             doc.named(loss, 'Loss', ('CTCLoss',))
             loss = doc.check_keys(loss, ['name', 'use_focal_loss'], 'Loss')
@@ -175,8 +283,9 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
         if post:
             doc.named(post, 'PostProcess', ('CTCLabelDecode',))
             doc.check_keys(post, ['name', 'character_dict_path', 'use_space_char'], 'PostProcess')
+        # MultiHead: PaddleOCR's CTCLoss (each sample's loss averaged over the batch), as PP-OCRv4's recipe
         return dict(type='CTCHead', codec=dict(type='CTCCodec', dictionary=self._dictionary(), blank='first'),
-                    loss=dict(type='CTCLoss', reduction='mean', zero_infinity=True))
+                    loss=dict(type='CTCLoss', reduction='batch_mean' if multi else 'mean', zero_infinity=True))
 
     # -- data ------------------------------------------------------------------------------------------
     def pipeline(self, split: str) -> list[dict]:
@@ -196,11 +305,25 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
                 if args.get('channel_first'):
                     raise doc.error(f'{key}.channel_first', 'must be false')
                 steps.append(dict(type='LoadImageFromFile', color_type='grayscale' if mode == 'GRAY' else 'color'))
-            elif name == 'CTCLabelEncode':
-                doc.check_keys(args, [], key)
+            elif name in _LABEL_ENCODERS:
+                if name == 'MultiLabelEncode':
+                    args = doc.check_keys(args, ['gtc_encode', 'max_text_length', 'character_dict_path',
+                                                 'use_space_char'], key)
+                    if args.get('gtc_encode', 'NRTRLabelEncode') != 'NRTRLabelEncode':
+                        raise doc.error(f'{key}.gtc_encode', f"only NRTRLabelEncode is supported (the NRTRHead's "
+                                                             f"labels), got {args.get('gtc_encode')!r}")
+                    if self.doc.section('Architecture')['Head'].get('name') != 'MultiHead':
+                        raise doc.error(key, 'MultiLabelEncode needs Architecture.Head MultiHead; use '
+                                             'CTCLabelEncode for a CTCHead')
+                else:
+                    doc.check_keys(args, [], key)
+                # one text label per sample: each head's codec encodes it (CTC / NRTR tokens)
                 has_label = True
                 if split == 'Train':
                     steps.append(dict(type='LoadOCRAnnotations', with_text=True))
+            elif name == 'RecConAug':
+                raise doc.error(key, 'RecConAug (joining random training words side by side) is not implemented; '
+                                     'remove it')
             elif name == 'RecAug':
                 args = doc.check_keys(args, ['use_tia', 'aug_prob', 'jitter_prob', 'blur_prob', 'hsv_aug_prob',
                                              'crop_prob', 'reverse_prob', 'noise_prob'], key)
@@ -222,13 +345,17 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
         if not any(s['type'] == 'RecResizeImg' for s in steps):
             raise doc.error(f'{split}.dataset.transforms', 'needs RecResizeImg (the model takes a fixed height)')
         if split == 'Train' and not has_label:
-            raise doc.error(f'{split}.dataset.transforms', 'training needs CTCLabelEncode')
+            raise doc.error(f'{split}.dataset.transforms', 'training needs CTCLabelEncode (or MultiLabelEncode)')
         if split != 'Train' and has_label:  # test: the label is read after the resize, as the det translator does
             steps.append(dict(type='LoadOCRAnnotations', with_text=True))
         return steps + [dict(_PACK)]
 
     def dataset(self, split: str, dataset: dict, pipeline: list[dict]) -> dict:
         doc, key = self.doc, f'{split}.dataset'
+        if isinstance(dataset, dict) and dataset.get('name') == 'MultiScaleDataSet':
+            raise doc.error(f'{key}.name', 'MultiScaleDataSet (a height / width per batch from MultiScaleSampler) is '
+                                           'not implemented: use SimpleDataSet with RecResizeImg image_shape '
+                                           '[3, 48, 320] in the transforms and no sampler')
         doc.named(dataset, key, self.dataset_types)
         if dataset['name'] == 'SimpleDataSet':
             out = super().dataset(split, dataset, pipeline)

@@ -39,6 +39,20 @@ def builtin_dict_path(name: str) -> str:
     return osp.join(osp.dirname(osp.abspath(__file__)), 'dicts', BUILTIN_DICTS[name][0])
 
 
+def _builtin_for_missing(path: str) -> str | None:
+    """The built-in dictionary that stands in for a missing ``dict_file`` named like it (MMOCR configs point at
+    ``{{ fileDirname }}/../../../dicts/lower_english_digits.txt`` in an MMOCR checkout; the built-ins hold the same
+    characters in the same order), with a warning; None when no built-in has that file name."""
+    name = osp.basename(path)
+    for builtin, (file_name, _) in BUILTIN_DICTS.items():
+        if file_name == name:
+            logging.getLogger('visioncraft').warning(
+                f'Dictionary: dict_file {path!r} does not exist; using the built-in {builtin!r} (the same characters '
+                f'as MMOCR\'s dicts/{name})')
+            return builtin
+    return None
+
+
 def read_dict_file(path: str | os.PathLike) -> list[str]:
     """Characters of a dictionary file: UTF-8 (a BOM is accepted), exactly one character (code point) per line,
     ``\\n`` or ``\\r\\n`` line ends; a line holding one space is the space character. An empty line, a line with
@@ -97,7 +111,7 @@ class Dictionary:
                  with_start: bool = False, with_end: bool = False, same_start_end: bool = False,
                  with_padding: bool = False, with_unknown: bool = False, start_token: str = '<BOS>',
                  end_token: str = '<EOS>', start_end_token: str = '<BOS/EOS>', padding_token: str = '<PAD>',
-                 unknown_token: str = '<UKN>', case: str = 'keep', extra_chars: str = '') -> None:
+                 unknown_token: str | None = '<UKN>', case: str = 'keep', extra_chars: str = '') -> None:
         if (dict_file is None) == (builtin is None):
             raise ValueError(f'Dictionary: give exactly one of dict_file and builtin (got dict_file={dict_file!r}, '
                              f'builtin={builtin!r}); built-ins: {sorted(BUILTIN_DICTS)}')
@@ -105,6 +119,9 @@ class Dictionary:
             raise ValueError(f'Dictionary: case must be one of {_CASES}, got {case!r}')
         if same_start_end and not (with_start and with_end):
             raise ValueError('Dictionary: same_start_end=True needs with_start=True and with_end=True')
+        if dict_file is not None and not osp.isfile(os.fspath(dict_file)):
+            builtin = _builtin_for_missing(os.fspath(dict_file))
+            dict_file = None if builtin is not None else dict_file
         self.dict_file = os.fspath(dict_file) if dict_file is not None else builtin_dict_path(builtin)
         self.builtin = builtin
         self.case = case
@@ -131,7 +148,9 @@ class Dictionary:
             if with_end:
                 self.end_idx = add(end_token, 'end_token')
         self.padding_idx = add(padding_token, 'padding_token') if with_padding else None
-        self.unknown_idx = add(unknown_token, 'unknown_token') if with_unknown else None
+        # MMOCR: with_unknown=True and unknown_token=None drops unknown characters instead of mapping them
+        self.unknown_idx = add(unknown_token, 'unknown_token') if with_unknown and unknown_token is not None \
+            else None
         self.with_start, self.with_end, self.same_start_end = with_start, with_end, same_start_end
         self.with_padding, self.with_unknown = with_padding, with_unknown
         self.unknown_token = unknown_token
@@ -188,7 +207,8 @@ class Dictionary:
                     logging.getLogger('visioncraft').warning(
                         f'Dictionary {osp.basename(self.dict_file)}: character {ch!r} (U+{ord(ch):04X}) of label '
                         f'{text!r} is not in the dictionary; it is '
-                        f'{"mapped to " + repr(self.unknown_token) if self.with_unknown else "dropped"} and counted '
+                        f'{"mapped to " + repr(self.unknown_token) if self.unknown_idx is not None else "dropped"} '
+                        'and counted '
                         '(num_unknown_chars in the training log). Further ones are only counted.')
                 self.num_unknown += 1
                 self.unknown_counter[ch] += 1

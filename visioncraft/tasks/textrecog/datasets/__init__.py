@@ -3,3 +3,4 @@ from .recog_datasets import PaddleOCRRecDataset, TextRecogDataset, read_paddle_r
 from .synth_dataset import SynthTextRecogDataset  # noqa: F401,E402
 from .lmdb_dataset import RecogLMDBDataset, read_recog_labels, write_recog_lmdb  # noqa: F401,E402
 from .crop_dataset import TextDetCropDataset, crop_textdet_to_recog  # noqa: F401,E402
+from .cls_dataset import PaddleOCRClsDataset  # noqa: F401,E402

@@ -17,3 +17,6 @@ from .svtr_neck import EncoderWithSVTR, SVTRMixingBlock  # noqa: E402  (PP-OCRv4
 from .direction_classifier import TextClsHead, TextDirectionClassifier  # noqa: E402  (PP-OCR cls)
 
 __all__ += ['EncoderWithSVTR', 'SVTRMixingBlock', 'TextClsHead', 'TextDirectionClassifier']
+from .multi_head import MultiHeadRecognizer  # noqa: E402  (PP-OCRv4 CTC + GTC training)
+
+__all__ += ['MultiHeadRecognizer']
