@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..config import Config, ConfigError, is_paddleocr_config, load_paddleocr_config
+from ..config import Config, ConfigError
 from ..registry import MODELS, config_file_context, default_scope
 from ..structures import DataSample
 from .arguments import get_flops_parser
@@ -73,12 +73,7 @@ def load_config(path: str | Path, options: dict | None = None) -> Config:
     options are its own keys, ``Global.epoch_num=3``), as ``visioncraft train`` reads it."""
     if not Path(path).is_file():
         raise FileNotFoundError(f'config file not found: {path}')
-    if is_paddleocr_config(str(path)):
-        return load_paddleocr_config(str(path), options)
-    cfg = Config.fromfile(path)
-    if options:
-        cfg.merge_from_dict(options)
-    return cfg
+    return Config.fromfile(path, options or None)  # a PaddleOCR YAML: translated, options on its keys
 
 
 def _plain(obj: Any) -> Any:

@@ -41,12 +41,10 @@ def add_prediction_args(parser: argparse.ArgumentParser) -> None:
 def read_config(path: str | os.PathLike, options: dict | None = None):
     """The config ``path`` with the overrides ``options``: a PaddleOCR-layout YAML is translated (``options`` are
     then its own keys), any other file is read by ``Config.fromfile``."""
-    from ..config import Config, is_paddleocr_config, load_paddleocr_config  # deferred: loads torch
+    from ..config import Config  # deferred: loads torch
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
-    if is_paddleocr_config(path):
-        return load_paddleocr_config(path, options)
     return Config.fromfile(path, cfg_options=options or None)
 
 

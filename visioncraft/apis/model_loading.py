@@ -15,7 +15,7 @@ from torch import nn
 from visioncraft.config import Config
 from visioncraft.errors import AnnotationError, mark_user_error, read_checkpoint
 from visioncraft.fileio.checkpoint import load_model_weights
-from visioncraft.registry import MODELS
+from visioncraft.registry import MODELS, config_file_context
 
 __all__ = ['build_model_with_weights', 'is_exported_dir', 'load_exported']
 
@@ -33,7 +33,8 @@ def build_model_with_weights(cfg: Config, checkpoint: str | os.PathLike | None,
         raise mark_user_error(KeyError(f'{who}: the config {cfg.filename or ""} has no "model" section{hint}'))
     if isinstance(cfg.model.get('backbone'), dict):
         cfg.model.backbone.init_cfg = None
-    model = MODELS.build(cfg.model, key_path='model')
+    with config_file_context(cfg.filename):  # a build error names the config file and the key path
+        model = MODELS.build(cfg.model, key_path='model')
     if checkpoint is None:
         _logger.warning(f'{who}: no checkpoint given; the model keeps its random initialisation')
         return model, None

@@ -1,7 +1,8 @@
 """The two halves of end-to-end OCR as runners :class:`~visioncraft.apis.OCRInferencer` (:mod:`.ocr_inferencer`)
 chains: a text detector (``detector(img, timings) -> (polygons, scores)``) and a text recogniser
 (``recognizer(crops) -> [(text, score), ...]``), each from a config file with its checkpoint (run through the
-config's test pipeline, as :func:`~visioncraft.apis.inference_detector`) or from a directory written by
+config's test pipeline, as :func:`~visioncraft.apis.inference_detector`; a PaddleOCR-layout YAML is translated and
+its checkpoint defaults to ``Global.checkpoints``, else ``Global.pretrained_model``) or from a directory written by
 ``visioncraft export`` (run by :class:`~visioncraft.export.TextDetPredictor` /
 :class:`~visioncraft.export.TextRecogPredictor`, no config needed); :func:`load_text_model` picks one.
 
@@ -15,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from visioncraft.config import Config
 from visioncraft.data.collate import pseudo_collate
+from visioncraft.errors import check_device
 from visioncraft.export.artifacts import INFERENCE_JSON
 from visioncraft.export.predictor import BACKENDS, load_predictor
 
-from .detection import init_detector
 from .inference_pipeline import build_inference_pipeline
+from .model_loading import build_model_with_weights
 
 __all__ = ['load_text_model', 'OCR_STAGES', 'CONFIG_SUFFIXES']
 
@@ -130,12 +133,21 @@ def load_text_model(spec, weights, role: str, device: str, backend: str, num_thr
     if path.suffix.lower() not in CONFIG_SUFFIXES:
         raise ValueError(f'{flag} {path}: expected a config file ({", ".join(CONFIG_SUFFIXES)}) or an exported '
                          'model directory')
+    cfg = Config.fromfile(path)  # a PaddleOCR-layout YAML is translated
+    pd = cfg.get('paddleocr')
+    source = f'{flag}-weights'
+    if weights is None and pd:  # as PaddleOCR's tools: Global.checkpoints, else Global.pretrained_model
+        weights = pd.get('checkpoints') or pd.get('pretrained_model')
+        source = f'{path}: Global.checkpoints / Global.pretrained_model'
     if weights is None:
-        raise ValueError(f'{flag} {path} is a config file: give its checkpoint with {flag}-weights CKPT (or pass an '
-                         'exported model directory instead)')
+        extra = ', or Global.pretrained_model in the YAML,' if pd else ''
+        raise ValueError(f'{flag} {path} is a config file: give its checkpoint with {flag}-weights CKPT{extra} (or '
+                         'pass an exported model directory instead)')
     if not str(weights).startswith(('http://', 'https://')) and not Path(weights).is_file():
-        raise FileNotFoundError(f'{flag}-weights: checkpoint file not found: {weights}')
-    model = init_detector(str(path), str(weights), device=device)
+        raise FileNotFoundError(f'{source}: checkpoint file not found: {weights}')
+    model, _ = build_model_with_weights(cfg, str(weights), flag)
+    model.cfg = cfg
+    model.to(check_device(device)).eval()
     if role == 'det' and not hasattr(model, 'det_head'):
         raise ValueError(f'{flag} {path}: its model ({type(model).__name__}) is not a text detector (no det_head)')
     if role == 'rec' and not hasattr(getattr(model, 'decoder', None), 'codec'):

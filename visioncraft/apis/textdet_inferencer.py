@@ -5,8 +5,9 @@
 A text model comes from
 
 * a config file: ours (``.py``, ``.json``, ``.yaml``) with ``weights``, or a PaddleOCR-layout YAML (translated by
-  :func:`~visioncraft.config.load_paddleocr_config`; its weights default to ``Global.checkpoints``, else
-  ``Global.pretrained_model``, and its Eval transforms are the pipeline);
+  :meth:`Config.fromfile <visioncraft.config.Config.fromfile>`, ``cfg_options`` naming its PaddleOCR keys; its
+  weights default to ``Global.checkpoints``, else ``Global.pretrained_model``, and its Eval transforms are the
+  pipeline);
 * a directory written by ``visioncraft export`` (its predictor runs it; no config, no weights);
 * a model already built, with its test pipeline (``model=nn.Module, pipeline=[transform configs]``): how
   PaddleOCR's ``tools/infer_det.py`` / ``infer_rec.py`` (:mod:`visioncraft.cli.paddle_tools`) hand over what they
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from visioncraft.config import Config, is_paddleocr_config, load_paddleocr_config
+from visioncraft.config import Config
 from visioncraft.data.collate import pseudo_collate
 from visioncraft.data.transforms import Compose
 from visioncraft.errors import mark_user_error
@@ -110,9 +111,7 @@ class TextModelInferencer(BaseInferencer):
                 cfg.merge_from_dict(cfg_options)
         elif not Path(model).is_file():
             raise FileNotFoundError(f'{self.who}: model: no such config file or exported model directory: {model}')
-        elif is_paddleocr_config(model):
-            cfg = load_paddleocr_config(model, cfg_options)  # cfg_options: PaddleOCR keys, as -o
-        else:
+        else:  # a PaddleOCR-layout YAML is translated, cfg_options naming its PaddleOCR keys (as -o)
             cfg = Config.fromfile(model, cfg_options or None)
         pd = cfg.get('paddleocr')
         if pd:

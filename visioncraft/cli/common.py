@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from ..config import Config, ConfigError, is_paddleocr_config, load_paddleocr_config
+from ..config import Config, ConfigError
 from ..config.compat.mmdet2 import is_translated
 from ..engine import dist
 from ..engine.builder import _LOADER_KEYS
 # ArgumentParser lives below every layer (datasets' converters use it); re-exported here
-from ..errors import ArgumentParser, read_checkpoint
+from ..errors import ArgumentParser, DeviceError, read_checkpoint
 from ..fileio.checkpoint import check_weights_fit
 from ..registry import set_default_scope
 from .parsers import add_common_args  # the parsers live in a light module (--help without torch); re-exported
@@ -73,18 +73,26 @@ def load_config(args: argparse.Namespace):
 
 
 def read_config(path: str, options: dict | None = None):
-    """``path`` loaded with the overrides ``options``: a PaddleOCR YAML through
-    :func:`visioncraft.config.compat.paddleocr.load_paddleocr_config` (then ``Global.use_gpu: false`` hides the GPUs
-    from this process, as PaddleOCR runs on the CPU), anything else with ``Config.fromfile`` +
-    ``merge_from_dict``."""
-    if is_paddleocr_config(path):
-        cfg = load_paddleocr_config(path, options)
-        if not cfg['paddleocr']['use_gpu']:
-            use_cpu_only()
-        return cfg
-    # the overrides go in with the file: an MMDetection 2.x config takes those naming its own keys before it is
-    # translated (config/compat/mmdet2.py), the others after
-    return Config.fromfile(path, options or None)
+    """``path`` loaded with the overrides ``options`` by ``Config.fromfile``: a PaddleOCR-layout YAML is translated
+    (``options`` set its PaddleOCR keys first; then ``Global.use_gpu: false`` hides the GPUs from this process, as
+    PaddleOCR runs on the CPU, and ``-o Global.use_gpu=True`` on a machine without a CUDA GPU is a
+    :class:`~visioncraft.errors.DeviceError`), an MMDetection 2.x config takes those naming its own keys before it
+    is translated (config/compat/mmdet2.py), the others after."""
+    cfg = Config.fromfile(path, options or None)
+    pd = cfg.get('paddleocr')
+    if isinstance(pd, dict) and not pd.get('use_gpu', True):
+        use_cpu_only()
+    elif isinstance(pd, dict) and _asks_for_gpu(options) and not torch.cuda.is_available():
+        # asked for on the command line (-o Global.use_gpu=True), not the file's default: PaddleOCR refuses it too
+        raise DeviceError('-o Global.use_gpu=True: this machine has no CUDA GPU that PyTorch can use '
+                          '(torch.cuda.is_available() is False); run with -o Global.use_gpu=False')
+    return cfg
+
+
+def _asks_for_gpu(options: dict | None) -> bool:
+    """Whether the ``-o`` overrides set ``Global.use_gpu`` to a true value."""
+    value = (options or {}).get('Global.use_gpu')
+    return value is True or (isinstance(value, str) and value.strip().lower() in ('true', '1', 'yes'))
 
 
 def use_cpu_only() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..config import Config
 from ..export import export_model
 from ..export.artifacts import FORMATS
+from ..registry import config_file_context
 from .parsers import export_parser as build_parser
 
 __all__ = ['build_parser', 'main', 'run']
@@ -30,10 +31,9 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
         raise FileNotFoundError(f'config file not found: {args.config}')
     if not args.checkpoint.startswith(('http://', 'https://')) and not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    written = export_model(cfg, args.checkpoint, args.out_dir, formats=tuple(args.format), opset=args.opset)
+    cfg = Config.fromfile(args.config, args.cfg_options or None)  # a PaddleOCR YAML: translated, options on its keys
+    with config_file_context(args.config):  # a build error names the config file and the key path
+        written = export_model(cfg, args.checkpoint, args.out_dir, formats=tuple(args.format), opset=args.opset)
     for kind, path in written.items():
         print(f'{kind}: {path}')
     return written

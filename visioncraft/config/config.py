@@ -26,7 +26,12 @@ Loading rules
   reaches the loaded config.
 - ``{{_base_.a.b}}`` placeholders (list indices allowed: ``{{_base_.train_pipeline.1}}``) take a
   deep copy of the value from the merged bases; in a Python file the copy can then be edited in place
-  (``train_pipeline[1]['scale'] = (640, 640)``). Only the placeholder form reaches base values.
+  (``train_pipeline[1]['scale'] = (640, 640)``).
+- In a Python file, plain ``_base_.a.b`` (``_base_.model``, ``_base_['train_pipeline'][1]``) is, as in
+  mmengine, the merged bases themselves, not a copy: ``_base_.model.backbone = dict(...)`` or
+  ``_base_.train_cfg.update(max_epochs=20)`` changes what the file inherits, and after
+  ``ds = _base_.ic15_train; ds.pipeline = p`` both ``ds`` and ``ic15_train`` have ``pipeline=p``.
+  Then the file's own keys are merged on top as usual. A missing key is an error naming the line.
 - ``{{fileDirname}}``, ``{{fileBasename}}``, ``{{fileBasenameNoExtension}}`` and ``{{fileExtname}}``
   are replaced by the parts of the file's own path before it is parsed.
 - ``custom_imports = dict(imports=['pkg.mod'], allow_failed_imports=False)`` imports those modules
@@ -229,6 +234,25 @@ def _python_base_spec(tree: ast.Module, label: str) -> Any:
     return spec
 
 
+def _assigns_base(node: ast.stmt) -> bool:
+    """Whether a top-level statement is the ``_base_ = [...]`` list of base files."""
+    targets = node.targets if isinstance(node, ast.Assign) else \
+        [node.target] if isinstance(node, ast.AnnAssign) and node.value is not None else []
+    return any(isinstance(t, ast.Name) and t.id == '_base_' for t in targets)
+
+
+class _NoBases:
+    """What ``_base_`` reads as in a Python config that names no bases: every use is an error."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith('__'):
+            raise AttributeError(name)
+        raise ConfigError(f'_base_.{name} is used but the file has no _base_')
+
+    def __getitem__(self, key: Any) -> Any:
+        raise ConfigError(f'_base_[{key!r}] is used but the file has no _base_')
+
+
 def _load_bases(spec: Any, label: str, base_dir: str, chain: tuple[str, ...]) -> ConfigDict | None:
     if spec is None:
         return None
@@ -277,9 +301,13 @@ def _parse_python(text: str, label: str, base_dir: str, chain: tuple[str, ...]) 
                 if '{{' in line and '_base_.' in line else '')
         raise ConfigError(f'{label}, line {exc.lineno}: invalid Python: {exc.msg}{hint}') from exc
     bases = _load_bases(_python_base_spec(tree, label), label, base_dir, chain)
+    tree.body = [node for node in tree.body if not _assigns_base(node)]  # `_base_` names the bases' values below
     namespace: dict[str, Any] = {
         '__file__': label, '__name__': '__visioncraft_config__',
         _BASE_REF_FUNC: lambda key: _base_value(bases, key, label),
+        # plain `_base_.x` (mmengine): the merged bases themselves, not a copy, so `_base_.model.backbone = ...`
+        # changes what the file inherits and `x = _base_.y; x.pipeline = ...` changes both x and y
+        '_base_': bases if bases is not None else _NoBases(),
     }
     try:
         exec(compile(tree, label, 'exec'), namespace)
@@ -513,11 +541,19 @@ class Config:
             filename: the config file.
             cfg_options: overrides applied after loading, as for :meth:`merge_from_dict`.
             import_custom_modules: import the modules listed in ``custom_imports`` (after the overrides).
-            translate: read an MMDetection 2.x config (``data=``, ``lr_config=``, ...) onto this layout
-                (:mod:`visioncraft.config.compat.mmdet2`; ``cfg_options`` naming its 2.x keys apply before the
-                translation, the others after). False returns it as written.
+            translate: read a config written for another toolbox onto this layout: a PaddleOCR-layout YAML
+                (``Global`` + ``Architecture`` at the top: :mod:`visioncraft.config.compat.paddleocr`, where
+                ``cfg_options`` set its PaddleOCR keys before the translation, as ``-o Global.epoch_num=3``), an
+                MMDetection 2.x config (``data=``, ``lr_config=``, ...: :mod:`visioncraft.config.compat.mmdet2`;
+                ``cfg_options`` naming its 2.x keys apply before the translation, the others after). False returns
+                it as written.
         """
         cfg_dict, text = _load_file(filename)
+        if translate and _format_of(os.fspath(filename)) == 'yaml':
+            # function-local: compat.paddleocr imports this module (Config, ConfigError)
+            from .compat.paddleocr import is_paddleocr_layout, translate_loaded
+            if is_paddleocr_layout(cfg_dict):  # PaddleOCR's YAML: -o overrides first, then the translation
+                return translate_loaded(strip_delete(cfg_dict), filename, cfg_options)
         cfg = cls(strip_delete(cfg_dict), filename=filename, text=text)
         # function-local: compat.mmdet2 imports this module (Config, ConfigError)
         from .compat.mmdet2 import is_mmdet2_config, load_translated

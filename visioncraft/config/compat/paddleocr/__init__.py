@@ -19,7 +19,8 @@ One module per purpose:
 * :mod:`.translate`: the shared translation (``Global``, loaders, hooks, visualizer);
 * :mod:`.optim`: ``Optimizer`` / ``lr`` / ``regularizer`` / AMP -> ``optim_wrapper``, ``param_scheduler``;
 * :mod:`.checkpoints`: ``Global.checkpoints`` / ``pretrained_model`` -> ``load_from``, ``resume``;
-* :mod:`.load`: :func:`load_paddleocr_config` (read, override, translate).
+* :mod:`.load`: :func:`load_paddleocr_config` (read, override, translate), :func:`translate_loaded` (what
+  :meth:`Config.fromfile <visioncraft.config.Config.fromfile>` runs on a PaddleOCR-layout YAML).
 
 The result is a :class:`~visioncraft.config.Config` with ``model``, ``train_dataloader``, ``val_dataloader``,
 ``test_dataloader``, ``val_evaluator``, ``test_evaluator``, ``optim_wrapper``, ``param_scheduler``,
@@ -30,16 +31,16 @@ The result is a :class:`~visioncraft.config.Config` with ``model``, ``train_data
 
 This package imports neither ``visioncraft.engine`` nor ``visioncraft.tasks``.
 """
-from .checkpoints import resolve_checkpoint
+from .checkpoints import find_checkpoint, resolve_checkpoint
 from .doc import PaddleOCRDoc
 from .expr import parse_number_expr
-from .layout import GLOBAL_KEYS, is_paddleocr_config, load_paddleocr_yaml
-from .load import load_paddleocr_config
+from .layout import GLOBAL_KEYS, is_paddleocr_config, is_paddleocr_layout, load_paddleocr_yaml
+from .load import load_paddleocr_config, translate_loaded
 from .overrides import apply_paddleocr_overrides
-from .translate import VAL_HOOK_TYPE, translate_paddleocr
+from .translate import DATASET_ALIASES, VAL_HOOK_TYPE, translate_paddleocr
 from .translator import PaddleOCRTaskTranslator, paddleocr_translators, register_paddleocr_translator
 
-__all__ = ['is_paddleocr_config', 'load_paddleocr_yaml', 'apply_paddleocr_overrides', 'translate_paddleocr',
-           'load_paddleocr_config', 'register_paddleocr_translator', 'paddleocr_translators',
-           'PaddleOCRDoc', 'PaddleOCRTaskTranslator', 'resolve_checkpoint', 'parse_number_expr',
-           'GLOBAL_KEYS', 'VAL_HOOK_TYPE']
+__all__ = ['is_paddleocr_config', 'is_paddleocr_layout', 'load_paddleocr_yaml', 'apply_paddleocr_overrides',
+           'translate_paddleocr', 'load_paddleocr_config', 'translate_loaded', 'register_paddleocr_translator',
+           'paddleocr_translators', 'PaddleOCRDoc', 'PaddleOCRTaskTranslator', 'find_checkpoint', 'resolve_checkpoint',
+           'parse_number_expr', 'GLOBAL_KEYS', 'VAL_HOOK_TYPE', 'DATASET_ALIASES']

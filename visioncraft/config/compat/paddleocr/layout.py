@@ -10,7 +10,7 @@ import yaml
 
 from visioncraft.config.config import Config, ConfigError
 
-__all__ = ['SECTIONS', 'GLOBAL_KEYS', 'is_paddleocr_config', 'load_paddleocr_yaml', 'plain']
+__all__ = ['SECTIONS', 'GLOBAL_KEYS', 'is_paddleocr_config', 'is_paddleocr_layout', 'load_paddleocr_yaml', 'plain']
 
 #: the top-level sections of a PaddleOCR config
 SECTIONS = ('Global', 'Architecture', 'Loss', 'Optimizer', 'PostProcess', 'Metric', 'Train', 'Eval')
@@ -47,7 +47,13 @@ def is_paddleocr_config(path: str | os.PathLike[str] | None) -> bool:
             data = yaml.safe_load(f)
     except (OSError, yaml.YAMLError):
         return False  # the regular loader reports the error with the line
-    return isinstance(data, dict) and 'Global' in data and 'Architecture' in data
+    return is_paddleocr_layout(data)
+
+
+def is_paddleocr_layout(data: Any) -> bool:
+    """True for config data in PaddleOCR's layout: a mapping whose top level has ``Global`` and ``Architecture``
+    (what :meth:`Config.fromfile <visioncraft.config.Config.fromfile>` translates; other YAML loads as written)."""
+    return isinstance(data, Mapping) and 'Global' in data and 'Architecture' in data
 
 
 def plain(value: Any) -> Any:
@@ -62,7 +68,7 @@ def plain(value: Any) -> Any:
 def load_paddleocr_yaml(path: str | os.PathLike[str]) -> dict:
     """The PaddleOCR config in ``path`` as plain dicts and lists (``_BASE_`` files are merged first, as the
     regular loader does)."""
-    cfg = Config.fromfile(path, import_custom_modules=False)
+    cfg = Config.fromfile(path, import_custom_modules=False, translate=False)
     data = plain(cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg.items()))
     missing = [s for s in ('Global', 'Architecture') if not isinstance(data.get(s), dict)]
     if missing:

@@ -18,7 +18,10 @@ from .layout import GLOBAL_KEYS, SECTIONS
 from .optim import translate_amp, translate_optimizer
 from .translator import translator_for
 
-__all__ = ['translate_paddleocr', 'VAL_HOOK_TYPE']
+__all__ = ['translate_paddleocr', 'VAL_HOOK_TYPE', 'DATASET_ALIASES']
+
+#: older PaddleOCR dataset names -> the current ones (PaddleOCR 2.0's code and docs spell ``LMDBDateSet``)
+DATASET_ALIASES = {'LMDBDateSet': 'LMDBDataSet'}
 
 #: the hook that validates every N iterations (``Global.eval_batch_step``), named by its import path: the
 #: registry imports the module when it builds the hook, so nothing has to import the CLI package first.
@@ -50,9 +53,15 @@ def translate_paddleocr(data: Mapping[str, Any], filename: str | None = None) ->
     for split, train in (('Train', True), ('Eval', False)):
         if doc.data.get(split) is None:
             continue
-        section = doc.check_keys(doc.section(split), ['dataset', 'loader'], split)
+        section = doc.check_keys(doc.section(split), ['dataset', 'loader', 'sampler'], split)
+        if section.get('sampler') is not None:  # PaddleOCR's batch samplers (MultiScaleSampler)
+            raise doc.error(f'{split}.sampler', 'PaddleOCR batch samplers (MultiScaleSampler) are not implemented; '
+                                                'remove it (batches are drawn by loader.shuffle)')
         if not isinstance(section.get('dataset'), dict):
             raise doc.error(f'{split}.dataset', 'must be a mapping with name, data_dir, label_file_list, transforms')
+        name = section['dataset'].get('name')
+        if name in DATASET_ALIASES:  # PaddleOCR 2.0's spelling: the translators know the current name
+            section['dataset']['name'] = DATASET_ALIASES[name]  # the doc's own copy: every reader sees it
         dataset = task.dataset(split, section['dataset'], task.pipeline(split))
         loader = _loader(doc, split, dataset, train)
         if train:
