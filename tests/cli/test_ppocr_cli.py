@@ -132,9 +132,9 @@ def test_import_weights_tells_the_files_apart_and_the_configs_load_them(tmp_path
 
 
 @pytest.mark.parametrize('src, extra, message', [
-    ('inference.pdmodel', [], 'a Paddle inference program (.pdmodel, with its .pdiparams) is not read here'),
-    ('model.pdparams', [], 'a PaddlePaddle training checkpoint (.pdparams) is not read here'),
-    ('paddle_dir', [], 'a folder with inference.pdiparams'),
+    ('inference.pdmodel', [], 'inference.pdiparams are missing'),  # Paddle's files: read (tests/fileio/test_paddle*)
+    ('model.pdparams', [], 'model.pdparams: not a readable .pdparams pickle'),
+    ('paddle_dir', [], 'inference.pdmodel is missing'),
     ('REC_ONNX', ['--model', 'ppocrv4_det'], 'does not fit ppocrv4_mobile_det: DBNet runs 119 parameterised layers'),
     ('missing.onnx', [], 'missing.onnx: no such file'),
 ])

@@ -311,8 +311,8 @@ def import_weights_parser(prog: str = 'visioncraft import-weights') -> argparse.
     p = ArgumentParser(prog=prog, description='Import official PP-OCR weights (their ONNX file) into a checkpoint '
                                               'that training (load_from, Global.pretrained_model), test and export '
                                               'take, with the config that builds its model.')
-    p.add_argument('src', help='the ONNX file, e.g. ch_PP-OCRv4_det_infer.onnx of rapidocr-onnxruntime (PaddlePaddle '
-                               '.pdmodel / .pdiparams / .pdparams files are not read)')
+    p.add_argument('src', help='the ONNX file, e.g. ch_PP-OCRv4_det_infer.onnx of rapidocr-onnxruntime, or PaddleOCR\'s '
+                               'own: a .pdparams checkpoint, an inference model (.pdmodel + .pdiparams) or its folder')
     p.add_argument('--out', required=True, help='the checkpoint to write (.pth)')
     p.add_argument('--model', default=None, choices=IMPORT_WEIGHTS_MODELS,
                    help='which model the file holds (default: told from the file)')

@@ -1,0 +1,424 @@
+"""Make the Paddle reference files of tests/fileio/test_paddle_parity.py (run in a venv with paddlepaddle, never in
+the tests):
+
+    python3 -m venv /tmp/paddlevenv && /tmp/paddlevenv/bin/pip install paddlepaddle==3.3.1 numpy
+    /tmp/paddlevenv/bin/python tests/reference/make_paddle_reference.py [OUT_DIR]
+
+It builds width-reduced PP-OCRv4 mobile networks in Paddle: the detector (PPLCNetV3 det x0.125 -> RSEFPN 16 ->
+DBHead) and the recogniser (PPLCNetV3 rec x0.125 -> MultiHead's CTC branch: SVTR neck 32 -> CTCHead, 37 classes),
+written here from the published architecture with PaddleOCR's layer and parameter names (no PaddleOCR code). The
+weights are random with a fixed seed, BatchNorm statistics and LAB values randomised too so every branch counts.
+It writes to OUT_DIR (default tests/data/reference/paddle/):
+
+* ``{det,rec}.pdparams``: ``paddle.save(model.state_dict())`` (training form, PaddleOCR's names);
+* ``det_infer.pdmodel`` / ``.pdiparams``: ``paddle.jit.save`` of the detector, its re-parameterisable layers
+  folded first as PaddleOCR's exporter does (the ProgramDesc format, which
+  paddlepaddle 2.6 writes; 3.x writes PIR JSON and its old-program mode fails: this script then skips it). Only
+  the detector's, to keep the files under 3 MB;
+* ``{det,rec}_io.npz``: the fixed input ``x`` and Paddle's eval-mode logits ``y`` (det: the probability map's,
+  N x 1 x H x W; rec: the CTC head's, N x T x 37), before the sigmoid / softmax, which would saturate.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault('FLAGS_enable_pir_api', '0')  # .pdmodel (ProgramDesc), not PIR JSON
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+import paddle.nn as nn  # noqa: E402
+import paddle.nn.functional as F  # noqa: E402
+
+DET_BLOCKS = {
+    'blocks2': [(3, 16, 32, 1, False)],
+    'blocks3': [(3, 32, 64, 2, False), (3, 64, 64, 1, False)],
+    'blocks4': [(3, 64, 128, 2, False), (3, 128, 128, 1, False)],
+    'blocks5': [(3, 128, 256, 2, False)] + [(5, 256, 256, 1, False)] * 4,
+    'blocks6': [(5, 256, 512, 2, True), (5, 512, 512, 1, True), (5, 512, 512, 1, False), (5, 512, 512, 1, False)],
+}
+REC_BLOCKS = {
+    'blocks2': [(3, 16, 32, 1, False)],
+    'blocks3': [(3, 32, 64, 1, False), (3, 64, 64, 1, False)],
+    'blocks4': [(3, 64, 128, (2, 1), False), (3, 128, 128, 1, False)],
+    'blocks5': [(3, 128, 256, (1, 2), False)] + [(5, 256, 256, 1, False)] * 4,
+    'blocks6': [(5, 256, 512, (2, 1), True), (5, 512, 512, 1, True), (5, 512, 512, (2, 1), False),
+                (5, 512, 512, 1, False)],
+}
+
+
+def divisible(v, d=16):
+    n = max(d, int(v + d / 2) // d * d)
+    return n + d if n < 0.9 * v else n
+
+
+class LAB(nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.scale = self.create_parameter([1], default_initializer=nn.initializer.Constant(1.0))
+        self.bias = self.create_parameter([1], default_initializer=nn.initializer.Constant(0.0))
+
+    def forward(self, x):
+        return self.scale * x + self.bias
+
+
+class Act(nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.lab = LAB()
+
+    def forward(self, x):
+        return self.lab(F.hardswish(x))
+
+
+class ConvBN(nn.Layer):
+    def __init__(self, cin, cout, k, s, groups=1):
+        super().__init__()
+        self.conv = nn.Conv2D(cin, cout, k, s, (k - 1) // 2, groups=groups, bias_attr=False)
+        self.bn = nn.BatchNorm2D(cout)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class RepLayer(nn.Layer):
+    def __init__(self, cin, cout, k, s=1, groups=1, branches=4):
+        super().__init__()
+        self.stride = s
+        self.identity = nn.BatchNorm2D(cin) if cin == cout and s == 1 else None
+        self.conv_kxk = nn.LayerList([ConvBN(cin, cout, k, s, groups) for _ in range(branches)])
+        self.conv_1x1 = ConvBN(cin, cout, 1, s, groups) if k > 1 else None
+        self.lab = LAB()
+        self.act = Act()
+
+    def rep(self):
+        """Fold the branches into one conv with bias, as PaddleOCR's exporter does before saving (BN in eval form)."""
+        conv0 = self.conv_kxk[0].conv
+        k, groups = conv0._kernel_size[0], conv0._groups
+        cin = conv0.weight.shape[1] * groups
+        kernel, bias = 0, 0
+        branches = [(b.conv.weight.numpy(), b.bn) for b in self.conv_kxk]
+        if self.conv_1x1 is not None:
+            w = self.conv_1x1.conv.weight.numpy()
+            branches.append((np.pad(w, [(0, 0), (0, 0), (k // 2, k // 2), (k // 2, k // 2)]), self.conv_1x1.bn))
+        if self.identity is not None:
+            per = cin // groups
+            w = np.zeros((cin, per, k, k), 'float32')
+            for i in range(cin):
+                w[i, i % per, k // 2, k // 2] = 1
+            branches.append((w, self.identity))
+        for w, bn in branches:
+            std = np.sqrt(bn._variance.numpy() + bn._epsilon)
+            t = bn.weight.numpy() / std
+            kernel = kernel + w * t.reshape(-1, 1, 1, 1)
+            bias = bias + bn.bias.numpy() - bn._mean.numpy() * t
+        self.reparam_conv = nn.Conv2D(cin, kernel.shape[0], k, self.stride, (k - 1) // 2, groups=groups)
+        self.reparam_conv.weight.set_value(kernel.astype('float32'))
+        self.reparam_conv.bias.set_value(bias.astype('float32'))
+        del self.conv_kxk, self.conv_1x1, self.identity
+        self.is_repped = True
+
+    def forward(self, x):
+        if getattr(self, 'is_repped', False):
+            out = self.lab(self.reparam_conv(x))
+            return self.act(out) if self.stride != 2 else out
+        out = 0
+        if self.identity is not None:
+            out += self.identity(x)
+        if self.conv_1x1 is not None:
+            out += self.conv_1x1(x)
+        for conv in self.conv_kxk:
+            out += conv(x)
+        out = self.lab(out)
+        return self.act(out) if self.stride != 2 else out
+
+
+class SE(nn.Layer):
+    def __init__(self, c, paddle_gate=False):
+        super().__init__()
+        self.paddle_gate = paddle_gate
+        self.conv1 = nn.Conv2D(c, c // 4, 1)
+        self.conv2 = nn.Conv2D(c // 4, c, 1)
+
+    def forward(self, x):
+        w = self.conv2(F.relu(self.conv1(F.adaptive_avg_pool2d(x, 1))))
+        w = F.hardsigmoid(w, slope=0.2, offset=0.5) if self.paddle_gate else F.hardsigmoid(w)
+        return x * w
+
+
+class Block(nn.Layer):
+    def __init__(self, cin, cout, s, k, use_se):
+        super().__init__()
+        self.use_se = use_se
+        self.dw_conv = RepLayer(cin, cin, k, s, groups=cin)
+        if use_se:
+            self.se = SE(cin)
+        self.pw_conv = RepLayer(cin, cout, 1)
+
+    def forward(self, x):
+        x = self.dw_conv(x)
+        if self.use_se:
+            x = self.se(x)
+        return self.pw_conv(x)
+
+
+class LCNetV3(nn.Layer):
+    def __init__(self, scale, det):
+        super().__init__()
+        self.det = det
+        layout = DET_BLOCKS if det else REC_BLOCKS
+        self.conv1 = ConvBN(3, divisible(16 * scale), 3, 2)
+        for name, cfg in layout.items():
+            setattr(self, name, nn.Sequential(*[Block(divisible(ci * scale), divisible(co * scale), s, k, se)
+                                                for k, ci, co, s, se in cfg]))
+        if det:
+            chans = [divisible(layout[n][-1][2] * scale) for n in ('blocks3', 'blocks4', 'blocks5', 'blocks6')]
+            self.layer_list = nn.LayerList([nn.Conv2D(c, int(m * scale), 1) for c, m in zip(chans, (16, 24, 56, 480))])
+            self.out_channels = [int(m * scale) for m in (16, 24, 56, 480)]
+        else:
+            self.out_channels = divisible(512 * scale)
+
+    def forward(self, x):
+        x = self.blocks2(self.conv1(x))
+        outs = []
+        for name in ('blocks3', 'blocks4', 'blocks5', 'blocks6'):
+            x = getattr(self, name)(x)
+            outs.append(x)
+        if self.det:
+            return [conv(o) for conv, o in zip(self.layer_list, outs)]
+        return F.avg_pool2d(x, [3, 2])
+
+
+class RSELayer(nn.Layer):
+    def __init__(self, cin, cout, k):
+        super().__init__()
+        self.in_conv = nn.Conv2D(cin, cout, k, padding=k // 2, bias_attr=False)
+        self.se_block = SE(cout, paddle_gate=True)
+
+    def forward(self, x):
+        x = self.in_conv(x)
+        return x + self.se_block(x)
+
+
+class RSEFPN(nn.Layer):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.ins_conv = nn.LayerList([RSELayer(c, out_channels, 1) for c in in_channels])
+        self.inp_conv = nn.LayerList([RSELayer(out_channels, out_channels // 4, 3) for _ in in_channels])
+
+    def forward(self, x):
+        # PaddleOCR runs the levels coarsest first; an inference program keeps that order
+        ins = [None] * 4
+        for i in (3, 2, 1, 0):
+            ins[i] = self.ins_conv[i](x[i])
+        outs = [None, None, None, ins[3]]
+        for i in (2, 1, 0):
+            outs[i] = ins[i] + F.upsample(outs[i + 1], scale_factor=2, mode='nearest')
+        ps = [None] * 4
+        for i in (3, 2, 1, 0):
+            ps[i] = self.inp_conv[i](outs[i])
+        ps = [F.upsample(p, scale_factor=2 ** i, mode='nearest') if i else p for i, p in enumerate(ps)]
+        return paddle.concat(ps[::-1], axis=1)
+
+
+class DBBranch(nn.Layer):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2D(c, c // 4, 3, padding=1, bias_attr=False)
+        self.conv_bn1 = nn.BatchNorm(c // 4, act='relu')
+        self.conv2 = nn.Conv2DTranspose(c // 4, c // 4, 2, stride=2)
+        self.conv_bn2 = nn.BatchNorm(c // 4, act='relu')
+        self.conv3 = nn.Conv2DTranspose(c // 4, 1, 2, stride=2)
+
+    def forward(self, x):  # the logits; the probability map is their sigmoid
+        return self.conv3(self.conv_bn2(self.conv2(self.conv_bn1(self.conv1(x)))))
+
+
+class DBHead(nn.Layer):
+    def __init__(self, c):
+        super().__init__()
+        self.binarize = DBBranch(c)
+        self.thresh = DBBranch(c)
+
+    def forward(self, x):
+        return self.binarize(x)  # eval: the probability map's logits (saved unsaturated)
+
+
+class ConvBNSwish(nn.Layer):  # rec_svtrnet's ConvBNLayer: conv, norm, act
+    def __init__(self, cin, cout, k):
+        super().__init__()
+        k = k if isinstance(k, (list, tuple)) else (k, k)
+        self.conv = nn.Conv2D(cin, cout, k, padding=[k[0] // 2, k[1] // 2], bias_attr=False)
+        self.norm = nn.BatchNorm2D(cout)
+
+    def forward(self, x):
+        return F.swish(self.norm(self.conv(x)))
+
+
+class Attention(nn.Layer):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        n, t, c = x.shape
+        qkv = self.qkv(x).reshape([n, t, 3, self.heads, c // self.heads]).transpose([2, 0, 3, 1, 4])
+        q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
+        attn = F.softmax(q.matmul(k.transpose([0, 1, 3, 2])), axis=-1)
+        return self.proj(attn.matmul(v).transpose([0, 2, 1, 3]).reshape([n, t, c]))
+
+
+class Mlp(nn.Layer):
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(F.swish(self.fc1(x)))
+
+
+class SVTRBlock(nn.Layer):
+    def __init__(self, dim, heads, mlp_ratio):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, epsilon=1e-5)
+        self.mixer = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, epsilon=1e-5)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x):
+        x = x + self.mixer(self.norm1(x))  # prenorm=False in PaddleOCR's naming: the norm comes first
+        return x + self.mlp(self.norm2(x))
+
+
+class EncoderWithSVTR(nn.Layer):
+    def __init__(self, cin, dims, hidden, depth=2, heads=8, kernel=(1, 3)):
+        super().__init__()
+        self.conv1 = ConvBNSwish(cin, cin // 8, kernel)
+        self.conv2 = ConvBNSwish(cin // 8, hidden, 1)
+        self.svtr_block = nn.LayerList([SVTRBlock(hidden, heads, 2.0) for _ in range(depth)])
+        self.norm = nn.LayerNorm(hidden, epsilon=1e-6)
+        self.conv3 = ConvBNSwish(hidden, cin, 1)
+        self.conv4 = ConvBNSwish(2 * cin, cin // 8, kernel)
+        self.conv1x1 = ConvBNSwish(cin // 8, dims, 1)
+
+    def forward(self, x):
+        h = x
+        z = self.conv2(self.conv1(x))
+        n, c, hh, ww = z.shape
+        z = z.flatten(2).transpose([0, 2, 1])
+        for blk in self.svtr_block:
+            z = blk(z)
+        z = self.norm(z).reshape([0, hh, ww, c]).transpose([0, 3, 1, 2])
+        z = self.conv3(z)
+        return self.conv1x1(self.conv4(paddle.concat((h, z), axis=1)))
+
+
+class SequenceEncoder(nn.Layer):
+    def __init__(self, cin, **kw):
+        super().__init__()
+        self.encoder = EncoderWithSVTR(cin, **kw)
+
+    def forward(self, x):
+        return self.encoder(x).squeeze(2).transpose([0, 2, 1])
+
+
+class CTCHead(nn.Layer):
+    def __init__(self, cin, classes):
+        super().__init__()
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        return self.fc(x)  # the logits (PaddleOCR's eval mode adds a softmax)
+
+
+class MultiHeadCTC(nn.Layer):  # MultiHead with its CTC branch (the one inference runs)
+    def __init__(self, cin, classes, dims, hidden):
+        super().__init__()
+        self.ctc_encoder = SequenceEncoder(cin, dims=dims, hidden=hidden)
+        self.ctc_head = CTCHead(dims, classes)
+
+    def forward(self, x):
+        return self.ctc_head(self.ctc_encoder(x))
+
+
+class Model(nn.Layer):  # PaddleOCR's BaseModel: backbone, neck, head
+    def __init__(self, backbone, neck, head):
+        super().__init__()
+        self.backbone = backbone
+        if neck is not None:
+            self.neck = neck
+        self.head = head
+        self.use_neck = neck is not None
+
+    def forward(self, x):
+        x = self.backbone(x)
+        if self.use_neck:
+            x = self.neck(x)
+        return self.head(x)
+
+
+def randomise(model: nn.Layer, seed: int) -> None:
+    """Non-trivial BatchNorm statistics / affine and LAB values (their initial 0 / 1 would hide a wrong mapping)."""
+    rng = np.random.default_rng(seed)
+    for name, p in model.state_dict().items():
+        if name.endswith(('_mean', 'lab.bias')) or (name.endswith('bias') and p.ndim == 1):
+            p.set_value(rng.normal(0, 0.1, p.shape).astype('float32'))
+        elif name.endswith(('_variance',)):
+            p.set_value(rng.uniform(0.5, 1.5, p.shape).astype('float32'))
+        elif name.endswith('lab.scale'):
+            p.set_value(rng.uniform(0.7, 1.3, p.shape).astype('float32'))
+        elif name.endswith('weight') and p.ndim == 1:  # BatchNorm / LayerNorm gains: small, so the summed
+            p.set_value(rng.uniform(0.3, 0.6, p.shape).astype('float32'))  # branches keep activations O(1)
+
+
+def save(model: nn.Layer, x: np.ndarray, out_dir: str, name: str, with_inference: bool) -> None:
+    model.eval()
+    y = model(paddle.to_tensor(x)).numpy()
+    paddle.save(model.state_dict(), os.path.join(out_dir, f'{name}.pdparams'))
+    np.savez_compressed(os.path.join(out_dir, f'{name}_io.npz'), x=x, y=y)
+    print(name, 'output', y.shape)
+    spec = [paddle.static.InputSpec([None, 3, x.shape[2], None], 'float32', 'x')]
+    if not with_inference:
+        return
+    for layer in model.sublayers():  # the exporter's folding; the output must stay the same
+        if isinstance(layer, RepLayer):
+            layer.rep()
+    folded = model(paddle.to_tensor(x)).numpy()
+    print(name, 'folded vs training form', float(np.abs(folded - y).max()))
+    try:
+        paddle.jit.save(model, os.path.join(out_dir, f'{name}_infer'), input_spec=spec)
+    except Exception as exc:  # noqa: BLE001 - Paddle 3's old-program mode fails on many ops
+        print(f'{name}: no inference model ({type(exc).__name__}); paddlepaddle 2.6 writes one')
+    json_file = os.path.join(out_dir, f'{name}_infer.json')
+    if os.path.exists(json_file):  # PIR format, not what the reader reads
+        os.remove(json_file)
+        os.remove(os.path.join(out_dir, f'{name}_infer.pdiparams'))
+        print(f'{name}: Paddle wrote a PIR .json program; no .pdmodel (run with paddlepaddle 2.6)')
+    info = os.path.join(out_dir, f'{name}_infer.pdiparams.info')
+    if os.path.exists(info):  # the optimizer-side parameter info: not needed to read the weights
+        os.remove(info)
+    
+
+def main(out_dir: str) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    paddle.seed(0)
+    rng = np.random.default_rng(0)
+    det_backbone = LCNetV3(0.125, det=True)
+    det = Model(det_backbone, RSEFPN(det_backbone.out_channels, 16), DBHead(16))
+    randomise(det, 1)
+    save(det, rng.uniform(-1, 1, (1, 3, 64, 96)).astype('float32'), out_dir, 'det', with_inference=True)
+
+    rec_backbone = LCNetV3(0.125, det=False)
+    rec = Model(rec_backbone, None, MultiHeadCTC(rec_backbone.out_channels, 37, dims=32, hidden=32))
+    randomise(rec, 2)
+    save(rec, rng.uniform(-1, 1, (2, 3, 48, 64)).astype('float32'), out_dir, 'rec', with_inference=False)
+    for f in sorted(os.listdir(out_dir)):
+        print(f, os.path.getsize(os.path.join(out_dir, f)))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '..', 'data', 'reference',
+                                                            'paddle'))
