@@ -164,9 +164,20 @@ def test_image_demo_writes_png(files):
     assert drawn is not None and drawn.shape[2] == 3
 
 
-def test_mismatched_checkpoint_is_reported_not_raised(files, caplog):
+def test_mismatched_checkpoint_is_an_error_unless_partial_is_allowed(files, caplog, monkeypatch):
+    from visioncraft.fileio.checkpoint import PARTIAL_WEIGHTS_ENV, CheckpointFitError
+    monkeypatch.delenv(PARTIAL_WEIGHTS_ENV, raising=False)
+    five = {'model.bbox_head.num_classes': 5}
+    with pytest.raises(CheckpointFitError) as err:  # the model would run with a random classifier
+        init_detector(files['config'], str(files['checkpoint']), device='cpu', cfg_options=five)
+    msg = str(err.value)
+    assert str(files['checkpoint']) in msg and 'of another shape' in msg and 'retina_cls' in msg
+    assert PARTIAL_WEIGHTS_ENV in msg and 'allow_partial=True' in msg
+    # the explicit opt-outs: the argument, or the environment variable
     with caplog.at_level('WARNING', logger='visioncraft'):
-        model = init_detector(files['config'], str(files['checkpoint']), device='cpu',
-                              cfg_options={'model.bbox_head.num_classes': 5})
+        model = init_detector(files['config'], str(files['checkpoint']), device='cpu', cfg_options=five,
+                              allow_partial=True)
     assert 'shape-mismatched' in caplog.text and 'retina_cls' in caplog.text
     assert model.dataset_meta['classes'] == ['a', 'b', 'c']
+    monkeypatch.setenv(PARTIAL_WEIGHTS_ENV, '1')
+    init_detector(files['config'], str(files['checkpoint']), device='cpu', cfg_options=five)

@@ -206,8 +206,8 @@ def test_clear_errors(files, inferencer, tmp_path):
         DetInferencer(str(files['config']), str(files['checkpoint']), device='cpu', palette='rainbow')
     with pytest.raises(FileNotFoundError, match="model='no_such_model'"):
         DetInferencer('no_such_model', device='cpu')
-    with pytest.raises(ValueError, match='no weights can be downloaded'):
-        DetInferencer('retinanet', device='cpu')  # a config name needs its checkpoint
+    with pytest.raises(ValueError, match='no published weights in the model index'):
+        DetInferencer('fcos_r50_fpn_1x_coco', device='cpu')  # a config name outside the index needs its checkpoint
     export = tmp_path / 'rec_export'
     export.mkdir()
     (export / 'inference.json').write_text(json.dumps(dict(task='textrecog', preprocess={}, postprocess={})))

@@ -149,3 +149,117 @@ def test_models_command_lists_the_index():
         assert m.name in proc.stdout
         if m.url:
             assert m.url in proc.stdout
+
+
+# -- models by name in every API and command: the index entry points at the loopback server and a tiny config ----------
+_TINY = {'det': 'configs/quickstart/det_shapes.py', 'pose': 'configs/quickstart/pose_synth.py',
+         'textdet': 'configs/quickstart/textdet_synth.py', 'textrecog': 'configs/quickstart/textrecog_synth.py'}
+
+
+def _serve_tiny(monkeypatch, root: Path, base: str, name: str) -> dict:
+    """Point the index entry ``name`` (and its aliases) at a tiny quickstart config of its task and a checkpoint of
+    random weights served at ``base``; returns that state dict."""
+    import dataclasses
+
+    from visioncraft import model_index as table
+    from visioncraft.registry import MODELS, default_scope
+    info = get_model(name)
+    config = str(find_package_file(_TINY[info.task]))
+    cfg = Config.fromfile(config)
+    if isinstance(cfg.model.get('backbone'), dict):
+        cfg.model.backbone.init_cfg = None
+    torch.manual_seed(1)
+    with default_scope(cfg.get('default_scope', 'mmdet')):
+        model = MODELS.build(cfg.model)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    src = root / f'{name}.pth'
+    torch.save({'state_dict': state, 'meta': {}}, src)
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()[:8]
+    served = root / f'{name}-{sha}.pth'
+    src.rename(served)
+    new = dataclasses.replace(info, config=config, url=f'{base}/{served.name}', sha256=sha, convert=None)
+    for key, value in list(table._LOOKUP.items()):
+        if value is info:
+            monkeypatch.setitem(table._LOOKUP, key, new)
+    return state
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv('VISIONCRAFT_CACHE_DIR', str(tmp_path / 'cache'))
+    monkeypatch.delenv(zoo.WEIGHTS_BASE_URL_ENV, raising=False)
+    return tmp_path / 'cache' / 'checkpoints'
+
+
+@pytest.fixture
+def image(tmp_path):
+    import cv2
+    import numpy as np
+    path = tmp_path / 'img.png'
+    cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (64, 80, 3), dtype=np.uint8))
+    return path
+
+
+def _same_weights(model, state) -> None:
+    got = model.state_dict()
+    assert all(torch.equal(got[k].cpu(), v) for k, v in state.items())
+
+
+def test_init_detector_and_init_model_take_a_name(served, cache, monkeypatch):
+    from visioncraft.apis import init_detector, init_model
+    root, base = served
+    det = _serve_tiny(monkeypatch, root, base, 'faster-rcnn_r50_fpn_1x_coco')
+    model = init_detector('faster-rcnn_r50_fpn_1x_coco', device='cpu')
+    _same_weights(model, det)
+    assert any(cache.glob('faster-rcnn_r50_fpn_1x_coco-*.pth'))
+    for f in root.iterdir():  # cached: the second use needs no server
+        f.unlink()
+    _same_weights(init_detector('faster_rcnn_r50_fpn_1x_coco', device='cpu'), det)  # the MMDetection 2.x name
+    pose = _serve_tiny(monkeypatch, root, base, 'td-hm_res50_8xb64-210e_coco-256x192')
+    _same_weights(init_model('td-hm_res50_8xb64-210e_coco-256x192', device='cpu'), pose)
+    with pytest.raises(UserError, match='is a pose model'):
+        init_detector('td-hm_res50_8xb64-210e_coco-256x192', device='cpu')
+    with pytest.raises(UserError, match='did you mean'):
+        init_detector('faster-rcnn_r50_fpn_1x_cocoo', device='cpu')
+
+
+def test_the_inferencers_and_commands_take_names(served, cache, image, tmp_path, monkeypatch):
+    from visioncraft.apis import DetInferencer, PoseInferencer, TextDetInferencer, TextRecInferencer
+    from visioncraft.cli import det as det_cli
+    from visioncraft.cli import ocr as ocr_cli
+    from visioncraft.cli import pose as pose_cli
+    root, base = served
+    det = _serve_tiny(monkeypatch, root, base, 'retinanet_r50_fpn_1x_coco')
+    _same_weights(DetInferencer('retinanet', device='cpu', show_progress=False).model, det)
+    out = det_cli.main([str(image), '--model', 'retinanet_r50_fpn_1x_coco', '--device', 'cpu',
+                        '--out-dir', str(tmp_path / 'det')])
+    assert list(out) == ['img.png']
+    pose = _serve_tiny(monkeypatch, root, base, 'human')
+    _same_weights(PoseInferencer('human', device='cpu').pose_model, pose)
+    out = pose_cli.main([str(image), '--pose2d', 'human', '--device', 'cpu', '--out-dir', str(tmp_path / 'pose'),
+                         '--no-progress'])  # no --pose2d-weights: the index's weights
+    assert list(out) == ['img.png']
+    textdet = _serve_tiny(monkeypatch, root, base, 'dbnet_resnet18')
+    textrec = _serve_tiny(monkeypatch, root, base, 'crnn')
+    _same_weights(TextDetInferencer('dbnet_resnet18', device='cpu', show_progress=False).model, textdet)
+    _same_weights(TextRecInferencer('crnn', device='cpu', show_progress=False).model, textrec)
+    out = ocr_cli.main([str(image), '--det', 'dbnet_resnet18', '--rec', 'crnn', '--device', 'cpu',
+                        '--out-dir', str(tmp_path / 'ocr')])
+    assert list(out) == ['img.png']
+
+
+def test_a_name_offline_says_which_file_to_put_where(cache, monkeypatch):
+    import dataclasses
+
+    from visioncraft import model_index as table
+    from visioncraft.apis import init_detector
+    from visioncraft.data import download
+    monkeypatch.setattr(download.time, 'sleep', lambda s: None)  # no back-off between the refused tries
+    info = get_model('retinanet_r50_fpn_1x_coco')
+    offline = dataclasses.replace(info, url='http://127.0.0.1:9/' + info.file_name)  # port 9: nothing listens
+    for key, value in list(table._LOOKUP.items()):
+        if value is info:
+            monkeypatch.setitem(table._LOOKUP, key, offline)
+    with pytest.raises(UserError) as err:
+        init_detector('retinanet', device='cpu')
+    assert offline.url in str(err.value) and str(cache / info.file_name) in str(err.value)

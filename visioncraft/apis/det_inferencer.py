@@ -26,7 +26,7 @@ from visioncraft.tasks.detection.visualization import DetLocalVisualizer
 from .base_inferencer import BaseInferencer, InputItem
 from .detection import init_detector
 from .inference_pipeline import build_inference_pipeline
-from .model_aliases import resolve_det_model
+from .model_aliases import resolve_det_weights
 from .model_loading import is_exported_dir, load_exported
 
 __all__ = ['DetInferencer', 'PALETTES', 'EXPORTED_DET_TASKS']
@@ -68,8 +68,10 @@ class DetInferencer(BaseInferencer):
     """Run a detector on images, folders, URLs, videos and cameras (MMDetection 3.x's ``DetInferencer``).
 
     Args:
-        model: a detection config file, a model alias (:data:`~visioncraft.apis.model_aliases.DET_ALIASES`, or the
-            name of a config of a ``DET_CONFIG_DIRS`` folder; needs ``weights``), or a directory written by
+        model: a detection config file, a detection model name of the index (``'retinanet_r50_fpn_1x_coco'``,
+            ``'faster-rcnn'``; ``visioncraft models --task det``: its weights download on first use without
+            ``weights``), another config name (:data:`~visioncraft.apis.model_aliases.DET_ALIASES`, or the name of a
+            config of a ``DET_CONFIG_DIRS`` folder; needs ``weights``), or a directory written by
             ``visioncraft export`` for a detector (then ``weights`` must be None).
         weights: the checkpoint (path or http(s) URL); None with a config keeps random weights (with a warning).
         device: ``None`` / ``'auto'`` (CUDA when available, else the CPU), ``'cpu'``, ``'cuda[:N]'``.
@@ -108,9 +110,9 @@ class DetInferencer(BaseInferencer):
             if weights is not None and not str(weights).startswith(('http://', 'https://')) \
                     and not Path(weights).is_file():
                 raise FileNotFoundError(f'DetInferencer: weights: checkpoint file not found: {weights}')
-            config = resolve_det_model(model, weights)
-            self.model = init_detector(config, None if weights is None else str(weights), device=self.device,
-                                       cfg_options=cfg_options)
+            # a name of the model index: its config, and its weights downloaded on first use when none are given
+            config, weights = resolve_det_weights(model, weights)
+            self.model = init_detector(config, weights, device=self.device, cfg_options=cfg_options)
             self.dataset_meta = dict(self.model.dataset_meta)
             self._pipeline = build_inference_pipeline(self.model.cfg, True, self.who)
         classes = tuple(self.dataset_meta.get('classes') or ())

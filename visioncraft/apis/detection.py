@@ -32,6 +32,7 @@ from visioncraft.tasks.detection.datasets.coco import COCO_CLASSES
 
 from .display import has_display
 from .inference_pipeline import build_inference_pipeline
+from .model_index import resolve_config_arg
 from .model_loading import build_model_with_weights
 
 __all__ = ['init_detector', 'inference_detector', 'async_inference_detector', 'show_result_pyplot', 'set_random_seed']
@@ -60,16 +61,21 @@ def _default_dataset_meta(cfg: Config) -> dict:
 
 
 def init_detector(config: str | Path | Config, checkpoint: str | Path | None = None, device: str = 'cuda:0',
-                  cfg_options: dict | None = None) -> nn.Module:
+                  cfg_options: dict | None = None, *, allow_partial: bool | None = None) -> nn.Module:
     """Build a detector from a config, load its weights and put it in eval mode on ``device``.
 
     Args:
-        config: a config file or a :class:`Config` (which is copied, never modified).
-        checkpoint: a checkpoint path or http(s) URL; ``None`` keeps the random initialisation. Keys that
-            do not fit the model are logged as a warning, not raised.
+        config: a config file, a :class:`Config` (which is copied, never modified), or a detection model name of
+            the model index (``'faster-rcnn_r50_fpn_1x_coco'``, ``'retinanet'``; ``visioncraft models --task det``
+            lists them): its shipped config, and its weights downloaded on first use when ``checkpoint`` is None.
+        checkpoint: a checkpoint path or http(s) URL; ``None`` keeps the random initialisation (with a config).
+            A checkpoint that fits the model badly (a shape mismatch, or more than 1% of the model's weights
+            missing) is a :class:`~visioncraft.fileio.checkpoint.CheckpointFitError` naming it.
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``...; a CUDA device on a machine without CUDA is a
             RuntimeError.
         cfg_options: overrides applied to the config, as for ``--cfg-options``.
+        allow_partial: load a checkpoint that fits badly anyway (what fits; a warning lists the rest). None:
+            ``$VISIONCRAFT_ALLOW_PARTIAL_WEIGHTS``.
 
     Returns:
         The model, with ``model.cfg`` (the config used) and ``model.dataset_meta`` (at least ``classes``):
@@ -77,6 +83,7 @@ def init_detector(config: str | Path | Config, checkpoint: str | Path | None = N
         The backbone's pretrained ``init_cfg`` is dropped: nothing is downloaded but ``checkpoint``.
     """
     dev = check_device(device)  # a DeviceError (RuntimeError) naming a device this machine lacks
+    config, checkpoint = resolve_config_arg(config, checkpoint, task='det')  # a model name of the index
     if isinstance(config, (str, Path)):
         cfg = Config.fromfile(config, cfg_options=cfg_options)
     elif isinstance(config, Config):
@@ -85,7 +92,7 @@ def init_detector(config: str | Path | Config, checkpoint: str | Path | None = N
             cfg.merge_from_dict(cfg_options)
     else:
         raise TypeError(f'init_detector: config must be a file path or a Config, got {type(config).__name__}')
-    model, meta = build_model_with_weights(cfg, checkpoint, 'init_detector')
+    model, meta = build_model_with_weights(cfg, checkpoint, 'init_detector', allow_partial=allow_partial)
     dataset_meta = dict(meta['dataset_meta']) if meta and isinstance(meta.get('dataset_meta'), dict) else None
     model.cfg = cfg
     model.dataset_meta = dataset_meta if dataset_meta and dataset_meta.get('classes') \

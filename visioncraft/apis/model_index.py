@@ -5,7 +5,9 @@
   the published SHA-256: :func:`visioncraft.data.download.download_file`), converts it when the entry says so, and
   returns the checkpoint path. ``$VISIONCRAFT_WEIGHTS_BASE_URL`` (or ``base_url=``) fetches ``<base>/<file name>``
   from a mirror instead. Offline, the error names the file, its URL and the path to put it at.
-* :func:`resolve_model` turns ``name-or-config`` + optional weights into ``(config, checkpoint)``.
+* :func:`resolve_model` turns ``name-or-config`` + optional weights into ``(config, checkpoint)``;
+  :func:`resolve_config_arg` does it for the APIs that also take a :class:`~visioncraft.config.Config`
+  (``init_detector('faster-rcnn_r50_fpn_1x_coco')``, ``init_model``, the inferencers).
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from visioncraft.fileio.package_data import find_package_file
 from visioncraft.model_index import MODEL_INDEX, TASKS, ModelInfo, format_table, get_model, list_models
 
 __all__ = ['ModelInfo', 'MODEL_INDEX', 'TASKS', 'WEIGHTS_BASE_URL_ENV', 'list_models', 'get_model',
-           'weights_cache_dir', 'fetch_weights', 'resolve_model', 'format_table']
+           'weights_cache_dir', 'fetch_weights', 'resolve_model', 'resolve_config_arg', 'is_model_name',
+           'looks_like_model_name', 'format_table']
 
 _logger = logging.getLogger(__name__)
 
@@ -86,7 +89,9 @@ def resolve_model(model: str | os.PathLike, weights: str | os.PathLike | None = 
                   task: str | None = None, download: bool = True) -> tuple[str, str | None]:
     """``(config file, checkpoint)`` for ``model``: a config file is returned as it is with ``weights``; a name of
     the index gives its shipped config and, when ``weights`` is None, its downloaded checkpoint
-    (:func:`fetch_weights`; with ``download=False`` the checkpoint stays None)."""
+    (:func:`fetch_weights`; a PP-OCR model's is converted from the installed rapidocr package's ONNX file and cached
+    by :func:`~visioncraft.apis.ppocr_models.ppocr_checkpoint`; with ``download=False`` the checkpoint stays
+    None)."""
     key = os.fspath(model)
     if Path(key).is_file() or Path(key).is_dir():
         return key, None if weights is None else os.fspath(weights)
@@ -94,4 +99,42 @@ def resolve_model(model: str | os.PathLike, weights: str | os.PathLike | None = 
     config = str(find_package_file(info.config))
     if weights is not None:
         return config, os.fspath(weights)
-    return config, str(fetch_weights(info)) if download and info.url else None
+    if not download:
+        return config, None
+    if info.url is None and info.convert == 'ppocr':
+        from .ppocr_models import ppocr_checkpoint
+        return config, str(ppocr_checkpoint(info.name))
+    return config, str(fetch_weights(info))
+
+
+#: the file suffixes of configs: a string ending in one is a config path, never a model name
+_CONFIG_SUFFIXES = ('.py', '.yml', '.yaml', '.json')
+
+
+def looks_like_model_name(spec: object) -> bool:
+    """Whether ``spec`` is meant as a model name rather than a file: a string that names no existing file or
+    folder, has no path separator and does not end in a config suffix (``.py``, ``.yml``...)."""
+    if not isinstance(spec, str) or os.path.exists(spec):
+        return False
+    return '/' not in spec and os.sep not in spec and not spec.lower().endswith(_CONFIG_SUFFIXES)
+
+
+def is_model_name(spec: object, task: str | None = None) -> bool:
+    """Whether ``spec`` is a name or alias of the index (of ``task`` when given) and no existing path."""
+    if not looks_like_model_name(spec):
+        return False
+    try:
+        get_model(spec, task)
+    except UserError:
+        return False
+    return True
+
+
+def resolve_config_arg(config, checkpoint, *, task: str):
+    """For the APIs that take a config: ``(config, checkpoint)`` with a model name of the index (``task``'s)
+    replaced by its shipped config and, when ``checkpoint`` is None, its downloaded weights. A :class:`Config`, an
+    existing path, or a string that looks like a path is returned as it is; a string that looks like a name but is
+    none of the index is a :class:`UserError` listing the closest names."""
+    if not looks_like_model_name(config if not isinstance(config, os.PathLike) else os.fspath(config)):
+        return config, checkpoint
+    return resolve_model(str(config), checkpoint, task=task)

@@ -13,8 +13,8 @@ from typing import Any
 from torch import nn
 
 from visioncraft.config import Config
-from visioncraft.errors import AnnotationError, mark_user_error, read_checkpoint
-from visioncraft.fileio.checkpoint import load_model_weights
+from visioncraft.errors import AnnotationError, CheckpointError, mark_user_error, read_checkpoint
+from visioncraft.fileio.checkpoint import check_weights_fit, load_model_weights, partial_weights_allowed
 from visioncraft.registry import MODELS, config_file_context
 
 __all__ = ['build_model_with_weights', 'is_exported_dir', 'load_exported']
@@ -22,11 +22,16 @@ __all__ = ['build_model_with_weights', 'is_exported_dir', 'load_exported']
 _logger = logging.getLogger('visioncraft')
 
 
-def build_model_with_weights(cfg: Config, checkpoint: str | os.PathLike | None,
-                             who: str) -> tuple[nn.Module, dict | None]:
+def build_model_with_weights(cfg: Config, checkpoint: str | os.PathLike | None, who: str, *,
+                             allow_partial: bool | None = None) -> tuple[nn.Module, dict | None]:
     """``(model, checkpoint meta or None)``: ``cfg.model`` built without its backbone's pretrained ``init_cfg`` (the
-    checkpoint holds the trained weights; nothing is downloaded), with ``checkpoint``'s weights loaded (a warning
-    when they do not fully match; another when there is no checkpoint). ``who`` names the caller in messages."""
+    checkpoint holds the trained weights; nothing is downloaded), with ``checkpoint``'s weights loaded; a warning
+    when there is no checkpoint. ``who`` names the caller in messages.
+
+    A checkpoint that fits the model badly (a shape mismatch, or more missing weights than
+    :data:`~visioncraft.fileio.checkpoint.MAX_MISSING_FRACTION` of the model's) is a
+    :class:`~visioncraft.fileio.checkpoint.CheckpointFitError` naming it, unless ``allow_partial`` (None:
+    ``$VISIONCRAFT_ALLOW_PARTIAL_WEIGHTS``), which loads what fits with a warning listing the rest."""
     if 'model' not in cfg:
         hint = (' (a PaddleOCR-layout YAML? translate it first: visioncraft config FILE.yml > FILE.py)'
                 if str(cfg.filename or '').endswith(('.yml', '.yaml')) else '')
@@ -39,6 +44,11 @@ def build_model_with_weights(cfg: Config, checkpoint: str | os.PathLike | None,
         _logger.warning(f'{who}: no checkpoint given; the model keeps its random initialisation')
         return model, None
     ckpt, state_dict = read_checkpoint(checkpoint, map_location='cpu')
+    partial = partial_weights_allowed(allow_partial)
+    try:  # before loading: a bad fit is an error naming the file, the counts and the first keys
+        check_weights_fit(model, state_dict, checkpoint, partial=partial)
+    except CheckpointError as exc:
+        raise mark_user_error(exc, who) from None
     report = load_model_weights(model, state_dict, logger=_logger, source=checkpoint)
     if not report.clean:
         _logger.warning(f'{who}: checkpoint {checkpoint} does not fully match the model')

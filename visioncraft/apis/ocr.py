@@ -23,6 +23,7 @@ from visioncraft.export.artifacts import INFERENCE_JSON
 from visioncraft.export.predictor import BACKENDS, load_predictor
 
 from .inference_pipeline import build_inference_pipeline
+from .model_index import is_model_name, resolve_model
 from .model_loading import build_model_with_weights
 
 __all__ = ['load_text_model', 'OCR_STAGES', 'CONFIG_SUFFIXES']
@@ -111,8 +112,10 @@ def load_text_model(spec, weights, role: str, device: str, backend: str, num_thr
     ``detector(img, timings) -> (polygons, scores)``, ``recognizer(crops) -> [(text, score), ...]`` (with its
     ``dictionary``). ``role`` also names the command-line flags in messages (``--det``, ``--det-weights``)."""
     flag = f'--{role}'
-    path = Path(spec)
     want_task = 'textdet' if role == 'det' else 'textrecog'
+    if is_model_name(spec, want_task):  # a model name of the index: its config, its weights downloaded
+        spec, weights = resolve_model(spec, weights, task=want_task)
+    path = Path(spec)
     if path.is_dir():
         if weights is not None:
             raise ValueError(f'{flag}-weights {weights} given with the exported model directory {path}: an export '

@@ -82,10 +82,13 @@ class OCRInferencer(BaseInferencer):
     """Detect, crop and read text in images.
 
     Args:
-        det: a text-detection config file (with ``det_weights``) or a directory written by ``visioncraft export``,
-            or a named system (``'PP-OCRv4'``; see :mod:`.ppocr_models`). None for both ``det`` and ``rec``: the
-            named ``'PP-OCRv4'``; None for one: the other's name.
-        rec: a text-recognition config file (with ``rec_weights``) or an exported recogniser directory, or a name.
+        det: a text-detection config file (with ``det_weights``), a textdet model name of the index
+            (``'dbnet_resnet18'``; its weights download on first use without ``det_weights``), a directory written
+            by ``visioncraft export``, or a named system (``'PP-OCRv4'``; see :mod:`.ppocr_models`; the index's
+            ``ppocrv4_mobile_det`` with ``ppocrv4_mobile_rec`` is that system too). None for both ``det`` and
+            ``rec``: the named ``'PP-OCRv4'``; None for one: the other's name.
+        rec: a text-recognition config file (with ``rec_weights``), a textrecog model name of the index
+            (``'crnn'``), an exported recogniser directory, or a system name.
         det_weights / rec_weights: checkpoints for config files (must be None for exported directories and names).
         device: ``None`` / ``'auto'`` (CUDA when available, else the CPU), ``'cpu'`` or ``'cuda[:N]'``.
         cls: named systems only: run PaddleOCR's text-direction classifier (``use_angle_cls``), which turns

@@ -36,6 +36,7 @@ from visioncraft.tasks.pose.datasets.metainfo import parse_pose_metainfo
 from visioncraft.tasks.pose.visualization import heatmaps_to_image
 
 from .inference_pipeline import inference_steps
+from .model_index import resolve_config_arg
 from .model_loading import build_model_with_weights
 
 __all__ = ['init_model', 'inference_topdown', 'merge_data_samples', 'split_instances']
@@ -101,16 +102,23 @@ def _ckpt_dataset_meta(meta: Any) -> dict | None:
 
 
 def init_model(config: str | os.PathLike | Config, checkpoint: str | os.PathLike | None = None,
-               device: str = 'cpu', cfg_options: dict | None = None) -> nn.Module:
+               device: str = 'cpu', cfg_options: dict | None = None, *,
+               allow_partial: bool | None = None) -> nn.Module:
     """Build a top-down pose model from a config, load its weights and put it in eval mode on ``device``.
 
     Args:
-        config: a config file or a :class:`Config` (copied, never modified). Its ``default_scope``
-            (``'mmpose'`` for our pose configs, and the default) picks what plain type names mean while the model
-            (and, in :func:`inference_topdown`, the test pipeline) is built; the global scope is left as it was.
+        config: a config file, a :class:`Config` (copied, never modified), or a pose model name of the model index
+            (``'td-hm_res50_8xb64-210e_coco-256x192'``, ``'human'``; ``visioncraft models --task pose``): its
+            shipped config, and its weights downloaded on first use when ``checkpoint`` is None. The config's
+            ``default_scope`` (``'mmpose'`` for our pose configs, and the default) picks what plain type names mean
+            while the model (and, in :func:`inference_topdown`, the test pipeline) is built; the global scope is
+            left as it was.
         checkpoint: a checkpoint path or http(s) URL; ``None`` keeps the random initialisation (with a warning).
+            A checkpoint that fits the model badly is a :class:`~visioncraft.fileio.checkpoint.CheckpointFitError`.
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``...
         cfg_options: overrides applied to the config, as for ``--cfg-options``.
+        allow_partial: load a checkpoint that fits badly anyway (a warning). None:
+            ``$VISIONCRAFT_ALLOW_PARTIAL_WEIGHTS``.
 
     Returns:
         The model, with ``model.cfg`` and ``model.dataset_meta``: the checkpoint's ``meta['dataset_meta']`` when
@@ -120,9 +128,10 @@ def init_model(config: str | os.PathLike | Config, checkpoint: str | os.PathLike
         the config are not loaded (nothing is downloaded but ``checkpoint``).
     """
     dev = check_device(device)
+    config, checkpoint = resolve_config_arg(config, checkpoint, task='pose')  # a model name of the index
     cfg = _read_cfg(config, cfg_options, 'init_model')
     with _scope(cfg):
-        model, meta = build_model_with_weights(cfg, checkpoint, 'init_model')
+        model, meta = build_model_with_weights(cfg, checkpoint, 'init_model', allow_partial=allow_partial)
     dataset_meta = _ckpt_dataset_meta(meta)
     model.cfg = cfg
     try:

@@ -24,7 +24,8 @@ from .base_inferencer import BaseInferencer, InputItem
 from .det_inferencer import DetInferencer
 from .model_loading import is_exported_dir, load_exported
 from .inputs import image_items, input_kind
-from .model_aliases import resolve_pose2d
+from .model_aliases import resolve_pose2d_weights
+from .model_index import is_model_name
 from .pose import inference_topdown, init_model, merge_data_samples, split_instances
 
 __all__ = ['PoseInferencer', 'EXPORTED_POSE_TASKS']
@@ -37,12 +38,14 @@ class PoseInferencer(BaseInferencer):
     """Person detector + top-down pose model over images, folders, URLs, videos and a webcam (MMPose's inferencer).
 
     Args:
-        pose2d: ``'human'`` (COCO-17; needs ``pose2d_weights``), a pose config file, or a directory written by
+        pose2d: a pose model name of the index (``'human'``: RTMPose-s, COCO-17; ``visioncraft models --task
+            pose``; its weights download on first use without ``pose2d_weights``), a pose config file, or a
+            directory written by
             ``visioncraft export`` for a pose model (then ``pose2d_weights`` must be None).
         pose2d_weights: the pose checkpoint (``None`` with a config file keeps random weights, with a warning).
         det_model: a detection config file or an exported detector directory, or ``None`` to use the whole image as
             the person box.
-        det_weights: the detector's checkpoint.
+        det_weights: the detector's checkpoint (downloaded for a name of the model index when None).
         det_cat_ids: the detector's label(s) that are persons (default 0, COCO's ``person``).
         device: ``None`` / ``'auto'`` (CUDA when available, else the CPU), ``'cpu'`` or ``'cuda[:N]'``.
         show_progress: a progress bar (stderr) over the inputs.
@@ -79,17 +82,18 @@ class PoseInferencer(BaseInferencer):
             self._dataset_meta = dict(getattr(self.pose_predictor, 'dataset_meta', None)
                                       or info.get('dataset_meta') or {})
         else:
-            config = resolve_pose2d(pose2d, pose2d_weights)
             if pose2d_weights is not None and not str(pose2d_weights).startswith(('http://', 'https://')) \
                     and not Path(pose2d_weights).is_file():
                 raise FileNotFoundError(f'PoseInferencer: pose2d_weights: checkpoint file not found: '
                                         f'{pose2d_weights}')
-            self.pose_model = init_model(config, None if pose2d_weights is None else str(pose2d_weights),
-                                         device=self.device)
+            # a name of the model index: its config, and its weights downloaded on first use when none are given
+            config, pose2d_weights = resolve_pose2d_weights(pose2d, pose2d_weights)
+            self.pose_model = init_model(config, pose2d_weights, device=self.device)
             self._dataset_meta = dict(self.pose_model.dataset_meta)
         self.detector: DetInferencer | None = None
         if det_model is not None:
-            if not is_exported_dir(det_model) and not Path(det_model).is_file():
+            if not is_exported_dir(det_model) and not Path(det_model).is_file() \
+                    and not is_model_name(str(det_model), 'det'):
                 raise FileNotFoundError(f'PoseInferencer: det_model: config file or exported model directory not '
                                         f'found: {det_model}')
             self.detector = DetInferencer(det_model, det_weights, device=self.device, show_progress=False,

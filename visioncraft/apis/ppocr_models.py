@@ -32,7 +32,7 @@ from .ppocr_system import PPOCRSystem
 from .ppocr_weights import PPOCR_MODELS, build_ppocr_model, import_ppocr_weights, rapidocr_model_path
 
 __all__ = ['PPOCR_SYSTEMS', 'PPOCR_CLS', 'PPOCR_CONFIGS', 'MODEL_ALIASES', 'PADDLE_FORMATS', 'default_cache_dir',
-           'ppocr_system_name', 'resolve_named_models', 'load_ppocr_model', 'guess_ppocr_model',
+           'ppocr_system_name', 'resolve_named_models', 'load_ppocr_model', 'ppocr_checkpoint', 'guess_ppocr_model',
            'import_ppocr_checkpoint', 'PPOCRRunner']
 
 _logger = logging.getLogger(__name__)
@@ -82,6 +82,12 @@ def ppocr_system_name(spec: object) -> str | None:
     return next((n for n in PPOCR_SYSTEMS if n.lower().replace('-', '') == key), None)
 
 
+def _index_ppocr_name(spec: object, task: str) -> bool:
+    """Whether ``spec`` names a PP-OCR model of the model index (``ppocrv4_mobile_det``) of ``task``."""
+    from .model_index import get_model, is_model_name
+    return isinstance(spec, str) and is_model_name(spec, task) and get_model(spec).convert == 'ppocr'
+
+
 def _looks_like_a_name(spec: str) -> bool:
     return '/' not in spec and os.sep not in spec and not Path(spec).suffix and not os.path.exists(spec)
 
@@ -91,12 +97,18 @@ def resolve_named_models(det, rec, det_weights=None, rec_weights=None) -> str | 
 
     None for both: ``'PP-OCRv4'``; one None and the other a name: that name. A name mixed with a config or an
     exported directory, weights given with a name, or an unknown name is a ValueError naming the flag."""
+    from .model_index import is_model_name
     if det is None and rec is None:
         return 'PP-OCRv4'
+    if _index_ppocr_name(det, 'textdet') and _index_ppocr_name(rec, 'textrecog'):
+        det = rec = 'PP-OCRv4'  # the index's names of the PP-OCRv4 models: PaddleOCR's system runs them
     for role, spec in (('det', det), ('rec', rec)):
-        if spec is not None and ppocr_system_name(spec) is None and _looks_like_a_name(str(spec)):
+        task = 'textdet' if role == 'det' else 'textrecog'
+        if spec is not None and ppocr_system_name(spec) is None and _looks_like_a_name(str(spec)) \
+                and not is_model_name(str(spec), task):
             raise ValueError(f'--{role} {spec}: no such config file or exported model directory, and not a named '
-                             f'model (named: {", ".join(PPOCR_SYSTEMS)})')
+                             f'model (named: {", ".join(PPOCR_SYSTEMS)}) nor a {task} model of the index '
+                             f'(`visioncraft models --task {task}`)')
     nd, nr = ppocr_system_name(det), ppocr_system_name(rec)
     if det is None or rec is None:
         given, missing, name = ('rec', 'det', nr) if det is None else ('det', 'rec', nd)
@@ -156,6 +168,21 @@ def load_ppocr_model(name: str, *, cache_dir: str | os.PathLike | None = None,
     except OSError as exc:  # a read-only cache costs a conversion per run, nothing else
         _logger.warning(f'could not cache the converted {name} weights in {cached.parent} ({exc})')
     return model
+
+
+def ppocr_checkpoint(name: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The cached checkpoint of the named PP-OCR model (a key of :data:`PPOCR_MODELS`) for its
+    :data:`PPOCR_CONFIGS` config: converted from the installed rapidocr package's ONNX file on first use
+    (:func:`load_ppocr_model`), then read from the cache. What the model index resolves the PP-OCR names to."""
+    path = rapidocr_model_path(PPOCR_MODELS[name].onnx_file)
+    cached = Path(cache_dir if cache_dir is not None else default_cache_dir()) / 'ppocr' / \
+        f'{name}-{_sha256(path)[:16]}.pth'
+    if not cached.is_file():
+        load_ppocr_model(name, cache_dir=cache_dir, onnx_path=path)
+    if not cached.is_file():
+        raise UserError(f'{name}: its converted weights could not be written to {cached.parent} (is the cache '
+                        'writable? set VISIONCRAFT_CACHE_DIR)')
+    return cached
 
 
 def guess_ppocr_model(onnx_path: str | os.PathLike) -> str:

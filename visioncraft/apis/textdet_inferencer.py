@@ -8,6 +8,8 @@ A text model comes from
   :meth:`Config.fromfile <visioncraft.config.Config.fromfile>`, ``cfg_options`` naming its PaddleOCR keys; its
   weights default to ``Global.checkpoints``, else ``Global.pretrained_model``, and its Eval transforms are the
   pipeline);
+* a model name of the index (:mod:`visioncraft.model_index`): its shipped config, and its weights downloaded on first
+  use when none are given;
 * a directory written by ``visioncraft export`` (its predictor runs it; no config, no weights);
 * a model already built, with its test pipeline (``model=nn.Module, pipeline=[transform configs]``): how
   PaddleOCR's ``tools/infer_det.py`` / ``infer_rec.py`` (:mod:`visioncraft.cli.paddle_tools`) hand over what they
@@ -40,6 +42,7 @@ from visioncraft.tasks.textdet.visualization import TextDetLocalVisualizer
 from .base_inferencer import BaseInferencer, InputItem
 from .inference_pipeline import inference_steps
 from .inputs import is_url
+from .model_index import resolve_config_arg
 from .model_loading import build_model_with_weights, is_exported_dir, load_exported
 
 __all__ = ['TextModelInferencer', 'TextDetInferencer']
@@ -105,6 +108,8 @@ class TextModelInferencer(BaseInferencer):
     def _build(self, model: str | os.PathLike | Config, weights: str | os.PathLike | None,
                cfg_options: dict | None) -> tuple[nn.Module, list[dict]]:
         """``(model with its weights, test pipeline steps)`` from a config file or a :class:`Config`."""
+        if isinstance(model, (str, os.PathLike)):  # a model name of the index: its config, its weights downloaded
+            model, weights = resolve_config_arg(model, weights, task=self.exported_task)
         if isinstance(model, Config):
             cfg = copy.deepcopy(model)
             if cfg_options:
@@ -177,7 +182,9 @@ class TextDetInferencer(TextModelInferencer):
 
     Args:
         model: a text-detection config file (ours, or a PaddleOCR YAML with ``model_type: det``), a
-            :class:`Config`, a directory written by ``visioncraft export`` for a text detector, or a built detector
+            :class:`Config`, a textdet model name of the index (``'dbnet_resnet18'``; ``visioncraft models --task
+            textdet``: its weights download on first use without ``weights``), a directory written by
+            ``visioncraft export`` for a text detector, or a built detector
             (with ``pipeline``; it stays on its device unless ``device`` is given).
         weights: the checkpoint of a config (path or http(s) URL); None keeps random weights (with a warning), or
             for a PaddleOCR YAML takes ``Global.checkpoints`` / ``Global.pretrained_model``.

@@ -32,7 +32,9 @@ class TextRecInferencer(TextModelInferencer):
 
     Args:
         model: a text-recognition config file (ours, or a PaddleOCR YAML with ``model_type: rec``), a
-            :class:`Config`, a directory written by ``visioncraft export`` for a recogniser, or a built recogniser
+            :class:`Config`, a textrecog model name of the index (``'crnn'``; ``visioncraft models --task
+            textrecog``: its weights download on first use without ``weights``), a directory written by
+            ``visioncraft export`` for a recogniser, or a built recogniser
             (with ``pipeline``; it stays on its device unless ``device`` is given).
         weights: the checkpoint of a config (path or http(s) URL); None keeps random weights (with a warning), or
             for a PaddleOCR YAML takes ``Global.checkpoints`` / ``Global.pretrained_model``.

@@ -14,7 +14,7 @@ from ..engine import dist
 from ..engine.builder import _LOADER_KEYS
 # ArgumentParser lives below every layer (datasets' converters use it); re-exported here
 from ..errors import ArgumentParser, DeviceError, read_checkpoint
-from ..fileio.checkpoint import check_weights_fit
+from ..fileio.checkpoint import check_weights_fit, partial_weights_allowed
 from ..registry import set_default_scope
 from .parsers import add_common_args  # the parsers live in a light module (--help without torch); re-exported
 
@@ -265,11 +265,14 @@ def check_run_config(cfg, mode: str) -> None:
         fail('load_from', f'must be a checkpoint path, got {typename(load_from)} {load_from!r:.80}')
 
 
-def check_checkpoint_fits(model, path) -> None:
-    """Fail before a run when the checkpoint file ``path`` cannot be read, holds no weights, or not one of its
-    weights fits ``model`` (a :class:`~visioncraft.errors.CheckpointError` naming the file). An http(s) URL is left
-    to the Runner (it downloads it)."""
+def check_checkpoint_fits(model, path, *, partial: bool | None = None) -> None:
+    """Fail before a run when the checkpoint file ``path`` cannot be read, holds no weights, or does not fit
+    ``model`` (a :class:`~visioncraft.errors.CheckpointError` naming the file). ``partial=True`` (training's
+    ``load_from``: fine-tuning) only refuses a checkpoint of which not one weight fits; otherwise (test, eval) a bad
+    fit, a shape mismatch or more than 1% of the model's weights missing, is an error too
+    (:func:`~visioncraft.fileio.checkpoint.fit_problem`) unless ``$VISIONCRAFT_ALLOW_PARTIAL_WEIGHTS`` is set. An
+    http(s) URL is left to the Runner (it downloads it)."""
     if not path or str(path).startswith(('http://', 'https://')):
         return
     _, state_dict = read_checkpoint(path)
-    check_weights_fit(model, state_dict, path)
+    check_weights_fit(model, state_dict, path, partial=partial_weights_allowed(partial))

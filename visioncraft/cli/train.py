@@ -89,7 +89,7 @@ def run(args: argparse.Namespace):
     def train():
         runner = Runner(cfg)
         if cfg.get('load_from'):
-            check_checkpoint_fits(runner.model, cfg['load_from'])  # before anything runs: a clear error
+            check_checkpoint_fits(runner.model, cfg['load_from'], partial=True)  # fine-tuning: a part may fit
         return runner.train()
 
     return run_in_process_group(train)

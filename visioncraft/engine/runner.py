@@ -73,7 +73,13 @@ class TrainingInterrupted(SystemExit):
 
 
 class ResumeError(UserError, FileNotFoundError):
-    """``--resume`` found a ``last_checkpoint`` pointer but no checkpoint it could load."""
+    """``--resume`` found a ``last_checkpoint`` pointer but no checkpoint it could load, or was given a
+    weights-only file (a model-zoo checkpoint: that is ``load_from``)."""
+
+
+#: the keys of a checkpoint that carry training state (ours and MMEngine's): a checkpoint with none of them (a
+#: model-zoo file: ``state_dict`` and ``meta`` only) cannot be resumed
+TRAINING_STATE_KEYS = ('optimizer', 'param_schedulers', 'hooks', 'rng', 'message_hub')
 
 
 def _as_dict(x: Any) -> Any:
@@ -645,6 +651,12 @@ class Runner:
         """Continue training from checkpoint ``path`` (``ckpt``: its content, when already loaded)."""
         if ckpt is None:
             ckpt = load_checkpoint_file(path)
+        if not isinstance(ckpt, dict) or not any(k in ckpt for k in TRAINING_STATE_KEYS):
+            raise ResumeError(
+                f'--resume {path}: the file holds model weights only (no optimizer, scheduler, hook or random '
+                'state: a model-zoo or published checkpoint), so there is no training run to continue. To start '
+                f'training from these weights use --cfg-options load_from={path} (or load_from = ... in the config) '
+                'without --resume')
         self.resuming = True
         meta = ckpt.get('meta', {})
         report = load_model_weights(self.model, extract_state_dict(ckpt), source=path)

@@ -29,10 +29,13 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from .paddle import is_paddle_file, is_paddle_state_dict, load_paddle_weights, paddle_to_torch_state_dict
 
 __all__ = ['save_checkpoint', 'atomic_write_bytes', 'atomic_write_text', 'load_checkpoint_file',
            'load_model_weights', 'extract_state_dict', 'find_latest_checkpoint', 'cached_download',
-           'LoadReport', 'CheckpointMismatchError', 'check_weights_fit', 'remove_stale_temp_files',
+           'LoadReport', 'CheckpointMismatchError', 'CheckpointFitError', 'check_weights_fit', 'weights_fit_report',
+           'fit_problem', 'partial_weights_allowed', 'PARTIAL_WEIGHTS_ENV', 'OPTIONAL_KEY_SUFFIXES',
+           'MAX_MISSING_FRACTION', 'remove_stale_temp_files',
            'write_last_checkpoint', 'read_last_checkpoint', 'checkpoint_candidates', 'LAST_CHECKPOINT', 'LATEST_ALIAS',
            'resolve_checkpoint_alias']
 
@@ -236,8 +239,14 @@ def load_checkpoint_file(filename: str | os.PathLike, map_location: str | torch.
     filename = resolve_checkpoint_alias(filename)
     if os.path.isdir(filename):
         raise IsADirectoryError(errno.EISDIR, f'checkpoint {filename} is a folder, not a file')
+    if not os.path.isfile(filename) and os.path.isfile(filename + '.pdparams'):
+        filename += '.pdparams'  # PaddleOCR names checkpoints without the suffix
     if not os.path.isfile(filename):
         raise FileNotFoundError(f'checkpoint file not found: {filename}')
+    if is_paddle_file(filename):  # Paddle names, as numpy: load_model_weights renames them for the model
+        weights = load_paddle_weights(filename)
+        return dict(state_dict=OrderedDict((k, torch.from_numpy(v.copy())) for k, v in weights.items()),
+                    meta=dict(source=filename, source_format='paddle'))
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except Exception as exc:
@@ -271,6 +280,8 @@ class LoadReport:
         self.missing = missing
         self.unexpected = unexpected
         self.mismatched = mismatched
+        #: how many tensors the model's state dict holds (set by :func:`weights_fit_report`)
+        self.num_model_tensors: int | None = None
 
     @property
     def clean(self) -> bool:
@@ -290,24 +301,106 @@ class LoadReport:
         return '\n'.join(lines)
 
 
-def check_weights_fit(model: nn.Module, state_dict: dict, source: str | os.PathLike | None = None) -> None:
+class CheckpointFitError(CheckpointMismatchError):
+    """A checkpoint fits the model badly (a shape mismatch, or more than a few missing weights): at inference and
+    test time an error, since the model would run with part of its weights random (:func:`fit_problem`)."""
+
+
+#: the environment variable that lets inference and test load a checkpoint that fits badly (a warning instead of
+#: :class:`CheckpointFitError`): ``VISIONCRAFT_ALLOW_PARTIAL_WEIGHTS=1``
+PARTIAL_WEIGHTS_ENV = 'VISIONCRAFT_ALLOW_PARTIAL_WEIGHTS'
+#: model keys a checkpoint may lack without harm (BatchNorm's step counter, which inference never reads)
+OPTIONAL_KEY_SUFFIXES: tuple[str, ...] = ('num_batches_tracked',)
+#: the share of the model's tensors that may be missing from a checkpoint before the fit is bad (rounded down:
+#: a model of fewer than 100 tensors may miss none)
+MAX_MISSING_FRACTION = 0.01
+
+
+def partial_weights_allowed(allow_partial: bool | None = None) -> bool:
+    """``allow_partial`` when given, else whether ``$VISIONCRAFT_ALLOW_PARTIAL_WEIGHTS`` is set to a true value
+    (``1``, ``true``, ``yes``, ``on``)."""
+    if allow_partial is not None:
+        return bool(allow_partial)
+    return os.environ.get(PARTIAL_WEIGHTS_ENV, '').strip().lower() in ('1', 'true', 'yes', 'on')
+
+
+def weights_fit_report(model: nn.Module, state_dict: dict) -> 'LoadReport':
+    """What :func:`load_model_weights` would report for ``state_dict`` into ``model``, without loading anything
+    (a PaddleOCR state dict is renamed first, as the loader does). ``report.num_model_tensors`` is set."""
+    model = getattr(model, 'module', model)
+    if is_paddle_state_dict(state_dict):
+        state_dict = paddle_to_torch_state_dict(state_dict, model).state_dict
+    own = model.state_dict()
+    mismatched, unexpected, given = [], [], set()
+    for k, v in state_dict.items():
+        if k not in own:
+            unexpected.append(k)
+        elif torch.is_tensor(v) and tuple(own[k].shape) != tuple(v.shape):
+            mismatched.append((k, tuple(v.shape), tuple(own[k].shape)))
+        else:
+            given.add(k)
+    missing = [k for k in own if k not in given and k not in {m[0] for m in mismatched}]
+    report = LoadReport(missing, unexpected, mismatched)
+    report.num_model_tensors = len(own)
+    return report
+
+
+def fit_problem(report: 'LoadReport', num_model_tensors: int | None = None) -> str | None:
+    """Why ``report`` is a bad fit, or None when it is good enough for inference: any shape mismatch is bad, and
+    so are more missing keys (those ending in :data:`OPTIONAL_KEY_SUFFIXES` not counted) than
+    :data:`MAX_MISSING_FRACTION` of the model's tensors. Unexpected keys (extra weights the model does not use,
+    such as an EMA copy) are not a bad fit."""
+    n = num_model_tensors if num_model_tensors is not None else getattr(report, 'num_model_tensors', None)
+    missing = [k for k in report.missing if not k.endswith(OPTIONAL_KEY_SUFFIXES)]
+    allowed = int(MAX_MISSING_FRACTION * n) if n else 0
+    parts = []
+    if report.mismatched:
+        parts.append(f'{len(report.mismatched)} weight(s) of another shape (' + ', '.join(
+            f'{k}: checkpoint {tuple(a)} vs model {tuple(b)}' for k, a, b in report.mismatched[:3])
+            + (', ...' if len(report.mismatched) > 3 else '') + ')')
+    if len(missing) > allowed:
+        of = f' of the model\'s {n}' if n else ''
+        parts.append(f'{len(missing)}{of} weights missing (' + ', '.join(missing[:5])
+                     + (', ...' if len(missing) > 5 else '') + ')')
+    if not parts:
+        return None
+    if report.unexpected:
+        parts.append(f'{len(report.unexpected)} checkpoint weight(s) the model has no place for ('
+                     + ', '.join(report.unexpected[:3]) + (', ...' if len(report.unexpected) > 3 else '') + ')')
+    return '; '.join(parts)
+
+
+def check_weights_fit(model: nn.Module, state_dict: dict, source: str | os.PathLike | None = None, *,
+                      partial: bool = True) -> None:
     """:class:`CheckpointMismatchError` naming ``source`` when not one weight of ``state_dict`` fits ``model`` by
     name and shape (another model's checkpoint, a wrong prefix): loading it would leave the model with its random
-    initial weights. A checkpoint that fits in part passes (the loader reports the rest)."""
+    initial weights. With ``partial`` (fine-tuning: ``load_from``) a checkpoint that fits in part passes (the
+    loader reports the rest); without it (inference, test) a bad fit (:func:`fit_problem`) is a
+    :class:`CheckpointFitError` naming ``source``, the counts and the first keys."""
     model = getattr(model, 'module', model)
     own = model.state_dict()
     if not own or not state_dict:
         return
-    if any(k in own and torch.is_tensor(v) and tuple(own[k].shape) == tuple(v.shape) for k, v in state_dict.items()):
-        return
-    same_names = [k for k in state_dict if k in own]
-    theirs = ', '.join(map(str, list(state_dict)[:3])) + (', ...' if len(state_dict) > 3 else '')
-    why = (f'its {len(same_names)} weight(s) named as in the model all have other shapes' if same_names else
-           f'none of its {len(state_dict)} weight names ({theirs}) is one of the model\'s '
-           f'({", ".join(list(own)[:3])}, ...)')
     what = f'checkpoint {source}' if source is not None else 'the checkpoint'
-    raise CheckpointMismatchError(f'{what} does not fit the model {type(model).__name__}: {why}; is it the '
-                                  'checkpoint of another model?')
+    if is_paddle_state_dict(state_dict):  # a PaddleOCR .pdparams: judged under our names, as the loader loads it
+        state_dict = paddle_to_torch_state_dict(state_dict, model).state_dict
+    if not any(k in own and torch.is_tensor(v) and tuple(own[k].shape) == tuple(v.shape)
+               for k, v in state_dict.items()):
+        same_names = [k for k in state_dict if k in own]
+        theirs = ', '.join(map(str, list(state_dict)[:3])) + (', ...' if len(state_dict) > 3 else '')
+        why = (f'its {len(same_names)} weight(s) named as in the model all have other shapes' if same_names else
+               f'none of its {len(state_dict)} weight names ({theirs}) is one of the model\'s '
+               f'({", ".join(list(own)[:3])}, ...)')
+        raise CheckpointMismatchError(f'{what} does not fit the model {type(model).__name__}: {why}; is it the '
+                                      'checkpoint of another model?')
+    if partial:
+        return
+    problem = fit_problem(weights_fit_report(model, state_dict))
+    if problem:
+        raise CheckpointFitError(
+            f'{what} fits the model {type(model).__name__} badly: {problem}. The model would run with those '
+            f'weights random. Is it the checkpoint of this config? To load it anyway (fine-tuning, a deliberate '
+            f'partial load) set {PARTIAL_WEIGHTS_ENV}=1 (or pass allow_partial=True to init_detector / init_model)')
 
 
 def load_model_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *, strict: bool = False,
@@ -319,6 +412,13 @@ def load_model_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
     initial weights would look like a working model that predicts nothing.
     """
     model = getattr(model, 'module', model)
+    if is_paddle_state_dict(state_dict):  # a PaddleOCR .pdparams: its names become ours
+        conversion = paddle_to_torch_state_dict(state_dict, model)
+        if conversion.unused and logger is not None:
+            logger.warning(f'{source or "the checkpoint"}: {len(conversion.unused)} Paddle weights fit nothing in '
+                           f'the model and are skipped: {", ".join(conversion.unused[:8])}'
+                           + (' ...' if len(conversion.unused) > 8 else ''))
+        state_dict = conversion.state_dict
     own = model.state_dict()
     to_load, mismatched = {}, []
     for k, v in state_dict.items():
