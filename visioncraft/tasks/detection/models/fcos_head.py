@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from visioncraft.models.layers.deform_conv import ModulatedDeformConv2d
 from visioncraft.registry import MODELS, TASK_UTILS
 from visioncraft.structures import InstanceData
 
@@ -42,11 +43,16 @@ class Scale(nn.Module):
 
 
 class _ConvBlock(nn.Module):
-    """3x3 conv -> optional GroupNorm -> ReLU (one layer of a head tower)."""
+    """3x3 conv (a modulated deformable one, DCNv2, with ``deformable``) -> optional GroupNorm -> ReLU (one layer
+    of a head tower)."""
 
-    def __init__(self, in_channels: int, out_channels: int, norm_cfg: dict | None, bias: bool) -> None:
+    def __init__(self, in_channels: int, out_channels: int, norm_cfg: dict | None, bias: bool,
+                 deformable: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias)
+        if deformable:
+            self.conv = ModulatedDeformConv2d(in_channels, out_channels, 3, padding=1, bias=bias)
+        else:
+            self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias)
         self.norm = None
         if norm_cfg is not None:
             groups = int(norm_cfg.get('num_groups', 32))
@@ -64,6 +70,11 @@ class _ConvBlock(nn.Module):
         if self.norm is not None:
             x = self.norm(x)
         return self.act(x)
+
+
+def _is_offset_conv(head: nn.Module, conv: nn.Module) -> bool:
+    """True for the offset / mask predictor of a deformable tower conv (it starts at zero: no offsets)."""
+    return any(isinstance(m, ModulatedDeformConv2d) and m.conv_offset is conv for m in head.modules())
 
 
 def centerness_target(ltrb: torch.Tensor) -> torch.Tensor:
@@ -110,6 +121,9 @@ class FCOSHead(nn.Module):
         centerness_weighted_bbox_loss: True: ``loss_bbox`` is weighted by the centerness targets and
             normalised by their sum (MMDetection); False: unweighted, normalised by the number of positives
             (torchvision).
+        dcn_on_last_conv: the last conv of both towers is a modulated deformable conv (DCNv2,
+            :class:`~visioncraft.models.layers.ModulatedDeformConv2d` over ``torchvision.ops.deform_conv2d``),
+            MMDetection's flag; its offset / mask predictor starts at zero.
         train_cfg: unused (FCOS needs no assigner); accepted for config compatibility.
         test_cfg: ``score_thr``, ``nms_pre`` (top-k per level before NMS), ``nms=dict(iou_threshold=...)``
             (class-wise), ``max_per_img``, ``score_mode``: ``'product'`` (MMDetection: threshold and top-k
@@ -132,11 +146,15 @@ class FCOSHead(nn.Module):
                  norm_cfg: dict | None = dict(type='GN', num_groups=32, requires_grad=True),
                  prior_prob: float = 0.01, prior_generator: dict | None = None, loss_cls: dict | None = None,
                  loss_bbox: dict | None = None, loss_centerness: dict | None = None,
-                 centerness_weighted_bbox_loss: bool = True, train_cfg: dict | None = None,
-                 test_cfg: dict | None = None, init_cfg: dict | None = None) -> None:
+                 centerness_weighted_bbox_loss: bool = True, dcn_on_last_conv: bool = False,
+                 train_cfg: dict | None = None, test_cfg: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__()
         if in_channels is None:
             raise ValueError('FCOSHead needs in_channels (the detector fills it from the neck)')
+        if dcn_on_last_conv and stacked_convs < 1:
+            raise ValueError('FCOSHead: dcn_on_last_conv=True needs stacked_convs >= 1 (a tower conv to make '
+                             'deformable)')
+        self.dcn_on_last_conv = bool(dcn_on_last_conv)
         self.num_classes = int(num_classes)
         self.strides = [int(s) for s in strides]
         if len(regress_ranges) != len(self.strides):
@@ -172,7 +190,8 @@ class FCOSHead(nn.Module):
 
         def tower() -> nn.ModuleList:
             return nn.ModuleList(_ConvBlock(in_channels if i == 0 else feat_channels, feat_channels, norm_cfg,
-                                            conv_bias) for i in range(stacked_convs))
+                                            conv_bias, deformable=self.dcn_on_last_conv and i == stacked_convs - 1)
+                                 for i in range(stacked_convs))
         self.cls_convs, self.reg_convs = tower(), tower()
         c = feat_channels if stacked_convs else in_channels
         self.conv_cls = nn.Conv2d(c, self.num_classes, 3, padding=1)
@@ -180,7 +199,11 @@ class FCOSHead(nn.Module):
         self.conv_centerness = nn.Conv2d(c, 1, 3, padding=1)
         self.scales = nn.ModuleList(Scale(1.0) for _ in self.strides) if use_scale else None
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, ModulatedDeformConv2d):
+                nn.init.normal_(m.weight, std=0.01)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Conv2d) and not _is_offset_conv(self, m):
                 nn.init.normal_(m.weight, std=0.01)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)

@@ -109,12 +109,22 @@ class DBCodec:
         text_repr_type: 'quad' (4-point min-area rectangles) or 'poly' (polygons; PaddleOCR ``box_type``).
         score_mode: 'fast' (mean inside the candidate's min-area rectangle) or 'slow' (inside the contour).
         use_dilation: dilate the binary map with a 2 x 2 kernel before finding contours.
+        epsilon_ratio: None (the decoding above, PaddleOCR's), or MMOCR 1.x's ``DBPostprocessor`` decoding: each
+            contour (in ``cv2.findContours`` order, at most ``max_candidates + 1``) is simplified with
+            ``cv2.approxPolyDP(contour, epsilon_ratio * perimeter)``, dropped below 4 points, scored by the mean
+            probability inside it (``score_mode`` is not used), unclipped, and in 'quad' mode replaced by its
+            min-area rectangle, dropped when narrower than ``min_box_size``.
     """
 
     def __init__(self, *, shrink_ratio: float = 0.4, thr_min: float = 0.3, thr_max: float = 0.7,
                  min_text_size: int = 3, thresh: float = 0.3, box_thresh: float = 0.6,
                  unclip_ratio: float | None = 1.5, max_candidates: int = 1000, text_repr_type: str = 'quad',
-                 score_mode: str = 'fast', use_dilation: bool = False, min_box_size: float | None = None) -> None:
+                 score_mode: str = 'fast', use_dilation: bool = False, min_box_size: float | None = None,
+                 epsilon_ratio: float | None = None) -> None:
+        if epsilon_ratio is not None and (epsilon_ratio < 0 or unclip_ratio is None):
+            raise ValueError(f'DBCodec: epsilon_ratio (MMOCR decoding) must be >= 0 and needs a numeric unclip_ratio, '
+                             f'got epsilon_ratio={epsilon_ratio}, unclip_ratio={unclip_ratio}')
+        self.epsilon_ratio = epsilon_ratio
         if not 0 < shrink_ratio < 1:
             raise ValueError(f'DBCodec: shrink_ratio must be in (0, 1), got {shrink_ratio}')
         if not 0 <= thr_min < thr_max <= 1:
@@ -272,6 +282,8 @@ class DBCodec:
         if self.use_dilation:
             binary = cv2.dilate(binary, np.ones((2, 2), np.uint8))
         contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        if self.epsilon_ratio is not None:
+            return self._decode_mmocr(prob, contours, scale_factor, ori_shape)
         contours = sorted(contours, key=cv2.contourArea, reverse=True)[:self.max_candidates]
         sx, sy = float(scale_factor[0]), float(scale_factor[1])
         polys, scores = [], []
@@ -306,6 +318,39 @@ class DBCodec:
             if self.text_repr_type == 'quad':
                 out = cv2.boxPoints(rect).astype(np.float64)
             out = out / np.array([sx, sy])
+            if ori_shape is not None:
+                out[:, 0] = out[:, 0].clip(0, ori_shape[1])
+                out[:, 1] = out[:, 1].clip(0, ori_shape[0])
+            polys.append(out.reshape(-1).astype(np.float32))
+            scores.append(score)
+        return polys, np.asarray(scores, np.float32)
+
+    def _decode_mmocr(self, prob: np.ndarray, contours, scale_factor, ori_shape) -> tuple[list[np.ndarray], np.ndarray]:
+        """:meth:`decode` with ``epsilon_ratio`` set: MMOCR 1.x's ``DBPostprocessor`` candidate rule."""
+        polys, scores = [], []
+        scale = np.array([float(scale_factor[0]), float(scale_factor[1])])
+        for i, cnt in enumerate(contours):
+            if i > self.max_candidates:
+                break
+            approx = cv2.approxPolyDP(cnt, self.epsilon_ratio * cv2.arcLength(cnt, True), True)
+            pts = approx.reshape(-1, 2).astype(np.float64)
+            if len(pts) < 4:
+                continue
+            score = self._score(prob, pts)
+            if score < self.box_thresh:
+                continue
+            grown = _offset(pts, self.unclip_distance(pts))
+            if len(grown) != 1:
+                continue
+            out = grown[0]
+            if self.text_repr_type == 'quad':
+                rect = cv2.minAreaRect(out.astype(np.float32))
+                if min(rect[1]) < self.min_box_size:
+                    continue
+                out = cv2.boxPoints(rect).astype(np.float64)
+            if out.size < 8:
+                continue
+            out = out / scale
             if ori_shape is not None:
                 out[:, 0] = out[:, 0].clip(0, ori_shape[1])
                 out[:, 1] = out[:, 1].clip(0, ori_shape[0])

@@ -20,6 +20,67 @@ def _branch(cin: int) -> nn.Sequential:
         nn.ConvTranspose2d(mid, 1, 2, stride=2), nn.Sigmoid())
 
 
+# MMOCR 1.x DBModuleLoss / DBPostprocessor argument -> (our part, our argument); defaults are MMOCR's
+_MMOCR_DB_LOSS_ARGS = {'weight_prob': ('loss', 'loss_prob_weight'), 'weight_thr': ('loss', 'loss_thr_weight'),
+                       'shrink_ratio': ('codec', 'shrink_ratio'), 'thr_min': ('codec', 'thr_min'),
+                       'thr_max': ('codec', 'thr_max'), 'min_sidelength': ('codec', 'min_text_size')}
+_MMOCR_DB_LOSS_DEFAULTS = {'weight_prob': 5.0, 'weight_thr': 10.0, 'shrink_ratio': 0.4, 'thr_min': 0.3,
+                           'thr_max': 0.7, 'min_sidelength': 8}
+# the sub-losses MMOCR's DBModuleLoss builds by default, which DBLoss implements (balanced BCE, L1, dice)
+_MMOCR_DB_SUBLOSSES = {'loss_prob': {'type': 'MaskedBalancedBCEWithLogitsLoss'},
+                       'loss_thr': {'type': 'MaskedSmoothL1Loss', 'beta': 0},
+                       'loss_db': {'type': 'MaskedDiceLoss'}}
+_MMOCR_DB_POST_ARGS = {'text_repr_type': 'text_repr_type', 'mask_thr': 'thresh', 'min_text_score': 'box_thresh',
+                       'min_text_width': 'min_box_size', 'unclip_ratio': 'unclip_ratio',
+                       'epsilon_ratio': 'epsilon_ratio', 'max_candidates': 'max_candidates'}
+_MMOCR_DB_POST_DEFAULTS = {'text_repr_type': 'poly', 'mask_thr': 0.3, 'min_text_score': 0.3, 'min_text_width': 5,
+                           'unclip_ratio': 1.5, 'epsilon_ratio': 0.01, 'max_candidates': 3000}
+
+
+def _check_type(cfg: dict, expected: str, key: str) -> dict:
+    cfg = dict(cfg)
+    kind = str(cfg.pop('type', expected)).split('.')[-1]
+    if kind != expected:
+        raise ValueError(f"DBHead: {key}.type must be {expected!r} (MMOCR's), got {kind!r}")
+    return cfg
+
+
+def mmocr_db_codec_and_loss(module_loss: dict | None, postprocessor: dict | None) -> tuple[dict, dict]:
+    """``(codec, loss)`` configs (:class:`DBCodec`, :class:`DBLoss`) from MMOCR 1.x's ``DBModuleLoss`` and
+    ``DBPostprocessor`` configs, with MMOCR's defaults for what they leave out (``min_sidelength=8``: smaller
+    polygons are ignored in training; ``text_repr_type='poly'``; ``epsilon_ratio=0.01``: candidates are simplified
+    with ``cv2.approxPolyDP`` before scoring and unclipping, as MMOCR decodes). An argument this mapping cannot
+    honour is a ValueError naming it."""
+    loss_args = {**_MMOCR_DB_LOSS_DEFAULTS, **_check_type(module_loss or {}, 'DBModuleLoss', 'module_loss')}
+    post_args = {**_MMOCR_DB_POST_DEFAULTS, **_check_type(postprocessor or {}, 'DBPostprocessor', 'postprocessor')}
+    codec: dict = {'type': 'DBCodec'}
+    loss: dict = {'type': 'DBLoss', 'loss_db_weight': 1.0}
+    for key, value in loss_args.items():
+        if key in _MMOCR_DB_SUBLOSSES:
+            given = {k: v for k, v in dict(value).items()}
+            given['type'] = str(given.get('type', '')).split('.')[-1]
+            if given != _MMOCR_DB_SUBLOSSES[key]:
+                raise ValueError(f'DBHead: module_loss.{key}={value!r} is not supported; only MMOCR\'s default '
+                                 f'{_MMOCR_DB_SUBLOSSES[key]!r} (remove the key)')
+            continue
+        if key not in _MMOCR_DB_LOSS_ARGS:
+            raise ValueError(f'DBHead: module_loss (DBModuleLoss) has no argument {key!r}; it takes '
+                             f'{sorted([*_MMOCR_DB_LOSS_ARGS, *_MMOCR_DB_SUBLOSSES])}')
+        part, name = _MMOCR_DB_LOSS_ARGS[key]
+        (codec if part == 'codec' else loss)[name] = value
+    for key, value in post_args.items():
+        if key == 'rescale_fields':
+            if list(value) != ['polygons']:
+                raise ValueError(f"DBHead: postprocessor.rescale_fields={value!r} is not supported; only "
+                                 "['polygons'] (the default)")
+            continue
+        if key not in _MMOCR_DB_POST_ARGS:
+            raise ValueError(f'DBHead: postprocessor (DBPostprocessor) has no argument {key!r}; it takes '
+                             f"{sorted([*_MMOCR_DB_POST_ARGS, 'rescale_fields'])}")
+        codec[_MMOCR_DB_POST_ARGS[key]] = value
+    return codec, loss
+
+
 @MODELS.register_module()
 class DBHead(nn.Module):
     """Differentiable-binarization head (Liao et al., 2020).
@@ -33,11 +94,23 @@ class DBHead(nn.Module):
         k: the amplification factor of the approximate binarization (50).
         codec: config of the :class:`DBCodec` that makes the targets and decodes predictions.
         loss: config of the :class:`DBLoss`.
+        module_loss, postprocessor: MMOCR 1.x's ``dict(type='DBModuleLoss', ...)`` and
+            ``dict(type='DBPostprocessor', ...)`` instead of ``codec`` / ``loss``: their arguments become the
+            codec's and the loss's (:func:`mmocr_db_codec_and_loss`).
+        with_bias: MMOCR's argument; only False (the default) is supported.
     """
 
     def __init__(self, *, in_channels: int, k: float = 50.0, codec: dict | None = None,
-                 loss: dict | None = None, init_cfg: dict | None = None) -> None:
+                 loss: dict | None = None, module_loss: dict | None = None, postprocessor: dict | None = None,
+                 with_bias: bool = False, init_cfg: dict | None = None) -> None:
         super().__init__()
+        if with_bias:
+            raise ValueError('DBHead: with_bias=True (biased 3x3 convs in the branches) is not supported; '
+                             'remove it (MMOCR\'s default is False)')
+        if module_loss is not None or postprocessor is not None:  # MMOCR 1.x: DBModuleLoss + DBPostprocessor
+            if codec is not None or loss is not None:
+                raise ValueError('DBHead: give either codec/loss or MMOCR\'s module_loss/postprocessor, not both')
+            codec, loss = mmocr_db_codec_and_loss(module_loss, postprocessor)
         self.k = k
         self.binarize = _branch(in_channels)
         self.threshold = _branch(in_channels)

@@ -472,3 +472,20 @@ class RandomScale(BaseTransform):
 
 
 __all__ += ['det_resize_hw', 'RandomScale']
+
+
+@TRANSFORMS.register_module(['mmocr.RandomCrop'])
+class MMOCRRandomCrop(TextDetRandomCrop):
+    """MMOCR 1.x's text-detection ``RandomCrop(min_side_ratio=0.4)`` (the plain name ``RandomCrop`` under
+    ``default_scope='mmocr'``): a random crop, each side at least ``min_side_ratio`` of the image's, that keeps at
+    least one text instance whole; the image keeps the crop's size (the pipeline's ``Resize`` / ``Pad`` follow).
+
+    One difference from MMOCR, by design: the crop's edges avoid text (:class:`TextDetRandomCrop`), so no polygon
+    is cut; MMOCR may cut polygons at the crop border and clip them.
+    """
+
+    def __init__(self, min_side_ratio: float = 0.4) -> None:
+        if not 0 <= float(min_side_ratio) <= 1:
+            raise ValueError(f'RandomCrop (MMOCR): min_side_ratio must be in [0, 1], got {min_side_ratio}')
+        super().__init__(target_size=None, min_crop_side_ratio=float(min_side_ratio), require_text=True)
+__all__ += ['MMOCRRandomCrop']

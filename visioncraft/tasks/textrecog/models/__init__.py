@@ -20,3 +20,7 @@ __all__ += ['EncoderWithSVTR', 'SVTRMixingBlock', 'TextClsHead', 'TextDirectionC
 from .multi_head import MultiHeadRecognizer  # noqa: E402  (PP-OCRv4 CTC + GTC training)
 
 __all__ += ['MultiHeadRecognizer']
+from .mmocr_decoders import CRNNDecoder, SVTRDecoder  # noqa: E402  (MMOCR 1.x CTC decoders)
+from .recognizer import SVTR  # noqa: E402
+
+__all__ += ['CRNNDecoder', 'SVTR', 'SVTRDecoder']

@@ -7,19 +7,29 @@ import torch
 from torch import nn
 
 from visioncraft.models.assembly import assemble
-from visioncraft.models.base import BaseModel
+from visioncraft.models.base import BaseModel, build_submodule
 from visioncraft.models.data_preprocessor import ImgDataPreprocessor
 from visioncraft.registry import MODELS
 from visioncraft.structures import DataSample
 
-__all__ = ['CRNN', 'EncoderDecoderRecognizer', 'TextRecogDataPreprocessor']
+__all__ = ['CRNN', 'EncoderDecoderRecognizer', 'SVTR', 'TextRecogDataPreprocessor']
 
 
 @MODELS.register_module()
 class TextRecogDataPreprocessor(ImgDataPreprocessor):
     """MMOCR's name for the recognisers' preprocessor: :class:`ImgDataPreprocessor` (normalise, optional BGR ->
     RGB, pad the batch to its widest image on the right). A sample's ``valid_ratio`` stays relative to its own
-    ``img_shape``; the recogniser converts it to the padded batch width."""
+    ``img_shape``; the recogniser converts it to the padded batch width. MMOCR's ``batch_augments`` is accepted
+    only as None (no batch augmentation is implemented)."""
+
+    def __init__(self, mean=None, std=None, pad_size_divisor: int = 1, pad_value: float = 0.0,
+                 bgr_to_rgb: bool = False, rgb_to_bgr: bool = False, batch_augments: list | None = None,
+                 non_blocking: bool = False) -> None:
+        if batch_augments:
+            raise ValueError(f'TextRecogDataPreprocessor: batch_augments={batch_augments!r} is not supported (no '
+                             'batch augmentation is implemented); remove the key or set it to None')
+        super().__init__(mean=mean, std=std, bgr_to_rgb=bgr_to_rgb, rgb_to_bgr=rgb_to_bgr,
+                         pad_size_divisor=pad_size_divisor, pad_value=pad_value, non_blocking=non_blocking)
 
 
 @MODELS.register_module()
@@ -28,7 +38,9 @@ class EncoderDecoderRecognizer(BaseModel):
     frames) -> ``decoder`` (a head with ``loss`` / ``predict`` and a codec, e.g. :class:`CTCHead`).
 
     Args:
-        backbone: config or module; its ``out_channels[-1]`` sizes the encoder (``in_channels``) when unset.
+        preprocessor: MMOCR's image rectifier run before the backbone (e.g. ``dict(type='STN', ...)``), or None.
+        backbone: config or module; its ``out_channels[-1]`` sizes the encoder (``in_channels``) when unset. None
+            (MMOCR's SVTR): the encoder reads the image.
         encoder: config or module (e.g. :class:`BiLSTMEncoder`), or None; its ``out_channels`` sizes the decoder.
         decoder: head config or module (``in_channels`` filled in when unset).
         data_preprocessor: default :class:`TextRecogDataPreprocessor` with mean 127.5 and std 127.5 (any
@@ -44,11 +56,16 @@ class EncoderDecoderRecognizer(BaseModel):
     * ``'tensor'``: N x T x num_classes class probabilities (softmax of the head's logits).
     """
 
-    def __init__(self, *, backbone: dict | nn.Module, decoder: dict | nn.Module,
-                 encoder: dict | nn.Module | None = None,
+    def __init__(self, *, backbone: dict | nn.Module | None, decoder: dict | nn.Module,
+                 encoder: dict | nn.Module | None = None, preprocessor: dict | nn.Module | None = None,
                  data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(
             type='TextRecogDataPreprocessor', mean=[127.5], std=[127.5]), init_cfg=init_cfg)
+        self.preprocessor = build_submodule(preprocessor, 'preprocessor') if preprocessor is not None else None
+        if backbone is None:
+            if encoder is None:
+                raise ValueError(f'{type(self).__name__}: give a backbone, an encoder or both (got neither)')
+            backbone = nn.Identity()
         parts = assemble(type(self).__name__, backbone=backbone, neck=encoder, head=decoder, neck_key='encoder',
                          head_key='decoder', neck_takes='last', head_takes='last')
         self.backbone, self.encoder, self.decoder = parts.backbone, parts.neck, parts.head
@@ -56,6 +73,8 @@ class EncoderDecoderRecognizer(BaseModel):
             self.backbone.init_weights()
 
     def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.preprocessor is not None:
+            inputs = self.preprocessor(inputs)
         feat = self.backbone(inputs)
         if isinstance(feat, (list, tuple)):
             feat = feat[-1]
@@ -105,14 +124,44 @@ class CRNN(EncoderDecoderRecognizer):
              encoder=dict(type='BiLSTMEncoder', hidden_channels=256, num_layers=2),
              decoder=dict(type='CTCHead', codec=dict(type='CTCCodec', dictionary=dict(
                  type='Dictionary', builtin='lower_english_digits', case='lower'))))
+
+    MMOCR 1.x's schema, ``CRNN(preprocessor=None, backbone=MiniVGG, encoder=None, decoder=CRNNDecoder(...))``,
+    builds as written: with a :class:`CRNNDecoder` (which holds the LSTMs itself) ``encoder=None`` means no encoder.
     """
 
     def __init__(self, *, backbone: dict | nn.Module | None = None, decoder: dict | nn.Module | None = None,
-                 encoder: dict | nn.Module | None = None, data_preprocessor: dict | nn.Module | None = None,
-                 init_cfg: dict | None = None) -> None:
+                 encoder: dict | nn.Module | None = None, preprocessor: dict | nn.Module | None = None,
+                 data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | None = None) -> None:
+        if encoder is None and not _is_crnn_decoder(decoder):
+            encoder = dict(type='BiLSTMEncoder', hidden_channels=256, num_layers=2)
         super().__init__(
             backbone=backbone if backbone is not None else dict(type='MiniVGG', leaky_relu=False, input_channels=1),
-            encoder=encoder if encoder is not None else dict(type='BiLSTMEncoder', hidden_channels=256, num_layers=2),
+            encoder=encoder, preprocessor=preprocessor,
             decoder=decoder if decoder is not None else dict(type='CTCHead', codec=dict(
                 type='CTCCodec', dictionary=dict(type='Dictionary', builtin='lower_english_digits', case='lower'))),
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+
+
+def _is_crnn_decoder(decoder) -> bool:
+    if isinstance(decoder, dict):
+        return str(decoder.get('type', '')).split('.')[-1] == 'CRNNDecoder'
+    return type(decoder).__name__ == 'CRNNDecoder'
+
+
+@MODELS.register_module()
+class SVTR(EncoderDecoderRecognizer):
+    """MMOCR 1.x's SVTR recogniser: ``preprocessor`` (optional rectifier, e.g. ``STN``) -> ``encoder``
+    (:class:`SVTREncoder`, which reads the image: ``backbone`` is None) -> ``decoder`` (:class:`SVTRDecoder`, CTC).
+    The parts keep MMOCR's attribute names (``preprocessor``, ``encoder``, ``decoder``)."""
+
+    def __init__(self, *, encoder: dict | nn.Module, decoder: dict | nn.Module,
+                 backbone: dict | nn.Module | None = None, preprocessor: dict | nn.Module | None = None,
+                 data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | None = None) -> None:
+        kind = str(preprocessor.get('type', '')).split('.')[-1] if isinstance(preprocessor, dict) else None
+        if kind in ('STN', 'TPSPreprocessor'):
+            raise ValueError(f"SVTR: preprocessor={kind!r} (a thin-plate-spline spatial transformer that rectifies "
+                             'the word image) is not implemented in VisionCraft; set model.preprocessor=None (the '
+                             'encoder then reads the image as the pipeline resizes it; set encoder.img_size to that '
+                             "size, e.g. the test pipeline's Resize scale as (h, w))")
+        super().__init__(backbone=backbone, encoder=encoder, decoder=decoder, preprocessor=preprocessor,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)

@@ -90,12 +90,16 @@ class SVTREncoder(nn.Module):
         depth: mixing blocks per stage (Tiny: 3, 6, 3).
         num_heads: attention heads per stage (Tiny: 2, 4, 8).
         mixer_types: ``'Local'`` or ``'Global'`` for every block, in order (Tiny: 6 x Local then 6 x Global).
-        window_size: local-mixing window (height, width) in tokens (7, 11).
+        window_size: local-mixing window (height, width) in tokens (7, 11), or one per stage (MMOCR:
+            ``[[7, 11], [7, 11], [7, 11]]``).
         merging_types: ``'Conv'`` (3x3 conv, stride (2, 1)) between stages.
         mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, drop_path_rate: the usual transformer settings (drop path
             grows linearly from 0 to ``drop_path_rate`` over the blocks).
         out_channels: width of the combined column features (192); ``self.out_channels`` is ``[out_channels]``.
-        max_seq_len: ignored beyond documentation: the sequence length is W / 4 (25 for a 100-pixel-wide input).
+        max_seq_len: None: one feature per stride-4 column (W / 4: 25 for a 100-pixel-wide input). An int
+            (MMOCR's): the columns are average-pooled to exactly that many features (MMOCR's ``AdaptiveAvgPool2d(
+            (1, max_seq_len))``; the same when W / 4 equals it).
+        prenorm: MMOCR's flag; only False (post-norm blocks, SVTR's default) is supported.
 
     Forward: float N x C x H x W (normalised) -> N x W/4 x ``out_channels`` column features, left to right.
 
@@ -108,9 +112,15 @@ class SVTREncoder(nn.Module):
                  num_heads: Sequence[int] = (2, 4, 8), mixer_types: Sequence[str] | None = None,
                  window_size: Sequence[int] = (7, 11), merging_types: str = 'Conv', mlp_ratio: float = 4.0,
                  qkv_bias: bool = True, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.1, out_channels: int = 192, max_seq_len: int = 25,
-                 init_cfg: dict | None = None) -> None:
+                 drop_path_rate: float = 0.1, out_channels: int = 192, max_seq_len: int | None = None,
+                 prenorm: bool = False, init_cfg: dict | None = None) -> None:
         super().__init__()
+        if prenorm:
+            raise ValueError('SVTREncoder: prenorm=True (pre-norm mixing blocks) is not supported; use prenorm=False '
+                             "(SVTR's post-norm blocks, MMOCR's default)")
+        if max_seq_len is not None and int(max_seq_len) < 1:
+            raise ValueError(f'SVTREncoder: max_seq_len must be None or >= 1, got {max_seq_len}')
+        self.max_seq_len = None if max_seq_len is None else int(max_seq_len)
         stages = len(embed_dims)
         if not (len(depth) == len(num_heads) == stages):
             raise ValueError(f'SVTREncoder: embed_dims, depth and num_heads need one entry per stage, got '
@@ -123,7 +133,14 @@ class SVTREncoder(nn.Module):
         if merging_types != 'Conv':
             raise ValueError(f"SVTREncoder: merging_types must be 'Conv', got {merging_types!r}")
         self.img_size = tuple(int(s) for s in img_size)
-        self.window_size = (int(window_size[0]), int(window_size[1]))
+        if isinstance(window_size[0], (list, tuple)):
+            if len(window_size) != stages:
+                raise ValueError(f'SVTREncoder: window_size needs one (h, w) per stage ({stages}), got '
+                                 f'{list(window_size)}')
+            self.window_sizes = [(int(ws[0]), int(ws[1])) for ws in window_size]
+        else:
+            self.window_sizes = [(int(window_size[0]), int(window_size[1]))] * stages
+        self.window_size = self.window_sizes[0]
         self.patch_embed = nn.Sequential(_ConvBNAct(in_channels, embed_dims[0] // 2, 2),
                                          _ConvBNAct(embed_dims[0] // 2, embed_dims[0], 2))
         gh, gw = self.img_size[0] // 4, self.img_size[1] // 4
@@ -173,7 +190,7 @@ class SVTREncoder(nn.Module):
         for i, blocks in enumerate(self.stages):
             mask = None
             if any(blk.mixer == 'Local' for blk in blocks):
-                mask = local_mixing_mask(h, w, self.window_size, tokens.device).to(tokens.dtype)
+                mask = local_mixing_mask(h, w, self.window_sizes[i], tokens.device).to(tokens.dtype)
             for blk in blocks:
                 tokens = blk(tokens, mask)
             if i < len(self.merges):
@@ -181,5 +198,8 @@ class SVTREncoder(nn.Module):
                 x = merge['conv'](tokens.transpose(1, 2).reshape(n, -1, h, w))
                 h, w = x.shape[-2:]
                 tokens = merge['norm'](x.flatten(2).transpose(1, 2))
+        if self.max_seq_len is not None and w != self.max_seq_len:  # MMOCR: pool to max_seq_len columns
+            grid = F.adaptive_avg_pool2d(tokens.reshape(n, h, w, -1).permute(0, 3, 1, 2), (1, self.max_seq_len))
+            return self.combine(grid.flatten(2).transpose(1, 2))
         cols = tokens.reshape(n, h, w, -1).mean(dim=1)  # pool the height away: N x w x C
         return self.combine(cols)
