@@ -46,8 +46,9 @@ def test_det_mv3_db_translates_to_the_internal_config():
     # NormalizeImage (scale '1./255.') -> mean / std x 255; DecodeImage BGR -> channels stay BGR
     assert model['data_preprocessor'] == dict(type='ImgDataPreprocessor', mean=[123.675, 116.28, 103.53],
                                               std=[58.395, 57.12, 57.375], bgr_to_rgb=False, pad_size_divisor=32)
-    assert model['backbone'] == dict(type='MobileNetV3', arch='large', widen_factor=0.5, out_indices=(1, 2, 3, 4),
-                                     frozen_stages=-1, norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False)
+    # PaddleOCR's own MobileNetV3 layout and names (its .pdparams load; tests/tasks/textdet/test_paddle_classic_parity)
+    assert model['backbone'] == dict(type='PPDetMobileNetV3', model_name='large', scale=0.5, disable_se=False,
+                                     in_channels=3)
     assert model['neck'] == dict(type='FPNC', lateral_channels=256, out_channels=64)
     head = model['det_head']
     assert head['type'] == 'DBHead' and head['k'] == 50
@@ -104,9 +105,7 @@ def test_det_mv3_db_translates_to_the_internal_config():
 
 def test_det_r50_vd_db_builds_resnet_v1d_and_its_post_process():
     cfg = load_paddleocr_config(R50)
-    assert cfg.model.backbone.to_dict() == dict(type='ResNetV1d', depth=50, in_channels=3, out_indices=(0, 1, 2, 3),
-                                                frozen_stages=-1, norm_cfg=dict(type='BN', requires_grad=True),
-                                                norm_eval=False, style='pytorch')
+    assert cfg.model.backbone.to_dict() == dict(type='PPResNetVd', layers=50, in_channels=3, out_indices=(0, 1, 2, 3))
     assert cfg.model.det_head.codec.box_thresh == 0.7 and cfg.work_dir == './output/det_r50_vd/'
     # ResNet_vd dcn_stage -> DCNv2 (PaddleOCR's 2 offset groups) in the flagged stages; plain ResNet: 1 group
     cfg = load_paddleocr_config(R50, {'+Architecture.Backbone.dcn_stage': [False, True, True, True]})
@@ -156,8 +155,8 @@ def test_unknown_keys_in_the_yaml_itself_are_errors(tmp_path):
     bad = _variant(tmp_path, lambda d: d['Architecture']['Neck'].update(name='DBFPN', bogus=1))
     with pytest.raises(ConfigError, match='Architecture.Neck.bogus'):
         load_paddleocr_config(bad)
-    with pytest.raises(ConfigError, match='disable_se'):
-        load_paddleocr_config(MV3, {'+Architecture.Backbone.disable_se': True})
+    with pytest.raises(ConfigError, match=r'Architecture\.Backbone\.scale: must be one of 0\.35'):
+        load_paddleocr_config(MV3, {'Architecture.Backbone.scale': 0.4})
     with pytest.raises(ConfigError, match="model_type.*'rec_x' has no translator.*det"):
         load_paddleocr_config(MV3, {'Architecture.model_type': 'rec_x'})
     with pytest.raises(ConfigError, match=r"Train\.dataset\.name: 'LMDBDataSet' is not supported.*SimpleDataSet"):

@@ -2,7 +2,9 @@
 the tests):
 
     python3 -m venv /tmp/paddlevenv && /tmp/paddlevenv/bin/pip install paddlepaddle==3.3.1 numpy
-    /tmp/paddlevenv/bin/python tests/reference/make_paddle_reference.py [OUT_DIR]
+    /tmp/paddlevenv/bin/python tests/reference/make_paddle_reference.py [OUT_DIR] [--classic]
+
+(``--classic``: only the classic nets of tests/tasks/textdet/test_paddle_classic_parity.py, see main_classic.)
 
 It builds width-reduced PP-OCRv4 mobile networks in Paddle: the detector (PPLCNetV3 det x0.125 -> RSEFPN 16 ->
 DBHead) and the recogniser (PPLCNetV3 rec x0.125 -> MultiHead's CTC branch: SVTR neck 32 -> CTCHead, 37 classes),
@@ -402,23 +404,340 @@ def save(model: nn.Layer, x: np.ndarray, out_dir: str, name: str, with_inference
         os.remove(info)
     
 
-def main(out_dir: str) -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    paddle.seed(0)
-    rng = np.random.default_rng(0)
-    det_backbone = LCNetV3(0.125, det=True)
-    det = Model(det_backbone, RSEFPN(det_backbone.out_channels, 16), DBHead(16))
-    randomise(det, 1)
-    save(det, rng.uniform(-1, 1, (1, 3, 64, 96)).astype('float32'), out_dir, 'det', with_inference=True)
+# ------------------------------------------------------------------ classic PaddleOCR nets (DB mv3 / r18_vd, CRNN)
+# det_mobilenet_v3 / rec_mobilenet_v3 cfg: kernel, expansion, channels, SE, activation, det stride
+MV3 = {'large': ([(3, 16, 16, False, 'relu', 1), (3, 64, 24, False, 'relu', 2), (3, 72, 24, False, 'relu', 1),
+                  (5, 72, 40, True, 'relu', 2), (5, 120, 40, True, 'relu', 1), (5, 120, 40, True, 'relu', 1),
+                  (3, 240, 80, False, 'hardswish', 2), (3, 200, 80, False, 'hardswish', 1),
+                  (3, 184, 80, False, 'hardswish', 1), (3, 184, 80, False, 'hardswish', 1),
+                  (3, 480, 112, True, 'hardswish', 1), (3, 672, 112, True, 'hardswish', 1),
+                  (5, 672, 160, True, 'hardswish', 2), (5, 960, 160, True, 'hardswish', 1),
+                  (5, 960, 160, True, 'hardswish', 1)], 960, (0, 1, 3, 12)),
+       'small': ([(3, 16, 16, True, 'relu', 2), (3, 72, 24, False, 'relu', 2), (3, 88, 24, False, 'relu', 1),
+                  (5, 96, 40, True, 'hardswish', 2), (5, 240, 40, True, 'hardswish', 1),
+                  (5, 240, 40, True, 'hardswish', 1), (5, 120, 48, True, 'hardswish', 1),
+                  (5, 144, 48, True, 'hardswish', 1), (5, 288, 96, True, 'hardswish', 2),
+                  (5, 576, 96, True, 'hardswish', 1), (5, 576, 96, True, 'hardswish', 1)], 576, (0, 1, 3, 8))}
 
-    rec_backbone = LCNetV3(0.125, det=False)
-    rec = Model(rec_backbone, None, MultiHeadCTC(rec_backbone.out_channels, 37, dims=32, hidden=32))
-    randomise(rec, 2)
-    save(rec, rng.uniform(-1, 1, (2, 3, 48, 64)).astype('float32'), out_dir, 'rec', with_inference=False)
-    for f in sorted(os.listdir(out_dir)):
-        print(f, os.path.getsize(os.path.join(out_dir, f)))
+
+def divisible8(v):
+    return divisible(v, 8)
+
+
+class MV3ConvBN(nn.Layer):  # ConvBNLayer of det_mobilenet_v3: conv, bn (+ relu / hardswish)
+    def __init__(self, cin, cout, k, s=1, groups=1, act=None):
+        super().__init__()
+        self.act = act
+        self.conv = nn.Conv2D(cin, cout, k, s, (k - 1) // 2, groups=groups, bias_attr=False)
+        self.bn = nn.BatchNorm(cout)
+
+    def forward(self, x):
+        x = self.bn(self.conv(x))
+        if self.act == 'relu':
+            return F.relu(x)
+        return F.hardswish(x) if self.act == 'hardswish' else x
+
+
+class ResidualUnit(nn.Layer):
+    def __init__(self, cin, mid, cout, k, s, se, act, dw_name='bottleneck_conv', se_name='mid_se'):
+        super().__init__()
+        self.shortcut = s == 1 and cin == cout
+        self.names = dw_name, se_name if se else None
+        self.expand_conv = MV3ConvBN(cin, mid, 1, act=act)
+        setattr(self, dw_name, MV3ConvBN(mid, mid, k, s, groups=mid, act=act))
+        if se:
+            setattr(self, se_name, SE(mid, paddle_gate=True))
+        self.linear_conv = MV3ConvBN(mid, cout, 1)
+
+    def forward(self, x):
+        y = getattr(self, self.names[0])(self.expand_conv(x))
+        if self.names[1]:
+            y = getattr(self, self.names[1])(y)
+        y = self.linear_conv(y)
+        return x + y if self.shortcut else y
+
+
+class DetMobileNetV3(nn.Layer):  # det_mobilenet_v3: conv, stage0..stage3 (the last ends with the 1x1 conv)
+    def __init__(self, model_name, scale):
+        super().__init__()
+        cfg, last, _ = MV3[model_name]
+        start = 2 if model_name == 'large' else 0
+        inplanes = divisible8(16 * scale)
+        self.conv = MV3ConvBN(3, inplanes, 3, 2, act='hardswish')
+        stages, blocks, self.out_channels = [], [], []
+        for i, (k, e, c, se, act, s) in enumerate(cfg):
+            if s == 2 and i > start:
+                self.out_channels.append(inplanes)
+                stages.append(blocks)
+                blocks = []
+            blocks.append(ResidualUnit(inplanes, divisible8(scale * e), divisible8(scale * c), k, s, se, act))
+            inplanes = divisible8(scale * c)
+        blocks.append(MV3ConvBN(inplanes, divisible8(scale * last), 1, act='hardswish'))
+        stages.append(blocks)
+        self.out_channels.append(divisible8(scale * last))
+        self.stages = [nn.Sequential(*b) for b in stages]
+        for i, st in enumerate(self.stages):
+            self.add_sublayer(f'stage{i}', st)
+
+    def forward(self, x):
+        x = self.conv(x)
+        outs = []
+        for st in self.stages:
+            x = st(x)
+            outs.append(x)
+        return outs
+
+
+class RecMobileNetV3(nn.Layer):  # rec_mobilenet_v3: conv1, blocks, conv2, 2 x 2 max-pool; strides (s, 1)
+    def __init__(self, model_name, scale, strides):
+        super().__init__()
+        cfg, last, at = MV3[model_name]
+        inplanes = divisible8(16 * scale)
+        self.conv1 = MV3ConvBN(3, inplanes, 3, 2, act='hardswish')
+        blocks = []
+        for i, (k, e, c, se, act, _) in enumerate(cfg):
+            s = 1
+            if i in at:
+                j = at.index(i)
+                s = strides[j] if (model_name == 'large' and j == 0) else (strides[j], 1)
+            blocks.append(ResidualUnit(inplanes, divisible8(scale * e), divisible8(scale * c), k, s, se, act))
+            inplanes = divisible8(scale * c)
+        self.blocks = nn.Sequential(*blocks)
+        self.conv2 = MV3ConvBN(inplanes, divisible8(scale * last), 1, act='hardswish')
+        self.out_channels = divisible8(scale * last)
+
+    def forward(self, x):
+        return F.max_pool2d(self.conv2(self.blocks(self.conv1(x))), 2, 2)
+
+
+class ClasMobileNetV3(nn.Layer):
+    """PaddleClas 2.0's ImageNet MobileNetV3 (conv1, conv2 ... conv{n+1} = the blocks, last_second_conv, last_conv,
+    out); forward returns the features where the det backbone's stages end (the last after last_second_conv)."""
+
+    def __init__(self, model_name, scale, classes=10):
+        super().__init__()
+        cfg, last, _ = MV3[model_name]
+        inplanes = divisible8(16 * scale)
+        self.conv1 = MV3ConvBN(3, inplanes, 3, 2, act='hardswish')
+        self.ends = []
+        start = 2 if model_name == 'large' else 0
+        self.nblocks = len(cfg)
+        for i, (k, e, c, se, act, s) in enumerate(cfg):
+            if s == 2 and i > start:
+                self.ends.append(i - 1)
+            self.add_sublayer(f'conv{i + 2}', ResidualUnit(inplanes, divisible8(scale * e), divisible8(scale * c),
+                                                           k, s, se, act))
+            inplanes = divisible8(scale * c)
+        self.last_second_conv = MV3ConvBN(inplanes, divisible8(scale * last), 1, act='hardswish')
+        self.last_conv = nn.Conv2D(divisible8(scale * last), 32, 1, bias_attr=False)
+        self.out = nn.Linear(32, classes)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        feats = []
+        for i in range(self.nblocks):
+            x = getattr(self, f'conv{i + 2}')(x)
+            if i in self.ends:
+                feats.append(x)
+        feats.append(self.last_second_conv(x))
+        return feats
+
+
+class VdConvBN(nn.Layer):  # det_resnet_vd ConvBNLayer: (avg pool), _conv, _batch_norm (act inside)
+    def __init__(self, cin, cout, k, s=1, act=None, vd=False):
+        super().__init__()
+        self.vd = vd
+        self._pool2d_avg = nn.AvgPool2D(2, 2, 0, ceil_mode=True)
+        self._conv = nn.Conv2D(cin, cout, k, s, (k - 1) // 2, bias_attr=False)
+        self._batch_norm = nn.BatchNorm(cout, act=act)
+
+    def forward(self, x):
+        return self._batch_norm(self._conv(self._pool2d_avg(x) if self.vd else x))
+
+
+class BasicBlock(nn.Layer):
+    def __init__(self, cin, cout, s, shortcut, first):
+        super().__init__()
+        self.conv0 = VdConvBN(cin, cout, 3, s, act='relu')
+        self.conv1 = VdConvBN(cout, cout, 3)
+        self.shortcut = shortcut
+        if not shortcut:
+            self.short = VdConvBN(cin, cout, 1, vd=not first)
+
+    def forward(self, x):
+        return F.relu((x if self.shortcut else self.short(x)) + self.conv1(self.conv0(x)))
+
+
+class ResNetVd(nn.Layer):  # det_resnet_vd, layers 18, at base width `base` (64 in PaddleOCR)
+    def __init__(self, base=64):
+        super().__init__()
+        self.conv1_1 = VdConvBN(3, base // 2, 3, 2, act='relu')
+        self.conv1_2 = VdConvBN(base // 2, base // 2, 3, act='relu')
+        self.conv1_3 = VdConvBN(base // 2, base, 3, act='relu')
+        self.stages, self.out_channels = [], []
+        cin = base
+        for b in range(4):
+            blocks = []
+            for i in range(2):
+                block = BasicBlock(cin, base * 2 ** b, 2 if i == 0 and b else 1, shortcut=i > 0, first=b == i == 0)
+                blocks.append(self.add_sublayer(f'bb_{b}_{i}', block))
+                cin = base * 2 ** b
+            self.stages.append(nn.Sequential(*blocks))
+            self.out_channels.append(cin)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.conv1_3(self.conv1_2(self.conv1_1(x))), 3, 2, 1)
+        outs = []
+        for st in self.stages:
+            x = st(x)
+            outs.append(x)
+        return outs
+
+
+class ClasConvBN(nn.Layer):  # PaddleClas legendary ResNet ConvBNLayer: avg_pool, conv, bn (+ relu)
+    def __init__(self, cin, cout, k, s=1, act=False, vd=False):
+        super().__init__()
+        self.vd, self.act = vd, act
+        self.avg_pool = nn.AvgPool2D(2, s, 0, ceil_mode=True)
+        self.conv = nn.Conv2D(cin, cout, k, 1 if vd else s, (k - 1) // 2, bias_attr=False)
+        self.bn = nn.BatchNorm(cout)
+
+    def forward(self, x):
+        x = self.bn(self.conv(self.avg_pool(x) if self.vd else x))
+        return F.relu(x) if self.act else x
+
+
+class ClasBasicBlock(nn.Layer):
+    def __init__(self, cin, cout, s, shortcut, first):
+        super().__init__()
+        self.conv0 = ClasConvBN(cin, cout, 3, s, act=True)
+        self.conv1 = ClasConvBN(cout, cout, 3)
+        self.shortcut = shortcut
+        if not shortcut:
+            self.short = ClasConvBN(cin, cout, 1, s, vd=not first)
+
+    def forward(self, x):
+        return F.relu(self.conv1(self.conv0(x)) + (x if self.shortcut else self.short(x)))
+
+
+class ClasResNet18Vd(nn.Layer):
+    """PaddleClas's legendary ResNet18_vd (stem.0-2, max_pool, blocks.0-7, fc) at base width `base`; forward returns
+    the four stage outputs."""
+
+    def __init__(self, base, classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(ClasConvBN(3, base // 2, 3, 2, act=True),
+                                  ClasConvBN(base // 2, base // 2, 3, act=True),
+                                  ClasConvBN(base // 2, base, 3, act=True))
+        blocks, cin = [], base
+        for b in range(4):
+            for i in range(2):
+                blocks.append(ClasBasicBlock(cin, base * 2 ** b, 2 if i == 0 and b else 1, shortcut=i > 0,
+                                             first=b == i == 0))
+                cin = base * 2 ** b
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.stem(x), 3, 2, 1)
+        feats = []
+        for i, blk in enumerate(self.blocks):
+            x = blk(x)
+            if i % 2:
+                feats.append(x)
+        return feats
+
+
+class DBFPN(nn.Layer):  # in2..in5_conv (1x1), p2..p5_conv (3x3), all without bias; concat p5, p4, p3, p2
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        for i, c in zip((2, 3, 4, 5), in_channels):
+            setattr(self, f'in{i}_conv', nn.Conv2D(c, out_channels, 1, bias_attr=False))
+        for i in (5, 4, 3, 2):
+            setattr(self, f'p{i}_conv', nn.Conv2D(out_channels, out_channels // 4, 3, padding=1, bias_attr=False))
+
+    def forward(self, x):
+        c2, c3, c4, c5 = x
+        in5, in4, in3, in2 = self.in5_conv(c5), self.in4_conv(c4), self.in3_conv(c3), self.in2_conv(c2)
+        out4 = in4 + F.upsample(in5, scale_factor=2, mode='nearest')
+        out3 = in3 + F.upsample(out4, scale_factor=2, mode='nearest')
+        out2 = in2 + F.upsample(out3, scale_factor=2, mode='nearest')
+        p5 = F.upsample(self.p5_conv(in5), scale_factor=8, mode='nearest')
+        p4 = F.upsample(self.p4_conv(out4), scale_factor=4, mode='nearest')
+        p3 = F.upsample(self.p3_conv(out3), scale_factor=2, mode='nearest')
+        return paddle.concat([p5, p4, p3, self.p2_conv(out2)], axis=1)
+
+
+class EncoderWithRNN(nn.Layer):
+    def __init__(self, cin, hidden):
+        super().__init__()
+        self.lstm = nn.LSTM(cin, hidden, direction='bidirectional', num_layers=2)
+
+    def forward(self, x):
+        return self.lstm(x)[0]
+
+
+class RNNSequenceEncoder(nn.Layer):  # SequenceEncoder(encoder_type='rnn'): Im2Seq, then encoder
+    def __init__(self, cin, hidden):
+        super().__init__()
+        self.encoder = EncoderWithRNN(cin, hidden)
+
+    def forward(self, x):
+        return self.encoder(x.squeeze(2).transpose([0, 2, 1]))
+
+
+def round_fp16(model: nn.Layer) -> None:
+    """Every weight made exactly representable in float16, so the files can be stored in float16 (half the size)
+    while Paddle computes the outputs with the very same values in float32."""
+    for _, p in model.state_dict().items():
+        if p.dtype == paddle.float32:
+            p.set_value(p.numpy().astype('float16').astype('float32'))
+
+
+def save_classic(model, x, out_dir, name, io) -> None:
+    model.eval()
+    y = model(paddle.to_tensor(x))
+    for i, v in enumerate(y if isinstance(y, (list, tuple)) else [y]):
+        io[f'{name}_y{i}'] = v.numpy()
+    paddle.save({k: v.numpy().astype('float16') if v.dtype == paddle.float32 else v.numpy()
+                 for k, v in model.state_dict().items()}, os.path.join(out_dir, f'{name}.pdparams'))
+    print(name, [v.shape for k, v in io.items() if k.startswith(name)])
+
+
+def main_classic(out_dir: str) -> None:
+    """det_mv3_db (MobileNetV3 large x0.35, DBFPN 32), det_r18_vd_db (ResNet18_vd at width 4, DBFPN 32), CRNN
+    (rec MobileNetV3 small x0.35 with small_stride [1, 2, 2, 2], BiLSTM 16, CTC 37; on the input's top 32 rows) and
+    two PaddleClas-layout ImageNet backbones
+    (``clas_mv3``: 2.0 layout, small x0.35; ``clas_r18vd``: legendary layout, width 4), their weights stored in
+    float16 (exactly: they are rounded to float16 first); the inputs and Paddle's outputs in ``classic_io.npz``
+    (``x``: 1 x 3 x 64 x 64 for every net; ``{name}_y{i}``: DB probability logits, CTC logits,
+    the backbones' four stage outputs)."""
+    paddle.seed(0)
+    rng = np.random.default_rng(10)
+    io = dict(x=rng.uniform(-1, 1, (1, 3, 64, 64)).astype('float32'))  # one input for all (small files)
+    for name, backbone in (('det_mv3', DetMobileNetV3('large', 0.35)), ('det_r18vd', ResNetVd(4))):
+        model = Model(backbone, DBFPN(backbone.out_channels, 32), DBHead(32))
+        randomise(model, 3)
+        round_fp16(model)
+        save_classic(model, io['x'], out_dir, name, io)
+    backbone = RecMobileNetV3('small', 0.35, [1, 2, 2, 2])  # 32-pixel lines: the input's top half
+    rec = Model(backbone, RNNSequenceEncoder(backbone.out_channels, 16), CTCHead(32, 37))
+    randomise(rec, 4)
+    round_fp16(rec)
+    save_classic(rec, io['x'][:, :, :32], out_dir, 'rec_mv3', io)
+    for name, net in (('clas_mv3', ClasMobileNetV3('small', 0.35)), ('clas_r18vd', ClasResNet18Vd(4))):
+        randomise(net, 5)
+        round_fp16(net)
+        save_classic(net, io['x'], out_dir, name, io)
+    np.savez_compressed(os.path.join(out_dir, 'classic_io.npz'), **io)
 
 
 if __name__ == '__main__':
-    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '..', 'data', 'reference',
-                                                            'paddle'))
+    args = [a for a in sys.argv[1:] if a != '--classic']
+    target = args[0] if args else os.path.join(os.path.dirname(__file__), '..', 'data', 'reference', 'paddle')
+    os.makedirs(target, exist_ok=True)
+    if '--classic' in sys.argv:  # only the classic nets (the PP-OCRv4 files stay as they are)
+        main_classic(target)
+    else:
+        main(target)
+        main_classic(target)

@@ -358,6 +358,9 @@ _INNER_RULES: list[tuple[str, str]] = [
     (r'^encoder\.svtr_block\.(\d+)\.mlp\.', r'encoder.svtr_block.\1.'),
     (r'^decoder\.fc\.', 'decoder.classifier.'),
     (r'\._mean$', '.running_mean'), (r'\._variance$', '.running_var'),
+    # DBFPN (det_mv3_db, det_r*_vd_db): 1x1 laterals in2..in5_conv and 3x3 p2..p5_conv -> FPNC's lists
+    (r'^neck\.in([2-5])_conv\.', lambda m: f'neck.lateral_convs.{int(m.group(1)) - 2}.'),
+    (r'^neck\.p([2-5])_conv\.', lambda m: f'neck.smooth_convs.{int(m.group(1)) - 2}.'),
 ]
 #: Paddle keys with no counterpart by design: the unused activation LAB of stride-2 rep layers (PaddleOCR builds
 #: it and skips it), the duplicate per-cell LSTM weights of paddle.nn.LSTM
@@ -374,6 +377,16 @@ class PaddleConversion:
     renamed: dict[str, str]
     unused: list[str]
     transposed: list[str]
+    #: 'paddleocr' (a whole PaddleOCR model) or 'paddleclas' (an ImageNet backbone of PaddleClas, into ``backbone``)
+    layout: str = 'paddleocr'
+
+    def summary(self) -> str:
+        """One line: how many Paddle weights were used (and where), how many skipped (the first few named)."""
+        where = ' into the backbone' if self.layout == 'paddleclas' else ''
+        text = f'{self.layout} weights: {len(self.renamed)} used{where}, {len(self.unused)} unused'
+        if self.unused:
+            text += ' (' + ', '.join(self.unused[:6]) + (', ...' if len(self.unused) > 6 else '') + ')'
+        return text
 
 
 def _candidates(name: str) -> list[str]:
@@ -409,7 +422,10 @@ def paddle_to_torch_state_dict(paddle_state: dict, model) -> PaddleConversion:
     ``det_head.binarize/threshold`` Sequential indices), the PP-OCRv4 MultiHead recogniser (``head.ctc_encoder``
     -> ``encoder``, ``head.ctc_head.fc`` -> ``decoder.classifier``; the NRTR branch ``head.before_gtc`` /
     ``head.gtc_head`` only where the names agree), CTC-only recognisers (``neck.encoder`` -> ``encoder``,
-    ``head.fc`` -> ``decoder.classifier``) and PPMobileNetV3 (same names). BatchNorm ``_mean`` / ``_variance``
+    ``head.fc`` -> ``decoder.classifier``), PPMobileNetV3, PPDetMobileNetV3, PPResNetVd and StackedBiLSTMEncoder
+    (same names), DBFPN -> FPNC (the DBHead's first convs' input blocks reversed: DBFPN concatenates p5..p2), and a
+    PaddleClas ImageNet backbone (no ``backbone.`` / ``neck.`` / ``head.`` key) into a backbone that has
+    ``paddleclas_name`` (``layout='paddleclas'``, one INFO line with the counts). BatchNorm ``_mean`` / ``_variance``
     become ``running_mean`` / ``running_var``; Paddle's ``nn.Linear`` weights (``[in, out]``) are transposed.
     Names that fit nothing are listed in ``unused``; the loader reports the model's weights left unfilled.
     """
@@ -421,9 +437,15 @@ def paddle_to_torch_state_dict(paddle_state: dict, model) -> PaddleConversion:
     modules = dict(model.named_modules())
     out: OrderedDict[str, Any] = OrderedDict()
     renamed, unused, transposed = {}, [], []
+    classifier = _paddleclas_backbone(paddle_state, model)
     for name, value in paddle_state.items():
         tensor = torch.as_tensor(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
-        target = next((c for c in _candidates(name) if c in own or _foldable(c, own)), None)
+        if classifier is not None:  # a PaddleClas ImageNet network: its features into our backbone
+            ours = classifier(name)
+            cands = [] if ours is None else [c for c in _candidates('backbone.' + ours)]
+        else:
+            cands = _candidates(name)
+        target = next((c for c in cands if c in own or _foldable(c, own)), None)
         if target is not None and target not in own:  # a training-form branch: the layer's load hook folds it
             out[target] = tensor
             renamed[name] = target
@@ -441,4 +463,38 @@ def paddle_to_torch_state_dict(paddle_state: dict, model) -> PaddleConversion:
         renamed[name] = target
     # stride-2 rep layers: PaddleOCR's Act exists but is never run; ours has none (it would be unused noise)
     unused = [n for n in unused if not re.search(r'\.act\.lab\.(scale|bias)$', n)]
-    return PaddleConversion(out, renamed, unused, transposed)
+    _dbfpn_concat_order(out, renamed, modules)
+    conversion = PaddleConversion(out, renamed, unused, transposed,
+                                  layout='paddleocr' if classifier is None else 'paddleclas')
+    if classifier is not None:
+        import logging
+        logging.getLogger('visioncraft').info(f'{conversion.summary()}; the neck and head keep their initial '
+                                              'weights')
+    return conversion
+
+
+def _paddleclas_backbone(paddle_state: dict, model) -> Any:
+    """The backbone's ``paddleclas_name`` when ``paddle_state`` is a PaddleClas ImageNet network (no
+    ``backbone.`` / ``neck.`` / ``head.`` prefix anywhere) and the model's backbone knows PaddleClas's names
+    (:class:`~visioncraft.models.backbones.PPDetMobileNetV3`, :class:`~visioncraft.models.backbones.PPResNetVd`);
+    else None."""
+    backbone = getattr(model, 'backbone', None)
+    rename = getattr(backbone, 'paddleclas_name', None)
+    if rename is None or any(isinstance(k, str) and k.startswith(('backbone.', 'neck.', 'head.'))
+                             for k in paddle_state):
+        return None
+    return rename
+
+
+def _dbfpn_concat_order(out: dict, renamed: dict, modules: dict) -> None:
+    """PaddleOCR's DBFPN concatenates its four levels coarsest first (p5, p4, p3, p2), FPNC finest first: the
+    DBHead's first convs read those channels, so their input-channel blocks are reversed."""
+    if not any(k.startswith('neck.in2_conv.') for k in renamed):
+        return
+    import torch
+    for branch in ('binarize', 'threshold'):
+        key = f'det_head.{branch}.0.weight'
+        w = out.get(key)
+        if w is None or w.dim() != 4 or w.shape[1] % 4:
+            continue
+        out[key] = torch.cat(list(torch.chunk(w, 4, dim=1))[::-1], dim=1).contiguous()

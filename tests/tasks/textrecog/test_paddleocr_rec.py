@@ -33,8 +33,8 @@ def _data(root: Path) -> list[str]:
 def test_crnn_mv3_yaml_translates_to_a_working_recogniser():
     cfg = load_paddleocr_config(MV3)
     m = cfg.model
-    assert m.backbone.type == 'RecMobileNetV3' and (m.backbone.model_name, m.backbone.scale) == ('large', 0.5)
-    assert (m.encoder.type, m.encoder.hidden_channels) == ('BiLSTMEncoder', 96)
+    assert m.backbone.type == 'PPMobileNetV3' and (m.backbone.model_name, m.backbone.scale) == ('large', 0.5)
+    assert (m.encoder.type, m.encoder.hidden_channels) == ('StackedBiLSTMEncoder', 96)
     assert m.decoder.codec.dictionary.builtin == 'lower_english_digits'  # no character_dict_path: PaddleOCR's 0-9a-z
     assert cfg.train_dataloader.dataset.type == 'RecogLMDBDataset'
     assert cfg.train_dataloader.dataset.filter_cfg.max_text_len == 25

@@ -11,3 +11,5 @@ __all__ += ['HRNet', 'CSPNeXt']  # H4b
 from .pplcnetv3 import PPLCNetV3  # noqa: E402  (PP-OCRv4)
 from .pp_mobilenet_v3 import PPMobileNetV3  # noqa: E402  (PP-OCR classifier)
 __all__ += ['PPLCNetV3', 'PPMobileNetV3']
+from .paddle_det import PPDetMobileNetV3, PPResNetVd  # noqa: E402  (PaddleOCR det_mv3_db / det_r*_vd_db)
+__all__ += ['PPDetMobileNetV3', 'PPResNetVd']

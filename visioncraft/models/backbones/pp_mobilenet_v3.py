@@ -30,10 +30,10 @@ _SMALL = [(3, 16, 16, True, 'relu', 0), (3, 72, 24, False, 'relu', 1), (3, 88, 2
           (5, 576, 96, True, 'hardswish', None), (5, 576, 96, True, 'hardswish', None)]
 _LARGE = [(3, 16, 16, False, 'relu', 0), (3, 64, 24, False, 'relu', 1), (3, 72, 24, False, 'relu', None),
           (5, 72, 40, True, 'relu', 2), (5, 120, 40, True, 'relu', None), (5, 120, 40, True, 'relu', None),
-          (3, 240, 80, False, 'hardswish', 3), (3, 200, 80, False, 'hardswish', None),
+          (3, 240, 80, False, 'hardswish', None), (3, 200, 80, False, 'hardswish', None),
           (3, 184, 80, False, 'hardswish', None), (3, 184, 80, False, 'hardswish', None),
           (3, 480, 112, True, 'hardswish', None), (3, 672, 112, True, 'hardswish', None),
-          (5, 672, 160, True, 'hardswish', None), (5, 960, 160, True, 'hardswish', None),
+          (5, 672, 160, True, 'hardswish', 3), (5, 960, 160, True, 'hardswish', None),
           (5, 960, 160, True, 'hardswish', None)]
 _LAST = {'small': 576, 'large': 960}
 
@@ -111,7 +111,9 @@ class PPMobileNetV3(BackboneBase):
         self.conv1 = _ConvBNAct(in_channels, inplanes, 3, 2, act='hardswish')
         blocks = []
         for k, exp, c, se, act, si in cfg:
-            stride = 1 if si is None else (int(strides[si]), 1)
+            # PaddleOCR: large_stride[0] (the first block) strides both sides, every other one the height only
+            stride = 1 if si is None else (int(strides[si]),) * 2 if model_name == 'large' and si == 0 else \
+                (int(strides[si]), 1)
             out = _make_divisible(scale * c)
             blocks.append(_ResidualUnit(inplanes, _make_divisible(scale * exp), out, k, stride,
                                         se and not disable_se, act))

@@ -5,8 +5,9 @@ Registered with :func:`visioncraft.config.compat.paddleocr.register_paddleocr_tr
 :mod:`visioncraft.config.compat.paddleocr`. What it reads and how each key maps is in
 docs/paddleocr.md. In short:
 
-* ``Backbone`` MobileNetV3 (``scale`` -> ``widen_factor``, ``model_name`` -> ``arch``), ResNet (``layers`` ->
-  ``depth``), ResNet_vd (-> ``ResNetV1d``); ``dcn_stage`` -> DCNv2 stages. ``Neck`` DBFPN (``out_channels`` C)
+* ``Backbone`` MobileNetV3 -> :class:`PPDetMobileNetV3` and ResNet_vd -> :class:`PPResNetVd` (PaddleOCR's layouts
+  and names: its ``.pdparams`` and PaddleClas's ImageNet backbones load); ResNet (``layers`` -> ``depth``) and
+  ResNet_vd with ``dcn_stage`` -> ``ResNet`` / ``ResNetV1d`` with DCNv2 stages. ``Neck`` DBFPN (``out_channels`` C)
   -> ``FPNC(lateral_channels=C, out_channels=C // 4)`` (+ ASF with ``use_asf``). ``Head`` DBHead (``k``).
   Other Backbone / Neck / Head names pass through as ``type=name`` with the remaining keys, so a registered
   custom module works (and an unregistered one is a registry error with the closest names).
@@ -27,6 +28,8 @@ from visioncraft.config.compat.paddleocr import (PaddleOCRTaskTranslator, parse_
 __all__ = ['PaddleOCRDetTranslator']
 
 _ALGORITHMS = ('DB', 'DB++')
+_MV3_SCALES = (0.35, 0.5, 0.75, 1.0, 1.25)
+_VD_LAYERS = (18, 34, 50, 101, 152, 200)
 _TRANSFORMS = ('DecodeImage', 'DetLabelEncode', 'IaaAugment', 'EastRandomCropData', 'MakeBorderMap', 'MakeShrinkMap',
                'NormalizeImage', 'ToCHWImage', 'KeepKeys', 'DetResizeForTest')
 _DEFAULT_IAA = [dict(type='Fliplr', args=dict(p=0.5)), dict(type='Affine', args=dict(rotate=[-10, 10])),
@@ -76,24 +79,33 @@ class PaddleOCRDetTranslator(PaddleOCRTaskTranslator):
             raise doc.error(key, 'needs a name (MobileNetV3, ResNet, ResNet_vd or a registered backbone)')
         if name == 'MobileNetV3':
             cfg = doc.check_keys(cfg, ['name', 'in_channels', 'model_name', 'scale', 'disable_se'], key)
-            if cfg.get('disable_se'):
-                raise doc.error(f'{key}.disable_se', 'MobileNetV3 without squeeze-excitation is not implemented here '
-                                                     '(the backbone follows torchvision, with SE); remove the key')
             if cfg.get('model_name', 'large') not in ('large', 'small'):
                 raise doc.error(f'{key}.model_name', f"must be 'large' or 'small', got {cfg.get('model_name')!r}")
-            self._in_channels(cfg, key)
-            return dict(type='MobileNetV3', arch=cfg.get('model_name', 'large'),
-                        widen_factor=float(cfg.get('scale', 0.5)), out_indices=(1, 2, 3, 4), frozen_stages=-1,
-                        norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False)
+            scale = float(cfg.get('scale', 0.5))
+            if scale not in _MV3_SCALES:
+                raise doc.error(f'{key}.scale', f'must be one of {", ".join(map(str, _MV3_SCALES))} (PaddleOCR\'s '
+                                                f'MobileNetV3 scales), got {cfg.get("scale")!r}')
+            # PaddleOCR's own layout and names (conv, stage0..3), so its .pdparams and PaddleClas's ImageNet
+            # MobileNetV3 weights load (docs/paddleocr.md)
+            return dict(type='PPDetMobileNetV3', model_name=cfg.get('model_name', 'large'), scale=scale,
+                        disable_se=bool(cfg.get('disable_se', False)), in_channels=self._in_channels(cfg, key))
         if name in ('ResNet', 'ResNet_vd'):
             cfg = doc.check_keys(cfg, ['name', 'in_channels', 'layers', 'dcn_stage', 'out_indices'], key)
             depth = cfg.get('layers', 50)
             stages = tuple(bool(s) for s in (cfg.get('dcn_stage') or (False,) * 4))
             if len(stages) != 4:
                 raise doc.error(f'{key}.dcn_stage', f'needs one flag per stage (4), got {cfg.get("dcn_stage")!r}')
+            out_indices = tuple(int(i) for i in cfg.get('out_indices') or (0, 1, 2, 3))
+            if name == 'ResNet_vd' and not any(stages):
+                if int(depth) not in _VD_LAYERS:
+                    raise doc.error(f'{key}.layers', f'must be one of {", ".join(map(str, _VD_LAYERS))}, got {depth!r}')
+                # PaddleOCR's own layout and names (conv1_1..3, bb_{stage}_{block}): its .pdparams and PaddleClas's
+                # ResNet*_vd ImageNet weights load
+                return dict(type='PPResNetVd', layers=int(depth), in_channels=self._in_channels(cfg, key),
+                            out_indices=out_indices)
             out = dict(type='ResNetV1d' if name == 'ResNet_vd' else 'ResNet', depth=int(depth),
                        in_channels=self._in_channels(cfg, key),
-                       out_indices=tuple(int(i) for i in cfg.get('out_indices') or (0, 1, 2, 3)), frozen_stages=-1,
+                       out_indices=out_indices, frozen_stages=-1,
                        norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, style='pytorch')
             if any(stages):
                 if int(depth) < 50:

@@ -11,9 +11,10 @@ Registered with :func:`visioncraft.config.compat.paddleocr.register_paddleocr_tr
   ``case='lower'``). Label characters outside the dictionary are dropped from the target (PaddleOCR's
   ``CTCLabelEncode``) and counted (``Dictionary.num_unknown``). ``max_text_length`` -> the training set's
   ``filter_cfg.max_text_len`` (PaddleOCR's label encoder skips longer labels).
-* ``Backbone`` MobileNetV3 -> :class:`RecMobileNetV3` (``model_name``, ``scale``, ``large_stride`` /
-  ``small_stride``), SVTRNet -> :class:`SVTREncoder`; other names pass through to the registry. ``Neck``
-  SequenceEncoder ``rnn`` -> :class:`BiLSTMEncoder` (``hidden_size``), ``reshape`` -> none; ``Head`` CTCHead ->
+* ``Backbone`` MobileNetV3 -> :class:`PPMobileNetV3` (PaddleOCR's layout and names; ``model_name``, ``scale``,
+  ``large_stride`` / ``small_stride``, ``disable_se``), SVTRNet -> :class:`SVTREncoder`; other names pass through to
+  the registry. ``Neck`` SequenceEncoder ``rnn`` -> :class:`StackedBiLSTMEncoder` (``hidden_size``), ``reshape``
+  -> none; ``Head`` CTCHead ->
   :class:`CTCHead` with the CTC codec (blank first, as PaddleOCR). ``Loss`` CTCLoss, ``PostProcess``
   CTCLabelDecode and ``Metric`` RecMetric (-> :class:`WordMetric` + :class:`OneMinusNEDMetric`).
 * Transforms: DecodeImage, CTCLabelEncode, RecAug (-> brightness/contrast + blur jitter: the recognition
@@ -109,16 +110,23 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
         if name == 'MobileNetV3':
             cfg = doc.check_keys(cfg, ['name', 'in_channels', 'model_name', 'scale', 'large_stride',
                                        'small_stride', 'disable_se'], key)
-            if cfg.get('disable_se'):
-                raise doc.error(f'{key}.disable_se', 'MobileNetV3 without squeeze-excitation is not implemented here')
             model_name = cfg.get('model_name', 'small')
             if model_name not in ('large', 'small'):
                 raise doc.error(f'{key}.model_name', f"must be 'large' or 'small', got {model_name!r}")
-            out = dict(type='RecMobileNetV3', model_name=model_name, scale=float(cfg.get('scale', 0.5)),
-                       in_channels=channels)
+            scale = float(cfg.get('scale', 0.5))
+            if scale not in (0.35, 0.5, 0.75, 1.0, 1.25):
+                raise doc.error(f'{key}.scale', f"must be one of 0.35, 0.5, 0.75, 1.0, 1.25 (PaddleOCR's MobileNetV3 "
+                                                f"scales), got {cfg.get('scale')!r}")
+            # PaddleOCR's own layout and names (conv1, blocks.i, conv2): its .pdparams load by name
+            out = dict(type='PPMobileNetV3', model_name=model_name, scale=scale, in_channels=channels,
+                       disable_se=bool(cfg.get('disable_se', False)))
             strides = cfg.get(f'{model_name}_stride')
             if strides is not None:
-                out['strides'] = [int(s) for s in strides]
+                if not isinstance(strides, list) or len(strides) != 4 or any(v not in (1, 2) for v in strides):
+                    raise doc.error(f'{key}.{model_name}_stride', f'must be a list of four strides 1 or 2, got '
+                                                                   f'{strides!r}')
+                out[f'{model_name}_stride'] = [int(v) for v in strides]
+            self._check_mv3_height(out, key)
             return out
         if name == 'SVTRNet':
             allowed = list(_SVTR_KEYS) + list(_SVTR_IGNORED)
@@ -139,6 +147,23 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
             raise doc.error(key, 'needs a name (MobileNetV3, SVTRNet or a registered backbone)')
         return self.pass_through(cfg, key)
 
+    def _check_mv3_height(self, backbone: dict, key: str) -> None:
+        """PaddleOCR's rec MobileNetV3 halves the height in its stem and at each stride, then a 2 x 2 max-pool; the
+        CTC neck needs exactly one row: other input heights are a config error here, not a shape error later."""
+        if not any(self.doc.data.get(split) for split in ('Train', 'Eval')):
+            return
+        split = 'Train' if self.doc.data.get('Train') else 'Eval'
+        height = self._resize_shape(split)[1]
+        name = backbone['model_name']
+        strides = backbone.get(f'{name}_stride') or ([2, 2, 2, 2] if name == 'small' else [1, 2, 2, 2])
+        h = -(-height // 2)
+        for s in strides:
+            h = -(-h // s)
+        if h // 2 != 1:
+            raise self.doc.error(f'{key}.{name}_stride', f'with RecResizeImg height {height} the backbone ends '
+                                                         f'{h // 2} row(s) high (strides {strides}); the CTC neck '
+                                                         'needs 1: set the strides (or the height) so it does')
+
     def _neck(self, cfg: Any) -> dict | None:
         doc, key = self.doc, 'Architecture.Neck'
         if cfg is None:
@@ -152,8 +177,8 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
         if kind == 'reshape':
             return None  # the CTC head reads N x C x 1 x W maps as frames directly
         if kind == 'rnn':
-            # PaddleOCR's EncoderWithRNN: two stacked bidirectional LSTMs of hidden_size per direction
-            return dict(type='BiLSTMEncoder', hidden_channels=int(cfg.get('hidden_size', 48)), num_layers=2)
+            # PaddleOCR's EncoderWithRNN: two bidirectional LSTMs of hidden_size per direction, stacked directly
+            return dict(type='StackedBiLSTMEncoder', hidden_channels=int(cfg.get('hidden_size', 48)), num_layers=2)
         raise doc.error(f'{key}.encoder_type', f"{kind!r} is not supported (supported: rnn, reshape)")
 
     def _dictionary(self) -> dict:

@@ -24,3 +24,6 @@ from .mmocr_decoders import CRNNDecoder, SVTRDecoder  # noqa: E402  (MMOCR 1.x C
 from .recognizer import SVTR  # noqa: E402
 
 __all__ += ['CRNNDecoder', 'SVTR', 'SVTRDecoder']
+from .paddle_rnn import StackedBiLSTMEncoder  # noqa: E402  (PaddleOCR CRNN neck)
+
+__all__ += ['StackedBiLSTMEncoder']
