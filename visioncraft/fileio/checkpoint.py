@@ -30,6 +30,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from .paddle import is_paddle_file, is_paddle_state_dict, load_paddle_weights, paddle_to_torch_state_dict
+from .upstream import convert_upstream_state_dict
 
 __all__ = ['save_checkpoint', 'atomic_write_bytes', 'atomic_write_text', 'load_checkpoint_file',
            'load_model_weights', 'extract_state_dict', 'find_latest_checkpoint', 'cached_download',
@@ -331,6 +332,7 @@ def weights_fit_report(model: nn.Module, state_dict: dict) -> 'LoadReport':
     if is_paddle_state_dict(state_dict):
         state_dict = paddle_to_torch_state_dict(state_dict, model).state_dict
     own = model.state_dict()
+    state_dict = convert_upstream_state_dict(state_dict, own).state_dict  # MMDetection / MMOCR / MMPose names
     mismatched, unexpected, given = [], [], set()
     for k, v in state_dict.items():
         if k not in own:
@@ -384,6 +386,7 @@ def check_weights_fit(model: nn.Module, state_dict: dict, source: str | os.PathL
     what = f'checkpoint {source}' if source is not None else 'the checkpoint'
     if is_paddle_state_dict(state_dict):  # a PaddleOCR .pdparams: judged under our names, as the loader loads it
         state_dict = paddle_to_torch_state_dict(state_dict, model).state_dict
+    state_dict = convert_upstream_state_dict(state_dict, own).state_dict  # MMDetection / MMOCR / MMPose names
     if not any(k in own and torch.is_tensor(v) and tuple(own[k].shape) == tuple(v.shape)
                for k, v in state_dict.items()):
         same_names = [k for k in state_dict if k in own]
@@ -420,6 +423,11 @@ def load_model_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
                            + (' ...' if len(conversion.unused) > 8 else ''))
         state_dict = conversion.state_dict
     own = model.state_dict()
+    upstream = convert_upstream_state_dict(state_dict, own)  # MMDetection / MMOCR / MMPose names -> ours
+    if upstream.renamed and logger is not None:
+        logger.info(f'{source or "the checkpoint"}: {len(upstream.renamed)} weights renamed from '
+                    f'{" / ".join(sorted(upstream.toolboxes))} names')
+    state_dict = upstream.state_dict
     to_load, mismatched = {}, []
     for k, v in state_dict.items():
         if k in own and own[k].shape != v.shape:

@@ -1,0 +1,74 @@
+"""Checkpoints of MMDetection, MMPose and MMOCR load as they are: their parameter names, where they differ from
+ours, are renamed as the checkpoint loads (:func:`convert_upstream_state_dict`, called by
+:func:`visioncraft.fileio.checkpoint.load_model_weights` and the fit checks).
+
+Each toolbox contributes renaming rules (:class:`RenameRule`: a regular expression on a key and its replacement) in
+its own module (:mod:`.mmdet`, :mod:`.mmocr`, :mod:`.mmpose`). A rule applies to a checkpoint key only when the key
+is not one of the model's and the renamed key is, with the same shape: a checkpoint already in our names, or a rule
+that does not concern this model, changes nothing. So the converter "applies itself": no flag, no metadata needed,
+and a wrong rule cannot make a fitting checkpoint fit worse.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+__all__ = ['RenameRule', 'RULES', 'register_rules', 'UpstreamConversion', 'convert_upstream_state_dict']
+
+
+@dataclass(frozen=True)
+class RenameRule:
+    """``re.sub(pattern, repl, key)`` for a checkpoint key; ``toolbox`` names where the naming comes from."""
+
+    pattern: str
+    repl: str
+    toolbox: str
+
+    def apply(self, key: str) -> str | None:
+        new, n = re.subn(self.pattern, self.repl, key)
+        return new if n else None
+
+
+#: every toolbox's rules, in order (the first whose result is a model key of the same shape wins)
+RULES: list[RenameRule] = []
+
+
+def register_rules(toolbox: str, rules: list[tuple[str, str]]) -> None:
+    """Add ``toolbox``'s ``(pattern, replacement)`` rules to :data:`RULES`."""
+    RULES.extend(RenameRule(p, r, toolbox) for p, r in rules)
+
+
+@dataclass
+class UpstreamConversion:
+    """What :func:`convert_upstream_state_dict` did: the state dict in the model's names, and ``renamed``
+    (``{checkpoint key: model key}``, with ``toolboxes`` the rules' origins)."""
+
+    state_dict: dict
+    renamed: dict[str, str] = field(default_factory=dict)
+    toolboxes: set[str] = field(default_factory=set)
+
+
+def convert_upstream_state_dict(state_dict: dict, model_state: dict) -> UpstreamConversion:
+    """``state_dict`` with every key that is not in ``model_state`` renamed by the first rule whose result is a key
+    of ``model_state`` with the same shape (and not already given by the checkpoint itself)."""
+    from . import mmdet, mmocr, mmpose  # noqa: F401  (register their rules)
+    out, renamed, toolboxes = {}, {}, set()
+    given = set(state_dict)
+    for key, value in state_dict.items():
+        if key in model_state:
+            out[key] = value
+            continue
+        new = None
+        for rule in RULES:
+            cand = rule.apply(key)
+            if cand is not None and cand in model_state and cand not in given and cand not in out \
+                    and tuple(getattr(model_state[cand], 'shape', ())) == tuple(getattr(value, 'shape', ())):
+                new = cand
+                toolboxes.add(rule.toolbox)
+                break
+        if new is None:
+            out[key] = value
+        else:
+            out[new] = value
+            renamed[key] = new
+    return UpstreamConversion(out, renamed, toolboxes)

@@ -1,0 +1,5 @@
+"""mmpose checkpoint names -> ours (see the package docstring)."""
+from . import register_rules
+
+register_rules('mmpose', [
+])
