@@ -41,3 +41,12 @@ def test_never_crops_and_keeps_a_large_batch():
 def test_semantic_maps_are_refused():
     with pytest.raises(ValueError, match='pad_seg'):
         MODELS.build(dict(type='BatchFixedSizePad', size=(32, 32), pad_seg=True))
+
+
+def test_det_data_preprocessor_runs_batch_augments_in_training_only():
+    pre = MODELS.build(dict(type='DetDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1], pad_size_divisor=1,
+                            batch_augments=[dict(type='BatchFixedSizePad', size=(48, 64))]))
+    data = dict(inputs=[torch.zeros(3, 40, 50, dtype=torch.uint8)], data_samples=_samples(40, 50))
+    assert pre(dict(data), training=True)['inputs'].shape == (1, 3, 48, 64)
+    data = dict(inputs=[torch.zeros(3, 40, 50, dtype=torch.uint8)], data_samples=_samples(40, 50))
+    assert pre(dict(data), training=False)['inputs'].shape == (1, 3, 40, 50)

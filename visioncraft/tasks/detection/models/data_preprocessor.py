@@ -29,13 +29,16 @@ class DetDataPreprocessor(ImgDataPreprocessor):
     - ``pad_seg``: pad ``gt_sem_seg.sem_seg`` (a 1 x H x W or H x W tensor) likewise with ``seg_pad_value``
       (255, the ignored label).
     - ``boxtype2tensor``: boxes are plain tensors here already, so only True (MMDetection's default) is accepted.
+
+    ``batch_augments``: configs of batch transforms (``BatchFixedSizePad`` of the LSJ recipes), each called as
+    ``inputs, data_samples = aug(inputs, data_samples)`` on the stacked batch, in training only (as MMDetection).
     """
 
     def __init__(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                  bgr_to_rgb: bool = False, rgb_to_bgr: bool = False, pad_size_divisor: int = 32,
                  pad_value: float = 0.0, non_blocking: bool = False, *, pad_mask: bool = False,
                  mask_pad_value: int = 0, pad_seg: bool = False, seg_pad_value: int = 255,
-                 boxtype2tensor: bool = True) -> None:
+                 boxtype2tensor: bool = True, batch_augments: Sequence[dict] | None = None) -> None:
         super().__init__(mean=mean, std=std, bgr_to_rgb=bgr_to_rgb, rgb_to_bgr=rgb_to_bgr,
                          pad_size_divisor=pad_size_divisor, pad_value=pad_value, non_blocking=non_blocking)
         if not boxtype2tensor:
@@ -45,6 +48,9 @@ class DetDataPreprocessor(ImgDataPreprocessor):
         self.mask_pad_value = int(mask_pad_value)
         self.pad_seg = bool(pad_seg)
         self.seg_pad_value = int(seg_pad_value)
+        self.batch_augments = torch.nn.ModuleList(
+            [MODELS.build(aug, key_path=f'data_preprocessor.batch_augments[{i}]') if isinstance(aug, dict) else aug
+             for i, aug in enumerate(batch_augments or [])])
 
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
@@ -58,6 +64,11 @@ class DetDataPreprocessor(ImgDataPreprocessor):
             batch_shape = tuple(data['inputs'].shape[-2:])
             for sample in samples:
                 self._pad_targets(sample, batch_shape)
+        if training and len(self.batch_augments):
+            inputs, samples = data['inputs'], data.get('data_samples')
+            for aug in self.batch_augments:
+                inputs, samples = aug(inputs, samples)
+            data = dict(data, inputs=inputs, data_samples=samples)
         return data
 
     def _pad_targets(self, sample, shape: tuple[int, int]) -> None:
