@@ -19,7 +19,13 @@ from the parameter names and shapes: nothing is stored but the names and shapes)
 inference (and, where the loss is deterministic, one loss computation) and writes
 ``tests/data/reference/upstream/<name>.pth`` (``torch.load(weights_only=True)``-readable): the parameter names,
 shapes and normalisation flags, the input, the metainfo, the overrides and the upstream outputs. A few hundred KB
-per model.
+per model. ``REFERENCE_OUT=DIR`` writes elsewhere (to compare two runs).
+
+The committed files were made with mmcv 2.1.0 built with its compiled ops as above (mmocr 1.0.1 installed with
+``--no-deps`` beside mmdet 3.3.0, its mmdet version bound relaxed; xtcocotools, whose wheel needs numpy 1, and imgaug,
+which mmocr only imports for a wrapper the references never build, stood in by pycocotools and an empty module). A
+second run in a venv whose mmcv had no compiled ops, its nms / roi_align / modulated_deform_conv kernels computed
+with torchvision's, gave the same outputs (Faster / Mask R-CNN: the same detections, tied scores in another order).
 """
 from __future__ import annotations
 
@@ -34,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from reference_weights import reference_state  # noqa: E402
 
-OUT = HERE.parent / 'data' / 'reference' / 'upstream'
+OUT = Path(os.environ.get('REFERENCE_OUT') or HERE.parent / 'data' / 'reference' / 'upstream')
 SEED = 20261207
 POSE_BOX = [135.0, 80.0, 285.0, 280.0]  # x1 y1 x2 y2: centre (210, 180), size 150 x 200 as input_center / scale
 COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
@@ -286,8 +292,9 @@ def main(names: list[str]) -> None:
     import mmdet
     import mmengine
     import mmpose
-    versions = dict(torch=str(torch.__version__), mmengine=mmengine.__version__, mmdet=mmdet.__version__,
-                    mmpose=mmpose.__version__)
+    import mmcv
+    versions = dict(torch=str(torch.__version__), mmengine=mmengine.__version__, mmcv=mmcv.__version__,
+                    mmdet=mmdet.__version__, mmpose=mmpose.__version__)
     try:
         import mmocr
         versions['mmocr'] = mmocr.__version__
