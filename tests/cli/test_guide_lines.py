@@ -83,3 +83,16 @@ def test_show_dir_under_a_2x_config_name_goes_to_the_current_folder():
     new = Config.fromfile(str(REPO / 'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'))
     assert show_dir_path(old, 'faster_rcnn_r50_fpn_1x_results') == str(Path('faster_rcnn_r50_fpn_1x_results').absolute())
     assert show_dir_path(new, 'vis') == 'vis'
+
+
+def test_2x_loader_overrides_reach_a_3x_layout_config():
+    """The MMDetection 2.x guide's `--cfg-options data.test.samples_per_gpu=2` on configs/faster_rcnn/
+    faster_rcnn_r50_fpn_1x_coco.py (a 3.x-layout file here) sets the test loader's batch size; data.workers_per_gpu
+    every loader's workers; other keys are untouched and a wrong one is still an error."""
+    from visioncraft.config import ConfigError
+    cfg = Config.fromfile(str(REPO / 'configs/faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py'),
+                          {'data.test.samples_per_gpu': 2, 'data.workers_per_gpu': 0, 'data.samples_per_gpu': 3})
+    assert cfg.test_dataloader.batch_size == 2 and cfg.train_dataloader.batch_size == 3
+    assert cfg.train_dataloader.num_workers == cfg.val_dataloader.num_workers == cfg.test_dataloader.num_workers == 0
+    with pytest.raises(ConfigError):
+        Config.fromfile(str(REPO / 'configs/faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py'), {'data.test.oops': 1})

@@ -556,9 +556,11 @@ class Config:
                 return translate_loaded(strip_delete(cfg_dict), filename, cfg_options)
         cfg = cls(strip_delete(cfg_dict), filename=filename, text=text)
         # function-local: compat.mmdet2 imports this module (Config, ConfigError)
-        from .compat.mmdet2 import is_mmdet2_config, load_translated
+        from .compat.mmdet2 import is_mmdet2_config, load_translated, mmdet2_loader_options
         if translate and is_mmdet2_config(cfg):  # an MMDetection 2.x config: overrides go around the translation
             cfg, cfg_options = load_translated(cfg, cfg_options), None
+        elif translate and cfg_options:  # the 2.x guide's data.test.samples_per_gpu=N on a 3.x-layout config
+            cfg_options = mmdet2_loader_options(cfg, cfg_options)
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
         if import_custom_modules and cfg._cfg_dict.get('custom_imports') is not None:

@@ -932,3 +932,33 @@ def translate_pipeline(pipeline: Sequence[Mapping[str, Any]], key: str = 'pipeli
     steps, norm = t.pipeline(list(pipeline), key)
     t.norms.append((key, norm))
     return steps, t.preprocessor() if norm is not None else None
+
+
+__all__ += ['mmdet2_loader_options']
+
+_SPLIT_LOADERS = {'train': 'train_dataloader', 'val': 'val_dataloader', 'test': 'test_dataloader'}
+_LOADER_OPT_KEYS = {'samples_per_gpu': 'batch_size', 'workers_per_gpu': 'num_workers'}
+
+
+def mmdet2_loader_options(cfg: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with MMDetection 2.x's loader overrides renamed for a 3.x-layout config (one with
+    ``*_dataloader`` and no ``data`` block), as its 2.x guide passes them to a config of the same name:
+    ``data.{train,val,test}.samples_per_gpu`` / ``workers_per_gpu`` -> ``{split}_dataloader.batch_size`` /
+    ``num_workers``; ``data.samples_per_gpu`` -> the training batch, ``data.workers_per_gpu`` -> every loader's
+    workers (2.x read it for every split). Any other key is returned as it is."""
+    if 'data' in cfg or not any(k in cfg for k in _SPLIT_LOADERS.values()):
+        return dict(options)
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        parts = str(key).split('.')
+        if parts[0] == 'data' and len(parts) == 3 and parts[1] in _SPLIT_LOADERS and parts[2] in _LOADER_OPT_KEYS:
+            out[f'{_SPLIT_LOADERS[parts[1]]}.{_LOADER_OPT_KEYS[parts[2]]}'] = value
+        elif parts[0] == 'data' and len(parts) == 2 and parts[1] == 'samples_per_gpu':
+            out['train_dataloader.batch_size'] = value
+        elif parts[0] == 'data' and len(parts) == 2 and parts[1] == 'workers_per_gpu':
+            for loader in _SPLIT_LOADERS.values():
+                if loader in cfg:
+                    out[f'{loader}.num_workers'] = value
+        else:
+            out[key] = value
+    return out
