@@ -92,6 +92,9 @@ MODEL_INDEX: tuple[ModelInfo, ...] = (
     _mmdet('mask-rcnn_r50_fpn_1x_coco', 'mask_rcnn',
            'mask_rcnn_r50_fpn_1x_coco/mask_rcnn_r50_fpn_1x_coco_20200205-d4b0c5d6.pth', 'd4b0c5d6',
            {'box AP': 38.2, 'mask AP': 34.7}, ('mask_rcnn_r50_fpn_1x_coco', 'mask-rcnn')),
+    _mmdet('fcos_r50-caffe_fpn_gn-head_1x_coco', 'fcos',
+           'fcos_r50_caffe_fpn_gn-head_1x_coco/fcos_r50_caffe_fpn_gn-head_1x_coco-821213aa.pth', '821213aa',
+           {'box AP': 36.6}, ('fcos_r50_caffe_fpn_gn-head_1x_coco',)),
     # -- detection: torchvision's COCO weights --
     _tv('faster-rcnn_r50_fpn_tv_coco', 'fasterrcnn', 'fasterrcnn_resnet50_fpn_coco-258fb6c6.pth', {'box AP': 37.0},
         ('fasterrcnn_resnet50_fpn',)),

@@ -17,11 +17,13 @@ model = dict(
         anchor_generator=dict(_delete_=True, type='TorchvisionAnchorGenerator', strides=[4, 8, 16, 32, 64],
                               ratios=[0.5, 1.0, 2.0], sizes=[[32], [64], [128], [256], [512]],
                               round_base_anchors=True),
+        bbox_coder=dict(clamp_small=False),  # torchvision clamps the size deltas from above only
         loss_bbox=dict(type='SmoothL1Loss', beta=1 / 9)),
     roi_head=dict(
         # torchvision's LevelMapper: level floor(4 + log2(sqrt(area) / 224)), clamped to P2-P5
         bbox_roi_extractor=dict(roi_layer=_tv_roi_layer, canonical_scale=224, canonical_level=4),
-        bbox_head=dict(num_classes=80, loss_bbox=dict(type='SmoothL1Loss', beta=1 / 9))),
+        bbox_head=dict(num_classes=80, bbox_coder=dict(clamp_small=False),
+                       loss_bbox=dict(type='SmoothL1Loss', beta=1 / 9))),
     train_cfg=dict(
         rpn=dict(assigner=dict(min_pos_iou=0.0)),
         rpn_proposal=dict(max_per_img=2000, min_bbox_size=1e-3)),

@@ -17,5 +17,5 @@ model = dict(
                                 canonical_level=4),
         mask_head=dict(type='FCNMaskHead', num_convs=4, in_channels=256, conv_out_channels=256, num_classes=80,
                        loss_mask=dict(type='CrossEntropyLoss', use_mask=True, loss_weight=1.0))),
-    test_cfg=dict(rcnn=dict(mask_thr_binary=0.5)),
+    test_cfg=dict(rcnn=dict(mask_thr_binary=0.5, mask_paste='torchvision')),  # its paste_masks_in_image
 )

@@ -17,6 +17,8 @@ model = dict(
     bbox_head=dict(anchor_generator=dict(
         _delete_=True, type='TorchvisionAnchorGenerator', strides=[8, 16, 32, 64, 128], ratios=[0.5, 1.0, 2.0],
         sizes=[[32, 40, 50], [64, 80, 101], [128, 161, 203], [256, 322, 406], [512, 645, 812]],
-        round_base_anchors=True)),
-    test_cfg=dict(max_per_img=300),  # torchvision's detections_per_img
+        round_base_anchors=True),
+        bbox_coder=dict(clamp_small=False)),  # torchvision clamps the size deltas from above only
+    # torchvision's detections_per_img; and it keeps the boxes the clipping empties
+    test_cfg=dict(max_per_img=300, min_bbox_size=-1),
 )

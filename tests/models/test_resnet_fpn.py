@@ -124,9 +124,9 @@ def test_fpn_matches_torchvision_with_p6p7():
         for i in range(3):
             for t in ('weight', 'bias'):
                 sd[f'lateral_convs.{i}.{t}'] = tv.inner_blocks[i][0].state_dict()[t]
-                sd[f'output_convs.{i}.{t}'] = tv.layer_blocks[i][0].state_dict()[t]
+                sd[f'fpn_convs.{i}.{t}'] = tv.layer_blocks[i][0].state_dict()[t]
                 if i < 2:
-                    sd[f'extra_convs.{i}.{t}'] = getattr(tv.extra_blocks, f'p{6 + i}').state_dict()[t]
+                    sd[f'fpn_convs.{3 + i}.{t}'] = getattr(tv.extra_blocks, f'p{6 + i}').state_dict()[t]
         ours.load_state_dict(sd)
         feats = [torch.rand(1, 8, 16, 20), torch.rand(1, 16, 8, 10), torch.rand(1, 32, 4, 5)]
         ref = list(tv({str(i): f for i, f in enumerate(feats)}).values())

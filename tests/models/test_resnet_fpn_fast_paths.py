@@ -136,7 +136,7 @@ def test_fpn_on_odd_sizes_matches_interpolation():
         lat = [c(x) for c, x in zip(fpn.lateral_convs, feats)]
         for i in (2, 1):
             lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[-2:], mode='nearest')
-        ref = [c(x) for c, x in zip(fpn.output_convs, lat)]
+        ref = [c(x) for c, x in zip(fpn.fpn_convs, lat)]
     for a, b in zip(got, ref):
         assert torch.equal(a, b)
 

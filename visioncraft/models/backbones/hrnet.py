@@ -191,13 +191,13 @@ class HRModule(nn.Module):
             return xs
         outs = []
         for i, row in enumerate(self.fuse_layers):
-            y = xs[i]
-            for j, layer in enumerate(row):
-                if j != i:
-                    z = layer(xs[j])
-                    if z.shape[-2:] != y.shape[-2:]:  # odd sizes: upsampling overshoots by a row / column
-                        z = z[..., :y.shape[-2], :y.shape[-1]]
-                    y = y + z
+            size = xs[i].shape[-2:]
+            y = None
+            for j, layer in enumerate(row):  # summed in branch order, as MMPose (the same float rounding)
+                z = xs[i] if j == i else layer(xs[j])
+                if z.shape[-2:] != size:  # odd sizes: upsampling overshoots by a row / column
+                    z = z[..., :size[0], :size[1]]
+                y = z if y is None else y + z
             outs.append(F.relu(y))
         return outs
 

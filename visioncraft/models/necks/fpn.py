@@ -19,6 +19,9 @@ _EXTRA_SOURCES = ('on_input', 'on_lateral', 'on_output')
 class FPN(nn.Module):
     """Lateral 1x1 convs + nearest-neighbour top-down pathway + 3x3 output convs, then extra levels.
 
+    Parameters as MMDetection's ``FPN``: ``lateral_convs.i``, then ``fpn_convs.i`` (the output convs of the
+    used inputs, then the extra levels' convs).
+
     Args:
         in_channels: channels of every input feature map (e.g. a backbone's ``out_channels``).
         out_channels: channels of every output level.
@@ -66,13 +69,14 @@ class FPN(nn.Module):
         self.relu_before_extra_convs = relu_before_extra_convs
         self.lateral_convs = nn.ModuleList(nn.Conv2d(in_channels[i], out_channels, 1)
                                            for i in range(start_level, end + 1))
-        self.output_convs = nn.ModuleList(nn.Conv2d(out_channels, out_channels, 3, padding=1)
-                                          for _ in range(used))
-        self.extra_convs = nn.ModuleList()
+        # MMDetection's layout (so its checkpoints load by name): one list, the ``used`` output convs, then the
+        # extra levels' stride-2 convs
+        self.fpn_convs = nn.ModuleList(nn.Conv2d(out_channels, out_channels, 3, padding=1) for _ in range(used))
+        self.num_used = used
         if add_extra_convs:
             for j in range(num_outs - used):
                 c_in = in_channels[end] if j == 0 and add_extra_convs == 'on_input' else out_channels
-                self.extra_convs.append(nn.Conv2d(c_in, out_channels, 3, stride=2, padding=1))
+                self.fpn_convs.append(nn.Conv2d(c_in, out_channels, 3, stride=2, padding=1))
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_uniform_(m.weight, a=1)
@@ -93,7 +97,7 @@ class FPN(nn.Module):
         laterals = [conv(x) for conv, x in zip(self.lateral_convs, feats)]
         for i in range(len(laterals) - 1, 0, -1):  # top-down: coarse to fine
             laterals[i - 1] = _add_upsampled(laterals[i - 1], laterals[i])
-        outs = [conv(x) for conv, x in zip(self.output_convs, laterals)]
+        outs = [conv(x) for conv, x in zip(self.fpn_convs[:self.num_used], laterals)]
         if self.num_outs > len(outs):
             if not self.add_extra_convs:
                 while len(outs) < self.num_outs:
@@ -101,7 +105,7 @@ class FPN(nn.Module):
             else:
                 source = {'on_input': feats[-1], 'on_lateral': laterals[-1], 'on_output': outs[-1]}
                 x = source[self.add_extra_convs]
-                for j, conv in enumerate(self.extra_convs):
+                for j, conv in enumerate(self.fpn_convs[self.num_used:]):
                     if j > 0 and self.relu_before_extra_convs:
                         x = F.relu(x)
                     x = conv(x)

@@ -34,16 +34,22 @@ def box_iof(boxes: torch.Tensor, regions: torch.Tensor, eps: float = 1e-6) -> to
 
 
 def nms_and_rescale(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_thr: float,
-                    max_per_img: int, meta: dict | None = None) -> InstanceData:
-    """The end of a dense head's post-processing for one image: class-wise NMS of the K candidates (``boxes``
-    K x 4 xyxy pixels of the network input, ``scores`` K, ``labels`` K), the best ``max_per_img`` kept and,
-    with ``meta``, boxes mapped to the original image (divided by ``scale_factor`` (w, h), clipped to
-    ``ori_shape``). Returns ``InstanceData(bboxes float32, scores float32, labels int64)``."""
-    keep = batched_nms(boxes, scores, labels, iou_thr)[:max_per_img]
-    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+                    max_per_img: int, meta: dict | None = None, min_bbox_size: float = -1) -> InstanceData:
+    """The end of a dense head's post-processing for one image (MMDetection's order): with ``meta``, the K
+    candidates (``boxes`` K x 4 xyxy pixels of the network input, ``scores`` K, ``labels`` K) mapped to the
+    original image (divided by ``scale_factor`` (w, h), clipped to ``ori_shape``); with ``min_bbox_size >= 0``
+    only boxes wider and taller than it (in the pixels of the output: 0 drops the degenerate boxes that the
+    clipping to the image makes); then class-wise NMS, the best ``max_per_img`` kept.
+    Returns ``InstanceData(bboxes float32, scores float32, labels int64)``."""
     if meta is not None:
         sf = meta.get('scale_factor') or (1.0, 1.0)
         boxes = boxes / boxes.new_tensor([sf[0], sf[1], sf[0], sf[1]])
         if meta.get('ori_shape') is not None:
             boxes = clip_boxes(boxes, meta['ori_shape'])
+    if min_bbox_size is not None and min_bbox_size >= 0:
+        wide = ((boxes[:, 2] - boxes[:, 0]) > min_bbox_size) & ((boxes[:, 3] - boxes[:, 1]) > min_bbox_size)
+        if not bool(wide.all()):
+            boxes, scores, labels = boxes[wide], scores[wide], labels[wide]
+    keep = batched_nms(boxes, scores, labels, iou_thr)[:max_per_img]
+    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
     return InstanceData(bboxes=boxes.float(), scores=scores.float(), labels=labels.long())

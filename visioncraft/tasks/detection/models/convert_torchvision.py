@@ -62,9 +62,9 @@ TORCHVISION_ANCHOR_SIZES = [[x, int(x * 2 ** (1 / 3)), int(x * 2 ** (2 / 3))] fo
 _RULES = [
     (r'^backbone\.body\.(.+)$', r'backbone.\1'),
     (r'^backbone\.fpn\.inner_blocks\.(\d+)\.(?:0\.)?(weight|bias)$', r'neck.lateral_convs.\1.\2'),
-    (r'^backbone\.fpn\.layer_blocks\.(\d+)\.(?:0\.)?(weight|bias)$', r'neck.output_convs.\1.\2'),
-    (r'^backbone\.fpn\.extra_blocks\.p6\.(weight|bias)$', r'neck.extra_convs.0.\1'),
-    (r'^backbone\.fpn\.extra_blocks\.p7\.(weight|bias)$', r'neck.extra_convs.1.\1'),
+    (r'^backbone\.fpn\.layer_blocks\.(\d+)\.(?:0\.)?(weight|bias)$', r'neck.fpn_convs.\1.\2'),
+    (r'^backbone\.fpn\.extra_blocks\.p6\.(weight|bias)$', r'neck.fpn_convs.3.\1'),
+    (r'^backbone\.fpn\.extra_blocks\.p7\.(weight|bias)$', r'neck.fpn_convs.4.\1'),
     (r'^head\.classification_head\.conv\.(\d+)\.0\.(weight|bias)$', r'bbox_head.cls_convs.\1.\2'),
     (r'^head\.regression_head\.conv\.(\d+)\.0\.(weight|bias)$', r'bbox_head.reg_convs.\1.\2'),
     (r'^head\.classification_head\.cls_logits\.(weight|bias)$', r'bbox_head.retina_cls.\1'),
@@ -147,6 +147,10 @@ def _rename(tv_state_dict: dict[str, torch.Tensor], rules: list[tuple[str, str]]
     return out
 
 
+#: torchvision's BoxCoder clamps the log size deltas from above only (MMDetection's from both sides)
+_TV_DELTA_CODER = dict(type='DeltaXYWHBBoxCoder', target_stds=[1.0, 1.0, 1.0, 1.0], clamp_small=False)
+
+
 def _tv_resnet50_fpn(frozen_bn: bool, p3_to_p7: bool) -> dict:
     """torchvision's detection body: ImageNet normalisation (RGB), ResNet-50 with stage 1 frozen and
     FrozenBN (``frozen_bn``) or eval-mode BN, and an FPN: P3-P7 with P6 from P5 and a ReLU before P7
@@ -176,9 +180,11 @@ def torchvision_retinanet_config(num_classes: int = 91, max_per_img: int = 300, 
         bbox_head=dict(type='RetinaHead', num_classes=num_classes, in_channels=256, feat_channels=256,
                        anchor_generator=dict(type='TorchvisionAnchorGenerator', strides=[8, 16, 32, 64, 128],
                                              ratios=[0.5, 1.0, 2.0], sizes=TORCHVISION_ANCHOR_SIZES,
-                                             round_base_anchors=True)),
+                                             round_base_anchors=True),
+                       bbox_coder=_TV_DELTA_CODER),
+        # min_bbox_size -1: no box dropped before the NMS (MMDetection's configs drop the empty ones)
         test_cfg=dict(score_thr=0.05, nms_pre=1000, nms=dict(type='nms', iou_threshold=0.5),
-                      max_per_img=max_per_img),
+                      max_per_img=max_per_img, min_bbox_size=-1),
     )
 
 _RCNN_RULES = _RULES[:3] + [  # backbone and FPN (P6 by max-pooling: no extra convs); RPN; RoI heads
@@ -281,12 +287,13 @@ def torchvision_fasterrcnn_config(num_classes: int = 91, frozen_bn: bool = True)
                       anchor_generator=dict(type='TorchvisionAnchorGenerator', strides=[4, 8, 16, 32, 64],
                                             ratios=[0.5, 1.0, 2.0],
                                             sizes=[[32], [64], [128], [256], [512]], round_base_anchors=True),
+                      bbox_coder=_TV_DELTA_CODER,
                       loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True),
                       loss_bbox=dict(type='SmoothL1Loss', beta=1 / 9)),
         roi_head=dict(type='StandardRoIHead', bbox_roi_extractor=_tv_roi_extractor(7),
                       bbox_head=dict(type='Shared2FCBBoxHead', num_classes=num_classes - 1, in_channels=256,
                                      roi_feat_size=7, fc_out_channels=1024,
-                                     bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_stds=[0.1, 0.1, 0.2, 0.2]),
+                                     bbox_coder=dict(_TV_DELTA_CODER, target_stds=[0.1, 0.1, 0.2, 0.2]),
                                      loss_cls=dict(type='CrossEntropyLoss'),
                                      loss_bbox=dict(type='SmoothL1Loss', beta=1 / 9))),
         train_cfg=dict(
@@ -312,6 +319,7 @@ def torchvision_maskrcnn_config(num_classes: int = 91, frozen_bn: bool = True) -
         mask_roi_extractor=_tv_roi_extractor(14),
         mask_head=dict(type='FCNMaskHead', num_convs=4, in_channels=256, conv_out_channels=256,
                        num_classes=num_classes - 1, loss_mask=dict(type='CrossEntropyLoss', use_mask=True)))
+    cfg['test_cfg']['rcnn']['mask_paste'] = 'torchvision'  # its paste_masks_in_image
     return cfg
 
 

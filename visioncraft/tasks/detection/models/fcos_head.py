@@ -129,7 +129,8 @@ class FCOSHead(nn.Module):
             (class-wise), ``max_per_img``, ``score_mode``: ``'product'`` (MMDetection: threshold and top-k
             on the class probability, final score = class probability * centerness) or ``'sqrt'``
             (torchvision: score = ``sqrt(class probability * centerness)``, thresholded and ranked).
-            Default 0.05 / 1000 / 0.5 / 100 / 'product'.
+            Default 0.05 / 1000 / 0.5 / 100 / 'product'. ``min_bbox_size``: when >= 0, drop boxes not wider
+            and taller than it before the NMS (MMDetection's configs: 0; default -1: none dropped).
         init_cfg: accepted for config compatibility; the init is always normal(std=0.01) conv weights, zero
             biases and the prior-probability bias on the classifier.
 
@@ -364,5 +365,6 @@ class FCOSHead(nn.Module):
                 scores.append(lvl_scores)
                 labels.append(keep % self.num_classes)
             results.append(nms_and_rescale(torch.cat(boxes), torch.cat(scores), torch.cat(labels), iou_thr,
-                                           max_per_img, meta if rescale else None))
+                                           max_per_img, meta if rescale else None,
+                                           min_bbox_size=float(cfg.get('min_bbox_size', -1))))
         return results

@@ -56,6 +56,8 @@ class RetinaHead(nn.Module):
             (crowd boxes) reach the assigner as ``gt_bboxes_ignore`` (used when ``ignore_iof_thr > 0``).
         test_cfg: ``score_thr`` (keep scores above it), ``nms_pre`` (top-k per level before NMS),
             ``nms=dict(iou_threshold=...)`` (class-wise), ``max_per_img``. Default 0.05 / 1000 / 0.5 / 100
+            ``min_bbox_size``: when >= 0, drop boxes not wider and taller than it (MMDetection's configs: 0,
+            the boxes the clipping to the image makes empty; default -1: none dropped)
             (torchvision keeps up to 300 per image).
         init_cfg: accepted for config compatibility; the init is always normal(std=0.01) weights, zero bias
             and the prior-probability bias on the classifier (as torchvision and the paper).
@@ -181,5 +183,6 @@ class RetinaHead(nn.Module):
                 scores.append(lvl_scores)
                 labels.append(keep % self.num_classes)
             results.append(nms_and_rescale(torch.cat(boxes), torch.cat(scores), torch.cat(labels), iou_thr,
-                                           max_per_img, meta if rescale else None))
+                                           max_per_img, meta if rescale else None,
+                                           min_bbox_size=float(cfg.get('min_bbox_size', -1))))
         return results

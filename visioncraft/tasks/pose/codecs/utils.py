@@ -13,7 +13,11 @@ Coordinates here are *heatmap* pixels (or SimCC bins): pixel ``(x, y)`` is the c
 Refinements:
 
 * quarter-pixel shift (MSRA's standard): from the argmax move 0.25 px towards the higher of the two
-  neighbours along each axis (only where both neighbours exist).
+  neighbours along each axis, where MMPose does: along x when ``1 < x < W - 1`` and ``y > 0``, along y when
+  ``1 < y < H - 1`` and ``x > 0`` (so not from column or row 1 either, as MMPose's ``refine_keypoints``).
+
+A keypoint whose heatmap maximum is not positive is put at (-1, -1) heatmap px (MMPose's
+``get_heatmap_maximum``: "not found"), unrefined; its score stays the maximum.
 * DARK (Zhang et al., "Distribution-Aware Coordinate Representation for Human Pose Estimation", 2020):
   blur the heatmap with a Gaussian (``blur_kernel_size``; OpenCV's sigma for that size, zero padding) so it is
   closer to a Gaussian, take the log (a quadratic for a Gaussian), then one Newton step from the argmax:
@@ -81,9 +85,9 @@ def refine_quarter_np(locs: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
     out = locs.astype(np.float32).copy()
     for k in range(K):
         x, y = int(locs[k, 0]), int(locs[k, 1])
-        if 0 < x < W - 1:
+        if 1 < x < W - 1 and y > 0:
             out[k, 0] += 0.25 * np.sign(heatmaps[k, y, x + 1] - heatmaps[k, y, x - 1])
-        if 0 < y < H - 1:
+        if 1 < y < H - 1 and x > 0:
             out[k, 1] += 0.25 * np.sign(heatmaps[k, y + 1, x] - heatmaps[k, y - 1, x])
     return out
 
@@ -183,8 +187,8 @@ def refine_quarter(locs: torch.Tensor, heatmaps: torch.Tensor) -> torch.Tensor:
     x, y = locs[..., 0], locs[..., 1]
     xl, xr = (x - 1).clamp(0, W - 1), (x + 1).clamp(0, W - 1)
     yu, yd = (y - 1).clamp(0, H - 1), (y + 1).clamp(0, H - 1)
-    dx = torch.sign(_gather2d(heatmaps, xr, y) - _gather2d(heatmaps, xl, y)) * ((x > 0) & (x < W - 1))
-    dy = torch.sign(_gather2d(heatmaps, x, yd) - _gather2d(heatmaps, x, yu)) * ((y > 0) & (y < H - 1))
+    dx = torch.sign(_gather2d(heatmaps, xr, y) - _gather2d(heatmaps, xl, y)) * ((x > 1) & (x < W - 1) & (y > 0))
+    dy = torch.sign(_gather2d(heatmaps, x, yd) - _gather2d(heatmaps, x, yu)) * ((y > 1) & (y < H - 1) & (x > 0))
     return locs.to(heatmaps.dtype) + 0.25 * torch.stack([dx, dy], dim=-1)
 
 
@@ -276,6 +280,7 @@ def decode_heatmaps_np(heatmaps: np.ndarray, refine: str, blur_kernel_size: int 
         locs = refine_quarter_np(locs, heatmaps)
     elif refine == 'dark':
         locs = refine_dark_np(locs, heatmaps, blur_kernel_size)
+    locs[scores <= 0] = -1  # no positive response: "not found" (MMPose's)
     return locs, scores
 
 
@@ -291,4 +296,5 @@ def decode_heatmaps(heatmaps: torch.Tensor, refine: str, blur_kernel_size: int =
         out = refine_dark(locs, heatmaps, blur_kernel_size)
     else:
         out = locs.float()
+    out = torch.where((scores <= 0).unsqueeze(-1), torch.full_like(out, -1.0), out)  # "not found" (MMPose's)
     return out, scores

@@ -128,10 +128,9 @@ class TopdownPoseEstimator(BaseModel):
                                                      img_shape=(h, w))) for _ in range(inputs.shape[0])]
         if self.test_cfg.get('flip_test', False):
             self._fill_flip_indices(data_samples)
-            # one backbone pass over [crops, flipped crops]: the same as two passes (eval-mode BN), faster
-            b = inputs.shape[0]
-            both = self.extract_feat(torch.cat([inputs, inputs.flip(-1)]))
-            feats = [tuple(f[:b] for f in both), tuple(f[b:] for f in both)]
+            # two backbone passes, as MMPose: one pass over [crops, flipped crops] would give the same up to
+            # float rounding only (the convolution algorithms depend on the batch size)
+            feats = [self.extract_feat(inputs), self.extract_feat(inputs.flip(-1))]
         else:
             feats = self.extract_feat(inputs)
         out = self.head.predict(feats, data_samples, test_cfg=self.test_cfg)
