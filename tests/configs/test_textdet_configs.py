@@ -51,7 +51,7 @@ def test_dbnet_variants():
     assert bb.depth == 50 and bb.dcn.type == 'DCNv2' and tuple(bb.stage_with_dcn) == (False, True, True, True)
     assert bb.init_cfg.checkpoint == 'torchvision://resnet50'
     assert list(r50.model.neck.in_channels) == [256, 512, 1024, 2048]
-    assert r50.train_cfg.max_epochs == 1200 and r50.model.det_head.codec.unclip_ratio == 1.5
+    assert r50.train_cfg.max_epochs == 1200 and r50.model.det_head.postprocessor.text_repr_type == 'quad'
     model = MODELS.build(_model_cfg(r50))
     assert model.backbone.dcn is not None and model.backbone.stage_with_dcn == (False, True, True, True)
 

@@ -98,7 +98,7 @@ def test_export_directory(exported):
     assert info['postprocess'] == dict(type='DBCodec', shrink_ratio=0.4, thr_min=0.3, thr_max=0.7, min_text_size=3,
                                        thresh=0.3, box_thresh=0.3, unclip_ratio=None, max_candidates=100,
                                        text_repr_type='quad', score_mode='fast', use_dilation=False,
-                                       min_box_size=3)
+                                       min_box_size=3, epsilon_ratio=None)
     assert set(info['versions']) >= {'visioncraft', 'torch', 'onnx', 'onnxruntime'}
     graph = onnx.load(str(d / 'model.onnx'))
     onnx.checker.check_model(graph)

@@ -1,21 +1,23 @@
 # DBNet with a ResNet-18 + FPNC (MMOCR's _base_dbnet_resnet18_fpnc.py model; MMOCR's R-18 is 'caffe' style,
-# this ResNet supports 'pytorch' only); ImageNet weights from torchvision.
+# which for ResNet-18's basic blocks is the same network as 'pytorch'); ImageNet weights from torchvision.
 model = dict(
     type='DBNet',
-    data_preprocessor=dict(type='ImgDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-                           bgr_to_rgb=True, pad_size_divisor=32),
+    data_preprocessor=dict(type='TextDetDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
     backbone=dict(type='ResNet', depth=18, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=-1,
                   norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, style='pytorch',
                   init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18')),
     # 4 levels x 64 channels concatenated at stride 4 -> 256 channels
     neck=dict(type='FPNC', in_channels=[64, 128, 256, 512], lateral_channels=256, out_channels=64),
+    # MMOCR's head as MMOCR writes it: DBModuleLoss (prob x5, threshold x10, dice x1; polygons under 8 px are
+    # ignored in training) and DBPostprocessor (binarise at 0.3, contours simplified by 1% of their perimeter,
+    # mean score >= 0.3, unclip 1.5, 4-point min-area boxes at least 5 px wide), so MMOCR's checkpoints give
+    # MMOCR's polygons. Their settings are those of MMOCR's classes: e.g.
+    # postprocessor=dict(type='DBPostprocessor', text_repr_type='quad', min_text_score=0.6)
     det_head=dict(
-        type='DBHead', in_channels=256, k=50,
-        loss=dict(type='DBLoss', loss_prob_weight=5.0, loss_thr_weight=10.0, loss_db_weight=1.0, negative_ratio=3.0),
-        # MMOCR's DBPostprocessor: quad output, unclip 1.5, box_thresh 0.6 (PaddleOCR: 0.6 / 1.5 / min_size 3)
-        codec=dict(type='DBCodec', shrink_ratio=0.4, thr_min=0.3, thr_max=0.7, min_text_size=3, thresh=0.3,
-                   box_thresh=0.6, unclip_ratio=1.5, max_candidates=3000, text_repr_type='quad',
-                   score_mode='fast', use_dilation=False)),
+        type='DBHead', in_channels=256,
+        module_loss=dict(type='DBModuleLoss'),
+        postprocessor=dict(type='DBPostprocessor', text_repr_type='quad')),
 )
 
 # The DBNet pipelines (as in MMOCR's _base_dbnet_resnet18_fpnc.py, with this library's transforms).

@@ -1,15 +1,17 @@
-# CRNN (MMOCR's _base_crnn_mini-vgg.py): MiniVGG on grey 32-pixel-high words -> two BiLSTMs -> a linear CTC
-# classifier over the 36 lower-case characters and digits (labels are lower-cased; the blank is class 0).
-dictionary = dict(type='Dictionary', builtin='lower_english_digits', case='lower')
-
+# CRNN (MMOCR's _base_crnn_mini-vgg.py): MiniVGG on grey 32-pixel-high words -> MMOCR's CRNNDecoder (two
+# BiLSTMs, each with its linear layer) -> CTC over the 36 lower-case characters and digits plus the padding token,
+# which is the CTC blank (the last class; labels are lower-cased). The model as MMOCR writes it, so MMOCR's
+# checkpoints load and read as MMOCR reads them.
+dictionary = dict(type='Dictionary', builtin='lower_english_digits', with_padding=True)
 model = dict(
     type='CRNN',
+    preprocessor=None,
     data_preprocessor=dict(type='TextRecogDataPreprocessor', mean=[127], std=[127]),
     backbone=dict(type='MiniVGG', leaky_relu=False, input_channels=1),
-    encoder=dict(type='BiLSTMEncoder', hidden_channels=256, num_layers=2),
-    decoder=dict(type='CTCHead', codec=dict(type='CTCCodec', dictionary=dictionary, blank='first', beam_width=1),
-                 loss=dict(type='CTCLoss', reduction='mean', zero_infinity=True)))
-
+    encoder=None,
+    decoder=dict(type='CRNNDecoder', in_channels=512, rnn_flag=True,
+                 module_loss=dict(type='CTCModuleLoss', letter_case='lower'),
+                 postprocessor=dict(type='CTCPostProcessor'), dictionary=dictionary))
 train_pipeline = [
     dict(type='LoadImageFromFile', color_type='grayscale', ignore_empty=True),
     dict(type='LoadOCRAnnotations', with_text=True),

@@ -64,7 +64,7 @@ def test_fpnc_shapes_and_asf():
         assert weights.shape == (2, 4, 32, 40) and 0 < weights.min() and weights.max() < 1
         assert asf(feats)[0].shape == (2, 16, 32, 40)
         assert not torch.allclose(asf(feats)[0], 0.5 * plain(feats)[0], atol=1e-4)
-        asf.asf_attn.scale[0].weight.zero_()
+        asf.asf_attn.attention_wise.weight.zero_()
         assert torch.allclose(asf(feats)[0], 0.5 * plain(feats)[0], atol=1e-6)
     with pytest.raises(ValueError, match='attention_type'):
         MODELS.build(dict(type='FPNC', in_channels=[8], asf_cfg=dict(attention_type='Other')))

@@ -42,7 +42,7 @@ def test_crnn_recipe_train_then_test_with_preds_and_pictures(tmp_path, monkeypat
             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
             'test_dataloader.batch_size=4', 'test_dataloader.num_workers=0',
             'test_dataloader.persistent_workers=False',
-            '+model.backbone.widths=[8,8,16,16,16,16,16]', 'model.encoder.hidden_channels=16',
+            '+model.backbone.widths=[8,8,16,16,16,16,16]', 'model.decoder.in_channels=16',
             'default_hooks.logger.interval=1']
     _run_tool('tools/train.py', [str(RECIPE), '--work-dir', str(wd), '--cfg-options', 'train_cfg.max_epochs=1',
                                  *opts], monkeypatch)

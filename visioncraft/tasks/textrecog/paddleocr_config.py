@@ -248,6 +248,8 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
                 type='NRTRDecoder', n_layers=int(nrtr.get('num_decoder_layers', 4)), d_embedding=dim,
                 n_head=dim // 32, d_k=32, d_v=32, d_model=dim, d_inner=4 * dim,
                 n_position=max(200, int(nrtr.get('max_text_length', 25)) + 2), dropout=0.1,
+                # PaddleOCR's Transformer: biased q/k/v projections and ReLU feed-forward (MMOCR's: neither)
+                qkv_bias=True, act_cfg=dict(type='ReLU'),
                 codec=dict(type='AttentionCodec', dictionary=dictionary,
                            max_seq_len=int(nrtr.get('max_text_length', doc.global_value('max_text_length'))) + 1),
                 module_loss=dict(type='CEModuleLoss', ignore_first_char=True, flatten=True, reduction='mean',

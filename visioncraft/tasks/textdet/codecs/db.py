@@ -49,6 +49,30 @@ def _offset(poly: np.ndarray, distance: float) -> list[np.ndarray]:
     return [np.asarray(p, dtype=np.float64) / 64 for p in out if len(p) >= 3]
 
 
+def _raster_score(prob: np.ndarray, pts: np.ndarray) -> float:
+    """Mean of ``prob`` over the pixels ``cv2.fillPoly`` sets for the integer K x 2 polygon ``pts`` (edge pixels
+    included), inside its clipped bounding box: MMOCR's DB candidate score."""
+    h, w = prob.shape
+    x0, y0 = np.clip(np.floor(pts.min(0)).astype(np.int32), 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(pts.max(0)).astype(np.int32), 0, [w - 1, h - 1])
+    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+    cv2.fillPoly(mask, (pts - np.array([x0, y0])).reshape(1, -1, 2).astype(np.int32), 1)
+    return float(cv2.mean(prob[y0:y1 + 1, x0:x1 + 1], mask)[0])
+
+
+def _grid_offset(pts: np.ndarray, distance: float) -> np.ndarray | None:
+    """The integer K x 2 polygon ``pts`` offset by ``distance`` pixels with round joins on pyclipper's integer grid
+    (J x 2 float32 vertices), or None when the result is empty or falls apart into pieces of different vertex
+    counts (of pieces with equal counts the first is kept: MMOCR's ``offset_polygon`` rule)."""
+    pco = pyclipper.PyclipperOffset()
+    pco.AddPath([tuple(p) for p in np.asarray(pts).astype(np.int64).tolist()], pyclipper.JT_ROUND,
+                pyclipper.ET_CLOSEDPOLYGON)
+    out = pco.Execute(distance)
+    if not out or len({len(p) for p in out}) > 1:
+        return None
+    return np.asarray(out[0], dtype=np.float32).reshape(-1, 2)
+
+
 def _fill(canvas: np.ndarray, poly: np.ndarray, value: float) -> None:
     """Set ``canvas`` to ``value`` on the pixels whose centres (j + 0.5, i + 0.5) lie inside the K x 2 float
     polygon, in place. Exact centre sampling (cv2.fillPoly also fills pixels its edges touch, which biases
@@ -326,34 +350,33 @@ class DBCodec:
         return polys, np.asarray(scores, np.float32)
 
     def _decode_mmocr(self, prob: np.ndarray, contours, scale_factor, ori_shape) -> tuple[list[np.ndarray], np.ndarray]:
-        """:meth:`decode` with ``epsilon_ratio`` set: MMOCR 1.x's ``DBPostprocessor`` candidate rule."""
+        """:meth:`decode` with ``epsilon_ratio`` set: MMOCR 1.x's ``DBPostprocessor`` candidate rule, on its integer
+        pixel grid (the simplified contour's integer vertices are scored by the mean probability over the pixels
+        ``cv2.fillPoly`` covers, and grown by pyclipper in whole pixels), so MMOCR's weights decode to MMOCR's
+        polygons. ``ori_shape`` is not used (MMOCR does not clip)."""
         polys, scores = [], []
         scale = np.array([float(scale_factor[0]), float(scale_factor[1])])
         for i, cnt in enumerate(contours):
             if i > self.max_candidates:
                 break
             approx = cv2.approxPolyDP(cnt, self.epsilon_ratio * cv2.arcLength(cnt, True), True)
-            pts = approx.reshape(-1, 2).astype(np.float64)
+            pts = approx.reshape(-1, 2)
             if len(pts) < 4:
                 continue
-            score = self._score(prob, pts)
+            score = _raster_score(prob, pts)
             if score < self.box_thresh:
                 continue
-            grown = _offset(pts, self.unclip_distance(pts))
-            if len(grown) != 1:
+            out = _grid_offset(pts, self.unclip_distance(pts.astype(np.float64)))
+            if out is None:
                 continue
-            out = grown[0]
             if self.text_repr_type == 'quad':
-                rect = cv2.minAreaRect(out.astype(np.float32))
+                rect = cv2.minAreaRect(out)
                 if min(rect[1]) < self.min_box_size:
                     continue
-                out = cv2.boxPoints(rect).astype(np.float64)
+                out = cv2.boxPoints(rect)
             if out.size < 8:
                 continue
-            out = out / scale
-            if ori_shape is not None:
-                out[:, 0] = out[:, 0].clip(0, ori_shape[1])
-                out[:, 1] = out[:, 1].clip(0, ori_shape[0])
+            out = out.astype(np.float64) / scale
             polys.append(out.reshape(-1).astype(np.float32))
             scores.append(score)
         return polys, np.asarray(scores, np.float32)

@@ -188,11 +188,14 @@ class DBHead(nn.Module):
 
     def predict(self, x, data_samples: list) -> list[InstanceData]:
         """``pred_instances`` per sample: ``polygons`` (K flat float32 arrays in original-image pixels) and
-        ``scores`` (float32 K tensor)."""
+        ``scores`` (float32 K tensor). MMOCR-style decoding (``codec.epsilon_ratio`` set) reads the whole padded
+        map and keeps polygons unclipped, as MMOCR's DBPostprocessor does; otherwise the map is cut to
+        ``img_shape`` and the polygons are clipped to ``ori_shape``."""
         prob = self(x)
+        mmocr = getattr(self.codec, 'epsilon_ratio', None) is not None
         results = []
         for p, s in zip(prob, data_samples):
-            h, w = s.metainfo.get('img_shape', p.shape[-2:])[:2]
+            h, w = p.shape[-2:] if mmocr else s.metainfo.get('img_shape', p.shape[-2:])[:2]
             scale = s.metainfo.get('scale_factor', (1.0, 1.0))
             ori = s.metainfo.get('ori_shape')
             polys, scores = self.codec.decode(p[:int(h), :int(w)], scale_factor=scale, ori_shape=ori)

@@ -17,26 +17,27 @@ def _conv_bn_relu(cin: int, cout: int, k: int) -> nn.Sequential:
 
 
 class ScaleChannelSpatialAttention(nn.Module):
-    """DBNet++'s scale attention: channel attention (global pool, squeeze / excite), then spatial attention
-    (on the channel mean), then a 1x1 conv + sigmoid to one weight map per scale.
+    """DBNet++'s scale attention: channel attention (global pool, squeeze / excite, added to the input), then
+    spatial attention (on the channel mean, added), then a 1x1 conv + sigmoid to one weight map per scale.
 
-    Input N x C x H x W; output N x ``num_scales`` x H x W in (0, 1).
+    The parameters carry MMOCR's names (``channel_wise.{0,1}``, ``spatial_wise.{0,1}``, ``attention_wise``: its
+    ``ConvModule`` ``.conv`` level is renamed away as a checkpoint loads). Input N x C x H x W; output
+    N x ``num_scales`` x H x W in (0, 1).
     """
 
     def __init__(self, in_channels: int, squeeze_channels: int, num_scales: int) -> None:
         super().__init__()
-        self.channel = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, squeeze_channels, 1, bias=False), nn.ReLU(inplace=True),
-            nn.Conv2d(squeeze_channels, in_channels, 1, bias=False), nn.Sigmoid())
-        self.spatial = nn.Sequential(
-            nn.Conv2d(1, 1, 3, padding=1, bias=False), nn.ReLU(inplace=True), nn.Conv2d(1, 1, 1, bias=False),
-            nn.Sigmoid())
-        self.scale = nn.Sequential(nn.Conv2d(in_channels, num_scales, 1, bias=False), nn.Sigmoid())
+        self.channel_wise = nn.ModuleList([nn.Conv2d(in_channels, squeeze_channels, 1, bias=False),
+                                           nn.Conv2d(squeeze_channels, in_channels, 1, bias=False)])
+        self.spatial_wise = nn.ModuleList([nn.Conv2d(1, 1, 3, padding=1, bias=False), nn.Conv2d(1, 1, 1, bias=False)])
+        self.attention_wise = nn.Conv2d(in_channels, num_scales, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.channel(x)
-        x = x + self.spatial(x.mean(dim=1, keepdim=True))
-        return self.scale(x)
+        c1, c2 = self.channel_wise
+        x = x + torch.sigmoid(c2(F.relu(c1(F.adaptive_avg_pool2d(x, 1)))))
+        s1, s2 = self.spatial_wise
+        x = x + torch.sigmoid(s2(F.relu(s1(x.mean(dim=1, keepdim=True)))))
+        return torch.sigmoid(self.attention_wise(x))
 
 
 @MODELS.register_module()
@@ -52,7 +53,8 @@ class FPNC(nn.Module):
             convs get BN + ReLU when ``bn_re_*`` is True (then without bias).
         conv_after_concat: a 3x3 conv-BN-ReLU on the concatenation.
         asf_cfg: DBNet++ adaptive scale fusion (Liao et al., 2022), e.g. ``dict(attention_type='ScaleChannelSpatial')``:
-            a 3x3 conv-BN-ReLU on the concatenation predicts, through :class:`ScaleChannelSpatialAttention`, one
+            a 3x3 conv (with bias; no norm, no activation, as MMOCR's) on the concatenation predicts, through
+            :class:`ScaleChannelSpatialAttention`, one
             weight map per level; the output is the concatenation of the weighted levels.
 
     Input: a sequence of N x C_i x H_i x W_i tensors, finest first. Output: a 1-tuple with one
@@ -84,7 +86,7 @@ class FPNC(nn.Module):
         total = out_channels * len(self.in_channels)
         self.out_conv = _conv_bn_relu(total, total, 3) if conv_after_concat else None
         if asf_cfg is not None:
-            self.asf_conv = _conv_bn_relu(total, total, 3)
+            self.asf_conv = nn.Conv2d(total, total, 3, padding=1, bias=True)
             self.asf_attn = ScaleChannelSpatialAttention(total, total // 4, len(self.in_channels))
         else:
             self.asf_conv = self.asf_attn = None

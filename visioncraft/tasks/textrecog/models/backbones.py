@@ -1,6 +1,7 @@
 """Text-recognition backbones: MiniVGG (CRNN's VGG-style conv stack, MMOCR's ``MiniVGG``)."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
@@ -16,8 +17,9 @@ __all__ = ['MiniVGG', 'RecMobileNetV3']
 class MiniVGG(BackboneBase):
     """CRNN's backbone (Shi et al., "An End-to-End Trainable Neural Network for Image-based Sequence Recognition",
     2015), the layout of MMOCR's ``MiniVGG``: seven convs (3x3 pad 1, the last 2x2 pad 0), each followed by ReLU
-    (LeakyReLU 0.2 with ``leaky_relu``); BatchNorm after convs 3, 5 and 7; max-pools 2x2 after convs 1 and 2 and
-    (2, 2) kernel / (2, 1) stride / (0, 1) padding after convs 4 and 6, which halve the height only.
+    (LeakyReLU 0.2 with ``leaky_relu``); BatchNorm after convs 3, 5 and 7; every conv has a bias; max-pools 2x2
+    after convs 1 and 2 and (2, 2) kernel / (2, 1) stride / (0, 1) padding after convs 4 and 6, which halve the
+    height only. The layers carry MMOCR's names (``cnn.conv0``, ``cnn.batchnorm2``, ...).
 
     Args:
         leaky_relu: LeakyReLU(0.2) instead of ReLU (MMOCR's CRNN config uses ReLU).
@@ -40,21 +42,25 @@ class MiniVGG(BackboneBase):
             raise ValueError(f'MiniVGG: widths needs 7 positive channel counts, got {widths}')
         if input_channels < 1:
             raise ValueError(f'MiniVGG: input_channels must be >= 1, got {input_channels}')
-        layers: list[nn.Module] = []
+        # MMOCR's layer names (conv{i}, batchnorm{i}, relu{i}, pooling{k}) and biased convs throughout, so its
+        # checkpoints load as they are
+        layers: dict[str, nn.Module] = {}
         cin = input_channels
+        pools = 0
         for i, cout in enumerate(widths):
             k, p = (2, 0) if i == 6 else (3, 1)
-            bn = norm_all or i in (2, 4, 6)
-            layers.append(nn.Conv2d(cin, cout, k, 1, p, bias=not bn))
-            if bn:
-                layers.append(nn.BatchNorm2d(cout))
-            layers.append(nn.LeakyReLU(0.2, inplace=True) if leaky_relu else nn.ReLU(inplace=True))
+            layers[f'conv{i}'] = nn.Conv2d(cin, cout, k, 1, p)
+            if norm_all or i in (2, 4, 6):
+                layers[f'batchnorm{i}'] = nn.BatchNorm2d(cout)
+            layers[f'relu{i}'] = nn.LeakyReLU(0.2, inplace=True) if leaky_relu else nn.ReLU(inplace=True)
             if i in (0, 1):
-                layers.append(nn.MaxPool2d(2, 2))
+                layers[f'pooling{pools}'] = nn.MaxPool2d(2, 2)
+                pools += 1
             elif i in (3, 5):
-                layers.append(nn.MaxPool2d((2, 2), (2, 1), (0, 1)))
+                layers[f'pooling{pools}'] = nn.MaxPool2d((2, 2), (2, 1), (0, 1))
+                pools += 1
             cin = cout
-        self.cnn = nn.Sequential(*layers)
+        self.cnn = nn.Sequential(OrderedDict(layers))
         self.input_channels = input_channels
         self.out_channels, self.strides = [widths[-1]], [4]
         self.init_cfg = init_cfg

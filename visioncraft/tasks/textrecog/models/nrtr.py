@@ -10,16 +10,16 @@ from torch import nn
 
 from visioncraft.registry import MODELS
 
-from .nrtr_decoder import sinusoid_table
+from .nrtr_decoder import MultiHeadAttention, PositionwiseFeedForward, attention_memory, sinusoid_table
 from .recognizer import EncoderDecoderRecognizer
 
-__all__ = ['NRTR', 'NRTREncoder', 'NRTRModalityTransform']
+__all__ = ['NRTR', 'NRTREncoder', 'NRTRModalityTransform', 'TFEncoderLayer']
 
 
 @MODELS.register_module()
 class NRTRModalityTransform(nn.Module):
     """Two stride-2 3x3 convs (32 and 64 channels, each ReLU then BatchNorm) and a linear layer over each column's
-    ``64 * H / 4`` values.
+    ``64 * H / 4`` values, read row by row (the 64 channels of the top row first, MMOCR's order).
 
     Args:
         in_channels: image channels. input_height: the image height the linear layer is built for (32).
@@ -50,47 +50,69 @@ class NRTRModalityTransform(nn.Module):
         x = self.bn_1(torch.relu(self.conv_1(x)))
         x = self.bn_2(torch.relu(self.conv_2(x)))
         n, c, h, w = x.shape
-        cols = self.linear(x.permute(0, 3, 1, 2).reshape(n, w, c * h))   # N x W x out
+        cols = self.linear(x.permute(0, 3, 2, 1).reshape(n, w, h * c))   # N x W x out
         return cols.transpose(1, 2)[:, :, None, :]
+
+
+class TFEncoderLayer(nn.Module):
+    """MMOCR's ``TFEncoderLayer`` in its default (pre-norm) order: ``x + attn(norm1(x))``, ``x + mlp(norm2(x))``."""
+
+    def __init__(self, d_model: int, d_inner: int, n_head: int, d_k: int, d_v: int, dropout: float,
+                 qkv_bias: bool = False, act_cfg: dict | None = None) -> None:
+        super().__init__()
+        self.attn = MultiHeadAttention(d_model, n_head, d_k, d_v, dropout, qkv_bias)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.mlp = PositionwiseFeedForward(d_model, d_inner, dropout, act_cfg)
+        self.norm2 = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.attn(h, *self.attn.keys_values(h), mask=mask)
+        return x + self.mlp(self.norm2(x))
 
 
 @MODELS.register_module()
 class NRTREncoder(nn.Module):
-    """A pre-norm transformer encoder (``nn.TransformerEncoderLayer``) over the features, with a final LayerNorm.
+    """MMOCR's NRTR encoder: pre-norm transformer layers (:class:`TFEncoderLayer`, in ``layer_stack``) over the
+    features, then a LayerNorm; the right padding of narrower images (``valid_fracs``) is kept out of the
+    attention.
 
-    Args (MMOCR's names): n_layers, n_head, d_k, d_v (must be ``d_model / n_head``: the layers use
-    ``nn.MultiheadAttention``), d_model, d_inner, dropout; in_channels (filled by the recogniser; projected to
-    ``d_model`` when different); pos_encoding: add sinusoidal position encodings to the input sequence (the
-    NRTR paper's; MMOCR's encoder has none, which leaves column order to the convolutions' borders).
+    Args (MMOCR's names): n_layers, n_head, d_k, d_v, d_model, d_inner, dropout; and ours: in_channels (filled by
+    the recogniser; projected to ``d_model`` when different), qkv_bias / act_cfg (MMOCR: no attention biases,
+    GELU), pos_encoding (add sinusoidal position encodings to the input, as the NRTR paper does; MMOCR's encoder,
+    the default here, has none, which leaves column order to the convolutions' borders), n_position.
 
     Forward: N x C x H x W feature map (flattened row-major) or N x T x C -> N x T x d_model.
     ``out_channels = d_model``.
     """
 
+    #: the recogniser passes the valid (unpadded) share of each image to forward
+    takes_valid_fracs = True
+
     def __init__(self, in_channels: int | None = None, n_layers: int = 6, n_head: int = 8, d_k: int = 64,
                  d_v: int = 64, d_model: int = 512, d_inner: int = 256, dropout: float = 0.1,
-                 pos_encoding: bool = True, n_position: int = 1024) -> None:
+                 qkv_bias: bool = False, act_cfg: dict | None = None, pos_encoding: bool = False,
+                 n_position: int = 1024, init_cfg: dict | None = None) -> None:
         super().__init__()
-        if d_k * n_head != d_model or d_v * n_head != d_model:
-            raise ValueError(f'NRTREncoder: d_k and d_v must equal d_model / n_head = {d_model}/{n_head}, got '
-                             f'd_k={d_k}, d_v={d_v}')
+        if min(n_layers, n_head, d_k, d_v, d_model, d_inner) < 1:
+            raise ValueError('NRTREncoder: n_layers, n_head, d_k, d_v, d_model and d_inner must be >= 1')
         self.in_proj = nn.Linear(in_channels, d_model) if in_channels not in (None, d_model) else nn.Identity()
-        self.layers = nn.ModuleList(nn.TransformerEncoderLayer(d_model, n_head, d_inner, dropout, batch_first=True,
-                                                               norm_first=True) for _ in range(n_layers))
+        self.layer_stack = nn.ModuleList(TFEncoderLayer(d_model, d_inner, n_head, d_k, d_v, dropout, qkv_bias,
+                                                        act_cfg) for _ in range(n_layers))
         self.layer_norm = nn.LayerNorm(d_model)
         self.register_buffer('position_table', sinusoid_table(n_position, d_model) if pos_encoding else None,
                              persistent=False)
         self.in_channels, self.out_channels = in_channels, d_model
 
-    def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        x = feat.flatten(2).transpose(1, 2) if feat.dim() == 4 else feat
+    def forward(self, feat: torch.Tensor, valid_fracs=None) -> torch.Tensor:
+        x, keep = attention_memory(feat, valid_fracs, 'NRTREncoder')
         x = self.in_proj(x)
         if self.position_table is not None:
             if x.shape[1] > len(self.position_table):
                 raise ValueError(f'NRTREncoder: {x.shape[1]} positions but n_position={len(self.position_table)}')
             x = x + self.position_table[:x.shape[1]]
-        for layer in self.layers:
-            x = layer(x)
+        for layer in self.layer_stack:
+            x = layer(x, keep)
         return self.layer_norm(x)
 
 

@@ -2,8 +2,10 @@
 decoder of SATRN and of MMOCR's ``NRTRDecoder``), trained teacher-forced with a causal mask and decoded greedily or
 by beam search, with key / value caching.
 
-Layers are pre-norm (``x + self_attn(norm(x))``, ``x + cross_attn(norm(x), memory)``, ``x + ffn(norm(x))``)
-followed by a final LayerNorm and a linear classifier over the dictionary's tokens, MMOCR's default layer order.
+Layers are pre-norm (``x + self_attn(norm1(x))``, ``x + enc_attn(norm2(x), memory)``, ``x + mlp(norm3(x))``)
+followed by a final LayerNorm and a linear classifier over the dictionary's tokens: MMOCR's ``TFDecoderLayer`` in
+its default order, with its parameter names (``linear_q`` / ``linear_k`` / ``linear_v`` / ``fc`` without biases,
+``mlp.w_1`` / ``mlp.w_2`` with GELU, ``position_enc.position_table``), so MMOCR's checkpoints load as they are.
 Attention is ``F.scaled_dot_product_attention`` with per-head query / key width ``d_k`` and value width ``d_v``.
 """
 from __future__ import annotations
@@ -21,19 +23,20 @@ from ..codecs import AttentionCodec
 
 from .ctc_head import encode_gt_texts
 
-__all__ = ['NRTRDecoder', 'sinusoid_table', 'attention_memory']
+__all__ = ['MultiHeadAttention', 'NRTRDecoder', 'PositionalEncoding', 'PositionwiseFeedForward', 'attention_memory',
+           'build_activation', 'sinusoid_table']
 
 _POSTPROCESSORS = (None, 'AttentionPostprocessor')
 
 
 def sinusoid_table(n_position: int, dim: int) -> torch.Tensor:
-    """float32 ``n_position x dim`` sinusoidal position encodings (Vaswani et al.): sin on even, cos on odd
-    channels."""
-    pos = torch.arange(n_position, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    table = torch.zeros(n_position, dim)
-    table[:, 0::2] = torch.sin(pos * freq)
-    table[:, 1::2] = torch.cos(pos * freq)[:, :dim // 2]
+    """float32 ``n_position x dim`` sinusoidal position encodings (Vaswani et al.): channel ``j`` at position ``p``
+    is ``sin`` (even ``j``) or ``cos`` (odd ``j``) of ``p / 10000 ** (2 * (j // 2) / dim)`` (MMOCR's table)."""
+    j = torch.arange(dim, dtype=torch.float64)
+    freq = (1.0 / torch.pow(10000.0, 2 * torch.div(j, 2, rounding_mode='floor') / dim)).float()
+    table = torch.arange(n_position, dtype=torch.float32)[:, None] * freq[None]
+    table[:, 0::2] = torch.sin(table[:, 0::2])
+    table[:, 1::2] = torch.cos(table[:, 1::2])
     return table
 
 
@@ -45,6 +48,9 @@ def attention_memory(feat: torch.Tensor, valid_fracs: Sequence[float] | None, wh
     N x (H*W) x C). ``valid_fracs``: per sample, the share of the batch width that is image (the rest is right
     padding), or None. ``key_mask``: bool N x 1 x 1 x S, True where a position may be attended: the first
     ``ceil(frac * W)`` columns (at least one) of every row; None when nothing is masked.
+
+    ``valid_fracs`` may also be a float64 tensor of N (an exported graph's input): the same rule in tensor
+    operations (float64, as Python's floats), traceable with W symbolic; the mask is then always returned.
     """
     if feat.dim() == 4:
         n, c, h, w = feat.shape
@@ -57,6 +63,13 @@ def attention_memory(feat: torch.Tensor, valid_fracs: Sequence[float] | None, wh
                          f'{tuple(feat.shape)}')
     if valid_fracs is None:
         return mem, None
+    if isinstance(valid_fracs, torch.Tensor):
+        pos = torch.arange(w, device=feat.device, dtype=torch.float64)           # W read from the shape, traced
+        width = pos[-1:] + 1
+        cols = torch.minimum(torch.clamp(torch.ceil(valid_fracs.to(torch.float64).reshape(-1, 1) * width - 1e-6),
+                                         min=1.0), width)                            # N x 1
+        keep = pos[None, :] < cols                                                   # N x W
+        return mem, keep[:, None, :].expand(-1, h, -1).flatten(1)[:, None, None, :]
     if len(valid_fracs) != n:
         raise ValueError(f'{who}: {len(valid_fracs)} valid ratios for a batch of {n}')
     cols = torch.tensor([max(1, min(w, math.ceil(float(f) * w - 1e-6))) for f in valid_fracs], device=feat.device)
@@ -67,60 +80,107 @@ def attention_memory(feat: torch.Tensor, valid_fracs: Sequence[float] | None, wh
     return mem, keep
 
 
-class _Attention(nn.Module):
-    """Multi-head attention with per-head widths ``d_k`` (queries, keys) and ``d_v`` (values)."""
+_ACTIVATIONS = {'GELU': lambda: nn.GELU(), 'ReLU': lambda: nn.ReLU(inplace=True)}
 
-    def __init__(self, d_model: int, n_head: int, d_k: int, d_v: int, dropout: float) -> None:
+
+def build_activation(act_cfg: dict | None, who: str) -> nn.Module:
+    """``dict(type='GELU')`` (MMOCR's transformer default; ``mmengine.GELU`` too) or ``dict(type='ReLU')``."""
+    kind = str((act_cfg or {}).get('type', 'GELU')).split('.')[-1]
+    if kind not in _ACTIVATIONS or set(act_cfg or {}) - {'type', 'inplace'}:
+        raise ValueError(f"{who}: act_cfg must be dict(type='GELU') or dict(type='ReLU'), got {act_cfg!r}")
+    return _ACTIVATIONS[kind]()
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention with per-head widths ``d_k`` (queries, keys) and ``d_v`` (values), MMOCR's layout
+    (``linear_q``, ``linear_k``, ``linear_v``, ``fc``; biases only with ``qkv_bias``), computed with
+    ``F.scaled_dot_product_attention``; dropout on the attention weights and on the output (``proj_drop``)."""
+
+    def __init__(self, d_model: int, n_head: int, d_k: int, d_v: int, dropout: float, qkv_bias: bool = False
+                 ) -> None:
         super().__init__()
         self.n_head, self.d_k, self.d_v, self.dropout = n_head, d_k, d_v, dropout
-        self.q = nn.Linear(d_model, n_head * d_k)
-        self.k = nn.Linear(d_model, n_head * d_k)
-        self.v = nn.Linear(d_model, n_head * d_v)
-        self.out = nn.Linear(n_head * d_v, d_model)
+        self.linear_q = nn.Linear(d_model, n_head * d_k, bias=qkv_bias)
+        self.linear_k = nn.Linear(d_model, n_head * d_k, bias=qkv_bias)
+        self.linear_v = nn.Linear(d_model, n_head * d_v, bias=qkv_bias)
+        self.fc = nn.Linear(n_head * d_v, d_model, bias=qkv_bias)
+        self.proj_drop = nn.Dropout(dropout)
 
     def _heads(self, x: torch.Tensor, width: int) -> torch.Tensor:
         return x.reshape(x.shape[0], x.shape[1], self.n_head, width).transpose(1, 2)  # N x H x T x width
 
     def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """N x S x d_model -> keys N x H x S x d_k, values N x H x S x d_v."""
-        return self._heads(self.k(x), self.d_k), self._heads(self.v(x), self.d_v)
+        return self._heads(self.linear_k(x), self.d_k), self._heads(self.linear_v(x), self.d_v)
 
     def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
                 causal: bool = False) -> torch.Tensor:
-        q = self._heads(self.q(x), self.d_k)
+        """``mask``: bool, broadcastable to N x H x T x S, True where a key may be attended."""
+        q = self._heads(self.linear_q(x), self.d_k)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
                                            dropout_p=self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
+        return self.proj_drop(self.fc(y.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)))
+
+
+class PositionwiseFeedForward(nn.Module):
+    """``w_2(act(w_1(x)))`` then dropout (MMOCR's layout and names)."""
+
+    def __init__(self, d_in: int, d_hid: int, dropout: float, act_cfg: dict | None = None) -> None:
+        super().__init__()
+        self.w_1 = nn.Linear(d_in, d_hid)
+        self.w_2 = nn.Linear(d_hid, d_in)
+        self.act = build_activation(act_cfg, 'PositionwiseFeedForward')
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.w_2(self.act(self.w_1(x))))
+
+
+class PositionalEncoding(nn.Module):
+    """The sinusoidal table as MMOCR keeps it: a persistent ``position_table`` buffer, 1 x n_position x dim (MMOCR's
+    checkpoints carry it)."""
+
+    def __init__(self, dim: int, n_position: int) -> None:
+        super().__init__()
+        self.register_buffer('position_table', sinusoid_table(n_position, dim)[None])
 
 
 class _DecoderLayer(nn.Module):
-    def __init__(self, d_model: int, d_inner: int, n_head: int, d_k: int, d_v: int, dropout: float) -> None:
+    """MMOCR's ``TFDecoderLayer`` in its default (pre-norm) order: ``x + self_attn(norm1(x))``,
+    ``x + enc_attn(norm2(x), memory)``, ``x + mlp(norm3(x))``."""
+
+    def __init__(self, d_model: int, d_inner: int, n_head: int, d_k: int, d_v: int, dropout: float,
+                 qkv_bias: bool = False, act_cfg: dict | None = None) -> None:
         super().__init__()
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.self_attn = _Attention(d_model, n_head, d_k, d_v, dropout)
-        self.cross_attn = _Attention(d_model, n_head, d_k, d_v, dropout)
-        self.ffn = nn.Sequential(nn.Linear(d_model, d_inner), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                                 nn.Linear(d_inner, d_model))
-        self.drop = nn.Dropout(dropout)
+        self.self_attn = MultiHeadAttention(d_model, n_head, d_k, d_v, dropout, qkv_bias)
+        self.enc_attn = MultiHeadAttention(d_model, n_head, d_k, d_v, dropout, qkv_bias)
+        self.mlp = PositionwiseFeedForward(d_model, d_inner, dropout, act_cfg)
 
     def forward(self, x: torch.Tensor, mem_kv: tuple[torch.Tensor, torch.Tensor], mem_mask: torch.Tensor | None,
                 cache: list | None = None) -> torch.Tensor:
         """``x`` N x T x d_model. Without ``cache``: all T positions at once, causally masked (training). With
         ``cache`` (``[keys, values]`` of the earlier positions, or ``[None, None]``): ``x`` holds the next
-        position(s), whose keys / values are appended to the cache (incremental decoding)."""
+        position(s), whose keys / values are appended to the cache (incremental decoding).
+
+        MMOCR's greedy decoding also hides, from later steps, a position whose predicted token is the padding
+        token; here every fed token is attended (greedy decoding equals teacher forcing on its own output). The
+        two differ only after a predicted padding token, which a trained model does not predict before the end
+        token (the loss ignores padding)."""
         h = self.norm1(x)
         k, v = self.self_attn.keys_values(h)
         if cache is None:
-            x = x + self.drop(self.self_attn(h, k, v, causal=x.shape[1] > 1))
+            x = x + self.self_attn(h, k, v, causal=x.shape[1] > 1)
         else:
             if cache[0] is not None:
                 k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
             cache[0], cache[1] = k, v
             # the new position(s) follow every cached one: a causal mask is only needed among the new ones
-            x = x + self.drop(self.self_attn(h, k, v, mask=None if x.shape[1] == 1 else torch.ones(
-                x.shape[1], k.shape[2], dtype=torch.bool, device=x.device).tril(k.shape[2] - x.shape[1])))
-        x = x + self.drop(self.cross_attn(self.norm2(x), *mem_kv, mask=mem_mask))
-        return x + self.drop(self.ffn(self.norm3(x)))
+            mask = None if x.shape[1] == 1 else torch.ones(
+                x.shape[1], k.shape[2], dtype=torch.bool, device=x.device).tril(k.shape[2] - x.shape[1])
+            x = x + self.self_attn(h, k, v, mask=mask)
+        x = x + self.enc_attn(self.norm2(x), *mem_kv, mask=mem_mask)
+        return x + self.mlp(self.norm3(x))
 
 
 @MODELS.register_module()
@@ -141,6 +201,8 @@ class NRTRDecoder(nn.Module):
         postprocessor: None or ``dict(type='AttentionPostprocessor')`` (accepted for MMOCR configs; the codec
             decodes).
         beam_width: overrides the codec's default search (1 = greedy, > 1 = beam search).
+        qkv_bias, act_cfg: the layers' attention biases (MMOCR: none) and feed-forward activation
+            (``dict(type='GELU')``, MMOCR's, or ``dict(type='ReLU')``).
 
     Shapes: ``feat`` N x T x in_channels (or N x in_channels x H x W); teacher-forced logits N x
     (max_seq_len + 1) x num_classes; ``forward(feat)`` (``mode='tensor'``): greedy logits N x max_seq_len x
@@ -151,8 +213,8 @@ class NRTRDecoder(nn.Module):
                  dictionary: dict | object | None = None, max_seq_len: int | None = None, n_layers: int = 6,
                  d_embedding: int = 512, n_head: int = 8, d_k: int = 64, d_v: int = 64, d_model: int = 512,
                  d_inner: int = 256, n_position: int = 200, dropout: float = 0.1, module_loss: dict | None = None,
-                 postprocessor: dict | None = None, beam_width: int | None = None, init_cfg: dict | None = None
-                 ) -> None:
+                 postprocessor: dict | None = None, beam_width: int | None = None, qkv_bias: bool = False,
+                 act_cfg: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__()
         if (codec is None) == (dictionary is None):
             raise ValueError('NRTRDecoder: give exactly one of codec (an AttentionCodec config) and dictionary (+ '
@@ -183,9 +245,9 @@ class NRTRDecoder(nn.Module):
         self.trg_word_emb = nn.Embedding(num_classes, d_embedding,
                                          padding_idx=self.codec.dictionary.padding_idx)
         self.emb_proj = nn.Linear(d_embedding, d_model) if d_embedding != d_model else nn.Identity()
-        self.register_buffer('position_table', sinusoid_table(n_position, d_embedding), persistent=False)
+        self.position_enc = PositionalEncoding(d_embedding, n_position)
         self.dropout = nn.Dropout(dropout)
-        self.layer_stack = nn.ModuleList(_DecoderLayer(d_model, d_inner, n_head, d_k, d_v, dropout)
+        self.layer_stack = nn.ModuleList(_DecoderLayer(d_model, d_inner, n_head, d_k, d_v, dropout, qkv_bias, act_cfg)
                                          for _ in range(n_layers))
         self.layer_norm = nn.LayerNorm(d_model, eps=1e-6)
         self.classifier = nn.Linear(d_model, num_classes)
@@ -194,6 +256,11 @@ class NRTRDecoder(nn.Module):
             if key in loss:
                 raise ValueError(f'NRTRDecoder: module_loss.{key} is set by the codec here; remove it from the loss')
         self.module_loss = MODELS.build(loss, key_path='module_loss')
+
+    @property
+    def position_table(self) -> torch.Tensor:
+        """The n_position x d_embedding sinusoidal table (``position_enc.position_table``, MMOCR's buffer)."""
+        return self.position_enc.position_table[0]
 
     # -- building blocks -------------------------------------------------------------------------
     def _embed(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
@@ -210,7 +277,7 @@ class NRTRDecoder(nn.Module):
             raise ValueError(f'NRTRDecoder: the encoder output has {mem.shape[-1]} channels, in_channels is '
                              f'{self.in_channels}')
         mem = self.in_proj(mem)
-        return [layer.cross_attn.keys_values(mem) for layer in self.layer_stack], mask
+        return [layer.enc_attn.keys_values(mem) for layer in self.layer_stack], mask
 
     def forward_train(self, feat: torch.Tensor, tokens: torch.Tensor,
                       valid_fracs: Sequence[float] | None = None) -> torch.Tensor:

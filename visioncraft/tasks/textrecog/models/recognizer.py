@@ -72,13 +72,19 @@ class EncoderDecoderRecognizer(BaseModel):
         if hasattr(self.backbone, 'init_weights'):
             self.backbone.init_weights()
 
-    def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
+    def extract_feat(self, inputs: torch.Tensor, valid_fracs: Sequence[float] | None = None) -> torch.Tensor:
+        """Preprocessor -> backbone -> encoder. ``valid_fracs`` (:meth:`valid_fractions`) reaches an encoder that
+        masks the right padding (one with ``takes_valid_fracs``, e.g. :class:`NRTREncoder`)."""
         if self.preprocessor is not None:
             inputs = self.preprocessor(inputs)
         feat = self.backbone(inputs)
         if isinstance(feat, (list, tuple)):
             feat = feat[-1]
-        return self.encoder(feat) if self.encoder is not None else feat
+        if self.encoder is None:
+            return feat
+        if getattr(self.encoder, 'takes_valid_fracs', False):
+            return self.encoder(feat, valid_fracs)
+        return self.encoder(feat)
 
     @staticmethod
     def valid_fractions(inputs: torch.Tensor, data_samples: Sequence | None) -> list[float] | None:
@@ -97,10 +103,10 @@ class EncoderDecoderRecognizer(BaseModel):
         name = type(self).__name__
         if mode not in ('loss', 'predict', 'tensor'):
             raise ValueError(f"{name}: mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
-        feat = self.extract_feat(inputs)
+        fracs = self.valid_fractions(inputs, data_samples)
+        feat = self.extract_feat(inputs, fracs)
         if mode == 'tensor':
             return self.decoder(feat).float().softmax(-1)
-        fracs = self.valid_fractions(inputs, data_samples)
         if mode == 'loss':
             if not data_samples:
                 raise ValueError(f"{name} mode='loss' needs data_samples with gt_text")
