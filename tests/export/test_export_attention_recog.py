@@ -2,7 +2,8 @@
 config-free :class:`AttentionRecogPredictor`: the encoder and the decoder's memory and step graphs, run by the
 decoder's own greedy / beam-search loop, read the same texts with the same character scores as the checkpoint
 through the config's test pipeline and ``model.predict``, on crops of several widths, one at a time and as one
-right-padded batch (the cross attention masked by each crop's ``valid_ratio``), on ONNX Runtime and TorchScript.
+right-padded batch (the encoder's self-attention and the cross attention masked by each crop's ``valid_ratio``: the
+encoder graph takes the crops' valid fractions), on ONNX Runtime and TorchScript.
 
 Tolerance: texts equal; character scores (softmax probabilities) within 1e-5. The model is a tiny NRTR with weights
 drawn from a seeded generator (parity holds for any weights), the classifier scaled so that each step's best token
@@ -99,6 +100,10 @@ def test_export_directory(exported):
                                         'decoder_step.onnx'}
     info = json.loads((d / 'inference.json').read_text())
     assert info['task'] == 'textrecog' and info['model_type'] == 'NRTR' and info['outputs'] == ['feat']
+    assert info['inputs'] == ['input', 'valid_fracs']  # NRTREncoder masks the padding: the graph takes the fractions
+    encoder = onnx.load(str(d / 'model.onnx'))
+    assert [i.name for i in encoder.graph.input] == ['input', 'valid_fracs']
+    assert encoder.graph.input[1].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
     post = info['postprocess']
     assert post['type'] == 'AttentionCodec' and post['max_seq_len'] == MAX_SEQ_LEN
     assert post['num_classes'] == 36 + 3 and post['start_idx'] == post['end_idx'] == 36
@@ -136,10 +141,39 @@ def test_exported_equals_checkpoint(exported):
     assert batch.shape[0] == len(images) and min(fracs) < 0.5
     with torch.no_grad():
         want = model(batch, samples, mode='predict')
+        feat = model.extract_feat(batch, fracs)
+        unmasked = model.extract_feat(batch)
+    # the padding mask changes the encoder output of the padded crops (by far more than the backends differ)
+    assert (feat - unmasked).abs().amax(dim=(1, 2)).min() == 0 and (feat - unmasked).abs().max() > 1e-2
     for predictor in predictors:
+        np.testing.assert_allclose(predictor.forward(batch, fracs), feat, atol=1e-5, rtol=0)
         for (text, score, chars), ref in zip(predictor(images), want):
             assert text == ref.pred_text, predictor.backend
             np.testing.assert_allclose(chars, ref.pred_char_scores, atol=1e-5, rtol=0)
+
+
+def test_encoder_without_padding_mask_has_one_input(exported, tmp_path):
+    """A recogniser whose encoder does not mask the padding (here: none, the decoder reads the backbone's columns)
+    exports an encoder graph of one input, as before valid_fracs; the predictor reads it like the checkpoint."""
+    from visioncraft.apis import init_detector
+    from visioncraft.config import Config
+    from visioncraft.export import AttentionRecogPredictor, export_model
+    cfg = Config.fromfile(str(exported['cfg']))
+    cfg.model.type, cfg.model.encoder = 'EncoderDecoderRecognizer', None  # NRTR would fill in its default encoder
+    model = init_detector(cfg, None, device='cpu')
+    state = seeded_weights(model, seed=1)
+    model.load_state_dict(state)
+    ckpt = tmp_path / 'no_encoder.pth'
+    torch.save({'state_dict': state}, ckpt)
+    export_model(cfg, str(ckpt), tmp_path / 'no_encoder', formats=('onnx',))
+    assert json.loads((tmp_path / 'no_encoder' / 'inference.json').read_text())['inputs'] == ['input']
+    predictor = AttentionRecogPredictor(tmp_path / 'no_encoder', backend='onnxruntime')
+    batch, samples = predictor.preprocess(exported['crops'])
+    with torch.no_grad():
+        want = model(batch, samples, mode='predict')
+    for (text, score, chars), ref in zip(predictor(exported['crops']), want):
+        assert text == ref.pred_text
+        np.testing.assert_allclose(chars, ref.pred_char_scores, atol=1e-5, rtol=0)
 
 
 def test_beam_search_and_cli(exported, tmp_path):

@@ -5,8 +5,11 @@ Autoregressive decoding is a loop whose length depends on the text read, so it i
 three graphs (each as TorchScript and ONNX) and the predictor runs the loop:
 
 * ``model.pt`` / ``model.onnx``, the encoder: ``input`` float32 N x C x H x W (the preprocessed, right-padded
-  batch, as for CTC recognisers) -> ``feat``, the encoder output (float32 N x T x C, or N x C x h x w).
-  Dynamic: batch and width.
+  batch, as for CTC recognisers) and, for an encoder that keeps its self-attention off the right padding
+  (``takes_valid_fracs``: ``NRTREncoder``, as MMOCR's), ``valid_fracs`` float64 N (each crop's share of the batch
+  width, ``EncoderDecoderRecognizer.valid_fractions``; the graph turns it into the key mask with the encoder's own
+  ``attention_memory``, in float64 as the eager model's Python floats) -> ``feat``, the encoder output (float32
+  N x T x C, or N x C x h x w). Dynamic: batch and width. inference.json ``inputs`` names the graph's inputs.
 * ``decoder_memory.pt`` / ``.onnx``: ``feat`` -> ``mem_k`` float32 L x N x heads x S x d_k and ``mem_v``
   (L x N x heads x S x d_v): every decoder layer's cross-attention keys and values, computed once per crop
   (``NRTRDecoder.memory``).
@@ -17,7 +20,7 @@ three graphs (each as TorchScript and ONNX) and the predictor runs the loop:
   its right padding); outputs ``logits`` float32 N x num_classes and the caches grown to t + 1.
 
 The predictor (:class:`AttentionRecogPredictor`) runs the stored test pipeline and data preprocessor, the
-encoder, the key mask from each crop's ``valid_ratio`` (``attention_memory``, the decoder's own function), then
+encoder (given the crops' valid fractions when it takes them), the key mask from each crop's ``valid_ratio`` (``attention_memory``, the decoder's own function), then
 ``NRTRDecoder.greedy`` / ``beam_search`` / ``predict`` themselves, the step graph standing in for the decoder's
 layers (:class:`ExportedNRTRDecoder`). So the stopping rule (all sequences ended), the beam search and the text /
 score reading (``AttentionCodec.tokens2text``) are the checkpoint path's code.
@@ -36,13 +39,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import check_device
 from ..registry import EXPORTERS
 from ..tasks.textrecog.codecs import AttentionCodec
 from ..tasks.textrecog.models import EncoderDecoderRecognizer
 from ..tasks.textrecog.models.nrtr_decoder import NRTRDecoder, attention_memory
-from .artifacts import INFERENCE_JSON
+from .artifacts import INFERENCE_JSON, MODEL_FILES
 from .core import data_preprocessor_settings, export_torchscript, inference_pipeline
-from .predictor import BACKENDS, CropRecogniser, load_dictionary, load_graph, load_inference_settings
+from .predictor import (BACKENDS, CropRecogniser, build_preprocessing, load_dictionary, load_graph,
+                        load_inference_settings)
 from .textrecog import DICT_FILE, TextRecogExporter, dictionary_settings
 
 __all__ = ['AttentionRecogExporter', 'AttentionRecogPredictor', 'ExportedNRTRDecoder', 'EncoderGraph',
@@ -104,7 +109,10 @@ def exportable_copy(model: nn.Module) -> nn.Module:
 
 
 class EncoderGraph(nn.Module):
-    """The recogniser up to its encoder: preprocessed batch -> ``extract_feat`` (backbone + encoder).
+    """The recogniser up to its encoder: preprocessed batch (and, with ``valid_fracs``, each crop's share of the
+    batch width as a float64 N tensor) -> ``extract_feat`` (backbone + encoder). An encoder that takes the
+    fractions (``takes_valid_fracs``) masks the right padding out of its self-attention as in eager mode; the
+    tensor reaches its ``attention_memory``, which computes the same mask in traceable float64 operations.
 
     ``nn.TransformerEncoderLayer`` in eval mode without gradients takes PyTorch's fused "fast path"
     (``aten::_transformer_encoder_layer_fwd``), which the ONNX exporter cannot write; while this graph runs (and is
@@ -115,11 +123,11 @@ class EncoderGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, valid_fracs: torch.Tensor | None = None) -> torch.Tensor:
         before = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
         try:
-            return self.model.extract_feat(x)
+            return self.model.extract_feat(x, valid_fracs)
         finally:
             torch.backends.mha.set_fastpath_enabled(before)
 
@@ -217,28 +225,42 @@ class AttentionRecogExporter(TextRecogExporter):
                              f'EncoderDecoderRecognizer; this model is a {type(model).__name__} with a '
                              f'{type(model.decoder).__name__}')
         super().__init__(model, cfg)
+        # the encoder graph's inputs: the batch, and the valid fractions when the encoder masks the padding
+        if self.takes_valid_fracs(model):
+            self.input_names = ('input', 'valid_fracs')
+            self.dynamic_axes = {**type(self).dynamic_axes, 'valid_fracs': {0: 'batch'}}
+
+    @staticmethod
+    def takes_valid_fracs(model: nn.Module) -> bool:
+        return bool(getattr(model.encoder, 'takes_valid_fracs', False))
 
     def graph(self) -> nn.Module:
         return EncoderGraph(exportable_copy(self.model))
 
-    def example_input(self) -> torch.Tensor:
+    def example_input(self) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Two preprocessed crops (the CTC exporter's random crop and its mirror image): a batch of one would be
-        traced into the attention layers' reshapes."""
+        traced into the attention layers' reshapes. With ``valid_fracs``: (batch, float64 ``[1.0, 0.6]``), the
+        second crop's last 40% taken as padding."""
         x = super().example_input()
-        return torch.cat([x, x.flip(-1)])
+        x = torch.cat([x, x.flip(-1)])
+        if len(self.input_names) == 1:
+            return x
+        return x, torch.tensor([1.0, 0.6], dtype=torch.float64)
 
     def _example_memory(self) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """The encoder output of the example crops and its decoder memory (keys, values)."""
-        x = self.example_input()
+        example = self.example_input()
+        x, fracs = (example, None) if isinstance(example, torch.Tensor) else example
         with torch.no_grad():
-            feat = self.model.extract_feat(x)
+            feat = self.model.extract_feat(x, None if fracs is None else fracs.tolist())
             return feat, DecoderMemoryGraph(self.model.decoder).eval()(feat)
 
     def inference_settings(self) -> dict[str, Any]:
         codec, decoder = self.model.decoder.codec, self.model.decoder
         files = {name: {fmt: g['stem'] + _SUFFIX[fmt] for fmt in self.formats}
                  for name, g in DECODER_GRAPHS.items()}
-        settings = dict(preprocess=dict(pipeline=inference_pipeline(self.cfg),
+        settings = dict(inputs=list(self.input_names),
+                        preprocess=dict(pipeline=inference_pipeline(self.cfg),
                                         data_preprocessor=data_preprocessor_settings(self.model)),
                         postprocess=dict(
                             type='AttentionCodec', max_seq_len=codec.max_seq_len, beam_width=codec.beam_width,
@@ -376,7 +398,16 @@ class AttentionRecogPredictor(CropRecogniser):
         if self.info.get('task') != 'textrecog' or post.get('type') != 'AttentionCodec':
             raise ValueError(f'{where}: task {self.info.get("task")!r} with postprocess.type {post.get("type")!r}; '
                              'AttentionRecogPredictor needs an attention-recogniser export (textrecog, AttentionCodec)')
-        self._load_graph_and_preprocessing(backend, device, num_threads)
+        self.device, self.backend = check_device(device), backend
+        fmt = BACKENDS[backend]
+        files = self.info.get('files') or MODEL_FILES
+        self.encoder = GraphRunner(self.model_dir / (files.get(fmt) or MODEL_FILES[fmt]), backend, self.device,
+                                   num_threads)
+        self.input_names = list(self.info.get('inputs') or ['input'])  # exports before valid_fracs: the batch only
+        if self.input_names not in (['input'], ['input', 'valid_fracs']):
+            raise ValueError(f"{where}: inputs {self.input_names} are not ['input'] or ['input', 'valid_fracs']")
+        self.pipeline_cfg, self.pipeline, self.data_preprocessor = build_preprocessing(self.info['preprocess'],
+                                                                                       self.device)
         self.codec = AttentionCodec(load_dictionary(self.model_dir, post, where, DICT_FILE),
                                     max_seq_len=post['max_seq_len'],
                                     beam_width=post.get('beam_width', 1))
@@ -385,16 +416,30 @@ class AttentionRecogPredictor(CropRecogniser):
                 raise ValueError(f'{where}: postprocess.{key} is {post[key]} but the dictionary gives '
                                  f'{getattr(self.codec, key)}')
         dec = dict(post['decoder'])
-        fmt = BACKENDS[backend]
         graphs = {name: GraphRunner(self.model_dir / (dec['files'].get(name, {}).get(fmt)
                                                       or DECODER_GRAPHS[name]['stem'] + _SUFFIX[fmt]),
                                     backend, self.device, num_threads) for name in DECODER_GRAPHS}
         self.decoder = ExportedNRTRDecoder(self.codec, dec['num_layers'], graphs['memory'], graphs['step'],
                                            beam_width=beam_width if beam_width is not None else dec.get('beam_width'))
 
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """The encoder output of the preprocessed batch (float32, CPU)."""
-        return self.runtime.run(batch)
+    def forward(self, batch: torch.Tensor, valid_fracs: Sequence[float] | None = None) -> torch.Tensor:
+        """The encoder output of the preprocessed batch (float32, CPU). ``valid_fracs``: each crop's share of the
+        batch width (None: all 1.0), given to an encoder graph that takes it as float64."""
+        inputs = [batch.detach().float()]
+        if len(self.input_names) == 2:
+            fracs = [1.0] * batch.shape[0] if valid_fracs is None else [float(f) for f in valid_fracs]
+            if len(fracs) != batch.shape[0]:
+                raise ValueError(f'{type(self).__name__}: {len(fracs)} valid fractions for a batch of '
+                                 f'{batch.shape[0]}')
+            inputs.append(torch.tensor(fracs, dtype=torch.float64))
+        return self.encoder(*inputs)[0].float()
+
+    def predict(self, crops: list[np.ndarray]) -> list[tuple[str, float, list]]:
+        if not crops:
+            return []
+        batch, samples = self.preprocess(list(crops))
+        fracs = EncoderDecoderRecognizer.valid_fractions(batch, samples)
+        return self.postprocess(self.forward(batch, fracs), batch, samples)
 
     def postprocess(self, feat: torch.Tensor, batch: torch.Tensor, samples: list) -> list[tuple[str, float, list]]:
         """``NRTRDecoder.predict`` over the exported graphs, with each crop's share of the batch width

@@ -191,21 +191,23 @@ def export_onnx(graph: nn.Module, example: torch.Tensor, path: Path, *, input_na
     batch / height / width symbolic through ``dynamic_axes`` and writes a single self-contained file. (torch
     2.14's default dynamo exporter also gives a correct graph for DBNet, given ``torch.export.Dim`` sizes that
     are multiples of 32, but took 9 s instead of 1 s for the quickstart model.) The model is checked with
-    ``onnx.checker`` and its output on ``example`` compared with PyTorch's through onnxruntime.
+    ``onnx.checker`` and its output on ``example`` compared with PyTorch's through onnxruntime. ``example`` may be
+    a tuple of tensors for a graph of several inputs (``input_names`` in the same order).
     Returns ``dict(exporter=..., opset=...)``."""
     import onnx  # deferred: onnx and onnxruntime are optional (the export extra), needed only here
     opset = int(opset) if opset is not None else 17
+    args = tuple(example) if isinstance(example, (tuple, list)) else (example,)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        torch.onnx.export(graph, (example,), str(path), input_names=list(input_names),
+        torch.onnx.export(graph, args, str(path), input_names=list(input_names),
                           output_names=list(output_names), dynamic_axes=dynamic_axes, opset_version=opset,
                           do_constant_folding=True, dynamo=False)
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     import onnxruntime as ort
     sess = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
-    outs = sess.run(None, {input_names[0]: example.numpy()})
+    outs = sess.run(None, {name: t.numpy() for name, t in zip(input_names, args)})
     with torch.no_grad():
-        wants = graph(example)
+        wants = graph(*args)
     wants = [wants] if isinstance(wants, torch.Tensor) else list(wants)  # a graph may return a tuple of tensors
     for name, got, want in zip(output_names, outs, (w.numpy() for w in wants)):
         if not outputs_match(got, want):
