@@ -154,7 +154,7 @@ def test_config_command_prints_a_paddleocr_yaml_translated(capsys):
     from conftest import REPO
     vc_main(['config', str(REPO / 'configs/det/det_mv3_db.yml'), '-o', 'PostProcess.box_thresh=0.55'])
     text = capsys.readouterr().out
-    assert "type='DBNet'" in text and "type='MobileNetV3'" in text and 'box_thresh=0.55' in text
+    assert "type='DBNet'" in text and "type='PPDetMobileNetV3'" in text and 'box_thresh=0.55' in text
 
 
 def test_strict_config_flag_makes_a_misspelt_top_level_key_an_error(cfg_file, tmp_path):

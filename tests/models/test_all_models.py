@@ -91,6 +91,28 @@ TINY['NRTR'] = (dict(type='NRTR', backbone=dict(type='NRTRModalityTransform', in
                 _textrecog_batch, 'pred_text')
 
 
+
+# SVTR (MMOCR 1.x's: the encoder reads the image, CTC decoder), 3 x 32 x 100 words, 16..32 wide, one block a stage.
+def _svtr_batch(n=2):
+    g = torch.Generator().manual_seed(0)
+    return dict(inputs=[torch.randint(0, 255, (3, 32, 100), dtype=torch.uint8, generator=g) for _ in range(n)],
+                data_samples=[DataSample(metainfo=dict(img_shape=(32, 100), valid_ratio=1.0),
+                                         gt_text=['ab1', 'cd'][i % 2]) for i in range(n)])
+
+
+TINY['SVTR'] = (dict(type='SVTR', preprocessor=None,
+                     encoder=dict(type='SVTREncoder', img_size=[32, 100], in_channels=3, out_channels=24,
+                                  embed_dims=[16, 24, 32], depth=[1, 1, 1], num_heads=[2, 2, 2],
+                                  mixer_types=['Local'] * 2 + ['Global'], window_size=[[7, 11], [5, 9], [7, 11]],
+                                  merging_types='Conv', prenorm=False, max_seq_len=25),
+                     decoder=dict(type='SVTRDecoder', in_channels=24,
+                                  module_loss=dict(type='CTCModuleLoss', letter_case='lower', zero_infinity=True),
+                                  postprocessor=dict(type='CTCPostProcessor'),
+                                  dictionary=dict(type='Dictionary', builtin='lower_english_digits', case='lower',
+                                                  with_padding=True, with_unknown=True)),
+                     data_preprocessor=dict(type='TextRecogDataPreprocessor', mean=[127.5], std=[127.5])),
+                _svtr_batch, 'pred_text')
+
 # MultiHeadRecognizer (PP-OCRv4's CTC + NRTR training branch): the tiny CTC recogniser plus a 1-layer, 16-wide NRTR
 # decoder reading the backbone's features (loss: both branches; predict / tensor: the CTC branch).
 TINY['MultiHeadRecognizer'] = (

@@ -66,7 +66,8 @@ CASES = {
     'dbnetpp_resnet50-dcnv2_fpnc_1200e_icdar2015': (
         'mmocr', 'textdet/dbnetpp/dbnetpp_resnet50-dcnv2_fpnc_1200e_icdar2015.py', {}, False),
     'crnn_mini-vgg_5e_mj': ('mmocr', 'textrecog/crnn/crnn_mini-vgg_5e_mj.py', {}, False),
-    'svtr-tiny_20e_st_mj': ('mmocr', 'textrecog/svtr/svtr-tiny_20e_st_mj.py', {}, False),
+    # MMOCR's STN rectifier (thin-plate splines) is not implemented here: the reference runs SVTR without it
+    'svtr-tiny_20e_st_mj': ('mmocr', 'textrecog/svtr/svtr-tiny_20e_st_mj.py', {'model.preprocessor': None}, False),
     'nrtr_modality-transform_6e_st_mj': ('mmocr', 'textrecog/nrtr/nrtr_modality-transform_6e_st_mj.py', {}, False),
 }
 
@@ -274,6 +275,8 @@ def make_ocr(name: str, rel: str, overrides: dict, with_loss: bool) -> dict:
         channels = 1 if load.get('color_type') == 'grayscale' else 3
         resize = next(t for t in cfg.test_pipeline if t['type'] in ('Resize', 'RescaleToHeight'))
         h, w = (resize['scale'][1], resize['scale'][0]) if 'scale' in resize else (resize['height'], 100)
+        if cfg.model.get('preprocessor', 'absent') is None and 'img_size' in cfg.model.get('encoder', {}):
+            h, w = cfg.model.encoder.img_size  # no rectifier (STN) to resize: the encoder's own input size
         img, meta = textrecog_input(int(h), int(w), channels)
         with torch.no_grad():
             (pred,) = model.test_step(dict(inputs=[img], data_samples=[TextRecogDataSample(metainfo=meta)]))
