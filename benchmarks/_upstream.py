@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / 'tests' / 'reference'))
+from reference_weights import strip_pretrained  # noqa: E402  (the parity tests' helper: no pretrained downloads)
 
 
 class UpstreamMissing(SystemExit):
@@ -31,17 +33,6 @@ def require_upstream(pkg: str, flag: str = '--against'):
             f'`pip install --no-deps -e {REPO}`, and run this script with that venv\'s python.') from exc
 
 
-def _strip_pretrained(node) -> None:
-    """Drop ``init_cfg=dict(type='Pretrained', ...)`` everywhere (no downloads; random weights)."""
-    if isinstance(node, dict):
-        for k in list(node):
-            if k == 'init_cfg' and isinstance(node[k], dict) and node[k].get('type') == 'Pretrained':
-                node[k] = None
-            else:
-                _strip_pretrained(node[k])
-    elif isinstance(node, list):
-        for v in node:
-            _strip_pretrained(v)
 
 
 def upstream_model(pkg: str, rel: str, overrides: dict | None = None):
@@ -57,7 +48,7 @@ def upstream_model(pkg: str, rel: str, overrides: dict | None = None):
     cfg = Config.fromfile(str(path))
     for key, value in (overrides or {}).items():
         _set_dotted(cfg, key, value)
-    _strip_pretrained(cfg.model)
+    strip_pretrained(cfg.model)
     model = registry.build(cfg.model)
     import logging
 
@@ -93,7 +84,7 @@ def our_model(config: str | Path, state_dict: dict, overrides: dict | None = Non
     cfg = Config.fromfile(str(path if path.is_absolute() else REPO / path))
     if overrides:
         cfg.merge_from_dict(dict(overrides))
-    _strip_pretrained(cfg.model)
+    strip_pretrained(cfg.model)
     for name, value in (backbone or {}).items():
         cfg.model['backbone'][name] = value
     model = MODELS.build(cfg.model)

@@ -38,7 +38,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from reference_weights import reference_state  # noqa: E402
+from reference_weights import reference_state, strip_pretrained  # noqa: E402
 
 OUT = Path(os.environ.get('REFERENCE_OUT') or HERE.parent / 'data' / 'reference' / 'upstream')
 SEED = 20261207
@@ -116,16 +116,6 @@ def _set_dotted(cfg, key: str, value) -> None:
     node[parts[-1]] = value
 
 
-def _strip_pretrained(node) -> None:
-    if isinstance(node, dict):
-        for k in list(node):
-            if k == 'init_cfg' and isinstance(node[k], dict) and node[k].get('type') == 'Pretrained':
-                node[k] = None
-            else:
-                _strip_pretrained(node[k])
-    elif isinstance(node, list):
-        for v in node:
-            _strip_pretrained(v)
 
 
 def _params(model: torch.nn.Module) -> tuple[list, list]:
@@ -153,7 +143,7 @@ def _config(pkg: str, rel: str, overrides: dict):
     cfg = Config.fromfile(str(root / rel))
     for key, value in overrides.items():
         _set_dotted(cfg, key, value)
-    _strip_pretrained(cfg.model)
+    strip_pretrained(cfg.model)
     return cfg
 
 

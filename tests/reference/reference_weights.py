@@ -15,7 +15,7 @@ import hashlib
 
 import numpy as np
 
-__all__ = ['reference_tensor', 'reference_state']
+__all__ = ['reference_tensor', 'reference_state', 'strip_pretrained']
 
 
 def _uniform(seed: int, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -49,3 +49,17 @@ def reference_tensor(seed: int, name: str, shape: tuple[int, ...], *, norm: bool
 def reference_state(seed: int, names_shapes: list[tuple[str, tuple[int, ...]]], norm_names: set[str]) -> dict:
     """``{name: ndarray}`` for every ``(name, shape)``; ``norm_names``: the names of normalisation-layer tensors."""
     return {name: reference_tensor(seed, name, shape, norm=name in norm_names) for name, shape in names_shapes}
+
+
+def strip_pretrained(node) -> None:
+    """Drop ``init_cfg=dict(type='Pretrained', ...)`` everywhere in a model config, in place (no downloads): the
+    stand-in weights replace every tensor anyway. Shared by the generator, the parity test and the benchmarks."""
+    if isinstance(node, dict):
+        for k in list(node):
+            if k == 'init_cfg' and isinstance(node[k], dict) and node[k].get('type') == 'Pretrained':
+                node[k] = None
+            else:
+                strip_pretrained(node[k])
+    elif isinstance(node, list):
+        for v in node:
+            strip_pretrained(v)

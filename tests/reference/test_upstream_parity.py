@@ -25,7 +25,7 @@ from visioncraft.registry import MODELS, import_builtin_modules
 from visioncraft.structures import DataSample, InstanceData
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_weights import reference_state  # noqa: E402
+from reference_weights import reference_state, strip_pretrained  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 REF_DIR = REPO / 'tests' / 'data' / 'reference' / 'upstream'
@@ -36,16 +36,6 @@ def test_references_exist():
     assert len(REFS) >= 4, f'the upstream references are missing from {REF_DIR}'
 
 
-def _strip_pretrained(node):
-    if isinstance(node, dict):
-        for k in list(node):
-            if k == 'init_cfg' and isinstance(node[k], dict) and node[k].get('type') == 'Pretrained':
-                node[k] = None
-            else:
-                _strip_pretrained(node[k])
-    elif isinstance(node, list):
-        for v in node:
-            _strip_pretrained(v)
 
 
 def _our_config_path(name: str) -> str:
@@ -62,7 +52,7 @@ def _our_model(ref: dict):
     import_builtin_modules()
     cfg = Config.fromfile(_our_config_path(ref['name']))
     cfg.merge_from_dict(dict(ref['overrides']))
-    _strip_pretrained(cfg.model)
+    strip_pretrained(cfg.model)
     model = MODELS.build(cfg.model)
     # the upstream's state dict (its names, the stand-in values) loads as a user's checkpoint does: through our
     # loader, which renames upstream names (fileio/upstream); every weight must find its place

@@ -397,9 +397,12 @@ def make_checkpoints(ws: Path, guide: str, repo: Path = REPO) -> list[str]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         sd = model.state_dict()
         if rel.endswith('.pdparams'):
+            # the backbone's weights as a PaddlePaddle pickle in PaddleOCR's names (BatchNorm's _mean / _variance;
+            # our PaddleOCR-layout backbones use PaddleOCR's module names): read through the .pdparams path
             with open(dest, 'wb') as f:
-                pickle.dump({k[len('backbone.'):]: v.numpy() for k, v in sd.items() if k.startswith('backbone.')},
-                            f, protocol=2)
+                pickle.dump({k.replace('running_mean', '_mean').replace('running_var', '_variance'): v.numpy()
+                             for k, v in sd.items()
+                             if k.startswith('backbone.') and not k.endswith('num_batches_tracked')}, f, protocol=2)
         else:
             torch.save(dict(state_dict=sd, meta=dict(config=found, note='random weights: make compat stand-in')),
                        dest)
