@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ['OnnxLayer', 'ImportReport', 'onnx_layer_params', 'onnx_metadata', 'match_onnx_weights',
+__all__ = ['OnnxLayer', 'ImportReport', 'pair_layers', 'onnx_layer_params', 'onnx_metadata', 'match_onnx_weights',
            'load_onnx_weights']
 
 
@@ -296,33 +296,7 @@ def match_onnx_weights(module: nn.Module, onnx_path, example_inputs: tuple, run=
     Raises ValueError naming the first position where the kinds, shapes or settings differ, or the numbers of
     layers.
     """
-    layers = onnx_layer_params(onnx_path)
-    order = _execution_order(module, example_inputs, run)
-    if len(order) != len(layers):
-        mine = [f'{n}:{_kind_of(m)}' for n, m in order]
-        theirs = [f'{lay.node}:{lay.kind}' for lay in layers]
-        first = next((i for i, (x, y) in enumerate(zip(mine, theirs)) if x.split(':')[1] != y.split(':')[1]),
-                     min(len(mine), len(theirs)))
-        raise ValueError(f'{type(module).__name__} runs {len(order)} parameterised layers but the ONNX graph has '
-                         f'{len(layers)}; first difference at position {first}: module '
-                         f'{mine[first:first + 3]}, ONNX {theirs[first:first + 3]}')
-    state: dict[str, torch.Tensor] = {}
-    for i, ((name, mod), layer) in enumerate(zip(order, layers)):
-        kind = _kind_of(mod)
-        where = f'layer {i} ({name!r} <- ONNX node {layer.node!r})'
-        if kind != layer.kind:
-            raise ValueError(f'{where}: module layer is {kind!r}, ONNX layer is {layer.kind!r}')
-        _check_settings(name, mod, layer, i)
-        own = dict(mod.named_parameters(recurse=False))
-        own.update({k: v for k, v in mod.named_buffers(recurse=False) if k in ('running_mean', 'running_var')})
-        own = {k: v for k, v in own.items() if v is not None}
-        if set(own) != set(layer.tensors):
-            raise ValueError(f'{where}: module has {sorted(own)}, ONNX layer has {sorted(layer.tensors)}')
-        for key, value in layer.tensors.items():
-            if tuple(own[key].shape) != tuple(value.shape):
-                raise ValueError(f'{where}: {key} shape {tuple(own[key].shape)} vs ONNX {tuple(value.shape)}')
-            state[f'{name}.{key}' if name else key] = torch.from_numpy(np.ascontiguousarray(value)).to(own[key].dtype)
-    return state, [n for n, _ in order]
+    return pair_layers(module, onnx_layer_params(onnx_path), example_inputs, run, 'ONNX', 'the ONNX graph')
 
 
 def load_onnx_weights(module: nn.Module, onnx_path, example_inputs: tuple, run=None) -> ImportReport:
@@ -335,3 +309,37 @@ def load_onnx_weights(module: nn.Module, onnx_path, example_inputs: tuple, run=N
             own[k].copy_(v)
     skipped = [k for k in module.state_dict() if k not in state and not k.endswith('num_batches_tracked')]
     return ImportReport(loaded=sorted(state), not_in_graph=skipped, layers=len(names))
+
+
+def pair_layers(module: nn.Module, layers: list, example_inputs: tuple, run=None, label: str = 'ONNX',
+                source: str = 'the ONNX graph') -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Pair the parameterised layers ``module`` runs on ``example_inputs`` with ``layers`` (an exported graph's, in
+    execution order: :class:`OnnxLayer` records), one by one; returns ``(state entries, names of the paired
+    layers)``. ValueError names the first position where the kinds, shapes or settings differ, or the two layer
+    counts. ``label`` / ``source`` name the other side in the messages (``'Paddle'``, ``'the Paddle program X'``)."""
+    order = _execution_order(module, example_inputs, run)
+    if len(order) != len(layers):
+        mine = [f'{n}:{_kind_of(m)}' for n, m in order]
+        theirs = [f'{lay.node}:{lay.kind}' for lay in layers]
+        first = next((i for i, (x, y) in enumerate(zip(mine, theirs)) if x.split(':')[1] != y.split(':')[1]),
+                     min(len(mine), len(theirs)))
+        raise ValueError(f'{type(module).__name__} runs {len(order)} parameterised layers but {source} has '
+                         f'{len(layers)}; first difference at position {first}: module '
+                         f'{mine[first:first + 3]}, {label} {theirs[first:first + 3]}')
+    state: dict[str, torch.Tensor] = {}
+    for i, ((name, mod), layer) in enumerate(zip(order, layers)):
+        kind = _kind_of(mod)
+        where = f'layer {i} ({name!r} <- {label} node {layer.node!r})'
+        if kind != layer.kind:
+            raise ValueError(f'{where}: module layer is {kind!r}, {label} layer is {layer.kind!r}')
+        _check_settings(name, mod, layer, i)
+        own = dict(mod.named_parameters(recurse=False))
+        own.update({k: v for k, v in mod.named_buffers(recurse=False) if k in ('running_mean', 'running_var')})
+        own = {k: v for k, v in own.items() if v is not None}
+        if set(own) != set(layer.tensors):
+            raise ValueError(f'{where}: module has {sorted(own)}, {label} layer has {sorted(layer.tensors)}')
+        for key, value in layer.tensors.items():
+            if tuple(own[key].shape) != tuple(value.shape):
+                raise ValueError(f'{where}: {key} shape {tuple(own[key].shape)} vs {label} {tuple(value.shape)}')
+            state[f'{name}.{key}' if name else key] = torch.from_numpy(np.ascontiguousarray(value)).to(own[key].dtype)
+    return state, [n for n, _ in order]

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..fileio.paddle import PaddleFormatError, _fields, _varint, load_inference_model
-from .onnx_weights import ImportReport, OnnxLayer, _check_settings, _execution_order, _kind_of
+from .onnx_weights import ImportReport, OnnxLayer, pair_layers
 
 __all__ = ['paddle_program_layers', 'match_paddle_inference_weights', 'load_paddle_inference_weights']
 
@@ -189,32 +189,8 @@ def match_paddle_inference_weights(module: nn.Module, model_path, example_inputs
     """Pair the layers ``module`` runs on ``example_inputs`` (eval mode) with the Paddle program's, in order;
     returns ``(state entries, names of the paired layers)``. ValueError names the first layer whose kind, shape or
     settings differ, or the two layer counts."""
-    layers = paddle_program_layers(model_path)
-    order = _execution_order(module, example_inputs, run)
-    if len(order) != len(layers):
-        mine = [f'{n}:{_kind_of(m)}' for n, m in order]
-        theirs = [f'{lay.node}:{lay.kind}' for lay in layers]
-        first = next((i for i, (x, y) in enumerate(zip(mine, theirs)) if x.split(':')[1] != y.split(':')[1]),
-                     min(len(mine), len(theirs)))
-        raise ValueError(f'{type(module).__name__} runs {len(order)} parameterised layers but the Paddle program '
-                         f'{model_path} has {len(layers)}; first difference at position {first}: module '
-                         f'{mine[first:first + 3]}, Paddle {theirs[first:first + 3]}')
-    state: dict[str, torch.Tensor] = {}
-    for i, ((name, mod), layer) in enumerate(zip(order, layers)):
-        where = f'layer {i} ({name!r} <- Paddle {layer.node!r})'
-        if _kind_of(mod) != layer.kind:
-            raise ValueError(f'{where}: module layer is {_kind_of(mod)!r}, Paddle layer is {layer.kind!r}')
-        _check_settings(name, mod, layer, i)
-        own = dict(mod.named_parameters(recurse=False))
-        own.update({k: v for k, v in mod.named_buffers(recurse=False) if k in ('running_mean', 'running_var')})
-        own = {k: v for k, v in own.items() if v is not None}
-        if set(own) != set(layer.tensors):
-            raise ValueError(f'{where}: module has {sorted(own)}, Paddle layer has {sorted(layer.tensors)}')
-        for key, value in layer.tensors.items():
-            if tuple(own[key].shape) != tuple(value.shape):
-                raise ValueError(f'{where}: {key} shape {tuple(own[key].shape)} vs Paddle {tuple(value.shape)}')
-            state[f'{name}.{key}' if name else key] = torch.from_numpy(np.ascontiguousarray(value)).to(own[key].dtype)
-    return state, [n for n, _ in order]
+    return pair_layers(module, paddle_program_layers(model_path), example_inputs, run, 'Paddle',
+                       f'the Paddle program {model_path}')
 
 
 def load_paddle_inference_weights(module: nn.Module, model_path: str | os.PathLike, example_inputs: tuple,
