@@ -88,6 +88,15 @@ def input_shape(toolbox: str, path: str, cfg) -> tuple[int, int]:
     return 128, 128
 
 
+def input_channels(cfg) -> int:
+    """1 when the test pipeline loads images in grey (MMOCR's CRNN: ``color_type='grayscale'``), else 3."""
+    for t in cfg.get('test_pipeline') or []:
+        if isinstance(t, dict) and str(t.get('type', '')).endswith('LoadImageFromFile') \
+                and t.get('color_type') == 'grayscale':
+            return 1
+    return 3
+
+
 # -- tiny stand-in data -------------------------------------------------------------------------------------------
 def _write_image(path: Path, h: int, w: int, seed: int) -> None:
     import cv2
@@ -249,7 +258,7 @@ def check_one(root: Path, rel: str, toolbox: str, train: bool = False) -> dict:
             model.eval()
             h, w = input_shape(toolbox, rel, cfg)
             with torch.no_grad():
-                model(torch.rand(1, 3, h, w), mode='tensor')
+                model(torch.rand(1, input_channels(cfg), h, w), mode='tensor')
         result['forward'] = True
         if train:
             result['stage'] = 'train'
