@@ -58,7 +58,7 @@ MMPOSE = Toolbox('mmpose', '1.3.2', include=(
     ('_alexnet_', 'AlexNet'), ('_cpm_', 'CPM'), ('_hrformer-', 'HRFormer'), ('_hourglass52_', 'HourglassNet'),
     ('_litehrnet-', 'LiteHRNet'), ('mspn50_', 'MSPN'), ('rsn', 'RSN'), ('mobilenetv2', 'MobileNetV2'),
     ('_pvt-s_', 'PyramidVisionTransformer'), ('_pvtv2-', 'PyramidVisionTransformerV2'), ('_resnest', 'ResNeSt'),
-    ('_resnext', 'ResNeXt'), ('_scnet', 'SCNet'), ('_seresnet', 'SEResNet'), ('_shufflenetv', 'ShuffleNetV1 / V2'),
+    ('_scnet', 'SCNet'), ('_seresnet', 'SEResNet'), ('_shufflenetv', 'ShuffleNetV1 / V2'),
     ('_swin-', 'SwinTransformer'), ('_vgg16', 'VGG'), ('vipnas-', 'ViPNAS'), ('_ViTPose-', 'VisionTransformer'),
 )))
 

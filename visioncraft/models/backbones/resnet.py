@@ -1,4 +1,4 @@
-"""ResNet backbone (torchvision's ResNet-18/34/50/101 layers) returning multi-scale feature maps.
+"""ResNet backbone (torchvision's ResNet-18/34/50/101/152 layers) returning multi-scale feature maps.
 
 Parameter names are torchvision's (``conv1``, ``bn1``, ``layer1.0.conv1`` ...), so an ImageNet
 checkpoint from torchvision loads without renaming.
@@ -12,6 +12,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
+from torchvision.models.resnet import ResNet as _TorchvisionResNet
 from torchvision.ops import FrozenBatchNorm2d
 
 from ...registry import MODELS
@@ -19,17 +20,18 @@ from ..layers import ModulatedDeformConv2d
 from .base import BackboneBase
 from .pretrained import load_pretrained, resolve_checkpoint_path  # noqa: F401  (re-exported)
 
-__all__ = ['ResNet', 'ResNetV1d', 'resolve_checkpoint_path']
+__all__ = ['MMPoseResNeXt', 'ResNeXt', 'ResNet', 'ResNetV1d', 'resolve_checkpoint_path']
 
 
-# depth -> (torchvision builder name, channels of the stage outputs)
+# depth -> (block, blocks per stage, channels of the stage outputs)
 _ARCH = {
-    18: ('resnet18', (64, 128, 256, 512)),
-    34: ('resnet34', (64, 128, 256, 512)),
-    50: ('resnet50', (256, 512, 1024, 2048)),
-    101: ('resnet101', (256, 512, 1024, 2048)),
+    18: (BasicBlock, (2, 2, 2, 2), (64, 128, 256, 512)),
+    34: (BasicBlock, (3, 4, 6, 3), (64, 128, 256, 512)),
+    50: (Bottleneck, (3, 4, 6, 3), (256, 512, 1024, 2048)),
+    101: (Bottleneck, (3, 4, 23, 3), (256, 512, 1024, 2048)),
+    152: (Bottleneck, (3, 8, 36, 3), (256, 512, 1024, 2048)),
 }
-_STRIDES = (4, 8, 16, 32)
+_STAGE_STRIDES = (1, 2, 2, 2)  # the default per-stage strides (after the stride-4 stem)
 _BN_TYPES = (nn.BatchNorm2d, FrozenBatchNorm2d)
 
 
@@ -47,8 +49,16 @@ class ResNet(BackboneBase):
     """ResNet returning the feature maps of the stages in ``out_indices``.
 
     Args:
-        depth: 18, 34, 50 or 101.
+        depth: 18, 34, 50, 101 or 152.
         num_stages: residual stages built (1-4); later ones are dropped.
+        strides: stride of each built stage's first block (``num_stages`` entries; default ``(1, 2, 2, 2)``).
+        dilations: dilation of the 3x3 convs of each built stage (``num_stages`` entries; default all 1), applied
+            to every block of the stage with ``padding = dilation`` (MMDetection's layout; the DC5 configs use
+            ``strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)``, the C4 ones ``num_stages=3``). In a BasicBlock only
+            the first 3x3 conv is dilated, as in MMDetection.
+        groups, base_width: ResNeXt's cardinality and width per group of the Bottleneck 3x3 conv, whose width is
+            ``planes * base_width // 64 * groups`` (``planes`` when ``groups == 1``); use :class:`ResNeXt`, which
+            takes MMDetection's defaults. Depth 50/101/152 only when ``groups > 1``.
         out_indices: stages (0-based) whose outputs are returned, in increasing order.
         frozen_stages: -1 freezes nothing; 0 freezes the stem (conv1, bn1); ``k`` the stem and stages
             1..k. Frozen parts get ``requires_grad=False`` and stay in eval mode.
@@ -92,7 +102,8 @@ class ResNet(BackboneBase):
             :meth:`init_weights` (the Runner calls it after building the model).
 
     Forward: ``x`` float N x 3 x H x W -> tuple of N x C_i x H/s_i x W/s_i tensors, one per
-    ``out_indices`` entry, with C_i = ``out_channels[i]`` and s_i = ``strides[i]`` (4, 8, 16, 32).
+    ``out_indices`` entry, with C_i = ``out_channels[i]`` and s_i = ``self.strides[i]`` (the output strides:
+    4 times the product of the stage strides so far; 4, 8, 16, 32 by default).
     """
 
     def __init__(self, depth: int = 50, num_stages: int = 4, out_indices: Sequence[int] = (0, 1, 2, 3),
@@ -100,12 +111,24 @@ class ResNet(BackboneBase):
                  style: str = 'pytorch', init_cfg: dict | None = None, in_channels: int = 3,
                  fold_bn: bool | None = None, channels_last: bool | None = None, dcn: dict | None = None,
                  stage_with_dcn: Sequence[bool] = (False, False, False, False), deep_stem: bool = False,
-                 avg_down: bool = False, stem_channels: int = 64) -> None:
+                 avg_down: bool = False, stem_channels: int = 64, strides: Sequence[int] | None = None,
+                 dilations: Sequence[int] | None = None, groups: int = 1, base_width: int = 64) -> None:
         super().__init__()
         if depth not in _ARCH:
             raise ValueError(f'ResNet depth must be one of {sorted(_ARCH)}, got {depth}')
         if not 1 <= num_stages <= 4:
             raise ValueError(f'ResNet num_stages must be in 1..4, got {num_stages}')
+        stage_strides = _per_stage('strides', strides, _STAGE_STRIDES, num_stages)
+        stage_dilations = _per_stage('dilations', dilations, (1, 1, 1, 1), num_stages)
+        block, layers, channels = _ARCH[depth]
+        if not (isinstance(groups, int) and groups >= 1 and isinstance(base_width, int) and base_width >= 1):
+            raise ValueError(f'ResNet groups and base_width must be positive ints, got groups={groups!r}, '
+                             f'base_width={base_width!r}')
+        if groups > 1 and block is not Bottleneck:
+            raise ValueError(f'ResNeXt (groups={groups}) needs a Bottleneck depth (50, 101 or 152), got {depth}')
+        if groups == 1:
+            base_width = 64  # MMDetection: a groups=1 Bottleneck is plain ResNet whatever base_width says
+        self.groups, self.base_width = groups, base_width
         out_indices = tuple(out_indices)
         if not out_indices or list(out_indices) != sorted(set(out_indices)) or max(out_indices) >= num_stages \
                 or min(out_indices) < 0:
@@ -126,8 +149,8 @@ class ResNet(BackboneBase):
             fold_bn = norm_cfg.get('type') in ('FrozenBN', 'FrozenBatchNorm2d')
         self.fold_bn, self.channels_last = bool(fold_bn), channels_last
 
-        builder, channels = _ARCH[depth]
-        net = getattr(torchvision.models, builder)(weights=None, norm_layer=_norm_layer(norm_cfg))
+        net = _TorchvisionResNet(block, list(layers), groups=groups, width_per_group=base_width,
+                                 norm_layer=_norm_layer(norm_cfg))
         if in_channels != 3:
             net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.deep_stem, self.avg_down = bool(deep_stem), bool(avg_down)
@@ -140,8 +163,9 @@ class ResNet(BackboneBase):
             self.conv1, self.bn1 = net.conv1, net.bn1
         self.relu, self.maxpool = net.relu, net.maxpool
         self.stage_names = [f'layer{i + 1}' for i in range(num_stages)]
-        for name in self.stage_names:
+        for i, name in enumerate(self.stage_names):
             setattr(self, name, getattr(net, name))
+            _set_stride_dilation(getattr(self, name), stage_strides[i], stage_dilations[i], _norm_layer(norm_cfg))
             if self.avg_down:
                 _avg_down_shortcut(getattr(self, name)[0])
             if style == 'caffe':
@@ -158,7 +182,12 @@ class ResNet(BackboneBase):
                     for p in m.parameters():
                         p.requires_grad_(False)
         self.out_channels = [channels[i] for i in out_indices]
-        self.strides = [_STRIDES[i] for i in out_indices]
+        self.stage_strides, self.dilations = stage_strides, stage_dilations
+        out_strides, total = [], 4
+        for stride in stage_strides:
+            total *= stride
+            out_strides.append(total)
+        self.strides = [out_strides[i] for i in out_indices]
         self._freeze_stages()
 
     def _frozen_modules(self) -> list[nn.Module]:
@@ -173,7 +202,7 @@ class ResNet(BackboneBase):
             return
         stages = ('stem',) if self.deep_stem else ('conv1', 'bn1')
         stages = (*stages, *self.stage_names)
-        load_pretrained(self, self.init_cfg, name=f'ResNet-{self.depth}', keep=lambda k: k.split('.')[0] in stages)
+        load_pretrained(self, self.init_cfg, name=f'{type(self).__name__}-{self.depth}', keep=lambda k: k.split('.')[0] in stages)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if self.channels_last or (self.channels_last is None and self.fold_bn and x.device.type == 'cpu'):
@@ -211,6 +240,59 @@ class ResNetV1d(ResNet):
             if kwargs.pop(key, True) is not True:
                 raise ValueError(f'ResNetV1d always has {key}=True; use ResNet for the plain layout')
         super().__init__(deep_stem=True, avg_down=True, **kwargs)
+
+
+@MODELS.register_module()
+class ResNeXt(ResNet):
+    """ResNeXt (Xie et al. 2017): :class:`ResNet` whose Bottleneck 3x3 conv is a grouped conv of ``groups``
+    groups of ``base_width`` channels per 64 planes (``32x4d``: ``groups=32, base_width=4``; its ``layer1``
+    3x3 conv weight is 128 x 4 x 3 x 3). Depth 50, 101 or 152; every other argument and the parameter names are
+    :class:`ResNet`'s (MMDetection's ``ResNeXt`` names, so its checkpoints load). ``groups=1`` is plain ResNet.
+    """
+
+    def __init__(self, depth: int = 50, groups: int = 1, base_width: int = 4, **kwargs) -> None:
+        if depth not in (50, 101, 152):
+            raise ValueError(f'ResNeXt depth must be 50, 101 or 152, got {depth}')
+        super().__init__(depth=depth, groups=groups, base_width=base_width, **kwargs)
+
+
+@MODELS.register_module(name='mmpose.ResNeXt')
+class MMPoseResNeXt(ResNeXt):
+    """MMPose's ``ResNeXt`` (``type='ResNeXt'`` under ``default_scope='mmpose'``): :class:`ResNeXt` with MMPose's
+    argument name ``width_per_group`` and its defaults ``groups=32, width_per_group=4`` (MMDetection's default is
+    ``groups=1``), so ``dict(type='ResNeXt', depth=50)`` in an MMPose config is ResNeXt-50 32x4d."""
+
+    def __init__(self, depth: int = 50, groups: int = 32, width_per_group: int = 4, **kwargs) -> None:
+        super().__init__(depth=depth, groups=groups, base_width=kwargs.pop('base_width', width_per_group), **kwargs)
+
+
+def _per_stage(name: str, values: Sequence[int] | None, default: Sequence[int], num_stages: int) -> tuple[int, ...]:
+    """``values`` (one positive int per built stage, or the 4-entry default) as a tuple of ``num_stages`` ints."""
+    if values is None:
+        return tuple(default[:num_stages])
+    values = tuple(values)
+    if len(values) not in (num_stages, 4) or not all(isinstance(v, int) and v >= 1 for v in values):
+        raise ValueError(f'ResNet {name} must hold one positive int per stage (num_stages={num_stages}), '
+                         f'got {values}')
+    return values[:num_stages]
+
+
+def _set_stride_dilation(stage: nn.Sequential, stride: int, dilation: int, norm_layer) -> None:
+    """Give a torchvision stage MMDetection's layout: the first block strides by ``stride``, every block's
+    strided 3x3 conv (Bottleneck ``conv2``, BasicBlock ``conv1``) has ``dilation`` and ``padding=dilation``."""
+    for k, block in enumerate(stage):
+        conv = block.conv2 if isinstance(block, Bottleneck) else block.conv1
+        conv.stride = (stride, stride) if k == 0 else (1, 1)
+        conv.dilation = conv.padding = (dilation, dilation)
+    first = stage[0]
+    out_channels = first.conv3.out_channels if isinstance(first, Bottleneck) else first.conv2.out_channels
+    in_channels = first.conv1.in_channels
+    if first.downsample is not None:
+        first.downsample[0].stride = (stride, stride)
+    elif stride != 1 or in_channels != out_channels:
+        first.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                         norm_layer(out_channels))
+    first.stride = stride
 
 
 def _deep_stem(in_channels: int, channels: int, norm_layer) -> nn.Sequential:
