@@ -50,27 +50,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(f'{line} (pass `-p randomly` and that option to rerun this order)')
 
 
-#: the test files that take longest (about 20-80 s each on the 2 cores here; `make test PYTEST_ARGS=--durations=30`
-#: lists them): collected first, so that with `--dist loadfile` (a file per worker) they start first and no long file
-#: is left running alone at the end of `make test` while the other worker idles
-SLOW_FILES_FIRST = ('tests/test_fuzz_entry_points.py', 'tests/engine/test_dist.py', 'tests/test_imports.py',
-                    'tests/engine/test_interrupt.py', 'tests/tasks/textdet/test_textdet_converters.py',
-                    'tests/cli/test_cli.py', 'tests/engine/test_value_checks.py',
-                    'tests/tasks/textdet/test_paddleocr_workflow.py', 'tests/reference/test_upstream_parity.py')
-
-
-def pytest_collection_modifyitems(session, config, items):
-    """Move the tests of :data:`SLOW_FILES_FIRST` to the front, in that order (a stable sort: the order within a
-    file and of every other file is kept). pytest-randomly (`-p randomly`) shuffles after this, as it should."""
-    rank = {name: i for i, name in enumerate(SLOW_FILES_FIRST)}
-
-    def key(item):
-        rel = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix() if str(item.fspath).startswith(
-            str(REPO)) else ''
-        return rank.get(rel, len(rank))
-    items[:] = sorted(items, key=key)
-
-
 def _threads_from_env(value: str | None) -> int:
     try:
         n = int(value) if value is not None else 1
