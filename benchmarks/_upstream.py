@@ -14,7 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tests' / 'reference'))
-from reference_weights import strip_pretrained  # noqa: E402  (the parity tests' helper: no pretrained downloads)
+from reference_weights import set_dotted, strip_pretrained  # noqa: E402  (the parity tests' helper: no pretrained downloads)
 
 
 class UpstreamMissing(SystemExit):
@@ -47,7 +47,7 @@ def upstream_model(pkg: str, rel: str, overrides: dict | None = None):
         raise SystemExit(f'{pkg} {mod.__version__} has no bundled config {path}')
     cfg = Config.fromfile(str(path))
     for key, value in (overrides or {}).items():
-        _set_dotted(cfg, key, value)
+        set_dotted(cfg, key, value)
     strip_pretrained(cfg.model)
     model = registry.build(cfg.model)
     import logging
@@ -63,12 +63,6 @@ def upstream_model(pkg: str, rel: str, overrides: dict | None = None):
     return model, cfg
 
 
-def _set_dotted(cfg, key: str, value) -> None:
-    node = cfg
-    parts = key.split('.')
-    for p in parts[:-1]:
-        node = node[p]
-    node[parts[-1]] = value
 
 
 def our_model(config: str | Path, state_dict: dict, overrides: dict | None = None, backbone: dict | None = None):

@@ -15,9 +15,12 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+import os
+from pathlib import Path
+
 from visioncraft.errors import UserError
 
-__all__ = ['ModelInfo', 'MODEL_INDEX', 'TASKS', 'list_models', 'get_model', 'format_table']
+__all__ = ['ModelInfo', 'MODEL_INDEX', 'TASKS', 'list_models', 'get_model', 'format_table', 'default_cache_dir']
 
 TASKS = ('det', 'textdet', 'textrecog', 'textcls', 'pose')
 
@@ -216,3 +219,11 @@ def format_table(models: list[ModelInfo], *, urls: bool = True) -> str:
         if urls and i and models[i - 1].url:
             lines.append(f'    {models[i - 1].url}')
     return '\n'.join(lines)
+
+
+def default_cache_dir() -> Path:
+    """Where VisionCraft keeps what it downloads or converts: ``$VISIONCRAFT_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/visioncraft``, else ``~/.cache/visioncraft``."""
+    if os.environ.get('VISIONCRAFT_CACHE_DIR'):
+        return Path(os.environ['VISIONCRAFT_CACHE_DIR']).expanduser()
+    return Path(os.environ.get('XDG_CACHE_HOME') or '~/.cache').expanduser() / 'visioncraft'

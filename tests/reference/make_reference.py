@@ -38,7 +38,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from reference_weights import reference_state, strip_pretrained  # noqa: E402
+from reference_weights import reference_state, set_dotted, strip_pretrained  # noqa: E402
 
 OUT = Path(os.environ.get('REFERENCE_OUT') or HERE.parent / 'data' / 'reference' / 'upstream')
 SEED = 20261207
@@ -108,12 +108,6 @@ def pose_input(size_wh: tuple[int, int]) -> tuple[torch.Tensor, dict]:
     return torch.from_numpy(img).permute(2, 0, 1).contiguous(), meta
 
 
-def _set_dotted(cfg, key: str, value) -> None:
-    node = cfg
-    parts = key.split('.')
-    for p in parts[:-1]:
-        node = node[p]
-    node[parts[-1]] = value
 
 
 
@@ -142,7 +136,7 @@ def _config(pkg: str, rel: str, overrides: dict):
     root = Path(importlib.import_module(pkg).__file__).parent / '.mim' / 'configs'
     cfg = Config.fromfile(str(root / rel))
     for key, value in overrides.items():
-        _set_dotted(cfg, key, value)
+        set_dotted(cfg, key, value)
     strip_pretrained(cfg.model)
     return cfg
 

@@ -15,7 +15,7 @@ import hashlib
 
 import numpy as np
 
-__all__ = ['reference_tensor', 'reference_state', 'strip_pretrained']
+__all__ = ['reference_tensor', 'reference_state', 'strip_pretrained', 'set_dotted']
 
 
 def _uniform(seed: int, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -63,3 +63,12 @@ def strip_pretrained(node) -> None:
     elif isinstance(node, list):
         for v in node:
             strip_pretrained(v)
+
+
+def set_dotted(cfg, key: str, value) -> None:
+    """``cfg['a']['b'] = value`` for ``key='a.b'`` (an upstream Config or a dict), in place."""
+    node = cfg
+    parts = key.split('.')
+    for p in parts[:-1]:
+        node = node[p]
+    node[parts[-1]] = value

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from visioncraft.errors import UserError
 from visioncraft.fileio.package_data import find_package_file
-from visioncraft.model_index import MODEL_INDEX, TASKS, ModelInfo, format_table, get_model, list_models
+from visioncraft.model_index import (MODEL_INDEX, TASKS, ModelInfo, default_cache_dir, format_table, get_model,
+                                    list_models)
 
 __all__ = ['ModelInfo', 'MODEL_INDEX', 'TASKS', 'WEIGHTS_BASE_URL_ENV', 'list_models', 'get_model',
            'weights_cache_dir', 'fetch_weights', 'resolve_model', 'resolve_config_arg', 'is_model_name',
@@ -29,13 +30,8 @@ WEIGHTS_BASE_URL_ENV = 'VISIONCRAFT_WEIGHTS_BASE_URL'
 
 
 def weights_cache_dir() -> Path:
-    """``<cache>/checkpoints``: ``$VISIONCRAFT_CACHE_DIR``, else ``$XDG_CACHE_HOME/visioncraft``, else
-    ``~/.cache/visioncraft``."""
-    if os.environ.get('VISIONCRAFT_CACHE_DIR'):
-        root = Path(os.environ['VISIONCRAFT_CACHE_DIR']).expanduser()
-    else:
-        root = Path(os.environ.get('XDG_CACHE_HOME') or '~/.cache').expanduser() / 'visioncraft'
-    return root / 'checkpoints'
+    """``<cache>/checkpoints`` (:func:`visioncraft.model_index.default_cache_dir`)."""
+    return default_cache_dir() / 'checkpoints'
 
 
 def fetch_weights(model: str | ModelInfo, *, cache_dir: str | os.PathLike | None = None,

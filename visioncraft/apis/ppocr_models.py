@@ -25,6 +25,7 @@ import numpy as np
 from torch import nn
 
 from visioncraft.errors import UserError
+from visioncraft.model_index import default_cache_dir  # re-exported: the cache root every download shares
 from visioncraft.fileio.checkpoint import load_checkpoint_file, save_checkpoint
 from visioncraft.models.onnx_weights import ImportReport
 
@@ -64,13 +65,6 @@ _PADDLE_ADVICE = ('convert the inference model to ONNX with paddle2onnx (paddle2
                   '--model_filename inference.pdmodel --params_filename inference.pdiparams --save_file model.onnx; '
                   'a .pdparams checkpoint goes through PaddleOCR\'s tools/export_model.py first) and import that file, '
                   'or use the official ONNX files of rapidocr-onnxruntime')
-
-
-def default_cache_dir() -> Path:
-    """``$VISIONCRAFT_CACHE_DIR``, else ``$XDG_CACHE_HOME/visioncraft``, else ``~/.cache/visioncraft``."""
-    if os.environ.get('VISIONCRAFT_CACHE_DIR'):
-        return Path(os.environ['VISIONCRAFT_CACHE_DIR']).expanduser()
-    return Path(os.environ.get('XDG_CACHE_HOME') or '~/.cache').expanduser() / 'visioncraft'
 
 
 def ppocr_system_name(spec: object) -> str | None:
