@@ -99,3 +99,36 @@ def test_workspace_links_the_repository(tmp_path):
     assert len(keypoints['annotations'][0]['keypoints']) == 17 * 3
     assert (ws / 'data/coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json').is_file()
     assert made[0].startswith('configs/')
+
+
+def test_training_resizes_shrink_but_never_enlarge():
+    # the harness shrinks detection resizes to SMALL_SCALE; a recogniser's 100 x 32 resize must stay as it is
+    # (enlarged to 160 x 128, MMOCR's CRNN gets 7-row feature maps and its one-iteration training fails)
+    import check_configs
+    pipe = [dict(type='Resize', scale=(100, 32), keep_ratio=False), dict(type='Resize', scale=(1333, 800)),
+            dict(type='RandomResize', scale=[(640, 640), (2560, 2560)]),
+            dict(type='mmdet.RandomChoiceResize', scales=[(1333, 640), (1333, 800)]),
+            dict(type='RandomApply', transforms=[dict(type='Resize', scale=(2048, 1024))])]
+    check_configs._shrink_resizes(pipe)
+    small = check_configs.SMALL_SCALE
+    assert pipe[0]['scale'] == (100, 32)
+    assert pipe[1]['scale'] == small
+    assert pipe[2]['scale'][0] == small
+    assert pipe[3]['scales'] == [small]
+    assert pipe[4]['transforms'][0]['scale'] == small
+
+
+def test_paddleocr_resume_stand_in_is_a_training_checkpoint(tmp_path):
+    """``Global.checkpoints=./your/trained/model`` resumes: its stand-in must carry a training state, which
+    ``--resume`` requires (a weights-only file is refused), and still fit the guide's model."""
+    import torch
+    from visioncraft.engine.runner import TRAINING_STATE_KEYS
+    lines = guides.make_checkpoints(tmp_path, 'paddleocr')
+    assert all(' from configs/' in line for line in lines), lines
+    ckpt = torch.load(tmp_path / 'your/trained/model.pth', weights_only=True)
+    assert 'optimizer' in ckpt and set(ckpt) & set(TRAINING_STATE_KEYS)
+    assert (ckpt['meta']['epoch'], ckpt['meta']['iter']) == (0, 0)
+    assert ckpt['optimizer']['optimizer']['param_groups'][0]['params']   # the optimizer wrapper's state
+    weights_only = torch.load(tmp_path / 'output/det_db/best_accuracy.pth', weights_only=True)
+    assert not set(weights_only) & set(TRAINING_STATE_KEYS)
+    assert weights_only['state_dict'].keys() == ckpt['state_dict'].keys()

@@ -358,6 +358,17 @@ CHECKPOINTS: dict[str, list[tuple[str, list[str]]]] = {
                   # names are VisionCraft's (PaddleClas's ImageNet names are not known here)
                   ('pretrain_models/MobileNetV3_large_x0_5_pretrained.pdparams', ['configs/det/det_mv3_db.yml'])],
 }
+#: stand-ins that a guide resumes from (``Global.checkpoints=``): written as a training run's checkpoint at its
+#: start (the optimizer of the config, iteration 0), since a weights-only file is refused by ``--resume``
+TRAINING_STANDINS = {'your/trained/model.pth'}
+
+
+def _load_config(config: Path):
+    if config.suffix in ('.yml', '.yaml'):
+        from visioncraft.config.compat.paddleocr import load_paddleocr_config
+        return load_paddleocr_config(str(config), {'Global.pretrained_model': ''})
+    from visioncraft.config import Config
+    return Config.fromfile(str(config))
 
 
 def _build_model(config: Path):
@@ -366,12 +377,7 @@ def _build_model(config: Path):
 
     from visioncraft.registry import MODELS, default_scope, import_builtin_modules
     import_builtin_modules()
-    if config.suffix in ('.yml', '.yaml'):
-        from visioncraft.config.compat.paddleocr import load_paddleocr_config
-        cfg = load_paddleocr_config(str(config), {'Global.pretrained_model': ''})
-    else:
-        from visioncraft.config import Config
-        cfg = Config.fromfile(str(config))
+    cfg = _load_config(config)
     strip_pretrained(cfg.model)
     with default_scope(cfg.get('default_scope')):
         return MODELS.build(cfg.model, key_path='model')
@@ -403,6 +409,14 @@ def make_checkpoints(ws: Path, guide: str, repo: Path = REPO) -> list[str]:
                 pickle.dump({k.replace('running_mean', '_mean').replace('running_var', '_variance'): v.numpy()
                              for k, v in sd.items()
                              if k.startswith('backbone.') and not k.endswith('num_batches_tracked')}, f, protocol=2)
+        elif rel in TRAINING_STANDINS:
+            from visioncraft.engine.optim import build_optim_wrapper
+            cfg = _load_config(repo / found)
+            optim = build_optim_wrapper(model, cfg.optim_wrapper.to_dict())
+            torch.save(dict(state_dict=sd, optimizer=optim.state_dict(),
+                            meta=dict(epoch=0, iter=0, inner_iter=0, config=found, cfg=cfg.pretty_text,
+                                      note='random weights, a training run at iteration 0: make compat stand-in')),
+                       dest)
         else:
             torch.save(dict(state_dict=sd, meta=dict(config=found, note='random weights: make compat stand-in')),
                        dest)
