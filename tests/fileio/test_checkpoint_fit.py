@@ -77,3 +77,33 @@ def test_resume_refuses_a_weights_only_checkpoint(tmp_path):
     with pytest.raises(ResumeError, match=rf'--resume {zoo}: the file holds model weights only .* use '
                                           rf'--cfg-options load_from={zoo}'):
         Runner.resume(SimpleNamespace(), str(zoo))  # refused before the runner's state is touched
+
+
+@pytest.mark.parametrize('extra', ['on_input', 'on_output', False])
+def test_old_visioncraft_fpn_names_load_into_fpn_convs(extra):
+    """Checkpoints written before the FPN took MMDetection's layout (``output_convs.i``, ``extra_convs.j``) load
+    exactly: ``extra_convs.j`` lands on ``fpn_convs.(number of output convs + j)``."""
+    from visioncraft.fileio.checkpoint import load_model_weights
+    from visioncraft.models.necks.fpn import FPN
+
+    def net():
+        m = nn.Module()
+        m.neck = FPN([4, 8, 16], 8, num_outs=5, add_extra_convs=extra)
+        return m
+    torch.manual_seed(0)
+    src = net()
+    used = src.neck.num_used
+    old = {}
+    for k, v in src.state_dict().items():
+        i = int(k.split('.')[2]) if '.fpn_convs.' in k else None
+        if i is None:
+            old[k] = v
+        else:
+            rest = k.split('.', 3)[3]
+            old[f'neck.output_convs.{i}.{rest}' if i < used else f'neck.extra_convs.{i - used}.{rest}'] = v
+    assert any('extra_convs' in k for k in old) == bool(extra)
+    dst = net()
+    load_model_weights(dst, old, source='old.pth')
+    for k, v in src.state_dict().items():
+        assert torch.equal(dst.state_dict()[k], v), k
+    check_weights_fit(dst, old, 'old.pth', partial=False)

@@ -48,10 +48,48 @@ class UpstreamConversion:
     toolboxes: set[str] = field(default_factory=set)
 
 
+_OLD_FPN = re.compile(r'^(.*\.)?(output_convs|extra_convs)\.(\d+)\.(.+)$')
+
+
+def _old_visioncraft_fpn(state_dict: dict) -> dict:
+    """Checkpoints of VisionCraft before 0.1 kept an FPN's output convs in ``output_convs.i`` and its extra levels'
+    convs in ``extra_convs.j``; today both are one list, ``fpn_convs`` (MMDetection's layout): ``output_convs.i``
+    -> ``fpn_convs.i``, ``extra_convs.j`` -> ``fpn_convs.(n + j)`` with ``n`` the number of output convs of that
+    FPN in the checkpoint. Other keys pass unchanged (the usual rules and the fit checks then apply)."""
+    used: dict[str, int] = {}
+    for key in state_dict:
+        m = _OLD_FPN.match(key)
+        if m and m.group(2) == 'output_convs':
+            prefix = m.group(1) or ''
+            used[prefix] = max(used.get(prefix, 0), int(m.group(3)) + 1)
+    if not used:
+        return state_dict
+    out = {}
+    for key, value in state_dict.items():
+        m = _OLD_FPN.match(key)
+        if m and (m.group(1) or '') in used:
+            prefix, kind, i, rest = m.group(1) or '', m.group(2), int(m.group(3)), m.group(4)
+            key = f'{prefix}fpn_convs.{i if kind == "output_convs" else used[prefix] + i}.{rest}'
+        out[key] = value
+    return out
+
+
 def convert_upstream_state_dict(state_dict: dict, model_state: dict) -> UpstreamConversion:
     """``state_dict`` with every key that is not in ``model_state`` renamed by the first rule whose result is a key
     of ``model_state`` with the same shape (and not already given by the checkpoint itself)."""
     from . import mmdet, mmocr, mmpose  # noqa: F401  (register their rules)
+    if not any('output_convs.' in k for k in model_state):
+        old = _old_visioncraft_fpn(state_dict)
+        if old is not state_dict:
+            renamed0 = {a: b for a, b in zip(state_dict, old) if a != b}
+            conv = _convert(old, model_state)
+            conv.renamed = {**renamed0, **conv.renamed}
+            conv.toolboxes.add('visioncraft<0.1')
+            return conv
+    return _convert(state_dict, model_state)
+
+
+def _convert(state_dict: dict, model_state: dict) -> UpstreamConversion:
     out, renamed, toolboxes = {}, {}, set()
     given = set(state_dict)
     for key, value in state_dict.items():
