@@ -57,6 +57,8 @@ def _our_model(ref: dict):
     # the upstream's state dict (its names, the stand-in values) loads as a user's checkpoint does: through our
     # loader, which renames upstream names (fileio/upstream); every weight must find its place
     state = reference_state(ref['seed'], [(k, tuple(s)) for k, s in ref['params']], set(ref['norm_names']))
+    own = model.state_dict()  # tensors the reference kept as built (constants from the config): ours, as built
+    state.update({k: own[k].numpy() for k in ref.get('built', ())})
     report = load_model_weights(model, {k: torch.from_numpy(v) for k, v in state.items()}, source=ref['name'])
     missing = [k for k in report.missing if not k.endswith('num_batches_tracked')]
     assert not missing and not report.unexpected and not report.mismatched, \

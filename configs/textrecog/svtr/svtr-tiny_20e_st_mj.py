@@ -1,33 +1,42 @@
-# SVTR-Tiny (Du et al., IJCAI 2022; MMOCR's svtr-tiny_20e_st_mj.py shape): a pure-transformer recogniser on colour
-# 32 x 100 words -> SVTREncoder (patch embedding, 6 local + 6 global mixing blocks in three stages, height-halving
-# merges, combining to one 192-wide feature per stride-4 column) -> a linear CTC classifier. Trained on MJSynth
-# here (MMOCR adds SynthText), 20 epochs of AdamW with a cosine schedule, tested on IIIT5K.
+# SVTR-Tiny (Du et al., IJCAI 2022), as MMOCR's svtr-tiny_20e_st_mj.py builds it, so MMOCR's checkpoints load and
+# read as MMOCR reads them: colour words resized to 64 x 256 -> STN (a thin-plate-spline rectifier that straightens
+# the word into 32 x 100) -> SVTREncoder (patch embedding, 6 local + 6 global pre-norm mixing blocks in three stages,
+# height-halving merges, pooled to 25 columns of 192 features) -> SVTRDecoder (a linear CTC classifier over the 36
+# lower-case characters and digits, <UKN>, and the padding token as the CTC blank). Trained on MJSynth here (MMOCR
+# adds SynthText), 20 epochs of AdamW with a cosine schedule, tested on IIIT5K.
 _base_ = [
     '../_base_/datasets/mjsynth.py',
     '../_base_/datasets/iiit5k.py',
     '../_base_/default_runtime.py',
 ]
-dictionary = dict(type='Dictionary', builtin='english_digits_symbols', with_unknown=True, case='keep')
+dictionary = dict(type='Dictionary', builtin='lower_english_digits', with_padding=True, with_unknown=True)
+# the parts, by name, for the variants (svtr-tiny-attn_20e_st_mj.py reuses them)
+svtr_stn = dict(type='STN', in_channels=3, resized_image_size=(32, 64), output_image_size=(32, 100),
+                num_control_points=20, margins=[0.05, 0.05])
+svtr_encoder = dict(type='SVTREncoder', img_size=[32, 100], in_channels=3, out_channels=192, embed_dims=[64, 128, 256],
+                    depth=[3, 6, 3], num_heads=[2, 4, 8], mixer_types=['Local'] * 6 + ['Global'] * 6,
+                    window_size=[[7, 11], [7, 11], [7, 11]], merging_types='Conv', prenorm=False, max_seq_len=25)
+svtr_data_preprocessor = dict(type='TextRecogDataPreprocessor', mean=[127.5], std=[127.5])
 model = dict(
-    type='EncoderDecoderRecognizer',
-    data_preprocessor=dict(type='TextRecogDataPreprocessor', mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
-    backbone=dict(type='SVTREncoder', img_size=(32, 100), in_channels=3, embed_dims=(64, 128, 256), depth=(3, 6, 3),
-                  num_heads=(2, 4, 8), mixer_types=['Local'] * 6 + ['Global'] * 6, window_size=(7, 11),
-                  merging_types='Conv', mlp_ratio=4, qkv_bias=True, drop_path_rate=0.1, out_channels=192),
-    decoder=dict(type='CTCHead', codec=dict(type='CTCCodec', dictionary=dictionary, blank='first'),
-                 loss=dict(type='CTCLoss', reduction='mean', zero_infinity=True)),
+    type='SVTR',
+    preprocessor=svtr_stn,
+    encoder=svtr_encoder,
+    decoder=dict(type='SVTRDecoder', in_channels=192,
+                 module_loss=dict(type='CTCModuleLoss', letter_case='lower', zero_infinity=True),
+                 postprocessor=dict(type='CTCPostProcessor'), dictionary=dictionary),
+    data_preprocessor=svtr_data_preprocessor,
 )
 train_pipeline = [
     dict(type='LoadImageFromFile', ignore_empty=True),
     dict(type='LoadOCRAnnotations', with_text=True),
     dict(type='RandomBrightnessContrast', brightness=0.3, contrast=0.3, prob=0.4),
     dict(type='RandomGaussianBlur', prob=0.2, sigma=(0.3, 1.0)),
-    dict(type='Resize', scale=(100, 32), keep_ratio=False),
+    dict(type='Resize', scale=(256, 64), keep_ratio=False),
     dict(type='PackTextRecogInputs', meta_keys=('img_path', 'ori_shape', 'img_shape', 'valid_ratio')),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(100, 32), keep_ratio=False),
+    dict(type='Resize', scale=(256, 64), keep_ratio=False),
     dict(type='LoadOCRAnnotations', with_text=True),
     dict(type='PackTextRecogInputs', meta_keys=('img_path', 'ori_shape', 'img_shape', 'valid_ratio')),
 ]

@@ -1,6 +1,6 @@
 """MMOCR 1.x text-recognition schema on our classes: CRNN(preprocessor=None, encoder=None,
 decoder=CRNNDecoder(module_loss=CTCModuleLoss, postprocessor=CTCPostProcessor, dictionary=...)), SVTR with
-SVTRDecoder (STN refused by name), SVTREncoder's per-stage windows and max_seq_len, TextRecogDataPreprocessor."""
+SVTRDecoder and the STN rectifier, SVTREncoder's per-stage windows and max_seq_len, TextRecogDataPreprocessor."""
 from __future__ import annotations
 
 import pytest
@@ -108,11 +108,14 @@ def test_svtr_mmocr_schema_builds_and_pools_to_max_seq_len():
     assert torch.isfinite(m(torch.rand(1, 3, 32, 100), [s], mode='loss')['loss_ctc'])
 
 
-def test_svtr_refuses_what_it_cannot_build():
-    with pytest.raises(ValueError, match="'STN'.*preprocessor=None"):
-        _svtr(preprocessor=dict(type='STN', in_channels=3, resized_image_size=(32, 64), output_image_size=(32, 100),
-                                num_control_points=20, margins=[0.05, 0.05]))
-    with pytest.raises(ValueError, match='prenorm'):
-        MODELS.build(dict(type='SVTREncoder', prenorm=True))
+def test_svtr_with_stn_and_what_it_refuses():
+    m = _svtr(preprocessor=dict(type='STN', in_channels=3, resized_image_size=(32, 64), output_image_size=(32, 100),
+                                num_control_points=20, margins=[0.05, 0.05])).eval()
+    with torch.no_grad():  # MMOCR's test input: 64 x 256, rectified to the encoder's 32 x 100
+        assert m(torch.rand(1, 3, 64, 256), mode='tensor').shape == (1, 25, 38)
+    with pytest.raises(ValueError, match='resized_image_size'):
+        MODELS.build(dict(type='STN', in_channels=3, resized_image_size=(16, 64)))
+    with pytest.raises(ValueError, match='merging_types'):
+        MODELS.build(dict(type='SVTREncoder', merging_types='Mean'))
     with pytest.raises(ValueError, match='batch_augments'):
         MODELS.build(dict(type='TextRecogDataPreprocessor', batch_augments=[dict(type='X')]))

@@ -27,3 +27,6 @@ __all__ += ['CRNNDecoder', 'SVTR', 'SVTRDecoder']
 from .paddle_rnn import StackedBiLSTMEncoder  # noqa: E402  (PaddleOCR CRNN neck)
 
 __all__ += ['StackedBiLSTMEncoder']
+from .stn import STN, TPSTransform  # noqa: E402  (MMOCR's TPS rectifier, SVTR's preprocessor)
+
+__all__ += ['STN', 'TPSTransform']

@@ -156,18 +156,12 @@ def _is_crnn_decoder(decoder) -> bool:
 
 @MODELS.register_module()
 class SVTR(EncoderDecoderRecognizer):
-    """MMOCR 1.x's SVTR recogniser: ``preprocessor`` (optional rectifier, e.g. ``STN``) -> ``encoder``
+    """MMOCR 1.x's SVTR recogniser: ``preprocessor`` (optional rectifier, e.g. :class:`STN`) -> ``encoder``
     (:class:`SVTREncoder`, which reads the image: ``backbone`` is None) -> ``decoder`` (:class:`SVTRDecoder`, CTC).
     The parts keep MMOCR's attribute names (``preprocessor``, ``encoder``, ``decoder``)."""
 
     def __init__(self, *, encoder: dict | nn.Module, decoder: dict | nn.Module,
                  backbone: dict | nn.Module | None = None, preprocessor: dict | nn.Module | None = None,
                  data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | None = None) -> None:
-        kind = str(preprocessor.get('type', '')).split('.')[-1] if isinstance(preprocessor, dict) else None
-        if kind in ('STN', 'TPSPreprocessor'):
-            raise ValueError(f"SVTR: preprocessor={kind!r} (a thin-plate-spline spatial transformer that rectifies "
-                             'the word image) is not implemented in VisionCraft; set model.preprocessor=None (the '
-                             'encoder then reads the image as the pipeline resizes it; set encoder.img_size to that '
-                             "size, e.g. the test pipeline's Resize scale as (h, w))")
         super().__init__(backbone=backbone, encoder=encoder, decoder=decoder, preprocessor=preprocessor,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)

@@ -3,6 +3,11 @@ recogniser. An overlapping patch embedding cuts the word image into stride-4 tok
 (local mixing: attention inside a window around each token; global mixing: attention over all tokens) with a
 height-halving merge between stages; a combining layer pools the height away and leaves one feature per column,
 which a linear CTC head reads as a character sequence.
+
+The parameter and buffer names and shapes are MMOCR's ``SVTREncoder``'s (``patch_embed.net.ConvModule<i>``,
+``absolute_pos_embed`` (1 x tokens x C), ``blocks<s>.<i>.{norm1,mixer,norm2,mlp}``, ``downsample<s>``,
+``layer_norm``, ``last_conv`` (a 1x1 conv), and each local mixer's ``mask`` buffer), so MMOCR's checkpoints load as
+they are.
 """
 from __future__ import annotations
 
@@ -19,53 +24,116 @@ __all__ = ['SVTREncoder', 'local_mixing_mask']
 
 def local_mixing_mask(h: int, w: int, window: tuple[int, int], device=None) -> torch.Tensor:
     """Additive attention mask (``h*w`` x ``h*w`` float) for local mixing: token ``(i, j)`` attends to the tokens
-    ``(k, l)`` with ``|k - i| <= window[0] // 2`` and ``|l - j| <= window[1] // 2`` (0), and not to the others
-    (``-inf``). Tokens are numbered row-major."""
+    ``(k, l)`` with ``-(window[0] // 2) <= k - i < window[0] - window[0] // 2`` (the same for columns with
+    ``window[1]``; for odd windows ``|k - i| <= window[0] // 2``) (0), and not to the others (``-inf``). Tokens are
+    numbered row-major."""
     ys = torch.arange(h, device=device).repeat_interleave(w)
     xs = torch.arange(w, device=device).repeat(h)
-    near = ((ys[:, None] - ys[None, :]).abs() <= window[0] // 2) & ((xs[:, None] - xs[None, :]).abs() <= window[1] // 2)
+    dy, dx = ys[None, :] - ys[:, None], xs[None, :] - xs[:, None]
+    hk, wk = window
+    near = (dy >= -(hk // 2)) & (dy < hk - hk // 2) & (dx >= -(wk // 2)) & (dx < wk - wk // 2)
     mask = torch.zeros(h * w, h * w, device=device)
     return mask.masked_fill_(~near, float('-inf'))
 
 
-class _ConvBNAct(nn.Sequential):
-    def __init__(self, cin: int, cout: int, stride, act: bool = True) -> None:
-        super().__init__(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout),
-                         nn.GELU() if act else nn.Identity())
+class _ConvBNAct(nn.Module):
+    """3x3 conv (stride 2, no bias) -> BatchNorm -> GELU, with MMOCR's ConvModule names (``conv``, ``bn``)."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, 2, 1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.activate = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activate(self.bn(self.conv(x)))
 
 
-class _Attention(nn.Module):
-    def __init__(self, dim: int, heads: int, qkv_bias: bool, attn_drop: float, proj_drop: float) -> None:
+class _PatchEmbed(nn.Module):
+    """``num_layers`` stride-2 conv layers (``net.ConvModule0`` ...), widths ``embed_dims / 2 ** (left)``."""
+
+    def __init__(self, in_channels: int, embed_dims: int, num_layers: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential()
+        cin = in_channels
+        for i in range(num_layers):
+            cout = embed_dims // 2 ** (num_layers - 1 - i)
+            self.net.add_module(f'ConvModule{i}', _ConvBNAct(cin, cout))
+            cin = cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class _AttnMixer(nn.Module):
+    """Multi-head self-attention over the tokens; ``'Local'`` adds the window mask (the ``mask`` buffer, 1 x 1 x
+    T x T, made for the token grid of ``img_size``; other grids get a mask made on the fly)."""
+
+    def __init__(self, dim: int, heads: int, mixer: str, grid: tuple[int, int], window: tuple[int, int],
+                 qkv_bias: bool, qk_scale: float | None, attn_drop: float, proj_drop: float) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f'SVTREncoder: embed dim {dim} is not divisible by {heads} heads')
-        self.heads = heads
+        self.heads, self.kind, self.grid, self.window = heads, mixer, grid, window
+        self.scale = qk_scale
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.attn_drop, self.proj_drop = attn_drop, nn.Dropout(proj_drop)
+        if mixer == 'Local':
+            self.register_buffer('mask', local_mixing_mask(*grid, window)[None, None])
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         n, t, c = x.shape
         q, k, v = self.qkv(x).reshape(n, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+        mask = None
+        if self.kind == 'Local':
+            mask = self.mask if tuple(grid) == self.grid else local_mixing_mask(*grid, self.window, x.device)
+            mask = mask.to(q.dtype)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale,
                                            dropout_p=self.attn_drop if self.training else 0.0)
         return self.proj_drop(self.proj(y.transpose(1, 2).reshape(n, t, c)))
 
 
-class _MixingBlock(nn.Module):
-    """Post-norm transformer block (SVTR's default): ``x = norm1(x + mix(x)); x = norm2(x + mlp(x))``."""
+class _ConvMixer(nn.Module):
+    """MMOCR's ``'Conv'`` mixer: a grouped (one group per head) conv of the window size over the token grid."""
 
-    def __init__(self, dim: int, heads: int, mixer: str, mlp_ratio: float, qkv_bias: bool, drop: float,
-                 attn_drop: float, drop_path: float) -> None:
+    def __init__(self, dim: int, heads: int, window: tuple[int, int]) -> None:
         super().__init__()
-        self.mixer = mixer
-        self.attn = _Attention(dim, heads, qkv_bias, attn_drop, drop)
+        self.local_mixer = nn.Conv2d(dim, dim, window, 1, (window[0] // 2, window[1] // 2), groups=heads)
+
+    def forward(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        n, t, c = x.shape
+        y = self.local_mixer(x.transpose(1, 2).reshape(n, c, *grid))
+        return y.flatten(2).transpose(1, 2)
+
+
+class _Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int, drop: float) -> None:
+        super().__init__()
+        self.fc1, self.act, self.fc2, self.drop = nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim), \
+            nn.Dropout(drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class _MixingBlock(nn.Module):
+    """A mixing block. ``prenorm=True`` (MMOCR's and PaddleOCR's flag name; SVTR's default): the norm follows the
+    residual sum, ``x = norm1(x + mix(x)); x = norm2(x + mlp(x))``. ``prenorm=False``: the norm comes first,
+    ``x = x + mix(norm1(x)); x = x + mlp(norm2(x))``."""
+
+    def __init__(self, dim: int, heads: int, mixer: str, grid: tuple[int, int], window: tuple[int, int],
+                 mlp_ratio: float, qkv_bias: bool, qk_scale: float | None, drop: float, attn_drop: float,
+                 drop_path: float, prenorm: bool) -> None:
+        super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(drop), nn.Linear(hidden, dim),
-                                 nn.Dropout(drop))
+        if mixer == 'Conv':
+            self.mixer = _ConvMixer(dim, heads, window)
+        else:
+            self.mixer = _AttnMixer(dim, heads, mixer, grid, window, qkv_bias, qk_scale, attn_drop, drop)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.drop_path = drop_path
+        self.mlp = _Mlp(dim, int(dim * mlp_ratio), drop)
+        self.drop_path, self.prenorm = float(drop_path), prenorm
 
     def _dp(self, y: torch.Tensor) -> torch.Tensor:  # stochastic depth: drop the residual branch per sample
         if not self.training or self.drop_path == 0.0:
@@ -73,54 +141,89 @@ class _MixingBlock(nn.Module):
         keep = torch.rand(y.shape[0], 1, 1, device=y.device) >= self.drop_path
         return y * keep / (1.0 - self.drop_path)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        x = self.norm1(x + self._dp(self.attn(x, mask if self.mixer == 'Local' else None)))
-        return self.norm2(x + self._dp(self.mlp(x)))
+    def forward(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        if self.prenorm:
+            x = self.norm1(x + self._dp(self.mixer(x, grid)))
+            return self.norm2(x + self._dp(self.mlp(x)))
+        x = x + self._dp(self.mixer(self.norm1(x), grid))
+        return x + self._dp(self.mlp(self.norm2(x)))
+
+
+class _Merging(nn.Module):
+    """Between stages: halve the token grid's height (``'Conv'``: 3x3 conv, stride (2, 1); ``'Pool'``: the mean of
+    a 3x5 average and max pool, stride (2, 1), then a linear ``proj``) and LayerNorm (``norm``)."""
+
+    def __init__(self, cin: int, cout: int, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == 'Pool':
+            self.avgpool = nn.AvgPool2d((3, 5), (2, 1), (1, 2))
+            self.maxpool = nn.MaxPool2d((3, 5), (2, 1), (1, 2))
+            self.proj = nn.Linear(cin, cout)
+        else:
+            self.conv = nn.Conv2d(cin, cout, 3, (2, 1), 1)
+        self.norm = nn.LayerNorm(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # N x C x h x w -> N x (h/2 * w) x C', h/2
+        if self.kind == 'Pool':
+            x = (self.avgpool(x) + self.maxpool(x)) * 0.5
+            h = x.shape[2]
+            return self.norm(self.proj(x.flatten(2).transpose(1, 2))), h
+        x = self.conv(x)
+        return self.norm(x.flatten(2).transpose(1, 2)), x.shape[2]
 
 
 @MODELS.register_module()
 class SVTREncoder(nn.Module):
-    """SVTR backbone + encoder: word image -> one feature per stride-4 column.
+    """SVTR backbone + encoder: word image -> one feature per stride-4 column (MMOCR's ``SVTREncoder``).
 
-    Args:
-        img_size: (H, W) the positional embedding is made for (SVTR: 32 x 100). Other widths (and heights that are
-            multiples of 4 * 2 ** (stages - 1)) work: the embedding is resized bilinearly.
+    Args (MMOCR's):
+        img_size: (H, W) the positional embedding and the local-mixing masks are made for (SVTR: 32 x 100). Other
+            sizes work too (the embedding is resized bilinearly, the masks are made on the fly); the height must
+            be a multiple of ``2 ** num_layers * 2 ** (stages - 1)`` and the width of ``2 ** num_layers``.
         in_channels: image channels.
-        embed_dims: token width of each stage (SVTR-Tiny: 64, 128, 256).
+        embed_dims: token width of each stage (SVTR-Tiny: 64, 128, 256); any number of stages (MMOCR: 3).
         depth: mixing blocks per stage (Tiny: 3, 6, 3).
         num_heads: attention heads per stage (Tiny: 2, 4, 8).
-        mixer_types: ``'Local'`` or ``'Global'`` for every block, in order (Tiny: 6 x Local then 6 x Global).
-        window_size: local-mixing window (height, width) in tokens (7, 11), or one per stage (MMOCR:
-            ``[[7, 11], [7, 11], [7, 11]]``).
-        merging_types: ``'Conv'`` (3x3 conv, stride (2, 1)) between stages.
-        mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, drop_path_rate: the usual transformer settings (drop path
-            grows linearly from 0 to ``drop_path_rate`` over the blocks).
+        mixer_types: ``'Local'``, ``'Global'`` or ``'Conv'`` for every block, in order (default: the first half
+            local, the rest global; Tiny: 6 x Local then 6 x Global).
+        window_size: local-mixing window (height, width) in tokens, one for all stages (7, 11) or one per stage
+            (MMOCR: ``[[7, 11], [7, 11], [7, 11]]``).
+        merging_types: ``'Conv'`` or ``'Pool'``: the height-halving merge between stages.
+        mlp_ratio, qkv_bias, qk_scale (None: head_dim ** -0.5), drop_rate, attn_drop_rate, drop_path_rate: the usual
+            transformer settings (drop path grows linearly from 0 to ``drop_path_rate`` over the blocks).
+        last_drop: dropout after the combining layer (0.1).
         out_channels: width of the combined column features (192); ``self.out_channels`` is ``[out_channels]``.
-        max_seq_len: None: one feature per stride-4 column (W / 4: 25 for a 100-pixel-wide input). An int
-            (MMOCR's): the columns are average-pooled to exactly that many features (MMOCR's ``AdaptiveAvgPool2d(
-            (1, max_seq_len))``; the same when W / 4 equals it).
-        prenorm: MMOCR's flag; only False (post-norm blocks, SVTR's default) is supported.
+        max_seq_len: None: one feature per token column (W / 4: 25 for a 100-pixel-wide input). An int (MMOCR's
+            configs: 25): the columns are average-pooled to exactly that many features (MMOCR's
+            ``AdaptiveAvgPool2d((1, max_seq_len))``; the same when W / 4 equals it). MMOCR's default is 25.
+        num_layers: stride-2 convolutions in the patch embedding (2 or 3).
+        prenorm: MMOCR's flag: True (its default, SVTR's post-norm blocks ``norm(x + f(x))``) or False (pre-norm
+            blocks ``x + f(norm(x))`` and a final ``layer_norm``; MMOCR's SVTR configs).
 
-    Forward: float N x C x H x W (normalised) -> N x W/4 x ``out_channels`` column features, left to right.
+    Forward: float N x C x H x W (normalised) -> N x T x ``out_channels`` column features, left to right.
 
-    As a recogniser: ``dict(type='EncoderDecoderRecognizer', backbone=dict(type='SVTREncoder', ...),
-    decoder=dict(type='CTCHead', codec=...))`` (see configs/textrecog/svtr/).
+    As MMOCR writes it: ``dict(type='SVTR', preprocessor=dict(type='STN', ...), encoder=dict(type='SVTREncoder',
+    ...), decoder=dict(type='SVTRDecoder', ...))`` (see configs/textrecog/svtr/); it also serves as the backbone
+    of an ``EncoderDecoderRecognizer`` with a ``CTCHead`` or an attention decoder.
     """
 
     def __init__(self, img_size: Sequence[int] = (32, 100), in_channels: int = 3,
                  embed_dims: Sequence[int] = (64, 128, 256), depth: Sequence[int] = (3, 6, 3),
                  num_heads: Sequence[int] = (2, 4, 8), mixer_types: Sequence[str] | None = None,
-                 window_size: Sequence[int] = (7, 11), merging_types: str = 'Conv', mlp_ratio: float = 4.0,
-                 qkv_bias: bool = True, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.1, out_channels: int = 192, max_seq_len: int | None = None,
-                 prenorm: bool = False, init_cfg: dict | None = None) -> None:
+                 window_size: Sequence = (7, 11), merging_types: str = 'Conv', mlp_ratio: float = 4.0,
+                 qkv_bias: bool = True, qk_scale: float | None = None, drop_rate: float = 0.0,
+                 last_drop: float = 0.1, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.1,
+                 out_channels: int = 192, max_seq_len: int | None = None, num_layers: int = 2,
+                 prenorm: bool = True, init_cfg: dict | None = None) -> None:
         super().__init__()
-        if prenorm:
-            raise ValueError('SVTREncoder: prenorm=True (pre-norm mixing blocks) is not supported; use prenorm=False '
-                             "(SVTR's post-norm blocks, MMOCR's default)")
         if max_seq_len is not None and int(max_seq_len) < 1:
             raise ValueError(f'SVTREncoder: max_seq_len must be None or >= 1, got {max_seq_len}')
+        if num_layers not in (2, 3):
+            raise ValueError(f'SVTREncoder: num_layers (patch-embedding convolutions) must be 2 or 3, got '
+                             f'{num_layers!r}')
         self.max_seq_len = None if max_seq_len is None else int(max_seq_len)
+        self.prenorm = bool(prenorm)
         stages = len(embed_dims)
         if not (len(depth) == len(num_heads) == stages):
             raise ValueError(f'SVTREncoder: embed_dims, depth and num_heads need one entry per stage, got '
@@ -128,10 +231,11 @@ class SVTREncoder(nn.Module):
         total = sum(depth)
         mixer_types = list(mixer_types) if mixer_types is not None else ['Local'] * (total // 2) + \
             ['Global'] * (total - total // 2)
-        if len(mixer_types) != total or set(mixer_types) - {'Local', 'Global'}:
-            raise ValueError(f"SVTREncoder: mixer_types needs {total} entries of 'Local'/'Global', got {mixer_types}")
-        if merging_types != 'Conv':
-            raise ValueError(f"SVTREncoder: merging_types must be 'Conv', got {merging_types!r}")
+        if len(mixer_types) != total or set(mixer_types) - {'Local', 'Global', 'Conv'}:
+            raise ValueError(f"SVTREncoder: mixer_types needs {total} entries of 'Local'/'Global'/'Conv', got "
+                             f'{mixer_types}')
+        if merging_types not in ('Conv', 'Pool'):
+            raise ValueError(f"SVTREncoder: merging_types must be 'Conv' or 'Pool', got {merging_types!r}")
         self.img_size = tuple(int(s) for s in img_size)
         if isinstance(window_size[0], (list, tuple)):
             if len(window_size) != stages:
@@ -141,29 +245,36 @@ class SVTREncoder(nn.Module):
         else:
             self.window_sizes = [(int(window_size[0]), int(window_size[1]))] * stages
         self.window_size = self.window_sizes[0]
-        self.patch_embed = nn.Sequential(_ConvBNAct(in_channels, embed_dims[0] // 2, 2),
-                                         _ConvBNAct(embed_dims[0] // 2, embed_dims[0], 2))
-        gh, gw = self.img_size[0] // 4, self.img_size[1] // 4
-        self.pos_embed = nn.Parameter(torch.zeros(1, embed_dims[0], gh, gw))
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.embed_dims = [int(d) for d in embed_dims]
+        self.patch_stride = 2 ** num_layers
+        self.height_stride = self.patch_stride * 2 ** (stages - 1)
+        if self.img_size[0] % self.height_stride or self.img_size[1] % self.patch_stride:
+            raise ValueError(f'SVTREncoder: img_size {self.img_size} must have a height that is a multiple of '
+                             f'{self.height_stride} and a width that is a multiple of {self.patch_stride}')
+        self.patch_embed = _PatchEmbed(in_channels, self.embed_dims[0], num_layers)
+        gh, gw = self.img_size[0] // self.patch_stride, self.img_size[1] // self.patch_stride
+        self.grid = (gh, gw)
+        self.absolute_pos_embed = nn.Parameter(torch.zeros(1, gh * gw, self.embed_dims[0]))
         self.pos_drop = nn.Dropout(drop_rate)
         rates = torch.linspace(0, drop_path_rate, total).tolist()
-        self.stages = nn.ModuleList()
-        self.merges = nn.ModuleList()
         b = 0
         for i in range(stages):
-            self.stages.append(nn.ModuleList(
-                _MixingBlock(embed_dims[i], num_heads[i], mixer_types[b + j], mlp_ratio, qkv_bias, drop_rate,
-                             attn_drop_rate, rates[b + j]) for j in range(depth[i])))
+            grid = (gh // 2 ** i, gw)
+            setattr(self, f'blocks{i + 1}', nn.ModuleList(
+                _MixingBlock(self.embed_dims[i], num_heads[i], mixer_types[b + j], grid, self.window_sizes[i],
+                             mlp_ratio, qkv_bias, qk_scale, drop_rate, attn_drop_rate, rates[b + j], self.prenorm)
+                for j in range(depth[i])))
             b += depth[i]
             if i + 1 < stages:
-                self.merges.append(nn.ModuleDict(dict(
-                    conv=nn.Conv2d(embed_dims[i], embed_dims[i + 1], 3, (2, 1), 1),
-                    norm=nn.LayerNorm(embed_dims[i + 1], eps=1e-6))))
-        self.combine = nn.Sequential(nn.Linear(embed_dims[-1], out_channels, bias=False), nn.Hardswish(),
-                                     nn.Dropout(0.1))
+                setattr(self, f'downsample{i + 1}', _Merging(self.embed_dims[i], self.embed_dims[i + 1],
+                                                             merging_types))
+        self.num_stages = stages
+        self.layer_norm = nn.LayerNorm(self.embed_dims[-1], eps=1e-6)
+        self.last_conv = nn.Conv2d(self.embed_dims[-1], out_channels, 1, bias=False)
+        self.hardwish = nn.Hardswish()
+        self.dropout = nn.Dropout(last_drop)
         self.out_channels = [out_channels]  # a list, like the backbones' (the recogniser sizes its head from [-1])
-        self.height_stride = 4 * 2 ** (stages - 1)
+        nn.init.trunc_normal_(self.absolute_pos_embed, std=0.02)
         self.apply(self._init)
 
     @staticmethod
@@ -175,31 +286,28 @@ class SVTREncoder(nn.Module):
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2] % self.height_stride or x.shape[-1] % 4:
+        if x.shape[-2] % self.height_stride or x.shape[-1] % self.patch_stride:
             raise ValueError(f'SVTREncoder: input height must be a multiple of {self.height_stride} and width a '
-                             f'multiple of 4, got {tuple(x.shape[-2:])}')
+                             f'multiple of {self.patch_stride}, got {tuple(x.shape[-2:])}')
         x = self.patch_embed(x)
-        pos = self.pos_embed
-        if pos.shape[-2:] != x.shape[-2:]:
-            pos = F.interpolate(pos, size=x.shape[-2:], mode='bilinear', align_corners=False)
-        x = self.pos_drop(x + pos)
         n, c, h, w = x.shape
-        tokens = x.flatten(2).transpose(1, 2)  # N x (h*w) x c, row-major
-        for i, blocks in enumerate(self.stages):
-            mask = None
-            if any(blk.mixer == 'Local' for blk in blocks):
-                mask = local_mixing_mask(h, w, self.window_sizes[i], tokens.device).to(tokens.dtype)
-            for blk in blocks:
-                tokens = blk(tokens, mask)
-            if i < len(self.merges):
-                merge = self.merges[i]
-                x = merge['conv'](tokens.transpose(1, 2).reshape(n, -1, h, w))
-                h, w = x.shape[-2:]
-                tokens = merge['norm'](x.flatten(2).transpose(1, 2))
-        if self.max_seq_len is not None and w != self.max_seq_len:  # MMOCR: pool to max_seq_len columns
-            grid = F.adaptive_avg_pool2d(tokens.reshape(n, h, w, -1).permute(0, 3, 1, 2), (1, self.max_seq_len))
-            return self.combine(grid.flatten(2).transpose(1, 2))
-        cols = tokens.reshape(n, h, w, -1).mean(dim=1)  # pool the height away: N x w x C
-        return self.combine(cols)
+        pos = self.absolute_pos_embed
+        if (h, w) != self.grid:
+            pos = pos.transpose(1, 2).reshape(1, c, *self.grid)
+            pos = F.interpolate(pos, size=(h, w), mode='bilinear', align_corners=False).flatten(2).transpose(1, 2)
+        tokens = self.pos_drop(x.flatten(2).transpose(1, 2) + pos)  # N x (h*w) x c, row-major
+        for i in range(self.num_stages):
+            for blk in getattr(self, f'blocks{i + 1}'):
+                tokens = blk(tokens, (h, w))
+            if i + 1 < self.num_stages:
+                tokens, h = getattr(self, f'downsample{i + 1}')(tokens.transpose(1, 2).reshape(n, -1, h, w))
+        if not self.prenorm:
+            tokens = self.layer_norm(tokens)
+        grid = tokens.transpose(1, 2).reshape(n, -1, h, w)
+        pooled = F.adaptive_avg_pool2d(grid, (1, self.max_seq_len or w))  # pool the height away (and to T)
+        out = self.dropout(self.hardwish(self.last_conv(pooled)))
+        return out.flatten(2).transpose(1, 2)  # N x T x out_channels
