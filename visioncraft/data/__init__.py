@@ -1,6 +1,7 @@
 """Datasets, dataset wrappers, samplers, collate functions and the transform protocol."""
 from .base_dataset import BaseDataset
 from . import geometric  # noqa: F401  (registers Resize, RandomCrop, Pad, ...)
+from . import photometric  # noqa: F401  (registers YOLOXHSVRandomAug)
 from .collate import default_collate, pseudo_collate
 from .samplers import AspectRatioBatchSampler, DefaultSampler, InfiniteSampler
 from .seeding import SeededIndex, derive_seed, sample_rng, sample_seed

@@ -56,18 +56,23 @@ class TopdownPoseEstimator(BaseModel):
             ``in_channels`` defaults to the backbone's (neck's) last ``out_channels``.
         train_cfg: passed to ``head.loss``.
         test_cfg: ``flip_test`` (also run the horizontally flipped crops and average, default True),
-            ``flip_mode`` ('heatmap' | 'udp'; the SimCC heads use their own), ``shift_heatmap`` (True),
-            ``output_heatmaps`` (False: with True each sample also gets ``pred_heatmaps`` (K, H, W)).
+            ``flip_mode`` ('heatmap' | 'udp' | 'udp_combined'; the SimCC heads use their own), ``shift_heatmap``
+            (True), ``output_heatmaps`` (False: with True each sample also gets ``pred_heatmaps`` (K, H, W)),
+            ``output_keypoint_indices`` (None: a list of keypoint indices the predictions keep, in that order,
+            e.g. the COCO 17 of a model trained on the 19 COCO + AIC keypoints; heatmaps with K channels too).
         data_preprocessor: default ``PoseDataPreprocessor`` with ImageNet mean / std and ``bgr_to_rgb``.
         metainfo: optional dataset metainfo (``dict(from_file='configs/_base_/datasets/coco.py')`` or an
-            already parsed one) kept as :attr:`dataset_meta`; its ``flip_indices`` serve samples that carry none.
+            already parsed one) kept as :attr:`dataset_meta`: the layout of the model's keypoints, so its
+            ``flip_indices`` replace the samples' in flip test (as MMPose's model metainfo overrides the data's:
+            a 19-keypoint COCO + AIC model validated on 17-keypoint COCO samples flips its 19 channels).
         init_cfg: unused (the backbone's own ``init_cfg`` loads pretrained weights in :meth:`init_weights`).
 
     ``forward(inputs, data_samples, mode)`` with ``inputs`` float (B, 3, H, W) (normalised crops):
 
     * ``'loss'``: the head's losses (``loss_kpt``, ``acc_pose``); samples need the codec's targets.
     * ``'predict'``: the samples with ``pred_instances = InstanceData(keypoints=np.float32 (1, K, 2) in image
-      pixels, keypoint_scores (1, K), keypoints_visible (1, K) (= the scores), bboxes (1, 4) xyxy image pixels,
+      pixels, keypoint_scores (1, K), keypoints_visible (1, K) (the head's, e.g. ``VisPredictHead``'s
+      visibility probabilities, else the scores), bboxes (1, 4) xyxy image pixels,
       bbox_scores (1,))`` (numpy, as MMPose) and with ``output_heatmaps`` ``pred_heatmaps`` float tensor
       (K, H, W). Input pixels map back through the metainfo ``input_size``, ``input_center``, ``input_scale``
       (:func:`input_to_image_coords`); ``bboxes`` / ``bbox_scores`` come from ``gt_instances`` (the person box
@@ -142,8 +147,7 @@ class TopdownPoseEstimator(BaseModel):
         if 'flip_indices' not in meta:
             return
         for s in data_samples:
-            if 'flip_indices' not in s.metainfo:
-                s.set_metainfo(dict(flip_indices=list(meta['flip_indices'])))
+            s.set_metainfo(dict(flip_indices=list(meta['flip_indices'])))
 
     def add_pred_to_datasample(self, preds: Sequence[InstanceData], fields: Sequence | None,
                                data_samples: Sequence) -> list:
@@ -160,21 +164,47 @@ class TopdownPoseEstimator(BaseModel):
                                  "writes input_size, input_center and input_scale)")
         kpts = np.stack([to_numpy(p.keypoints) for p in preds])            # (B, N, K, 2)
         scores = [to_numpy(p.keypoint_scores) for p in preds]
+        visible = [to_numpy(p.keypoints_visible) if 'keypoints_visible' in p else s for p, s in zip(preds, scores)]
         kpts = input_to_image_coords(kpts, np.stack([np.asarray(m['input_size'], np.float32) for m in metas]),
                                      np.stack([np.asarray(m['input_center'], np.float32).reshape(2) for m in metas]),
                                      np.stack([np.asarray(m['input_scale'], np.float32).reshape(2) for m in metas]),
                                      np.array([bool(m.get('input_udp', False)) for m in metas]))
+        num_keypoints = kpts.shape[2]
+        keep = self._output_keypoint_indices(num_keypoints)
+        if keep is not None:
+            kpts = kpts[:, :, keep]
+            scores = [s[:, keep] for s in scores]
+            visible = [v[:, keep] for v in visible]
         for i, (sample, meta) in enumerate(zip(data_samples, metas)):
             bboxes, bbox_scores = self._boxes_of(sample, meta)
             sample.pred_instances = InstanceData(
-                keypoints=kpts[i], keypoint_scores=scores[i], keypoints_visible=scores[i],
+                keypoints=kpts[i], keypoint_scores=scores[i], keypoints_visible=visible[i],
                 bboxes=np.broadcast_to(bboxes, (len(kpts[i]), 4)).copy() if len(bboxes) == 1 else bboxes,
                 bbox_scores=np.broadcast_to(bbox_scores, (len(kpts[i]),)).copy() if len(bbox_scores) == 1
                 else bbox_scores)
             if fields is not None:
                 hm = fields[i]
-                sample.pred_heatmaps = hm.heatmaps if hasattr(hm, 'heatmaps') else hm
+                hm = hm.heatmaps if hasattr(hm, 'heatmaps') else hm
+                if keep is not None and hm.shape[0] == num_keypoints:
+                    hm = hm[keep]
+                sample.pred_heatmaps = hm
         return list(data_samples)
+
+    def _output_keypoint_indices(self, num_keypoints: int) -> list[int] | None:
+        """``test_cfg['output_keypoint_indices']`` checked against the head's ``num_keypoints``, or None."""
+        keep = self.test_cfg.get('output_keypoint_indices')
+        if keep is None:
+            return None
+        try:
+            keep = [int(k) for k in keep]
+        except (TypeError, ValueError):
+            raise ValueError(f'{type(self).__name__}: test_cfg.output_keypoint_indices must be a list of ints, '
+                             f'got {keep!r}') from None
+        bad = [k for k in keep if not 0 <= k < num_keypoints]
+        if bad:
+            raise ValueError(f'{type(self).__name__}: test_cfg.output_keypoint_indices {bad[:5]} out of range: the '
+                             f'head predicts {num_keypoints} keypoints')
+        return keep
 
     @staticmethod
     def _boxes_of(sample, meta: dict) -> tuple[np.ndarray, np.ndarray]:

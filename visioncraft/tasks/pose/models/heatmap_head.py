@@ -132,7 +132,9 @@ class HeatmapHead(nn.Module):
     def loss(self, feats: Sequence[torch.Tensor], data_samples: Sequence, train_cfg: dict | None = None) -> dict:
         """Loss against each sample's ``gt_heatmaps`` (K, H, W) weighted by its
         ``gt_instance_labels.keypoint_weights`` (1, K). Returns ``dict(loss_kpt=scalar, acc_pose=scalar)``
-        (``acc_pose``: PCK@0.05 of the heatmap maxima, see :func:`heatmap_pck_accuracy`)."""
+        (``acc_pose``: PCK@0.05 of the heatmap maxima, see :func:`heatmap_pck_accuracy`; left out with
+        ``train_cfg=dict(compute_acc=False)``, and for UDP combined maps (K*3 channels), which have no one
+        heatmap per keypoint)."""
         pred = self.forward(feats)
         try:
             gt = torch.stack([s.gt_heatmaps for s in data_samples]).to(pred)
@@ -147,7 +149,8 @@ class HeatmapHead(nn.Module):
                              'the network')
         loss = self.loss_module(pred, gt, weights)
         losses = dict(loss) if isinstance(loss, dict) else dict(loss_kpt=loss)
-        losses['acc_pose'] = heatmap_pck_accuracy(pred, gt, weights > 0)
+        if (train_cfg or {}).get('compute_acc', True) and pred.shape[1] == weights.shape[1]:
+            losses['acc_pose'] = heatmap_pck_accuracy(pred, gt, weights > 0)
         return losses
 
     # -- inference -----------------------------------------------------------------------------------------------
