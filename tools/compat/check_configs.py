@@ -8,8 +8,8 @@ instance JSON, COCO person keypoints, MMOCR 1.x ``textdet_*.json`` / ``textrecog
 What the harness changes for the training step, and only there: ``data_root`` of each training dataset (the
 generated data), batch size 2 and no worker processes, one epoch, no validation and no checkpoint file, and the
 scales of ``Resize`` / ``RandomResize`` / ``RandomChoiceResize`` in the training pipeline (to 160 x 128, so an
-R-50 step takes seconds on a CPU). Everything else (model, pipeline steps, sampler, optimizer, hooks, runtime keys)
-is the file's own.
+R-50 step takes seconds on a CPU; a scale already within 160 px, such as a recogniser's 100 x 32, is kept).
+Everything else (model, pipeline steps, sampler, optimizer, hooks, runtime keys) is the file's own.
 
 Usage::
 
@@ -179,17 +179,29 @@ def _leaf_datasets(ds):
                 yield from _leaf_datasets(item)
 
 
+def _within_small(scale) -> bool:
+    """Whether every side in ``scale`` (an int, a (w, h) pair or a list of pairs) is at most SMALL_SCALE's larger
+    side: such a resize is already small (a text recogniser's 100 x 32) and is left as the file has it."""
+    if isinstance(scale, (int, float)):
+        return scale <= max(SMALL_SCALE)
+    if isinstance(scale, (list, tuple)) and scale:
+        return all(_within_small(s) for s in scale)
+    return False
+
+
 def _shrink_resizes(pipeline) -> None:
+    """Shrink the training resizes of ``pipeline`` (in place) to SMALL_SCALE; never enlarge one that is already
+    smaller (enlarging a recogniser's 100 x 32 to 160 x 128 breaks a model built for 32-pixel-high words)."""
     for t in pipeline or []:
         if not isinstance(t, dict):
             continue
         kind = str(t.get('type', '')).split('.')[-1]
-        if kind == 'Resize' and 'scale' in t:
+        if kind == 'Resize' and 'scale' in t and not _within_small(t['scale']):
             t['scale'] = SMALL_SCALE
-        elif kind == 'RandomResize' and 'scale' in t:
+        elif kind == 'RandomResize' and 'scale' in t and not _within_small(t['scale']):
             t['scale'] = [SMALL_SCALE, (SMALL_SCALE[0] * 5 // 4, SMALL_SCALE[1] * 5 // 4)] \
                 if isinstance(t['scale'][0], (list, tuple)) else SMALL_SCALE
-        elif kind == 'RandomChoiceResize' and 'scales' in t:
+        elif kind == 'RandomChoiceResize' and 'scales' in t and not _within_small(t['scales']):
             t['scales'] = [SMALL_SCALE]
         for key in ('transforms', 'pipeline'):
             if isinstance(t.get(key), list):

@@ -1,13 +1,13 @@
 """Text-recognition models: CRNN (MiniVGG backbone, BiLSTM encoder, CTC head) and SVTR (SVTREncoder, CTC head)
 on the shared recogniser."""
-from .backbones import MiniVGG, RecMobileNetV3
+from .backbones import MiniVGG, OCRBasicBlock, RecMobileNetV3, ResNet31OCR
 from .ctc_head import CTCHead, CTCLoss
 from .encoders import BiLSTMEncoder, feature_map_to_sequence
 from .recognizer import CRNN, EncoderDecoderRecognizer, TextRecogDataPreprocessor
 from .svtr import SVTREncoder
 
-__all__ = ['BiLSTMEncoder', 'CRNN', 'CTCHead', 'CTCLoss', 'EncoderDecoderRecognizer', 'MiniVGG', 'RecMobileNetV3',
-           'SVTREncoder', 'TextRecogDataPreprocessor', 'feature_map_to_sequence']
+__all__ = ['BiLSTMEncoder', 'CRNN', 'CTCHead', 'CTCLoss', 'EncoderDecoderRecognizer', 'MiniVGG', 'OCRBasicBlock',
+           'RecMobileNetV3', 'ResNet31OCR', 'SVTREncoder', 'TextRecogDataPreprocessor', 'feature_map_to_sequence']
 from .ce_loss import CEModuleLoss  # noqa: E402
 from .nrtr_decoder import NRTRDecoder  # noqa: E402
 from .nrtr import NRTR, NRTREncoder, NRTRModalityTransform  # noqa: E402

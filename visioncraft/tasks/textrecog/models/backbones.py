@@ -1,4 +1,5 @@
-"""Text-recognition backbones: MiniVGG (CRNN's VGG-style conv stack, MMOCR's ``MiniVGG``)."""
+"""Text-recognition backbones: MiniVGG (CRNN's VGG-style conv stack, MMOCR's ``MiniVGG``), ResNet31OCR (the
+ResNet-31 of SAR / NRTR, MMOCR's ``ResNet31OCR``) and PaddleOCR's recognition MobileNetV3."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -10,7 +11,7 @@ from torch import nn
 from visioncraft.models.backbones.base import BackboneBase
 from visioncraft.registry import MODELS
 
-__all__ = ['MiniVGG', 'RecMobileNetV3']
+__all__ = ['MiniVGG', 'OCRBasicBlock', 'RecMobileNetV3', 'ResNet31OCR']
 
 
 @MODELS.register_module()
@@ -81,6 +82,152 @@ class MiniVGG(BackboneBase):
                              f'{tuple(x.shape)} (grey images need input_channels=1 and LoadImageFromFile '
                              "color_type='grayscale')")
         return self.cnn(x)
+
+
+class OCRBasicBlock(nn.Module):
+    """A residual block of two 3x3 convs (no bias, stride 1), each followed by BatchNorm, ReLU after the first and
+    after the sum; ``downsample`` (a 1x1 conv without bias + BatchNorm, as ``downsample.0`` / ``downsample.1``)
+    matches the shortcut's channels when ``in_channels != out_channels``. MMOCR's ``BasicBlock`` names
+    (``conv1``, ``bn1``, ``conv2``, ``bn2``, ``downsample``). N x in x H x W -> N x out x H x W."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if in_channels != out_channels:
+            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, 1, bias=False),
+                                            nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + shortcut)
+
+
+def _pair(v, what: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    if isinstance(v, Sequence) and len(v) == 2 and all(isinstance(i, int) for i in v):
+        return (int(v[0]), int(v[1]))
+    raise ValueError(f'ResNet31OCR: stage4_pool_cfg.{what} must be an int or a (height, width) pair, got {v!r}')
+
+
+@MODELS.register_module()
+class ResNet31OCR(BackboneBase):
+    """The 31-layer ResNet of SAR (Li et al., "Show, Attend and Read", AAAI 2019) as MMOCR's ``ResNet31OCR`` lays it
+    out (NRTR's R31 configs use it), with MMOCR's parameter names so its checkpoints load unchanged.
+
+    Layout: ``conv1_1`` (3x3, ``channels[0]``) and ``conv1_2`` (3x3, ``channels[1]``), each with BatchNorm + ReLU;
+    then four stages i = 2..5, each ``pool{i}`` (max-pool, ``ceil_mode``) -> ``block{i}`` (``layers[i-2]``
+    :class:`OCRBasicBlock` s) -> ``conv{i}`` (3x3) -> ``bn{i}`` -> ReLU, with ``channels[i]`` outputs. The pools:
+    stages 2 and 3 halve height and width; stage 4 uses ``stage4_pool_cfg`` (default kernel / stride (2, 1): the
+    height only); stage 5 halves both when ``last_stage_pool`` and has no pool otherwise. The non-block convs have a
+    bias, the block convs none.
+
+    Args (MMOCR's names and defaults):
+        base_channels: image channels (3).
+        layers: blocks per stage (``[1, 2, 5, 3]``).
+        channels: output channels of conv1_1, conv1_2 and stages 2-5 (at least six values; MMOCR's default lists a
+            seventh, unused).
+        out_indices: None (return the last stage only) or indices into the four stage outputs (a tuple returned).
+        stage4_pool_cfg: ``dict(kernel_size=..., stride=...)`` of stage 4's pool (ints or (h, w) pairs).
+        last_stage_pool: add stage 5's 2x2 pool.
+
+    Forward: float N x C x H x W -> N x channels[5] x H/hs x W/ws (ceil at each pool), hs = 4 * s4h * (2 if
+    last_stage_pool), ws = 4 * s4w * (2 if last_stage_pool): 32 x 160 gives 2 x 20 with NRTR's
+    ``last_stage_pool=True`` and 4 x 40 without. ``out_channels`` / ``strides`` (horizontal, input pixels per
+    column) list the returned maps.
+    """
+
+    def __init__(self, base_channels: int = 3, layers: Sequence[int] = (1, 2, 5, 3),
+                 channels: Sequence[int] = (64, 128, 256, 256, 512, 512, 512), out_indices: Sequence[int] | None = None,
+                 stage4_pool_cfg: dict | None = None, last_stage_pool: bool = False,
+                 init_cfg: dict | list | None = None) -> None:
+        super().__init__()
+        if not isinstance(base_channels, int) or base_channels < 1:
+            raise ValueError(f'ResNet31OCR: base_channels must be a positive int, got {base_channels!r}')
+        layers, channels = [int(v) for v in layers], [int(v) for v in channels]
+        if len(layers) != 4 or min(layers) < 1:
+            raise ValueError(f'ResNet31OCR: layers needs 4 positive block counts, got {layers}')
+        if len(channels) < 6 or min(channels) < 1:
+            raise ValueError(f'ResNet31OCR: channels needs at least 6 positive channel counts, got {channels}')
+        if out_indices is not None:
+            out_indices = [int(i) for i in out_indices]
+            if not out_indices or any(not -4 <= i < 4 for i in out_indices):
+                raise ValueError(f'ResNet31OCR: out_indices must index the 4 stages (0-3), got {out_indices}')
+        pool_cfg = dict(kernel_size=(2, 1), stride=(2, 1)) if stage4_pool_cfg is None else dict(stage4_pool_cfg)
+        unknown = set(pool_cfg) - {'kernel_size', 'stride'}
+        if unknown or 'kernel_size' not in pool_cfg:
+            raise ValueError(f'ResNet31OCR: stage4_pool_cfg takes kernel_size and stride, got {stage4_pool_cfg!r}')
+        kernel4 = _pair(pool_cfg['kernel_size'], 'kernel_size')
+        stride4 = _pair(pool_cfg.get('stride', kernel4), 'stride')
+        self.out_indices, self.last_stage_pool = out_indices, bool(last_stage_pool)
+        self.init_cfg = init_cfg
+
+        self.conv1_1 = nn.Conv2d(base_channels, channels[0], 3, 1, 1)
+        self.bn1_1 = nn.BatchNorm2d(channels[0])
+        self.relu1_1 = nn.ReLU(inplace=True)
+        self.conv1_2 = nn.Conv2d(channels[0], channels[1], 3, 1, 1)
+        self.bn1_2 = nn.BatchNorm2d(channels[1])
+        self.relu1_2 = nn.ReLU(inplace=True)
+        pools = {2: nn.MaxPool2d(2, 2, 0, ceil_mode=True), 3: nn.MaxPool2d(2, 2, 0, ceil_mode=True),
+                 4: nn.MaxPool2d(kernel4, stride4, 0, ceil_mode=True),
+                 5: nn.MaxPool2d(2, 2, 0, ceil_mode=True) if self.last_stage_pool else None}
+        stage_strides = {2: 2, 3: 2, 4: stride4[1], 5: 2 if self.last_stage_pool else 1}
+        stage_channels, stage_stride, stride, cin = [], [], 1, channels[1]
+        for i in range(2, 6):
+            cout = channels[i]
+            setattr(self, f'pool{i}', pools[i])
+            blocks = []
+            for _ in range(layers[i - 2]):
+                blocks.append(OCRBasicBlock(cin, cout))
+                cin = cout
+            setattr(self, f'block{i}', nn.Sequential(*blocks))
+            setattr(self, f'conv{i}', nn.Conv2d(cout, cout, 3, 1, 1))
+            setattr(self, f'bn{i}', nn.BatchNorm2d(cout))
+            setattr(self, f'relu{i}', nn.ReLU(inplace=True))
+            stride *= stage_strides[i]
+            stage_channels.append(cout)
+            stage_stride.append(stride)
+        picked = out_indices if out_indices is not None else [3]
+        self.out_channels = [stage_channels[i] for i in picked]
+        self.strides = [stage_stride[i] for i in picked]
+        self.input_channels = base_channels
+
+    def init_weights(self) -> None:
+        """MMOCR's default init: Kaiming-normal convs (fan_out, ReLU; zero bias), BatchNorm weights uniform in
+        [0, 1) and zero bias."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.uniform_(m.weight, 0.0, 1.0)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        if x.dim() != 4 or x.shape[1] != self.input_channels:
+            raise ValueError(f'ResNet31OCR: expected N x {self.input_channels} x H x W images '
+                             f'(base_channels={self.input_channels}), got shape {tuple(x.shape)}')
+        x = self.relu1_1(self.bn1_1(self.conv1_1(x)))
+        x = self.relu1_2(self.bn1_2(self.conv1_2(x)))
+        outs = []
+        for i in range(2, 6):
+            pool = getattr(self, f'pool{i}')
+            if pool is not None:
+                x = pool(x)
+            x = getattr(self, f'block{i}')(x)
+            x = getattr(self, f'relu{i}')(getattr(self, f'bn{i}')(getattr(self, f'conv{i}')(x)))
+            outs.append(x)
+        if self.out_indices is None:
+            return x
+        return tuple(outs[i] for i in self.out_indices)
 
 
 # torchvision's MobileNetV3 feature indices (block = index - 1) where PaddleOCR's recognition variant sets the stride:

@@ -75,7 +75,7 @@ class TFEncoderLayer(nn.Module):
 class NRTREncoder(nn.Module):
     """MMOCR's NRTR encoder: pre-norm transformer layers (:class:`TFEncoderLayer`, in ``layer_stack``) over the
     features, then a LayerNorm; the right padding of narrower images (``valid_fracs``) is kept out of the
-    attention.
+    attention (of an H x W map, MMOCR's way: the first ``ceil(valid_frac * H * W)`` row-major positions).
 
     Args (MMOCR's names): n_layers, n_head, d_k, d_v, d_model, d_inner, dropout; and ours: in_channels (filled by
     the recogniser; projected to ``d_model`` when different), qkv_bias / act_cfg (MMOCR: no attention biases,
@@ -105,6 +105,12 @@ class NRTREncoder(nn.Module):
         self.in_channels, self.out_channels = in_channels, d_model
 
     def forward(self, feat: torch.Tensor, valid_fracs=None) -> torch.Tensor:
+        if feat.dim() == 4:
+            # MMOCR's order, which its checkpoints were trained with (and which the decoder's memory mask uses):
+            # the map flattened row by row, then the first ceil(valid_frac * H * W) positions kept. For a one-row
+            # map (NRTRModalityTransform) these are the unpadded columns; for ResNet31OCR's 2- or 4-row maps the
+            # top rows are kept first.
+            feat = feat.flatten(2).transpose(1, 2)
         x, keep = attention_memory(feat, valid_fracs, 'NRTREncoder')
         x = self.in_proj(x)
         if self.position_table is not None:
