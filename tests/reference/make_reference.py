@@ -53,6 +53,11 @@ _ONE_STAGE_TEST = {'model.test_cfg.score_thr': 0.0, 'model.test_cfg.nms_pre': 50
 CASES = {
     'faster-rcnn_r50_fpn_1x_coco': ('mmdet', 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', _DET_TEST, False),
     'mask-rcnn_r50_fpn_1x_coco': ('mmdet', 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', _DET_TEST, False),
+    # C4: the shared ResNet stage 4 on every RoI; 40 proposals keep its cost (and the test's) small; an ImageNet std
+    # (the caffe config has 1) keeps the stand-in RPN's deltas small enough to leave proposals inside the image
+    'faster-rcnn_r50-caffe-c4_1x_coco': ('mmdet', 'faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py',
+                                         {**_DET_TEST, 'model.test_cfg.rpn.max_per_img': 40,
+                                          'model.data_preprocessor.std': [58.395, 57.12, 57.375]}, False),
     'retinanet_r50_fpn_1x_coco': ('mmdet', 'retinanet/retinanet_r50_fpn_1x_coco.py', _ONE_STAGE_TEST, True),
     'fcos_r50-caffe_fpn_gn-head_1x_coco': ('mmdet', 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py', _ONE_STAGE_TEST,
                                            True),

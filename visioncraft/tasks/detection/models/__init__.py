@@ -7,7 +7,8 @@ from .fcos_head import FCOSHead, Scale
 from .retina_head import RetinaHead
 from .roi_heads import FCNMaskHead, Shared2FCBBoxHead, SingleRoIExtractor, StandardRoIHead
 from .rpn_head import RPNHead
-from .samplers import RandomSampler, SamplingResult
+from .shared_heads import BBoxHead, ResLayer
+from .samplers import OHEMSampler, RandomSampler, SamplingResult
 from .assigners import AssignResult, MaxIoUAssigner
 from .bbox_coder import DeltaXYWHBBoxCoder
 from .box_ops import box_iof, nms_and_rescale
@@ -21,7 +22,7 @@ __all__ = ['DetDataPreprocessor', 'BaseDetector', 'SingleStageDetector', 'Retina
            'FCOSHead', 'Scale', 'RPNHead', 'SingleRoIExtractor', 'Shared2FCBBoxHead', 'FCNMaskHead',
            'StandardRoIHead', 'TwoStageDetector', 'FasterRCNN', 'MaskRCNN', 'AnchorGenerator', 'AssignResult',
            'DeltaXYWHBBoxCoder', 'MaxIoUAssigner', 'MlvlPointGenerator', 'TorchvisionAnchorGenerator',
-           'TorchvisionPointGenerator', 'box_iof', 'nms_and_rescale', 'RandomSampler',
+           'TorchvisionPointGenerator', 'box_iof', 'nms_and_rescale', 'RandomSampler', 'OHEMSampler',
            'SamplingResult', 'retinanet_from_torchvision']
 
 
@@ -32,3 +33,4 @@ def __getattr__(name: str):
         return retinanet_from_torchvision
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 __all__ += ['DetTTAModel', 'BatchFixedSizePad']
+__all__ += ['BBoxHead', 'ResLayer']

@@ -9,7 +9,7 @@ from torchvision.ops import batched_nms
 
 from visioncraft.structures import InstanceData
 
-__all__ = ['clip_boxes', 'box_iof', 'nms_and_rescale']
+__all__ = ['clip_boxes', 'box_iof', 'nms_and_rescale', 'anchors_inside']
 
 
 def clip_boxes(boxes: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
@@ -18,6 +18,17 @@ def clip_boxes(boxes: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     x = boxes[..., 0::2].clamp(min=0, max=w)
     y = boxes[..., 1::2].clamp(min=0, max=h)
     return torch.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], dim=-1)
+
+
+def anchors_inside(anchors: torch.Tensor, shape: Sequence[int], allowed_border: float) -> torch.Tensor:
+    """bool K: the xyxy ``anchors`` (K x 4) that lie within ``allowed_border`` pixels outside an image of
+    ``shape`` (h, w): ``x1, y1 >= -allowed_border`` and ``x2 < w + allowed_border``, ``y2 < h + allowed_border``
+    (MMDetection's ``anchor_inside_flags``). A negative ``allowed_border`` keeps every anchor."""
+    if allowed_border < 0:
+        return torch.ones(anchors.shape[0], dtype=torch.bool, device=anchors.device)
+    h, w, b = float(shape[0]), float(shape[1]), float(allowed_border)
+    return ((anchors[:, 0] >= -b) & (anchors[:, 1] >= -b) & (anchors[:, 2] < w + b)
+            & (anchors[:, 3] < h + b))
 
 
 def box_iof(boxes: torch.Tensor, regions: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

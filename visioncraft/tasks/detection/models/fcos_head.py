@@ -21,7 +21,7 @@ from visioncraft.structures import InstanceData
 
 from .box_ops import clip_boxes, nms_and_rescale
 
-__all__ = ['FCOSHead', 'Scale']
+__all__ = ['FCOSHead', 'MMDetFCOSHead', 'Scale']
 
 INF = 1e8
 _STRIDES = (8, 16, 32, 64, 128)
@@ -368,3 +368,19 @@ class FCOSHead(nn.Module):
                                            max_per_img, meta if rescale else None,
                                            min_bbox_size=float(cfg.get('min_bbox_size', -1))))
         return results
+
+
+@MODELS.register_module(name='mmdet.FCOSHead')
+class MMDetFCOSHead(FCOSHead):
+    """``type='FCOSHead'`` under ``default_scope='mmdet'`` (an MMDetection 3.x config file): :class:`FCOSHead` with
+    MMDetection's defaults, which are the FCOS paper's original head rather than the improved recipe: no centre
+    sampling, distances in pixels (``norm_on_bbox=False``), centerness on the classification tower, ``IoULoss``,
+    strides ``(4, 8, 16, 32, 64)``. A file that leaves these keys out (``faster-rcnn_r50_fpn_fcos-rpn``, the FCOS
+    base) then means what it means in MMDetection; every given key is used as it is."""
+
+    def __init__(self, num_classes: int, strides: Sequence[int] = (4, 8, 16, 32, 64), center_sampling: bool = False,
+                 norm_on_bbox: bool = False, centerness_on_reg: bool = False, loss_bbox: dict | None = None,
+                 **kwargs) -> None:
+        super().__init__(num_classes, strides=strides, center_sampling=center_sampling, norm_on_bbox=norm_on_bbox,
+                         centerness_on_reg=centerness_on_reg,
+                         loss_bbox=loss_bbox or dict(type='IoULoss', loss_weight=1.0), **kwargs)

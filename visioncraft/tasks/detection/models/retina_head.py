@@ -15,14 +15,16 @@ from visioncraft.registry import MODELS, TASK_UTILS
 from visioncraft.structures import InstanceData
 
 from .assigners import AssignResult
-from .box_ops import clip_boxes, nms_and_rescale
+from .box_ops import anchors_inside, clip_boxes, nms_and_rescale
+from .rpn_head import image_shapes
 
 __all__ = ['RetinaHead']
 
 _DEFAULT_ANCHORS = dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3, ratios=[0.5, 1.0, 2.0],
                         strides=[8, 16, 32, 64, 128])
 _DEFAULT_TEST = dict(score_thr=0.05, nms_pre=1000, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
-_DEFAULT_TRAIN = dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0.0))
+_DEFAULT_TRAIN = dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0.0),
+                      allowed_border=-1)
 
 
 def _flatten_levels(maps: Sequence[torch.Tensor], last: int) -> torch.Tensor:
@@ -52,8 +54,12 @@ class RetinaHead(nn.Module):
         anchor_generator, bbox_coder: TASK_UTILS configs (AnchorGenerator, DeltaXYWHBBoxCoder).
         loss_cls, loss_bbox: MODELS configs (FocalLoss, L1Loss / SmoothL1Loss); both are normalised by the
             number of positive anchors in the batch (at least 1).
+        reg_decoded_bbox: apply ``loss_bbox`` to the decoded boxes and the gt boxes (xyxy pixels) instead of
+            deltas (for the IoU-family losses, e.g. ``GIoULoss``).
         train_cfg: ``dict(assigner=dict(type='MaxIoUAssigner', ...))``; a sample's ``ignored_instances.bboxes``
             (crowd boxes) reach the assigner as ``gt_bboxes_ignore`` (used when ``ignore_iof_thr > 0``).
+            ``allowed_border`` >= 0: anchors further than that outside the image (``img_shape``) are not
+            assigned and get no loss; -1 (default): all anchors.
         test_cfg: ``score_thr`` (keep scores above it), ``nms_pre`` (top-k per level before NMS),
             ``nms=dict(iou_threshold=...)`` (class-wise), ``max_per_img``. Default 0.05 / 1000 / 0.5 / 100
             ``min_bbox_size``: when >= 0, drop boxes not wider and taller than it (MMDetection's configs: 0,
@@ -70,16 +76,21 @@ class RetinaHead(nn.Module):
     def __init__(self, num_classes: int, in_channels: int | None = None, feat_channels: int = 256,
                  stacked_convs: int = 4, prior_prob: float = 0.01, anchor_generator: dict | None = None,
                  bbox_coder: dict | None = None, loss_cls: dict | None = None, loss_bbox: dict | None = None,
-                 train_cfg: dict | None = None, test_cfg: dict | None = None, init_cfg: dict | None = None) -> None:
+                 train_cfg: dict | None = None, test_cfg: dict | None = None, init_cfg: dict | None = None,
+                 reg_decoded_bbox: bool = False) -> None:
         super().__init__()
         if in_channels is None:
             raise ValueError('RetinaHead needs in_channels (the detector fills it from the neck)')
         self.num_classes = int(num_classes)
+        self.reg_decoded_bbox = bool(reg_decoded_bbox)
         self.anchor_generator = TASK_UTILS.build(anchor_generator or _DEFAULT_ANCHORS, key_path='anchor_generator')
         self.bbox_coder = TASK_UTILS.build(bbox_coder or dict(type='DeltaXYWHBBoxCoder'), key_path='bbox_coder')
         self.loss_cls = MODELS.build(loss_cls or dict(type='FocalLoss', gamma=2.0, alpha=0.25), key_path='loss_cls')
         self.loss_bbox = MODELS.build(loss_bbox or dict(type='L1Loss'), key_path='loss_bbox')
         self.train_cfg = dict(_DEFAULT_TRAIN, **(train_cfg or {}))
+        if not isinstance(self.train_cfg['allowed_border'], (int, float)):
+            raise ValueError(f"train_cfg.allowed_border must be a number (pixels; -1: all anchors), got "
+                             f"{self.train_cfg['allowed_border']!r}")
         self.test_cfg = dict(_DEFAULT_TEST, **(test_cfg or {}))
         self.assigner = TASK_UTILS.build(self.train_cfg['assigner'], key_path='train_cfg.assigner')
         a = self.anchor_generator.num_base_anchors
@@ -127,23 +138,38 @@ class RetinaHead(nn.Module):
         anchors = torch.cat(self._anchors(cls_scores))
         cls_flat = _flatten_levels(cls_scores, self.num_classes)
         reg_flat = _flatten_levels(bbox_preds, 4)
+        border = float(self.train_cfg['allowed_border'])
+        if border >= 0:  # no img_shape in the metainfo: the padded input's size
+            stride = self.anchor_generator.strides[0]
+            shapes = image_shapes(data_samples, [v * stride for v in cls_scores[0].shape[-2:]])
         labels, valid, pos_deltas, pos_preds = [], [], [], []
         for i, sample in enumerate(data_samples):
             gt = sample.gt_instances
             gt_boxes = gt.bboxes.to(anchors)
             gt_labels = gt.labels.to(anchors.device).long()
+            # anchors too far outside the image are not assigned: ignored, no loss
+            kept = None if border < 0 else torch.nonzero(anchors_inside(anchors, shapes[i], border)).flatten()
+            candidates = anchors if kept is None else anchors[kept]
             ignored = _ignored_boxes(sample)
             if ignored is None:  # keeps assigners without a gt_bboxes_ignore argument working
-                result: AssignResult = self.assigner.assign(anchors, gt_boxes)
+                result: AssignResult = self.assigner.assign(candidates, gt_boxes)
             else:
-                result = self.assigner.assign(anchors, gt_boxes, gt_bboxes_ignore=ignored.to(anchors))
-            pos = result.pos_mask
+                result = self.assigner.assign(candidates, gt_boxes, gt_bboxes_ignore=ignored.to(anchors))
+            gt_inds = result.gt_inds
+            if kept is not None:
+                gt_inds = gt_inds.new_full((anchors.shape[0],), AssignResult.IGNORE).index_copy(0, kept, gt_inds)
+            pos = gt_inds >= 0
             target = torch.full((anchors.shape[0],), self.num_classes, dtype=torch.long, device=anchors.device)
-            target[pos] = gt_labels[result.gt_inds[pos]]
+            target[pos] = gt_labels[gt_inds[pos]]
             labels.append(target)
-            valid.append(result.gt_inds != AssignResult.IGNORE)
-            pos_deltas.append(self.bbox_coder.encode(anchors[pos], gt_boxes[result.gt_inds[pos]]))
-            pos_preds.append(reg_flat[i][pos])
+            valid.append(gt_inds != AssignResult.IGNORE)
+            pred = reg_flat[i][pos]
+            if self.reg_decoded_bbox:
+                pred = self.bbox_coder.decode(anchors[pos], pred)
+                pos_deltas.append(gt_boxes[gt_inds[pos]])
+            else:
+                pos_deltas.append(self.bbox_coder.encode(anchors[pos], gt_boxes[gt_inds[pos]]))
+            pos_preds.append(pred)
         labels_t, valid_t = torch.stack(labels), torch.stack(valid)
         num_pos = max(float((labels_t < self.num_classes).sum()), 1.0)
         loss_cls = self.loss_cls(cls_flat[valid_t], labels_t[valid_t], avg_factor=num_pos)

@@ -125,29 +125,36 @@ class Shared2FCBBoxHead(nn.Module):
         loss_cls: softmax classification loss (``CrossEntropyLoss``), averaged over the sampled RoIs.
         loss_bbox: regression loss on the positives' deltas of their gt class (``L1Loss``), divided by the
             number of sampled RoIs (as both MMDetection and torchvision).
+        reg_decoded_bbox: apply ``loss_bbox`` to boxes instead of deltas: the positives' predicted deltas are
+            decoded against their RoIs (no clipping) and compared with the gt boxes (xyxy pixels), as the
+            IoU-family losses need (``IoULoss``, ``GIoULoss``, ``DIoULoss``, ``CIoULoss``, ``BoundedIoULoss``).
         init_cfg: accepted for config compatibility; the init is MMDetection's: xavier-uniform shared FCs,
             normal(0.01) classifier, normal(0.001) regressor, zero biases.
 
     Forward: R x C x S x S -> (cls_score R x (num_classes + 1), bbox_pred R x (num_classes * 4)).
     """
 
+    #: hidden FC layers before the classifier and regressor (``BBoxHead``, the C4 head, has none)
+    num_shared_fcs = 2
+
     def __init__(self, num_classes: int = 80, in_channels: int = 256, roi_feat_size: int = 7,
                  fc_out_channels: int = 1024, bbox_coder: dict | None = None, reg_class_agnostic: bool = False,
-                 loss_cls: dict | None = None, loss_bbox: dict | None = None, init_cfg: dict | None = None) -> None:
+                 loss_cls: dict | None = None, loss_bbox: dict | None = None, init_cfg: dict | None = None,
+                 reg_decoded_bbox: bool = False) -> None:
         super().__init__()
         self.num_classes = int(num_classes)
         self.reg_class_agnostic = bool(reg_class_agnostic)
+        self.reg_decoded_bbox = bool(reg_decoded_bbox)
         self.bbox_coder = TASK_UTILS.build(bbox_coder or dict(type='DeltaXYWHBBoxCoder',
                                                               target_stds=[0.1, 0.1, 0.2, 0.2]),
                                            key_path='roi_head.bbox_head.bbox_coder')
         self.loss_cls = MODELS.build(loss_cls or dict(type='CrossEntropyLoss', use_sigmoid=False),
                                      key_path='roi_head.bbox_head.loss_cls')
         self.loss_bbox = MODELS.build(loss_bbox or dict(type='L1Loss'), key_path='roi_head.bbox_head.loss_bbox')
-        in_features = int(in_channels) * int(roi_feat_size) ** 2
-        self.shared_fcs = nn.ModuleList([nn.Linear(in_features, fc_out_channels),
-                                         nn.Linear(fc_out_channels, fc_out_channels)])
-        self.fc_cls = nn.Linear(fc_out_channels, self.num_classes + 1)
-        self.fc_reg = nn.Linear(fc_out_channels, 4 if self.reg_class_agnostic else 4 * self.num_classes)
+        widths = [int(in_channels) * int(roi_feat_size) ** 2] + [int(fc_out_channels)] * self.num_shared_fcs
+        self.shared_fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.fc_cls = nn.Linear(widths[-1], self.num_classes + 1)
+        self.fc_reg = nn.Linear(widths[-1], 4 if self.reg_class_agnostic else 4 * self.num_classes)
         self.relu = nn.ReLU(inplace=True)
         for fc in self.shared_fcs:
             nn.init.xavier_uniform_(fc.weight)
@@ -169,14 +176,27 @@ class Shared2FCBBoxHead(nn.Module):
             return bbox_pred
         return bbox_pred.view(bbox_pred.shape[0], -1, 4)[torch.arange(len(labels), device=labels.device), labels]
 
+    def regression_targets(self, pos_priors: torch.Tensor, pos_gt_bboxes: torch.Tensor) -> torch.Tensor:
+        """What ``loss_bbox`` compares the positives' predictions with: P x 4 encoded deltas of ``pos_gt_bboxes``
+        relative to ``pos_priors`` (both P x 4 xyxy), or, with ``reg_decoded_bbox``, the gt boxes themselves."""
+        return pos_gt_bboxes if self.reg_decoded_bbox else self.bbox_coder.encode(pos_priors, pos_gt_bboxes)
+
     def loss(self, cls_score: torch.Tensor, bbox_pred: torch.Tensor, labels: torch.Tensor,
-             pos_targets: torch.Tensor) -> dict[str, torch.Tensor]:
+             pos_targets: torch.Tensor, pos_priors: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``labels`` int64 R (``num_classes`` = background), positives first per image or anywhere;
-        ``pos_targets`` P x 4 encoded deltas of the positives in the order they appear in ``labels``."""
+        ``pos_targets`` P x 4 (:meth:`regression_targets`) of the positives in the order they appear in
+        ``labels``; ``pos_priors`` their P x 4 RoIs (xyxy), needed with ``reg_decoded_bbox``."""
         r = max(cls_score.shape[0], 1)
         pos = torch.nonzero(labels < self.num_classes).flatten()
         loss_cls = self.loss_cls(cls_score, labels, avg_factor=r)
-        loss_bbox = self.loss_bbox(self._class_deltas(bbox_pred[pos], labels[pos]), pos_targets, avg_factor=r)
+        pos_pred = self._class_deltas(bbox_pred[pos], labels[pos])
+        if self.reg_decoded_bbox:
+            if pos_priors is None or pos_priors.shape != pos_pred.shape:
+                raise ValueError('Shared2FCBBoxHead(reg_decoded_bbox=True).loss needs pos_priors: the P x 4 RoIs '
+                                 f'of the {len(pos)} positives, got '
+                                 f'{None if pos_priors is None else tuple(pos_priors.shape)}')
+            pos_pred = self.bbox_coder.decode(pos_priors, pos_pred)
+        loss_bbox = self.loss_bbox(pos_pred, pos_targets, avg_factor=r)
         acc = (cls_score.argmax(dim=1) == labels).float().mean() * 100 if labels.numel() else cls_score.sum() * 0
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, acc=acc.detach())
 
@@ -403,26 +423,33 @@ class StandardRoIHead(nn.Module):
     Args:
         bbox_roi_extractor, bbox_head: MODELS configs (SingleRoIExtractor 7 x 7, Shared2FCBBoxHead).
         mask_roi_extractor, mask_head: optional (SingleRoIExtractor 14 x 14, FCNMaskHead); with
-            ``share_roi_extractor`` the box extractor serves the masks too.
+            ``share_roi_extractor``, or a mask head without ``mask_roi_extractor`` (MMDetection's C4 configs),
+            the box extractor serves the masks too, and in training the mask head reads the positives' box
+            RoI features.
+        shared_head: optional MODELS config (``ResLayer``, the C4 detectors' ResNet ``layer4``) run on the
+            pooled RoI features before the box head and the mask head.
         train_cfg: ``assigner`` (MaxIoUAssigner 0.5 / 0.5, no low-quality matches), ``sampler``
-            (RandomSampler 512 / 0.25 with the gt boxes added as proposals).
+            (RandomSampler 512 / 0.25 with the gt boxes added as proposals; ``OHEMSampler`` keeps the RoIs with
+            the highest classification loss instead of a random draw).
         test_cfg: ``score_thr`` (0.05), ``nms=dict(type='nms', iou_threshold=0.5)``, ``max_per_img`` (100),
             optional ``min_bbox_size`` (torchvision drops boxes under 0.01 px), ``mask_thr_binary`` (0.5),
             ``mask_paste``: how a mask is pasted into the image, ``'grid_sample'`` (MMDetection's, the default:
             :func:`paste_masks_grid_sample`) or ``'torchvision'`` (:func:`paste_masks`).
+
+    The mask targets have the mask head's output size (``train_cfg.rcnn.mask_size`` is accepted, not needed).
     """
 
     def __init__(self, bbox_roi_extractor: dict | nn.Module, bbox_head: dict | nn.Module,
                  mask_roi_extractor: dict | nn.Module | None = None, mask_head: dict | nn.Module | None = None,
                  share_roi_extractor: bool = False, train_cfg: dict | None = None, test_cfg: dict | None = None,
-                 init_cfg: dict | None = None) -> None:
+                 init_cfg: dict | None = None, shared_head: dict | nn.Module | None = None) -> None:
         super().__init__()
         self.bbox_roi_extractor = build_submodule(bbox_roi_extractor, 'roi_head.bbox_roi_extractor')
+        self.shared_head = None if shared_head is None else build_submodule(shared_head, 'roi_head.shared_head')
         self.bbox_head = build_submodule(bbox_head, 'roi_head.bbox_head')
         self.mask_head = None if mask_head is None else build_submodule(mask_head, 'roi_head.mask_head')
+        share_roi_extractor = share_roi_extractor or (self.mask_head is not None and mask_roi_extractor is None)
         if self.mask_head is not None and not share_roi_extractor:
-            if mask_roi_extractor is None:
-                raise ValueError('StandardRoIHead: a mask_head needs a mask_roi_extractor (or share_roi_extractor)')
             self.mask_roi_extractor = build_submodule(mask_roi_extractor, 'roi_head.mask_roi_extractor')
         else:
             self.mask_roi_extractor = None
@@ -445,16 +472,27 @@ class StandardRoIHead(nn.Module):
     def with_mask(self) -> bool:
         return self.mask_head is not None
 
+    def init_weights(self) -> None:
+        """The children's ``init_weights`` (the shared head's pretrained weights)."""
+        for m in self.children():
+            if hasattr(m, 'init_weights'):
+                m.init_weights()
+
+    def _bbox_feats(self, feats: Sequence[torch.Tensor], rois: torch.Tensor) -> torch.Tensor:
+        x = self.bbox_roi_extractor(feats, rois)
+        return x if self.shared_head is None else self.shared_head(x)
+
     def _mask_feats(self, feats: Sequence[torch.Tensor], rois: torch.Tensor) -> torch.Tensor:
         extractor = self.bbox_roi_extractor if self.share_roi_extractor else self.mask_roi_extractor
-        return extractor(feats, rois)
+        x = extractor(feats, rois)
+        return x if self.shared_head is None else self.shared_head(x)
 
     def forward(self, feats: Sequence[torch.Tensor], proposals: Sequence[InstanceData]) -> tuple[torch.Tensor, ...]:
         """Raw outputs on the proposals of every image: (cls_score, bbox_pred) of all RoIs[, mask_pred of the
         first :attr:`tensor_mode_mask_rois` RoIs]. ``model(x, mode='tensor')`` runs this (get_flops.py counts
         it): the mask head on at most 100 RoIs, as MMDetection counts it, not on all 1000 test proposals."""
         rois = bbox2roi([p.bboxes for p in proposals])
-        out = self.bbox_head(self.bbox_roi_extractor(feats, rois))
+        out = self.bbox_head(self._bbox_feats(feats, rois))
         if self.with_mask:
             mask_rois = rois[:self.tensor_mode_mask_rois]
             out = (*out, self.mask_head(self._mask_feats(feats, mask_rois)))
@@ -464,29 +502,48 @@ class StandardRoIHead(nn.Module):
     tensor_mode_mask_rois = 100
 
     # -- loss -------------------------------------------------------------------------------------
+    def _hard_mining_args(self, feats: Sequence[torch.Tensor], img: int) -> dict:
+        """Extra arguments of a sampler that ranks RoIs by loss (``OHEMSampler``): ``loss_fn(boxes K x 4,
+        labels K)`` = the box head's per-RoI ``loss_cls`` on image ``img``'s boxes, and the background label."""
+        if not getattr(self.sampler, 'needs_loss_fn', False):
+            return {}
+        img_feats = [f[img:img + 1] for f in feats]
+
+        def loss_fn(boxes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            cls_score, _ = self.bbox_head(self._bbox_feats(img_feats, bbox2roi([boxes])))
+            return self.bbox_head.loss_cls(cls_score, labels, reduction_override='none')
+        return dict(loss_fn=loss_fn, background_label=self.bbox_head.num_classes)
+
     def loss(self, feats: Sequence[torch.Tensor], proposals: Sequence[InstanceData],
              data_samples: Sequence) -> dict[str, torch.Tensor]:
         """``dict(loss_cls, loss_bbox, acc[, loss_mask])``; data samples need ``gt_instances`` (bboxes xyxy
         pixels of the network input, labels int64 0..num_classes-1, masks for Mask R-CNN)."""
         num_classes = self.bbox_head.num_classes
         samplings, labels, targets = [], [], []
-        for prop, sample in zip(proposals, data_samples):
+        for i, (prop, sample) in enumerate(zip(proposals, data_samples)):
             gt = sample.gt_instances
             gt_boxes = gt.bboxes.to(prop.bboxes)
             gt_labels = gt.labels.to(prop.bboxes.device).long()
             priors = self.sampler.augment(prop.bboxes.detach(), gt_boxes)
-            res = self.sampler.sample(self.assigner.assign(priors, gt_boxes), priors, gt_boxes, gt_labels)
+            res = self.sampler.sample(self.assigner.assign(priors, gt_boxes), priors, gt_boxes, gt_labels,
+                                      **self._hard_mining_args(feats, i))
             samplings.append(res)
             labels.append(torch.cat([res.pos_gt_labels, gt_labels.new_full((len(res.neg_inds),), num_classes)]))
-            targets.append(self.bbox_head.bbox_coder.encode(res.pos_priors, res.pos_gt_bboxes))
+            targets.append(self.bbox_head.regression_targets(res.pos_priors, res.pos_gt_bboxes))
         rois = bbox2roi([s.bboxes for s in samplings])
-        cls_score, bbox_pred = self.bbox_head(self.bbox_roi_extractor(feats, rois))
-        losses = self.bbox_head.loss(cls_score, bbox_pred, torch.cat(labels), torch.cat(targets))
+        bbox_feats = self._bbox_feats(feats, rois)
+        cls_score, bbox_pred = self.bbox_head(bbox_feats)
+        losses = self.bbox_head.loss(cls_score, bbox_pred, torch.cat(labels), torch.cat(targets),
+                                     pos_priors=torch.cat([s.pos_priors for s in samplings]))
         if self.with_mask:
-            pos_rois = bbox2roi([s.pos_priors for s in samplings])
-            mask_pred = self.mask_head(self._mask_feats(feats, pos_rois))
+            if self.share_roi_extractor:  # the positives' rows (each image's sampled RoIs are positives first)
+                starts = [0] + torch.tensor([len(s.bboxes) for s in samplings]).cumsum(0).tolist()
+                pos = torch.cat([torch.arange(len(s.pos_inds)) + start for s, start in zip(samplings, starts)])
+                mask_pred = self.mask_head(bbox_feats[pos.to(bbox_feats.device)])
+            else:
+                mask_pred = self.mask_head(self._mask_feats(feats, bbox2roi([s.pos_priors for s in samplings])))
             mask_t = torch.cat([mask_targets(sample.gt_instances.masks, s.pos_assigned_gt_inds, s.pos_priors,
-                                             self.mask_head.mask_size)
+                                             mask_pred.shape[-1])
                                 for s, sample in zip(samplings, data_samples)])
             losses.update(self.mask_head.loss(mask_pred, torch.cat([s.pos_gt_labels for s in samplings]), mask_t))
         return losses
@@ -500,7 +557,7 @@ class StandardRoIHead(nn.Module):
         the network input's frame (``img_shape``)."""
         shapes = image_shapes(data_samples, feats[0].shape[-2:])
         rois = bbox2roi([p.bboxes for p in proposals])
-        cls_score, bbox_pred = self.bbox_head(self.bbox_roi_extractor(feats, rois))
+        cls_score, bbox_pred = self.bbox_head(self._bbox_feats(feats, rois))
         dets = self.bbox_head.predict_by_feat(rois, cls_score, bbox_pred, shapes, self.test_cfg)
         if self.with_mask:
             det_rois = bbox2roi([d.bboxes for d in dets])

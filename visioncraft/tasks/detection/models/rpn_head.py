@@ -16,13 +16,15 @@ from visioncraft.registry import MODELS, TASK_UTILS
 from visioncraft.structures import InstanceData
 
 from .assigners import AssignResult
+from .box_ops import anchors_inside
 
 __all__ = ['RPNHead', 'image_shapes']
 
 _DEFAULT_ANCHORS = dict(type='AnchorGenerator', scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64])
 _DEFAULT_TRAIN = dict(
     assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3, match_low_quality=True),
-    sampler=dict(type='RandomSampler', num=256, pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False))
+    sampler=dict(type='RandomSampler', num=256, pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False),
+    allowed_border=-1)
 # torchvision's fasterrcnn_resnet50_fpn: 2000 / 2000 proposals in training, 1000 / 1000 at test time.
 _DEFAULT_TRAIN_PROPOSAL = dict(nms_pre=2000, max_per_img=2000, nms=dict(type='nms', iou_threshold=0.7),
                                min_bbox_size=0)
@@ -64,7 +66,12 @@ class RPNHead(nn.Module):
             avg_factor)`` with label 0 = object, 1 = background (MMDet's ``CrossEntropyLoss(use_sigmoid=True)``).
         loss_bbox: MODELS config (``L1Loss``; torchvision uses ``SmoothL1Loss(beta=1/9)``).
             Both losses are averaged over the sampled anchors of the batch.
-        train_cfg: ``assigner`` (MaxIoUAssigner 0.7 / 0.3) and ``sampler`` (RandomSampler 256 / 0.5).
+        reg_decoded_bbox: apply ``loss_bbox`` to the decoded boxes and the gt boxes (xyxy pixels) instead of
+            deltas (for the IoU-family losses).
+        train_cfg: ``assigner`` (MaxIoUAssigner 0.7 / 0.3), ``sampler`` (RandomSampler 256 / 0.5) and
+            ``allowed_border``: when >= 0, only the anchors within that many pixels outside the image
+            (``img_shape``) are assigned and sampled, the others get no loss (MMDetection's C4 / DC5 configs
+            use 0); -1 (the default): all anchors.
         train_proposal_cfg, test_cfg: proposal settings (MMDet's ``rpn_proposal`` / ``test_cfg.rpn``):
             ``nms_pre`` (top-k per level by objectness), ``nms=dict(type='nms', iou_threshold)`` (per
             level, per image), ``min_bbox_size`` (keep boxes wider and taller than it), ``max_per_img``.
@@ -79,10 +86,11 @@ class RPNHead(nn.Module):
                  anchor_generator: dict | None = None, bbox_coder: dict | None = None, loss_cls: dict | None = None,
                  loss_bbox: dict | None = None, train_cfg: dict | None = None,
                  train_proposal_cfg: dict | None = None, test_cfg: dict | None = None,
-                 init_cfg: dict | None = None) -> None:
+                 init_cfg: dict | None = None, reg_decoded_bbox: bool = False) -> None:
         super().__init__()
         if in_channels is None:
             raise ValueError('RPNHead needs in_channels (the detector fills it from the neck)')
+        self.reg_decoded_bbox = bool(reg_decoded_bbox)
         if num_classes != 1:
             raise ValueError(f'RPNHead: num_classes must be 1 (class-agnostic objectness), got {num_classes}')
         self.anchor_generator = TASK_UTILS.build(anchor_generator or _DEFAULT_ANCHORS, key_path='anchor_generator')
@@ -91,6 +99,9 @@ class RPNHead(nn.Module):
                                      key_path='rpn_head.loss_cls')
         self.loss_bbox = MODELS.build(loss_bbox or dict(type='L1Loss'), key_path='rpn_head.loss_bbox')
         self.train_cfg = dict(_DEFAULT_TRAIN, **(train_cfg or {}))
+        if not isinstance(self.train_cfg['allowed_border'], (int, float)):
+            raise ValueError(f"train_cfg.rpn.allowed_border must be a number (pixels; -1: all anchors), got "
+                             f"{self.train_cfg['allowed_border']!r}")
         self.train_proposal_cfg = dict(_DEFAULT_TRAIN_PROPOSAL, **(train_proposal_cfg or {}))
         self.test_cfg = dict(_DEFAULT_TEST, **(test_cfg or {}))
         self.assigner = TASK_UTILS.build(self.train_cfg['assigner'], key_path='train_cfg.rpn.assigner')
@@ -143,18 +154,33 @@ class RPNHead(nn.Module):
         n = cls_scores[0].shape[0]
         cls_flat = torch.cat([c.permute(0, 2, 3, 1).reshape(n, -1) for c in cls_scores], dim=1)
         reg_flat = torch.cat([r.permute(0, 2, 3, 1).reshape(n, -1, 4) for r in bbox_preds], dim=1)
+        border = float(self.train_cfg['allowed_border'])
+        if border >= 0:  # no img_shape in the metainfo: the padded input's size
+            stride = self.anchor_generator.strides[0]
+            shapes = image_shapes(data_samples, [v * stride for v in cls_scores[0].shape[-2:]])
         logits, labels, pos_preds, pos_targets = [], [], [], []
         for i, sample in enumerate(data_samples):
             gt_boxes = sample.gt_instances.bboxes.to(anchors)
-            result: AssignResult = self.assigner.assign(anchors, gt_boxes)
-            sampled = self.sampler.sample(result, anchors, gt_boxes)
-            inds = torch.cat([sampled.pos_inds, sampled.neg_inds])
+            # anchors too far outside the image are neither assigned nor sampled (no loss at all)
+            kept = None if border < 0 else torch.nonzero(anchors_inside(anchors, shapes[i], border)).flatten()
+            candidates = anchors if kept is None else anchors[kept]
+            result: AssignResult = self.assigner.assign(candidates, gt_boxes)
+            sampled = self.sampler.sample(result, candidates, gt_boxes)
+            pos_inds, neg_inds = sampled.pos_inds, sampled.neg_inds
+            if kept is not None:  # back to indices into all anchors
+                pos_inds, neg_inds = kept[pos_inds], kept[neg_inds]
+            inds = torch.cat([pos_inds, neg_inds])
             logits.append(cls_flat[i, inds])
             lab = torch.ones_like(inds)  # 1 = background, 0 = object (MMDet's one-class convention)
-            lab[:len(sampled.pos_inds)] = 0
+            lab[:len(pos_inds)] = 0
             labels.append(lab)
-            pos_preds.append(reg_flat[i, sampled.pos_inds])
-            pos_targets.append(self.bbox_coder.encode(sampled.pos_priors, sampled.pos_gt_bboxes))
+            pred = reg_flat[i, pos_inds]
+            if self.reg_decoded_bbox:
+                pred = self.bbox_coder.decode(sampled.pos_priors, pred)
+                pos_targets.append(sampled.pos_gt_bboxes)
+            else:
+                pos_targets.append(self.bbox_coder.encode(sampled.pos_priors, sampled.pos_gt_bboxes))
+            pos_preds.append(pred)
         logits_t = torch.cat(logits)
         num_samples = max(logits_t.numel(), 1)
         loss_cls = self.loss_cls(logits_t[:, None], torch.cat(labels), avg_factor=num_samples)

@@ -4,13 +4,15 @@ Boxes are float ``xyxy`` in absolute pixels of the network input.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from visioncraft.registry import TASK_UTILS
 
 from .assigners import AssignResult
 
-__all__ = ['RandomSampler', 'SamplingResult']
+__all__ = ['RandomSampler', 'OHEMSampler', 'SamplingResult']
 
 
 class SamplingResult:
@@ -92,4 +94,73 @@ class RandomSampler:
             num_neg = min(num_neg, int(self.neg_pos_ub * max(num_pos, 1)))
         pos = pos[torch.randperm(pos.numel(), device=pos.device)[:num_pos]]
         neg = neg[torch.randperm(neg.numel(), device=neg.device)[:num_neg]]
+        return SamplingResult(pos, neg, priors, gt_inds, gt_bboxes, gt_labels)
+
+
+#: ``loss_fn(boxes K x 4 xyxy, labels int64 K) -> float K``: every box's loss under the current model
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@TASK_UTILS.register_module()
+class OHEMSampler(RandomSampler):
+    """Online hard example mining (Shrivastava et al., 2016): the same counts as :class:`RandomSampler`, but
+    where there are more candidates than places, the positives (and the negatives) with the HIGHEST loss under
+    the current model are kept instead of a random draw (``torch.topk``).
+
+    The loss comes from the caller: :meth:`sample` takes ``loss_fn(boxes, labels)``, which
+    :class:`StandardRoIHead` gives as the box head's per-RoI classification loss (``loss_cls``, no gradient),
+    a positive scored against its gt label, a negative against the background. Used as
+    ``train_cfg.rcnn.sampler``; where no ``loss_fn`` is given (e.g. an RPN sampler) it is an error.
+
+    Args:
+        num, pos_fraction, neg_pos_ub, add_gt_as_proposals: as :class:`RandomSampler`.
+        loss_key: which loss ranks the candidates; only ``'loss_cls'`` (MMDetection's default).
+        context: accepted for MMDetection compatibility (its RoI head passes itself); unused here.
+    """
+
+    #: :class:`StandardRoIHead` passes ``loss_fn`` to samplers that set this
+    needs_loss_fn = True
+
+    def __init__(self, num: int, pos_fraction: float, neg_pos_ub: float = -1, add_gt_as_proposals: bool = True,
+                 loss_key: str = 'loss_cls', context: object = None) -> None:
+        super().__init__(num, pos_fraction, neg_pos_ub, add_gt_as_proposals)
+        if loss_key != 'loss_cls':
+            raise NotImplementedError(f"OHEMSampler: only loss_key='loss_cls' is implemented, got {loss_key!r}")
+        self.loss_key = loss_key
+
+    @staticmethod
+    def _hardest(inds: torch.Tensor, k: int, boxes: torch.Tensor, labels: torch.Tensor,
+                 loss_fn: LossFn) -> torch.Tensor:
+        """The ``k`` of ``inds`` whose boxes have the highest loss (all of them when there are no more)."""
+        if inds.numel() <= k:
+            return inds
+        with torch.no_grad():
+            loss = loss_fn(boxes, labels)
+        if loss.shape != (inds.numel(),):
+            raise ValueError(f'OHEMSampler: loss_fn must return one loss per box ({inds.numel()}), '
+                             f'got shape {tuple(loss.shape)}')
+        return inds[loss.topk(k).indices]
+
+    def sample(self, assign_result: AssignResult, priors: torch.Tensor, gt_bboxes: torch.Tensor,
+               gt_labels: torch.Tensor | None = None, *, loss_fn: LossFn | None = None,
+               background_label: int | None = None) -> SamplingResult:
+        """Sample from ``priors`` (K x 4, already :meth:`augment`-ed) assigned by ``assign_result`` (K).
+        ``loss_fn``: see the class docstring; ``background_label``: the label the negatives are scored with
+        (the box head's ``num_classes``); ``gt_labels``: int64, one per gt box (the positives' labels)."""
+        gt_inds = assign_result.gt_inds
+        if gt_inds.shape[0] != priors.shape[0]:
+            raise ValueError(f'OHEMSampler: {gt_inds.shape[0]} assignments for {priors.shape[0]} priors '
+                             '(assign the augment()-ed priors)')
+        if loss_fn is None or background_label is None or gt_labels is None:
+            raise ValueError('OHEMSampler.sample needs loss_fn, background_label and gt_labels: use it as '
+                             'train_cfg.rcnn.sampler of a StandardRoIHead (it ranks RoIs by the box head\'s loss)')
+        pos = torch.nonzero(gt_inds >= 0).flatten()
+        neg = torch.nonzero(gt_inds == AssignResult.NEGATIVE).flatten()
+        num_pos = min(int(self.num * self.pos_fraction), pos.numel())
+        pos = self._hardest(pos, num_pos, priors[pos], gt_labels[gt_inds[pos]].long(), loss_fn)
+        num_neg = min(self.num - num_pos, neg.numel())
+        if self.neg_pos_ub >= 0:
+            num_neg = min(num_neg, int(self.neg_pos_ub * max(num_pos, 1)))
+        neg_labels = torch.full((neg.numel(),), int(background_label), dtype=torch.long, device=neg.device)
+        neg = self._hardest(neg, num_neg, priors[neg], neg_labels, loss_fn)
         return SamplingResult(pos, neg, priors, gt_inds, gt_bboxes, gt_labels)

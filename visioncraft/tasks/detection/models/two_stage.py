@@ -1,13 +1,18 @@
 """Two-stage detectors: backbone -> neck -> RPN head (proposals) -> RoI head (boxes, masks)."""
 from __future__ import annotations
 
+import warnings
+from types import SimpleNamespace
+
 import torch
 from torch import nn
 
 from visioncraft.models.base import build_submodule
 from visioncraft.registry import MODELS
+from visioncraft.structures import InstanceData
 
 from .detectors import BaseDetector
+from .rpn_head import RPNHead
 
 __all__ = ['TwoStageDetector', 'FasterRCNN', 'MaskRCNN']
 
@@ -27,6 +32,8 @@ def _stage_cfg(cfg: dict | None, key: str, allowed: tuple[str, ...]) -> dict:
             continue
         sub = dict(sub)
         for k, default in _DEFAULT_ONLY.items():
+            if k == 'allowed_border' and stage == 'rpn':
+                continue  # the RPN head reads it (anchors outside the image get no loss)
             if k in sub and sub.pop(k) != default:
                 raise NotImplementedError(f'{key}.{stage}.{k}: only {default!r} is implemented')
         cfg[stage] = sub
@@ -41,6 +48,28 @@ def _fill(cfg, **values):
     for k, v in values.items():
         if cfg.get(k) is None and v is not None:
             cfg[k] = v
+    return cfg
+
+
+def _is_dense_rpn(cfg) -> bool:
+    """True when the ``rpn_head`` config names a one-stage head (anything but an RPNHead)."""
+    if not isinstance(cfg, dict):
+        return not isinstance(cfg, RPNHead)
+    cls = MODELS.get(cfg.get('type', 'RPNHead'), key_path='rpn_head.type')
+    return not (isinstance(cls, type) and issubclass(cls, RPNHead))
+
+
+def _dense_rpn_cfg(cfg: dict, train_cfg: dict | None, test_cfg: dict | None) -> dict:
+    """A one-stage head's config for proposing boxes: one class (another ``num_classes`` is set to 1 with a
+    warning, as MMDetection does), ``test_cfg.rpn`` as its test settings with no score threshold unless given."""
+    cfg = dict(cfg)
+    if cfg.get('num_classes', 1) != 1:
+        warnings.warn(f"rpn_head ({cfg.get('type')}): num_classes={cfg['num_classes']} set to 1 (it proposes boxes)")
+    cfg['num_classes'] = 1
+    if train_cfg is not None and cfg.get('train_cfg') is None:
+        cfg['train_cfg'] = train_cfg
+    if cfg.get('test_cfg') is None:
+        cfg['test_cfg'] = dict(dict(score_thr=0.0), **(test_cfg or {}))
     return cfg
 
 
@@ -74,16 +103,23 @@ class TwoStageDetector(BaseDetector):
         train_cfg = _stage_cfg(train_cfg, 'train_cfg', _TRAIN_KEYS)
         test_cfg = _stage_cfg(test_cfg, 'test_cfg', _TEST_KEYS)
         c = self.feat_channels[0] if self.feat_channels else None
-        rpn_head = _fill(rpn_head, train_cfg=train_cfg.get('rpn'), train_proposal_cfg=train_cfg.get('rpn_proposal'),
-                         test_cfg=test_cfg.get('rpn'))
+        if _is_dense_rpn(rpn_head):
+            rpn_head = _dense_rpn_cfg(rpn_head, train_cfg.get('rpn'), test_cfg.get('rpn'))
+        else:
+            rpn_head = _fill(rpn_head, train_cfg=train_cfg.get('rpn'),
+                             train_proposal_cfg=train_cfg.get('rpn_proposal'), test_cfg=test_cfg.get('rpn'))
         self.rpn_head = build_submodule(rpn_head, 'rpn_head', in_channels=c)
+        #: a one-stage head (FCOSHead) proposing boxes: its losses get an ``rpn_`` prefix, its detections of the
+        #: one class are the proposals (``train_cfg.rpn_proposal`` in training, ``test_cfg.rpn`` otherwise)
+        self.dense_rpn = not isinstance(self.rpn_head, RPNHead)
+        self._rpn_proposal_cfg = dict(train_cfg.get('rpn_proposal') or {})
         self._check_anchor_strides(self.rpn_head, 'rpn_head')
         if isinstance(roi_head, dict):
             roi_head = _fill(roi_head, train_cfg=train_cfg.get('rcnn'), test_cfg=test_cfg.get('rcnn'))
             for key, field in (('bbox_roi_extractor', 'out_channels'), ('bbox_head', 'in_channels'),
                                ('mask_roi_extractor', 'out_channels'), ('mask_head', 'in_channels')):
-                if roi_head.get(key) is not None:
-                    roi_head[key] = _fill(roi_head[key], **{field: c})
+                if roi_head.get(key) is not None and not (field == 'in_channels' and roi_head.get('shared_head')):
+                    roi_head[key] = _fill(roi_head[key], **{field: c})  # (a shared head sets the heads' inputs)
         self.roi_head = build_submodule(roi_head, 'roi_head')
 
     def forward(self, inputs: torch.Tensor, data_samples: list | None = None, mode: str = 'tensor'):
@@ -92,19 +128,48 @@ class TwoStageDetector(BaseDetector):
         if mode == 'loss':
             if not data_samples:
                 raise ValueError(f"{type(self).__name__} mode='loss' needs data_samples with gt_instances")
-            losses, proposals = self.rpn_head.loss_and_predict(feats, data_samples)
+            if self.dense_rpn:
+                losses, proposals = self._dense_rpn_loss_and_predict(feats, data_samples)
+            else:
+                losses, proposals = self.rpn_head.loss_and_predict(feats, data_samples)
             losses.update(self.roi_head.loss(feats, proposals, data_samples))
             return losses
         data_samples = self._default_samples(inputs, data_samples)
         if mode == 'tensor':
             rpn_outs = self.rpn_head(feats)
-            proposals = self.rpn_head.predict_by_feat(*rpn_outs, data_samples)
+            if self.dense_rpn:
+                with torch.no_grad():
+                    proposals = self.rpn_head.predict_by_feat(*rpn_outs, data_samples, rescale=False)
+            else:
+                proposals = self.rpn_head.predict_by_feat(*rpn_outs, data_samples)
             return rpn_outs, self.roi_head(feats, proposals)
-        proposals = self.rpn_head.predict(feats, data_samples)
+        if self.dense_rpn:
+            proposals = self.rpn_head.predict(feats, data_samples, rescale=False)
+        else:
+            proposals = self.rpn_head.predict(feats, data_samples)
         results = self.roi_head.predict(feats, proposals, data_samples, rescale=True)
         for sample, pred in zip(data_samples, results):
             sample.pred_instances = pred
         return data_samples
+
+    def _dense_rpn_loss_and_predict(self, feats, data_samples) -> tuple[dict, list[InstanceData]]:
+        """A one-stage head as the RPN (MMDetection's ``faster-rcnn_r50_fpn_fcos-rpn``): its losses on the gt boxes
+        as one class (``rpn_loss_cls``, ``rpn_loss_bbox``, ...), and its detections under
+        ``train_cfg.rpn_proposal`` (network-input pixels, no gradient) as the proposals."""
+        head = self.rpn_head
+        outs = head(feats)
+        one_class = [SimpleNamespace(gt_instances=InstanceData(
+            bboxes=s.gt_instances.bboxes, labels=torch.zeros_like(s.gt_instances.labels))) for s in data_samples]
+        losses = {(f'rpn_{k}' if 'loss' in k and 'rpn' not in k else k): v
+                  for k, v in head.loss_by_feat(*outs, one_class).items()}
+        test_cfg = head.test_cfg
+        head.test_cfg = dict(test_cfg, **self._rpn_proposal_cfg)
+        try:
+            with torch.no_grad():
+                proposals = head.predict_by_feat(*outs, data_samples, rescale=False)
+        finally:
+            head.test_cfg = test_cfg
+        return losses, proposals
 
 
 @MODELS.register_module()
