@@ -59,6 +59,7 @@ def _our_model(ref: dict):
     state = reference_state(ref['seed'], [(k, tuple(s)) for k, s in ref['params']], set(ref['norm_names']))
     own = model.state_dict()  # tensors the reference kept as built (constants from the config): ours, as built
     state.update({k: own[k].numpy() for k in ref.get('built', ())})
+    state.update({k: v.numpy() for k, v in ref.get('stored', {}).items()})  # values the reference chose and keeps
     report = load_model_weights(model, {k: torch.from_numpy(v) for k, v in state.items()}, source=ref['name'])
     missing = [k for k in report.missing if not k.endswith('num_batches_tracked')]
     assert not missing and not report.unexpected and not report.mismatched, \
@@ -155,7 +156,8 @@ def _check_pose(ref: dict) -> None:
     kpts = torch.as_tensor(np.asarray(pred.pred_instances.keypoints), dtype=torch.float32)
     scores = torch.as_tensor(np.asarray(pred.pred_instances.keypoint_scores), dtype=torch.float32)
     err = (kpts - out['keypoints']).abs().max().item()
-    assert err <= 1e-3, f'{ref["name"]}: keypoints differ by {err} px'
+    tol = ref.get('keypoint_tol', 1e-3)  # larger only where the upstream's own float noise is (make_reference.py)
+    assert err <= tol, f'{ref["name"]}: keypoints differ by {err} px'
     assert torch.allclose(scores, out['keypoint_scores'], atol=1e-4, rtol=0), ref['name']
 
 

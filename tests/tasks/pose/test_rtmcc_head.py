@@ -116,9 +116,17 @@ def test_rtmcc_head_shapes_names_and_errors():
                               in_featuremap_size=FEAT, deconv_out_channels=None, decoder=CODEC))
     x, y = simcc((torch.randn(2, 8, FEAT[1], FEAT[0]),))
     assert x.shape == (2, K, 48) and y.shape == (2, K, 64)
-    with pytest.raises(ValueError, match='deconv'):
+    # MMPose's default: SimpleBaseline deconvolutions first (here one, so maps of twice FEAT), names as MMPose's
+    simcc = MODELS.build(dict(type='SimCCHead', in_channels=8, out_channels=K, input_size=INPUT,
+                              in_featuremap_size=FEAT, deconv_out_channels=(16,), deconv_kernel_sizes=(4,),
+                              decoder=CODEC))
+    x, y = simcc((torch.randn(2, 8, FEAT[1], FEAT[0]),))
+    assert x.shape == (2, K, 48) and y.shape == (2, K, 64)
+    assert simcc.mlp_head_x.in_features == 4 * FEAT[0] * FEAT[1]
+    assert 'deconv_head.deconv_layers.0.weight' in dict(simcc.named_parameters())
+    with pytest.raises(ValueError, match='vipnas'):
         MODELS.build(dict(type='SimCCHead', in_channels=8, out_channels=K, input_size=INPUT, in_featuremap_size=FEAT,
-                          deconv_out_channels=(16,)))
+                          deconv_type='vipnas'))
 
 
 TWO_SAMPLES_KEYPOINTS = np.array([[[12, 5], [6.5, 20], [17, 21]], [[11, 8], [4, 26], [20, 24.5]]], np.float32)
@@ -130,7 +138,7 @@ def two_samples_head(head_type: str):
     torch.manual_seed(0)
     cfg = rtmcc_cfg() if head_type == 'RTMCCHead' else dict(
         type='SimCCHead', in_channels=8, out_channels=K, input_size=INPUT, in_featuremap_size=FEAT,
-        loss=dict(type='KLDiscretLoss', use_target_weight=True, beta=10., label_softmax=True), decoder=CODEC)
+        deconv_out_channels=None, loss=dict(type='KLDiscretLoss', use_target_weight=True, beta=10., label_softmax=True), decoder=CODEC)
     head = MODELS.build(cfg)
     feats = (torch.randn(2, 8, FEAT[1], FEAT[0]),)
     return head, feats, samples_with_targets(TWO_SAMPLES_KEYPOINTS)

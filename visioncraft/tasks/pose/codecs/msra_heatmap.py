@@ -40,7 +40,7 @@ class MSRAHeatmap(BaseKeypointCodec):
     towards the higher neighbour (``unbiased=False``) or DARK (``unbiased=True``): Gaussian-blur modulation
     with ``blur_kernel_size`` (11 suits sigma 2, 17 sigma 3, on 64 x 48 heatmaps; the blur pads with zeros, so
     smaller heatmaps want a smaller kernel, see :class:`UDPHeatmap`) and a second-order Taylor step on the log
-    heatmap. Round trip on the codec's own targets: at most half a heatmap pixel per axis with the standard
+    heatmap, computed as MMPose's (see ``codecs/utils.py``: no concavity check, no clamp). Round trip on the codec's own targets: at most half a heatmap pixel per axis with the standard
     target (the centre is rounded), a few hundredths of an input pixel with DARK.
 
     Args:
@@ -87,7 +87,7 @@ class MSRAHeatmap(BaseKeypointCodec):
         scores float32 (1, K))``."""
         heatmaps = np.asarray(heatmaps)
         _check_heatmaps(type(self).__name__, 'decode', heatmaps.shape, self.heatmap_size, 3, '(K, H, W)')
-        locs, scores = decode_heatmaps_np(heatmaps, 'dark' if self.unbiased else 'quarter', self.blur_kernel_size)
+        locs, scores = decode_heatmaps_np(heatmaps, 'dark_msra' if self.unbiased else 'quarter', self.blur_kernel_size)
         return (locs * self.scale_factor)[None], scores[None]
 
     def batch_decode(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,5 +95,5 @@ class MSRAHeatmap(BaseKeypointCodec):
         input px, scores float32 (B, K))``."""
         _check_heatmaps(type(self).__name__, 'batch_decode', tuple(heatmaps.shape), self.heatmap_size, 4,
                         '(B, K, H, W)')
-        locs, scores = decode_heatmaps(heatmaps, 'dark' if self.unbiased else 'quarter', self.blur_kernel_size)
+        locs, scores = decode_heatmaps(heatmaps, 'dark_msra' if self.unbiased else 'quarter', self.blur_kernel_size)
         return locs * locs.new_tensor(self.scale_factor), scores

@@ -25,6 +25,13 @@ A keypoint whose heatmap maximum is not positive is put at (-1, -1) heatmap px (
   only where the argmax is an interior pixel and the log-heatmap is concave there (``dxx < 0``,
   ``det H > 0``), and is clamped to +-1 px per axis: a noisy prediction can never move a keypoint by more than
   one heatmap pixel. Scaling a heatmap does not change the step, so the blurred map is not renormalised.
+  This is the form :class:`UDPHeatmap` decodes with.
+* MSRA's DARK (``MSRAHeatmap(unbiased=True)``), computed as MMPose's ``refine_keypoints_dark`` so that the
+  keypoints are MMPose's to float precision: the zero-padded blur is rescaled to the raw map's maximum,
+  clamped to 1e-10 and logged; the gradient uses central differences, the Hessian's ``dxx`` / ``dyy`` use the
+  points two pixels away (``(m[x+2] - 2 m[x] + m[x-2]) / 4``); the step is taken for argmaxes with
+  ``1 < x < W - 2`` and ``1 < y < H - 2`` wherever the Hessian is not singular, neither checked for
+  concavity nor clamped (a noisy heatmap can move a keypoint by many pixels, as in MMPose).
 """
 from __future__ import annotations
 
@@ -34,9 +41,9 @@ import torch.nn.functional as F
 
 __all__ = [
     'gaussian_kernel1d', 'blur_kernel_size_for_sigma',
-    'get_heatmap_maximum_np', 'refine_quarter_np', 'gaussian_blur_np', 'refine_dark_np',
+    'get_heatmap_maximum_np', 'refine_quarter_np', 'gaussian_blur_np', 'refine_dark_np', 'refine_dark_msra_np',
     'get_simcc_maximum_np', 'refine_simcc_dark_np',
-    'get_heatmap_maximum', 'refine_quarter', 'gaussian_blur', 'refine_dark',
+    'get_heatmap_maximum', 'refine_quarter', 'gaussian_blur', 'refine_dark', 'refine_dark_msra',
     'get_simcc_maximum', 'refine_simcc_dark', 'decode_heatmaps_np', 'decode_heatmaps',
 ]
 
@@ -134,15 +141,49 @@ def refine_dark_np(locs: np.ndarray, heatmaps: np.ndarray, blur_kernel_size: int
     return out
 
 
+def _dark_msra_log_np(heatmaps: np.ndarray, blur_kernel_size: int) -> np.ndarray:
+    """The log of the blurred (K, H, W) maps as MSRA's DARK takes it: the blur rescaled so that each map keeps
+    its maximum, clamped to 1e-10; float32."""
+    heatmaps = heatmaps.astype(np.float32)
+    blurred = gaussian_blur_np(heatmaps, blur_kernel_size).astype(np.float32)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        blurred *= heatmaps.max(axis=(-2, -1), keepdims=True) / blurred.max(axis=(-2, -1), keepdims=True)
+    return np.log(np.maximum(blurred, np.float32(_LOG_EPS)))
+
+
+def refine_dark_msra_np(locs: np.ndarray, heatmaps: np.ndarray, blur_kernel_size: int) -> np.ndarray:
+    """MSRA's DARK refinement (MMPose's, see the module docstring) of integer argmax ``locs`` (K, 2) on
+    ``heatmaps`` (K, H, W); returns a new float32 (K, 2) array in heatmap px."""
+    K, H, W = heatmaps.shape
+    logh = _dark_msra_log_np(heatmaps, blur_kernel_size)
+    out = locs.astype(np.float32).copy()
+    for k in range(K):
+        x, y = int(locs[k, 0]), int(locs[k, 1])
+        if not (1 < x < W - 2 and 1 < y < H - 2):
+            continue
+        m = logh[k]
+        dx = 0.5 * (m[y, x + 1] - m[y, x - 1])
+        dy = 0.5 * (m[y + 1, x] - m[y - 1, x])
+        dxx = 0.25 * (m[y, x + 2] - 2 * m[y, x] + m[y, x - 2])
+        dyy = 0.25 * (m[y + 2, x] - 2 * m[y, x] + m[y - 2, x])
+        dxy = 0.25 * (m[y + 1, x + 1] - m[y - 1, x + 1] - m[y + 1, x - 1] + m[y - 1, x - 1])
+        if dxx * dyy - dxy ** 2 != 0:
+            out[k] -= (np.linalg.inv(np.array([[dxx, dxy], [dxy, dyy]])) @ np.array([dx, dy])).astype(np.float32)
+    return out
+
+
 def get_simcc_maximum_np(simcc_x: np.ndarray, simcc_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Argmax bins of (N, K, Wx) and (N, K, Hy) SimCC vectors: ``(locs float32 (N, K, 2) in bins,
-    scores float32 (N, K))``, the score being the smaller of the two axes' maxima (MMPose's)."""
+    scores float32 (N, K))``, the score being the smaller of the two axes' maxima (MMPose's). A keypoint whose
+    score is not positive is put at bin (-1, -1) (MMPose's "not found", as for heatmaps)."""
     x_idx = simcc_x.argmax(axis=-1)
     y_idx = simcc_y.argmax(axis=-1)
     x_val = np.take_along_axis(simcc_x, x_idx[..., None], axis=-1)[..., 0]
     y_val = np.take_along_axis(simcc_y, y_idx[..., None], axis=-1)[..., 0]
     locs = np.stack([x_idx, y_idx], axis=-1).astype(np.float32)
-    return locs, np.minimum(x_val, y_val).astype(np.float32)
+    scores = np.minimum(x_val, y_val).astype(np.float32)
+    locs[scores <= 0] = -1
+    return locs, scores
 
 
 def refine_simcc_dark_np(locs: np.ndarray, simcc: np.ndarray, blur_kernel_size: int) -> np.ndarray:
@@ -240,11 +281,39 @@ def refine_dark(locs: torch.Tensor, heatmaps: torch.Tensor, blur_kernel_size: in
     return locs.to(heatmaps.dtype) + step
 
 
+def refine_dark_msra(locs: torch.Tensor, heatmaps: torch.Tensor, blur_kernel_size: int) -> torch.Tensor:
+    """Batched :func:`refine_dark_msra_np`: long ``locs`` (B, K, 2), ``heatmaps`` (B, K, H, W) -> float
+    (B, K, 2). The whole blurred map is needed (its maximum rescales it)."""
+    B, K, H, W = heatmaps.shape
+    blurred = gaussian_blur(heatmaps, blur_kernel_size)
+    blurred = blurred * (heatmaps.amax(dim=(-2, -1), keepdim=True) / blurred.amax(dim=(-2, -1), keepdim=True))
+    m = blurred.clamp_min(_LOG_EPS).log()
+    x, y = locs[..., 0], locs[..., 1]
+    inside = (x > 1) & (x < W - 2) & (y > 1) & (y < H - 2)
+
+    def at(ox: int, oy: int) -> torch.Tensor:
+        return _gather2d(m, (x + ox).clamp(0, W - 1), (y + oy).clamp(0, H - 1))
+    c = at(0, 0)
+    dx, dy = 0.5 * (at(1, 0) - at(-1, 0)), 0.5 * (at(0, 1) - at(0, -1))
+    dxx = 0.25 * (at(2, 0) - 2 * c + at(-2, 0))
+    dyy = 0.25 * (at(0, 2) - 2 * c + at(0, -2))
+    dxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
+    det = dxx * dyy - dxy * dxy
+    ok = inside & (det != 0)
+    safe_det = torch.where(ok, det, torch.ones_like(det))
+    ox = -(dyy * dx - dxy * dy) / safe_det   # -H^-1 g, the 2x2 inverse written out
+    oy = -(dxx * dy - dxy * dx) / safe_det
+    return locs.to(heatmaps.dtype) + torch.stack([ox, oy], dim=-1) * ok.unsqueeze(-1)
+
+
 def get_simcc_maximum(simcc_x: torch.Tensor, simcc_y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batched :func:`get_simcc_maximum_np`: ``(locs long (B, K, 2) in bins, scores (B, K))``."""
+    """Batched :func:`get_simcc_maximum_np`: ``(locs long (B, K, 2) in bins, -1 where the score is not
+    positive, scores (B, K))``."""
     x_val, x_idx = simcc_x.max(dim=-1)
     y_val, y_idx = simcc_y.max(dim=-1)
-    return torch.stack([x_idx, y_idx], dim=-1), torch.minimum(x_val, y_val)
+    scores = torch.minimum(x_val, y_val)
+    locs = torch.stack([x_idx, y_idx], dim=-1)
+    return torch.where((scores <= 0).unsqueeze(-1), torch.full_like(locs, -1), locs), scores
 
 
 def refine_simcc_dark(locs: torch.Tensor, simcc: torch.Tensor, blur_kernel_size: int) -> torch.Tensor:
@@ -272,7 +341,8 @@ def refine_simcc_dark(locs: torch.Tensor, simcc: torch.Tensor, blur_kernel_size:
 def decode_heatmaps_np(heatmaps: np.ndarray, refine: str, blur_kernel_size: int = 11
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Keypoints of one sample's (K, H, W) heatmaps: ``(locs float32 (K, 2) heatmap px, scores float32
-    (K,))``; the score is the heatmap maximum. ``refine``: ``'quarter'`` (MSRA's 0.25 px shift), ``'dark'``
+    (K,))``; the score is the heatmap maximum. ``refine``: ``'quarter'`` (MSRA's 0.25 px shift), ``'dark_msra'``
+    (MSRA's DARK, MMPose's form), ``'dark'`` (UDP's)
     or ``'none'``."""
     heatmaps = np.asarray(heatmaps, dtype=np.float32)
     locs, scores = get_heatmap_maximum_np(heatmaps)
@@ -280,6 +350,8 @@ def decode_heatmaps_np(heatmaps: np.ndarray, refine: str, blur_kernel_size: int 
         locs = refine_quarter_np(locs, heatmaps)
     elif refine == 'dark':
         locs = refine_dark_np(locs, heatmaps, blur_kernel_size)
+    elif refine == 'dark_msra':
+        locs = refine_dark_msra_np(locs, heatmaps, blur_kernel_size)
     locs[scores <= 0] = -1  # no positive response: "not found" (MMPose's)
     return locs, scores
 
@@ -294,6 +366,8 @@ def decode_heatmaps(heatmaps: torch.Tensor, refine: str, blur_kernel_size: int =
         out = refine_quarter(locs, heatmaps)
     elif refine == 'dark':
         out = refine_dark(locs, heatmaps, blur_kernel_size)
+    elif refine == 'dark_msra':
+        out = refine_dark_msra(locs, heatmaps, blur_kernel_size)
     else:
         out = locs.float()
     out = torch.where((scores <= 0).unsqueeze(-1), torch.full_like(out, -1.0), out)  # "not found" (MMPose's)

@@ -1,7 +1,8 @@
 """SimCC heads: keypoints as two 1-D classifications (one over x bins, one over y bins; Li et al., "SimCC",
 ECCV 2022). :class:`RTMCCHead` is RTMPose's (Jiang et al., 2023): a large-kernel conv to one map per keypoint,
 each map flattened into a token, a gated attention unit across the K tokens, then linear x / y classifiers.
-:class:`SimCCHead` is the plain SimCC head (1x1 conv, then linear classifiers straight from the flattened maps).
+:class:`SimCCHead` is the plain SimCC head (SimpleBaseline deconvolutions or a 1x1 conv, then linear classifiers
+straight from the flattened maps).
 """
 from __future__ import annotations
 
@@ -250,44 +251,82 @@ class RTMCCHead(_SimCCHeadBase):
 
 @MODELS.register_module()
 class SimCCHead(_SimCCHeadBase):
-    """The plain SimCC head (MMPose's ``SimCCHead`` without deconvolutions, as its ``simcc_res50`` configs use
-    it): ``final_layer`` (1x1 conv ``in_channels`` -> K) -> flatten each keypoint's map (``h * w`` values) ->
-    ``mlp_head_x`` / ``mlp_head_y`` linears to ``Wx`` / ``Hy`` bins.
+    """The plain SimCC head (MMPose's ``SimCCHead``): the SimpleBaseline stack of ``deconv_out_channels`` /
+    ``deconv_kernel_sizes`` stride-2 deconvolutions (+ optional convs) and ``final_layer`` to K maps, as
+    ``deconv_head`` (a :class:`~visioncraft.tasks.pose.models.heatmap_head.HeatmapHead`), or, with
+    ``deconv_out_channels=None``, ``final_layer`` alone (1x1 conv ``in_channels`` -> K) on the last feature map;
+    then each keypoint's map is flattened and read by the ``mlp_head_x`` / ``mlp_head_y`` linears to ``Wx`` /
+    ``Hy`` bins.
 
-    Args: as :class:`RTMCCHead` (no GAU), plus ``final_layer=dict(kernel_size=1)``; ``deconv_out_channels`` must
-    be None or empty (deconvolution layers are not provided); default loss
-    ``dict(type='KLDiscretLoss', use_target_weight=True)``.
+    Args: as :class:`RTMCCHead` (no GAU), plus MMPose's ``deconv_type='heatmap'`` (``'vipnas'`` is not
+    provided), ``deconv_out_channels=(256, 256, 256)``, ``deconv_kernel_sizes=(4, 4, 4)``,
+    ``conv_out_channels`` / ``conv_kernel_sizes`` (None), ``final_layer=dict(kernel_size=1)``;
+    ``deconv_num_groups`` is accepted and, as in MMPose, used by ``'vipnas'`` only. ``in_featuremap_size`` is
+    the (w, h) of the backbone's last map; the flattened maps are ``2 ** len(deconv_out_channels)`` times it per
+    axis. Default loss ``dict(type='KLDiscretLoss', use_target_weight=True)``.
 
-    ``forward(feats)`` -> ``(x (B, K, Wx), y (B, K, Hy))`` logits.
+    ``forward(feats)`` -> ``(x (B, K, Wx), y (B, K, Hy))`` logits. Parameter names are MMPose's
+    (``deconv_head.deconv_layers.*``, ``deconv_head.final_layer``, or ``final_layer``; ``mlp_head_x``,
+    ``mlp_head_y``): SimCC checkpoints load unchanged.
     """
 
     def __init__(self, in_channels: int | Sequence[int], out_channels: int, input_size: Sequence[int],
-                 in_featuremap_size: Sequence[int], simcc_split_ratio: float = 2.0,
-                 deconv_out_channels: Sequence[int] | None = None, final_layer: dict | None = dict(kernel_size=1),
+                 in_featuremap_size: Sequence[int], simcc_split_ratio: float = 2.0, deconv_type: str = 'heatmap',
+                 deconv_out_channels: Sequence[int] | None = (256, 256, 256),
+                 deconv_kernel_sizes: Sequence[int] | None = (4, 4, 4),
+                 deconv_num_groups: Sequence[int] | None = (16, 16, 16),
+                 conv_out_channels: Sequence[int] | None = None, conv_kernel_sizes: Sequence[int] | None = None,
+                 final_layer: dict | None = dict(kernel_size=1),
                  loss: dict | nn.Module = dict(type='KLDiscretLoss', use_target_weight=True),
-                 decoder: dict | None = None, init_cfg: dict | list | None = None, **unused_deconv_args) -> None:
+                 decoder: dict | None = None, init_cfg: dict | list | None = None) -> None:
         super().__init__()
-        if deconv_out_channels:
-            raise ValueError('SimCCHead: deconvolution layers are not provided; set deconv_out_channels=None')
-        extra = set(unused_deconv_args) - {'deconv_type', 'deconv_kernel_sizes', 'deconv_num_groups',
-                                           'conv_out_channels', 'conv_kernel_sizes'}
-        if extra or unused_deconv_args.get('conv_out_channels'):
-            raise ValueError(f'SimCCHead: unsupported arguments {sorted(extra) or ["conv_out_channels"]}')
+        if deconv_type not in ('heatmap', 'vipnas'):
+            raise ValueError(f"SimCCHead: deconv_type must be 'heatmap' or 'vipnas', got {deconv_type!r}")
         self.in_channels = _in_channels(in_channels, 'SimCCHead')
         self.out_channels = int(out_channels)
         self._build_common(loss, decoder, input_size, simcc_split_ratio)
+        if len(tuple(in_featuremap_size)) != 2:
+            raise ValueError(f'SimCCHead: in_featuremap_size must be (w, h), got {in_featuremap_size}')
         self.in_featuremap_size = tuple(int(v) for v in in_featuremap_size)
-        k = dict(final_layer or dict(kernel_size=1)).get('kernel_size', 1)
-        self.final_layer = nn.Conv2d(self.in_channels, self.out_channels, k, padding=k // 2)
-        flatten_dims = math.prod(self.in_featuremap_size)
+        num_deconv = len(deconv_out_channels) if deconv_out_channels else 0
+        if num_deconv:
+            if deconv_type == 'vipnas':
+                raise ValueError("SimCCHead: deconv_type='vipnas' (ViPNAS's grouped deconvolutions) is not provided; "
+                                 "use deconv_type='heatmap' or deconv_out_channels=None")
+            from .heatmap_head import HeatmapHead
+            self.deconv_head = HeatmapHead(self.in_channels, self.out_channels,
+                                           deconv_out_channels=deconv_out_channels,
+                                           deconv_kernel_sizes=deconv_kernel_sizes,
+                                           conv_out_channels=conv_out_channels, conv_kernel_sizes=conv_kernel_sizes,
+                                           final_layer=final_layer)
+        else:
+            if conv_out_channels:
+                raise ValueError('SimCCHead: conv_out_channels needs deconv_out_channels (MMPose builds the convs '
+                                 'only inside the deconvolution stack)')
+            self.deconv_head = None
+            k = dict(final_layer).get('kernel_size', 1) if final_layer is not None else None
+            self.final_layer = nn.Conv2d(self.in_channels, self.out_channels, k, padding=k // 2) \
+                if final_layer is not None else None
+        self.heatmap_size = tuple(s * 2 ** num_deconv for s in self.in_featuremap_size)   # (w, h)
+        flatten_dims = math.prod(self.heatmap_size)
         w, h = self.input_size
         self.mlp_head_x = nn.Linear(flatten_dims, int(w * self.simcc_split_ratio))
         self.mlp_head_y = nn.Linear(flatten_dims, int(h * self.simcc_split_ratio))
         self._init_layers()
+        if self.deconv_head is not None:
+            self.deconv_head._init_layers()  # MMPose's: deconvolutions and convs N(0, 0.001), BatchNorm 1 / 0
 
     def forward(self, feats: Sequence[torch.Tensor] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.final_layer(_last(feats)).flatten(2)                              # (B, K, h * w)
+        if self.deconv_head is not None:
+            x = self.deconv_head(feats)
+        else:
+            x = _last(feats)
+            if self.final_layer is not None:
+                x = self.final_layer(x)
+        x = x.flatten(2)                                                           # (B, K, h * w)
         if x.shape[-1] != self.mlp_head_x.in_features:
-            raise ValueError(f'SimCCHead: the last feature map has {x.shape[-1]} cells but in_featuremap_size='
-                             f'{self.in_featuremap_size}')
+            raise ValueError(f'SimCCHead: the maps to classify have {x.shape[-1]} cells but in_featuremap_size='
+                             f'{self.in_featuremap_size} means {self.heatmap_size} (w, h) = '
+                             f'{self.mlp_head_x.in_features}; set it to (input_w / stride, input_h / stride) of the '
+                             'last feature map')
         return self.mlp_head_x(x), self.mlp_head_y(x)
