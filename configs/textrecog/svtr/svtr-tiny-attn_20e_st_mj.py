@@ -9,7 +9,7 @@ dictionary = dict(type='Dictionary', builtin='english_digits_symbols', with_star
 model = dict(
     _delete_=True,
     type='EncoderDecoderRecognizer',
-    data_preprocessor={{_base_.svtr_data_preprocessor}},
+    data_preprocessor={{_base_.svtr_pixel_norm}},
     preprocessor={{_base_.svtr_stn}},
     backbone={{_base_.svtr_encoder}},
     decoder=dict(

@@ -16,7 +16,7 @@ svtr_stn = dict(type='STN', in_channels=3, resized_image_size=(32, 64), output_i
 svtr_encoder = dict(type='SVTREncoder', img_size=[32, 100], in_channels=3, out_channels=192, embed_dims=[64, 128, 256],
                     depth=[3, 6, 3], num_heads=[2, 4, 8], mixer_types=['Local'] * 6 + ['Global'] * 6,
                     window_size=[[7, 11], [7, 11], [7, 11]], merging_types='Conv', prenorm=False, max_seq_len=25)
-svtr_data_preprocessor = dict(type='TextRecogDataPreprocessor', mean=[127.5], std=[127.5])
+svtr_pixel_norm = dict(type='TextRecogDataPreprocessor', mean=[127.5], std=[127.5])
 model = dict(
     type='SVTR',
     preprocessor=svtr_stn,
@@ -24,7 +24,7 @@ model = dict(
     decoder=dict(type='SVTRDecoder', in_channels=192,
                  module_loss=dict(type='CTCModuleLoss', letter_case='lower', zero_infinity=True),
                  postprocessor=dict(type='CTCPostProcessor'), dictionary=dictionary),
-    data_preprocessor=svtr_data_preprocessor,
+    data_preprocessor=svtr_pixel_norm,
 )
 train_pipeline = [
     dict(type='LoadImageFromFile', ignore_empty=True),
