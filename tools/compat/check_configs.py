@@ -112,7 +112,7 @@ def _img_dir(ds: dict, root: Path) -> Path:
     return root / sub
 
 
-def _coco_det(ds: dict, root: Path, keypoints: bool) -> None:
+def _coco_det(ds: dict, root: Path, keypoints: bool, num_keypoints: int = 17) -> None:
     img_dir = _img_dir(ds, root)
     images, anns = [], []
     for i in range(2):
@@ -126,9 +126,9 @@ def _coco_det(ds: dict, root: Path, keypoints: bool) -> None:
         if keypoints:
             kpts = []
             rng = np.random.default_rng(i)
-            for _ in range(17):
+            for _ in range(num_keypoints):
                 kpts += [float(x + rng.uniform(0, bw)), float(y + rng.uniform(0, bh)), 2]
-            ann.update(keypoints=kpts, num_keypoints=17)
+            ann.update(keypoints=kpts, num_keypoints=num_keypoints)
         anns.append(ann)
     cats = [dict(id=1, name='person', supercategory='person')]
     if not keypoints:  # every class of the config's metainfo, so the category mapping is complete
@@ -140,7 +140,7 @@ def _coco_det(ds: dict, root: Path, keypoints: bool) -> None:
         if classes:
             cats = [dict(id=k + 1, name=c) for k, c in enumerate(classes)]
     else:
-        cats[0].update(keypoints=[f'k{k}' for k in range(17)], skeleton=[])
+        cats[0].update(keypoints=[f'k{k}' for k in range(num_keypoints)], skeleton=[])
     ann_path = root / ds['ann_file']
     ann_path.parent.mkdir(parents=True, exist_ok=True)
     ann_path.write_text(json.dumps(dict(images=images, annotations=anns, categories=cats)))
@@ -223,6 +223,8 @@ def prepare_training(cfg, toolbox: str, data_dir: Path, work_dir: Path) -> None:
             _coco_det(ds, root, keypoints=False)
         elif kind == 'CocoDataset' and toolbox == 'mmpose':
             _coco_det(ds, root, keypoints=True)
+        elif kind in ('AicDataset', 'CrowdPoseDataset') and toolbox == 'mmpose':  # COCO files, 14 keypoints
+            _coco_det(ds, root, keypoints=True, num_keypoints=14)
         elif kind in ('OCRDataset', 'RecogTextDataset'):
             recog = 'textrecog' in str(ds.get('ann_file', '')) or 'recog' in kind.lower()
             _ocr_json(ds, root, recog=recog)

@@ -94,6 +94,9 @@ TRAIN_CASES: tuple[TrainCase, ...] = (
     TrainCase('mmdet', 'mask_rcnn', 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', {**_DET_SMALL, **_DET_SCALE}),
     TrainCase('mmpose', 'topdown_heatmap',
               'body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py', _POSE_SMALL),
+    TrainCase('mmpose', 'topdown_heatmap',   # COCO + AI Challenger (14 keypoints) combined onto 19
+              'body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-aic-256x192-combine.py',
+              _POSE_SMALL),
     TrainCase('mmpose', 'rtmpose', 'body_2d_keypoint/rtmpose/coco/rtmpose-t_8xb256-420e_coco-256x192.py',
               {**_POSE_SMALL, 'train_cfg.max_epochs': 1}),
     TrainCase('mmocr', 'dbnet', 'textdet/dbnet/dbnet_resnet18_fpnc_1200e_icdar2015.py', _OCR_SMALL),
