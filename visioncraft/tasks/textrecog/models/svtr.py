@@ -36,6 +36,24 @@ def local_mixing_mask(h: int, w: int, window: tuple[int, int], device=None) -> t
     return mask.masked_fill_(~near, float('-inf'))
 
 
+def _pool_to_columns(grid: torch.Tensor, columns: int | None) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d(grid, (1, columns or W))`` as the ONNX graph writes it (the exporter refuses adaptive
+    pooling of a map whose size it cannot see, which is every map here, the width being dynamic): the mean over the
+    height, then each output column the mean of its adaptive bin ``[floor(i W / T), ceil((i + 1) W / T))``, as a
+    product with the N-independent W x T matrix of bin weights built from the traced width."""
+    rows = grid.mean(2, keepdim=True)  # N x C x 1 x W
+    if columns is None:
+        return rows
+    w = grid.shape[3]
+    w = w if isinstance(w, torch.Tensor) else torch.tensor(w)
+    i = torch.arange(columns, device=grid.device)
+    start, end = torch.div(i * w, columns, rounding_mode='floor'), torch.div((i + 1) * w + columns - 1, columns,
+                                                                             rounding_mode='floor')
+    j = torch.arange(grid.shape[3], device=grid.device)[:, None]
+    weights = ((j >= start) & (j < end)).to(grid.dtype) / (end - start).to(grid.dtype)  # W x T
+    return rows @ weights
+
+
 class _ConvBNAct(nn.Module):
     """3x3 conv (stride 2, no bias) -> BatchNorm -> GELU, with MMOCR's ConvModule names (``conv``, ``bn``)."""
 
@@ -308,6 +326,9 @@ class SVTREncoder(nn.Module):
         if not self.prenorm:
             tokens = self.layer_norm(tokens)
         grid = tokens.transpose(1, 2).reshape(n, -1, h, w)
-        pooled = F.adaptive_avg_pool2d(grid, (1, self.max_seq_len or w))  # pool the height away (and to T)
+        if torch.onnx.is_in_onnx_export():
+            pooled = _pool_to_columns(grid, self.max_seq_len)
+        else:  # pool the height away (and to T)
+            pooled = F.adaptive_avg_pool2d(grid, (1, self.max_seq_len or w))
         out = self.dropout(self.hardwish(self.last_conv(pooled)))
         return out.flatten(2).transpose(1, 2)  # N x T x out_channels
