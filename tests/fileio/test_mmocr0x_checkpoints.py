@@ -3,6 +3,7 @@ model written in MMOCR 0.x's names (the detector's head ``bbox_head``, MMCV Conv
 back exactly; the 0.x recognisers' names, read from MMOCR 0.6.3's code, are ours as they are."""
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -10,7 +11,8 @@ import torch
 from torch import nn
 
 import visioncraft  # noqa: F401
-from visioncraft.fileio.checkpoint import load_model_weights
+from visioncraft.fileio.checkpoint import checkpoint_meta, extract_state_dict, load_model_weights
+from visioncraft.fileio.upstream.mmocr import mmocr_checkpoint_generation
 from visioncraft.registry import MODELS
 
 
@@ -99,3 +101,151 @@ def test_mmocr0x_recogniser_names_are_ours():
             'decoder.layer_stack.0.self_attn.fc.weight', 'decoder.layer_stack.0.enc_attn.linear_k.weight',
             'decoder.layer_stack.0.norm3.bias', 'decoder.layer_norm.weight', 'decoder.classifier.weight'} \
         <= set(nrtr.state_dict())
+
+
+# --- MMOCR 0.x CTC class order (0.6.3's CTCConvertor: <BLK>, characters, [<UKN>]; ours: characters, <PAD>, [<UKN>])
+
+def tiny_crnn(rnn_flag=True, with_unknown=False):
+    dictionary = dict(type='Dictionary', builtin='lower_english_digits', with_padding=True, with_unknown=with_unknown)
+    return MODELS.build(dict(type='CRNN', backbone=dict(type='MiniVGG', leaky_relu=False, input_channels=1,
+                                                        widths=(8, 8, 16, 16, 16, 16, 16)),
+                             decoder=dict(type='CRNNDecoder', in_channels=16, rnn_flag=rnn_flag,
+                                          module_loss=dict(type='CTCModuleLoss'),
+                                          postprocessor=dict(type='CTCPostProcessor'), dictionary=dictionary))).eval()
+
+
+def classifier_keys(rnn_flag):
+    prefix = 'decoder.decoder.1.embedding' if rnn_flag else 'decoder.decoder'
+    return [f'{prefix}.weight', f'{prefix}.bias']
+
+
+def as_mmocr0x(model, rnn_flag):
+    """``model``'s state dict as MMOCR 0.x's CTCConvertor numbers the classes: 0.x class 0 is the blank (our
+    padding), 0.x class ``i + 1`` our character ``i``, <UKN> last in both."""
+    d = model.decoder.codec.dictionary
+    n, c = len(d.chars), len(d)
+    theirs_of_ours = [i + 1 for i in range(n)] + [0] + ([n + 1] if d.unknown_idx is not None else [])
+    assert d.padding_idx == n and len(theirs_of_ours) == c
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    for k in classifier_keys(rnn_flag):
+        theirs = torch.empty_like(sd[k])
+        theirs[theirs_of_ours] = sd[k]
+        sd[k] = theirs
+    return sd
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append((record.levelno, record.getMessage()))
+
+
+def recording_logger():
+    log = logging.getLogger(f'test_mmocr0x.{id(object())}')
+    log.propagate, log.level = False, logging.INFO
+    rec = Records()
+    log.addHandler(rec)
+    return log, rec
+
+
+def outputs(model, x):
+    with torch.no_grad():
+        logits = model.decoder(model.extract_feat(x))
+        texts = [s.pred_text for s in model(x, mode='predict')]
+    return logits, texts
+
+
+def reference_crnn(rnn_flag, with_unknown):
+    torch.manual_seed(0)
+    model = tiny_crnn(rnn_flag, with_unknown)
+    # a blank that rarely wins and large class scores: the random model reads non-empty, varied strings
+    w, b = (model.state_dict()[k] for k in classifier_keys(rnn_flag))
+    with torch.no_grad():
+        w.mul_(20)
+        b[model.decoder.codec.blank_idx] = -5.0
+    return model
+
+
+@pytest.mark.parametrize('meta', [dict(mmocr_version='0.6.3+a1b2c3d', CLASSES=None),   # 0.x tools/train.py
+                                  dict(CLASSES=0),                                       # 0.x publish_model.py
+                                  dict(mmcv_version='1.7.0', time='Mon Jan 1')],         # MMCV 1.x runner
+                         ids=['mmocr_version', 'published', 'mmcv1'])
+@pytest.mark.parametrize('rnn_flag,with_unknown', [(True, False), (False, True)], ids=['lstm', 'conv1x1-ukn'])
+def test_mmocr0x_crnn_checkpoint_reads_the_same_strings(tmp_path, meta, rnn_flag, with_unknown):
+    ref = reference_crnn(rnn_flag, with_unknown)
+    x = torch.rand(2, 1, 32, 96)
+    want_logits, want_texts = outputs(ref, x)
+    assert any(want_texts), 'the reference should read something'
+    path = tmp_path / 'crnn_0x.pth'
+    torch.save(dict(meta=meta, state_dict=as_mmocr0x(ref, rnn_flag)), path)
+
+    ckpt = torch.load(path, weights_only=True)
+    model, (log, rec) = tiny_crnn(rnn_flag, with_unknown), recording_logger()
+    report = load_model_weights(model, extract_state_dict(ckpt), strict=True, meta=checkpoint_meta(ckpt), logger=log,
+                                source=path)
+    assert report.clean
+    got_logits, got_texts = outputs(model, x)
+    assert torch.allclose(got_logits, want_logits, atol=1e-5, rtol=0)   # column for column, our class order
+    assert torch.equal(got_logits.argmax(-1), want_logits.argmax(-1)) and got_texts == want_texts
+    assert any('MMOCR 0.x' in m and 'reordered' in m for _, m in rec.messages)
+
+
+def test_mmocr0x_crnn_through_init_model_path(tmp_path):
+    from visioncraft.apis.model_loading import build_model_with_weights
+    from visioncraft.config import Config
+    ref = reference_crnn(True, False)
+    x = torch.rand(1, 1, 32, 96)
+    want_logits, want_texts = outputs(ref, x)
+    path = tmp_path / 'crnn_0x.pth'
+    torch.save(dict(meta=dict(mmocr_version='0.6.3'), state_dict=as_mmocr0x(ref, True)), path)
+    model_cfg = dict(type='CRNN', backbone=dict(type='MiniVGG', leaky_relu=False, input_channels=1,
+                                                widths=(8, 8, 16, 16, 16, 16, 16)),
+                     decoder=dict(type='CRNNDecoder', in_channels=16, rnn_flag=True,
+                                  module_loss=dict(type='CTCModuleLoss'), postprocessor=dict(type='CTCPostProcessor'),
+                                  dictionary=dict(type='Dictionary', builtin='lower_english_digits',
+                                                  with_padding=True)))
+    model, _ = build_model_with_weights(Config(dict(model=model_cfg)), path, 'test')
+    got_logits, got_texts = outputs(model.eval(), x)
+    assert torch.allclose(got_logits, want_logits, atol=1e-5, rtol=0) and got_texts == want_texts
+
+
+@pytest.mark.parametrize('meta', [dict(mmengine_version='0.10.3', dataset_meta={}),
+                                  dict(visioncraft_version='0.3.0'), dict(mmocr_version='1.0.1')],
+                         ids=['mmengine', 'visioncraft', 'mmocr1'])
+def test_1x_crnn_checkpoint_is_untouched(meta):
+    ref = reference_crnn(True, False)
+    own = {k: v.clone() for k, v in ref.state_dict().items()}
+    model, (log, rec) = tiny_crnn(), recording_logger()
+    report = load_model_weights(model, own, strict=True, meta=meta, logger=log)
+    assert report.clean and not rec.messages[:-1]   # only 'all keys matched'
+    assert all(torch.equal(v, own[k]) for k, v in model.state_dict().items())
+
+
+def test_undecidable_crnn_checkpoint_loads_as_it_is_with_a_warning():
+    ref = reference_crnn(True, False)
+    own = {k: v.clone() for k, v in ref.state_dict().items()}
+    model, (log, rec) = tiny_crnn(), recording_logger()
+    load_model_weights(model, own, strict=True, meta={}, logger=log, source='bare.pth')   # a file with no meta
+    assert all(torch.equal(v, own[k]) for k, v in model.state_dict().items())
+    warnings = [m for lvl, m in rec.messages if lvl == logging.WARNING]
+    assert len(warnings) == 1 and 'bare.pth' in warnings[0] and "mmocr_version'] = '0.6.3'" in warnings[0]
+    # so a 0.x file without its meta reads shifted: the logits are not the reference's
+    x = torch.rand(1, 1, 32, 96)
+    load_model_weights(model, as_mmocr0x(ref, True), strict=True, meta={}, logger=log)
+    assert not torch.allclose(outputs(model, x)[0], outputs(ref, x)[0], atol=1e-3)
+    # no file behind the state dict (meta=None): nothing guessed, nothing said
+    model, (log, rec) = tiny_crnn(), recording_logger()
+    load_model_weights(model, own, strict=True, logger=log)
+    assert not any(lvl >= logging.WARNING for lvl, _ in rec.messages)
+
+
+def test_mmocr_checkpoint_generation_signs():
+    assert mmocr_checkpoint_generation(None) is None and mmocr_checkpoint_generation({}) is None
+    assert mmocr_checkpoint_generation(dict(mmocr_version='0.4.1')) == '0.x'
+    assert mmocr_checkpoint_generation(dict(mmocr_version='1.0.1', CLASSES=0)) == '1.x'
+    assert mmocr_checkpoint_generation(dict(CLASSES=('a',), dataset_meta={})) == '1.x'
+    assert mmocr_checkpoint_generation(dict(mmcv_version='2.1.0')) == '1.x'
+    assert mmocr_checkpoint_generation(dict(seed=0)) is None

@@ -14,7 +14,8 @@ from torch import nn
 
 from visioncraft.config import Config
 from visioncraft.errors import AnnotationError, CheckpointError, mark_user_error, read_checkpoint
-from visioncraft.fileio.checkpoint import check_weights_fit, load_model_weights, partial_weights_allowed
+from visioncraft.fileio.checkpoint import (check_weights_fit, checkpoint_meta, load_model_weights,
+                                          partial_weights_allowed)
 from visioncraft.registry import MODELS, config_file_context
 
 __all__ = ['build_model_with_weights', 'is_exported_dir', 'load_exported']
@@ -49,7 +50,7 @@ def build_model_with_weights(cfg: Config, checkpoint: str | os.PathLike | None, 
         check_weights_fit(model, state_dict, checkpoint, partial=partial)
     except CheckpointError as exc:
         raise mark_user_error(exc, who) from None
-    report = load_model_weights(model, state_dict, logger=_logger, source=checkpoint)
+    report = load_model_weights(model, state_dict, logger=_logger, source=checkpoint, meta=checkpoint_meta(ckpt))
     if not report.clean:
         _logger.warning(f'{who}: checkpoint {checkpoint} does not fully match the model')
     meta = ckpt.get('meta') if isinstance(ckpt, dict) else None

@@ -43,8 +43,9 @@ from ..config.checks import check_bool, check_int, check_mapping, mmcv_era_key_r
 from ..config.compat.mmdet2 import translation_note
 from ..errors import UserError
 from ..evaluation import Evaluator
-from ..fileio.checkpoint import (LAST_CHECKPOINT, checkpoint_candidates, extract_state_dict, load_checkpoint_file,
-                                 load_model_weights, read_last_checkpoint, save_checkpoint, write_last_checkpoint)
+from ..fileio.checkpoint import (LAST_CHECKPOINT, checkpoint_candidates, checkpoint_meta, extract_state_dict,
+                                 load_checkpoint_file, load_model_weights, read_last_checkpoint, save_checkpoint,
+                                 write_last_checkpoint)
 from ..models.backbones.pretrained import pretrained_weights_skipped
 from ..registry import (EVALUATORS, LOOPS, MODEL_WRAPPERS, MODELS, VISUALIZERS, config_file_context,
                         set_default_scope)
@@ -642,7 +643,8 @@ class Runner:
     def load_weights(self, path: str) -> None:
         ckpt = load_checkpoint_file(path)
         self.logger.info(f'Load weights from {path}')
-        load_model_weights(self.model, extract_state_dict(ckpt), logger=self.logger, source=path)
+        load_model_weights(self.model, extract_state_dict(ckpt), logger=self.logger, source=path,
+                           meta=checkpoint_meta(ckpt))
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
         if meta.get('dataset_meta') and hasattr(self.visualizer, 'dataset_meta') and not self.visualizer.dataset_meta:
             self.visualizer.dataset_meta = meta['dataset_meta']

@@ -31,6 +31,7 @@ from torch import nn
 from ..errors import CheckpointError
 from .paddle import is_paddle_file, is_paddle_state_dict, load_paddle_weights, paddle_to_torch_state_dict
 from .upstream import convert_upstream_state_dict
+from .upstream.mmocr import reorder_mmocr0x_ctc_classes
 
 __all__ = ['save_checkpoint', 'atomic_write_bytes', 'atomic_write_text', 'load_checkpoint_file',
            'load_model_weights', 'extract_state_dict', 'find_latest_checkpoint', 'cached_download',
@@ -38,7 +39,7 @@ __all__ = ['save_checkpoint', 'atomic_write_bytes', 'atomic_write_text', 'load_c
            'fit_problem', 'partial_weights_allowed', 'PARTIAL_WEIGHTS_ENV', 'OPTIONAL_KEY_SUFFIXES',
            'MAX_MISSING_FRACTION', 'remove_stale_temp_files',
            'write_last_checkpoint', 'read_last_checkpoint', 'checkpoint_candidates', 'LAST_CHECKPOINT', 'LATEST_ALIAS',
-           'resolve_checkpoint_alias']
+           'resolve_checkpoint_alias', 'checkpoint_meta']
 
 #: the work dir's pointer to its latest checkpoint
 LAST_CHECKPOINT = 'last_checkpoint'
@@ -406,13 +407,27 @@ def check_weights_fit(model: nn.Module, state_dict: dict, source: str | os.PathL
             f'partial load) set {PARTIAL_WEIGHTS_ENV}=1 (or pass allow_partial=True to init_detector / init_model)')
 
 
+def checkpoint_meta(checkpoint: Any) -> dict:
+    """The ``meta`` dict of a loaded checkpoint file (``{}`` when it has none, or is a bare state dict): what
+    :func:`load_model_weights` takes as ``meta``."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
 def load_model_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *, strict: bool = False,
-                       logger: logging.Logger | None = None, source: str | os.PathLike | None = None) -> LoadReport:
+                       logger: logging.Logger | None = None, source: str | os.PathLike | None = None,
+                       meta: dict | None = None) -> LoadReport:
     """Copy the weights that fit into ``model``; report the rest (an error when ``strict``).
 
     A checkpoint of which not one weight fits (no key in common with the model, or every common key of
     another shape) raises :class:`CheckpointMismatchError` naming ``source``: running on with the random
     initial weights would look like a working model that predicts nothing.
+
+    ``meta``: the checkpoint file's ``meta`` (:func:`checkpoint_meta`; ``{}`` for a file without one). It is the
+    only thing that tells an MMOCR 0.x CRNN file from a 1.x one (same names and shapes, but 0.x puts the CTC
+    blank first): an MMOCR 0.x file's classifier rows are put into our order
+    (:func:`~visioncraft.fileio.upstream.mmocr.reorder_mmocr0x_ctc_classes`), an undecidable one is loaded as it
+    is with a warning. None (default: a state dict with no file behind it) leaves the class order alone.
     """
     model = getattr(model, 'module', model)
     if is_paddle_state_dict(state_dict):  # a PaddleOCR .pdparams: its names become ours
@@ -428,6 +443,8 @@ def load_model_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
         logger.info(f'{source or "the checkpoint"}: {len(upstream.renamed)} weights renamed from '
                     f'{" / ".join(sorted(upstream.toolboxes))} names')
     state_dict = upstream.state_dict
+    # MMOCR 0.x CTC recognisers: blank-first classes -> ours (needs the file's meta; names and shapes agree)
+    state_dict, _ = reorder_mmocr0x_ctc_classes(state_dict, model, meta, source=source, logger=logger)
     to_load, mismatched = {}, []
     for k, v in state_dict.items():
         if k in own and own[k].shape != v.shape:

@@ -7,6 +7,9 @@ its own module (:mod:`.mmdet`, :mod:`.mmocr`, :mod:`.mmpose`). A rule applies to
 is not one of the model's and the renamed key is, with the same shape: a checkpoint already in our names, or a rule
 that does not concern this model, changes nothing. So the converter "applies itself": no flag, no metadata needed,
 and a wrong rule cannot make a fitting checkpoint fit worse.
+
+One conversion is not a renaming and needs the file's ``meta``: MMOCR 0.x's CTC recognisers number their classes
+blank-first (:func:`.mmocr.reorder_mmocr0x_ctc_classes`, called by ``load_model_weights(..., meta=...)``).
 """
 from __future__ import annotations
 
