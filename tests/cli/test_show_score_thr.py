@@ -110,8 +110,6 @@ def test_mmdetection_2x_eval_options_and_format_only(setup, tmp_path):
     assert Path(f'{prefix}.bbox.json').is_file()
     with pytest.raises(ConfigError, match='--format-only writes result files .* jsonfile_prefix=PREFIX'):
         vc_main(base + ['--work-dir', str(tmp_path / 'c'), '--format-only'])
-    with pytest.raises(ConfigError, match='txtfile_prefix: VisionCraft has no Cityscapes metric'):
-        vc_main(base + ['--format-only', '--options', 'txtfile_prefix=./x'])
 
 
 def _prepare(argv):

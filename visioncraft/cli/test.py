@@ -55,11 +55,6 @@ def split_eval_options(cfg, options: dict) -> tuple[dict, dict]:
     ``outfile_prefix``, ``iou_thrs``, ...) goes to the metric; any other KEY (``dist_params.port``,
     ``data.test.samples_per_gpu``, ``model.test_cfg.score_thr``) is a config override, which must name a config
     key (checked as the config is loaded with it)."""
-    if 'txtfile_prefix' in options:
-        raise ConfigError('--options txtfile_prefix: VisionCraft has no Cityscapes metric (CityscapesMetric), so '
-                          'it writes no Cityscapes txt / png result files; convert Cityscapes to COCO '
-                          '(tools/dataset_converters/cityscapes.py), test with CocoMetric and write COCO JSON '
-                          'results with --options jsonfile_prefix=PREFIX')
     accepted = set().union(*(_metric_args(m) for m in _metric_cfgs(cfg.get('test_evaluator'))))
     to_metric, to_config = {}, {}
     for key, value in options.items():
@@ -102,16 +97,61 @@ def apply_eval_args(cfg, metrics: list[str] | None, options: dict, format_only: 
             raise ConfigError(f'--format-only: the test_evaluator ({kinds}) cannot write result files without '
                               f'evaluating (it takes no {key}); use a CocoMetric test_evaluator')
     for m in targets:
-        if metrics:
-            m['metric'] = list(metrics) if 'Coco' in str(m.get('type')) or len(metrics) > 1 else metrics[0]
         args = _metric_args(m)
+        if metrics and ('metric' in args or not args):
+            m['metric'] = list(metrics) if 'Coco' in str(m.get('type')) or len(metrics) > 1 else metrics[0]
         m.update({k: v for k, v in options.items() if k in args})
+
+
+def apply_txtfile_prefix(cfg, prefix: str | None, metrics: list[str] | None, format_only: bool,
+                         options: dict) -> bool:
+    """MMDetection 2.x's Cityscapes results: ``--format-only --options txtfile_prefix=DIR`` makes the test_evaluator
+    a :class:`~visioncraft.tasks.detection.evaluation.CityscapesMetric` that only writes the official txt / png
+    files into DIR; ``--eval cityscapes`` (with or without ``txtfile_prefix``) adds one that evaluates them
+    (cityscapesscripts needed). ``prefix``: the ``txtfile_prefix`` option or None; removes ``cityscapes`` from
+    ``metrics``; ``options``: the other evaluator options. Returns whether ``--format-only`` is taken care of."""
+    wants_eval = bool(metrics) and 'cityscapes' in metrics
+    if wants_eval:
+        metrics.remove('cityscapes')
+    if prefix is None and not wants_eval:
+        return False
+    if prefix is not None and not str(prefix):
+        raise ConfigError('--options txtfile_prefix: give the folder of the Cityscapes result files, got an empty '
+                          'value')
+    if format_only:
+        if prefix is None:
+            raise ConfigError('--format-only --eval cityscapes: give the folder of the Cityscapes result files with '
+                              '--options txtfile_prefix=DIR')
+        if 'outfile_prefix' in options or metrics:
+            raise ConfigError('--format-only --options txtfile_prefix=DIR writes the Cityscapes txt / png files only; '
+                              'write COCO JSON results (jsonfile_prefix) or --eval other metrics in another run')
+        cfg['test_evaluator'] = dict(type='CityscapesMetric', format_only=True, txtfile_prefix=str(prefix))
+        return True
+    if not wants_eval:
+        raise ConfigError('--options txtfile_prefix=DIR: the Cityscapes result files are written with --format-only '
+                          '(for the official server) or --eval cityscapes (evaluated with cityscapesscripts)')
+    metric = dict(type='CityscapesMetric')
+    if prefix is not None:
+        metric['txtfile_prefix'] = str(prefix)
+    current = cfg.get('test_evaluator')
+    if not metrics:  # --eval cityscapes alone: the Cityscapes AP only
+        cfg['test_evaluator'] = metric
+    elif isinstance(current, dict) and current.get('type') in _CONTAINERS:
+        raise ConfigError(f'--eval cityscapes: the test_evaluator is a {current.get("type")}; give --eval cityscapes '
+                          'alone or put a CityscapesMetric into the config')
+    else:
+        current = list(current) if isinstance(current, (list, tuple)) else ([] if current is None else [current])
+        cfg['test_evaluator'] = current + [metric]
+    return False
 
 
 def prepare_config(args: argparse.Namespace):
     eval_options = dict(getattr(args, 'eval_options', None) or {})
     cfg = load_config(args)
-    if getattr(args, 'format_only', False):
+    metrics = list(args.eval) if getattr(args, 'eval', None) else None
+    format_only = bool(getattr(args, 'format_only', False))
+    txtfile_prefix = eval_options.pop('txtfile_prefix', None)  # MMDetection 2.x's Cityscapes result folder
+    if format_only and txtfile_prefix is None:
         _check_can_format_only(cfg)
     to_metric, to_config = split_eval_options(cfg, eval_options)
     if to_config:  # MMDetection 2.x's --options also set config keys: load the config again with them
@@ -123,7 +163,9 @@ def prepare_config(args: argparse.Namespace):
             kinds = ', '.join(sorted({str(m.get('type')) for m in _metric_cfgs(cfg.get('test_evaluator'))}))
             raise ConfigError(f'--options {", ".join(named)}: neither an argument of the test_evaluator '
                               f'({kinds or "none"}) nor a config key: {exc}') from exc
-    apply_eval_args(cfg, getattr(args, 'eval', None), to_metric, getattr(args, 'format_only', False))
+    if apply_txtfile_prefix(cfg, txtfile_prefix, metrics, format_only, to_metric):
+        format_only = False  # the CityscapesMetric writes the files
+    apply_eval_args(cfg, metrics, to_metric, format_only)
     if getattr(args, 'tta', False):
         from ..models.tta import apply_tta  # the model wraps the detector: the checkpoint loads into it
         apply_tta(cfg, log=logging.getLogger('visioncraft').info)

@@ -2,9 +2,10 @@
 #   python tools/dataset_converters/cityscapes.py data/cityscapes
 # which writes data/cityscapes/annotations/instancesonly_filtered_gtFine_{train,val,test}.json; the images stay in
 # leftImg8bit/{train,val,test}/<city>/. MMDetection reads the same files with its CityscapesDataset (a CocoDataset
-# with these classes); this library has no CityscapesDataset / CityScapesMetric, so the split is a CocoDataset
-# restricted to the 8 classes and is evaluated by CocoMetric (box and mask AP), not by the official Cityscapes
-# script. Train scale: long side 2048, short side drawn in [800, 1024]; test at 2048 x 1024.
+# with these classes); this library has no CityscapesDataset, so the split is a CocoDataset restricted to the
+# 8 classes and is evaluated by CocoMetric (box and mask AP), not by the official Cityscapes script (CityscapesMetric
+# needs the optional cityscapesscripts for that; `--format-only --options txtfile_prefix=DIR` writes its result files).
+# Train scale: long side 2048, short side drawn in [800, 1024]; test at 2048 x 1024.
 dataset_type = 'CocoDataset'
 data_root = 'data/cityscapes/'
 metainfo = dict(classes=('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle'))

@@ -265,3 +265,39 @@ def test_seeded_index_repeats_the_same_augmentation(coco_root):
     assert torch.equal(a['data_samples'].gt_instances.bboxes, b['data_samples'].gt_instances.bboxes)
     others = [ds[SeededIndex(2, seed=s)]['inputs'] for s in range(12, 16)]
     assert any(o.shape != a['inputs'].shape or not torch.equal(o, a['inputs']) for o in others)
+
+
+def test_voc_bbox_min_size_ignores_small_boxes_in_training_only(tmp_path):
+    """MMDetection's VOC recipes set ``filter_cfg.bbox_min_size``: a smaller box stays, ignored (as if difficult)."""
+    ann = make_voc(tmp_path, '2007', voc_items())
+    kw = dict(data_root=str(tmp_path), ann_file=ann, data_prefix=dict(sub_data_root='VOC2007/'))
+    ds = VOCDataset(**kw, filter_cfg=dict(filter_empty_gt=True, min_size=32, bbox_min_size=18))
+    insts = ds.get_data_info(0)['instances']
+    assert insts[0]['bbox'] == [4, 5, 20, 25] and insts[0]['ignore_flag'] == 1  # 16 px wide < 18
+    ds = VOCDataset(**kw, filter_cfg=dict(bbox_min_size=16))
+    assert ds.get_data_info(0)['instances'][0]['ignore_flag'] == 0  # exactly 16 is kept
+    ds = VOCDataset(**kw, filter_cfg=dict(bbox_min_size=18), test_mode=True)
+    assert ds.get_data_info(0)['instances'][0]['ignore_flag'] == 0
+    with pytest.raises(KeyError, match='bbox_min_size'):  # the accepted keys are listed
+        VOCDataset(**kw, filter_cfg=dict(bbox_min_sise=18))
+    with pytest.raises(KeyError, match=r"CocoDataset: unknown filter_cfg key\(s\) \['bbox_min_size'\]"):
+        CocoDataset(data_root=str(tmp_path), ann_file=str(make_coco(tmp_path)), data_prefix=dict(img='images/'),
+                    filter_cfg=dict(bbox_min_size=18))
+
+
+def test_cityscapes_dataset_classes_and_all_crowd_images_filtered(tmp_path):
+    import json
+    from visioncraft.tasks.detection.datasets import CityscapesDataset
+    names = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle')
+    images = [dict(id=i, file_name=f'{i}.png', width=64, height=48) for i in (1, 2, 3)]
+    anns = [dict(id=1, image_id=1, category_id=1, bbox=[2, 2, 20, 20], area=400, iscrowd=1,
+                 segmentation=[rect_poly(2, 2, 20, 20)]),
+            dict(id=2, image_id=2, category_id=3, bbox=[4, 4, 20, 20], area=400, iscrowd=0,
+                 segmentation=[rect_poly(4, 4, 20, 20)])]
+    (tmp_path / 'a.json').write_text(json.dumps(dict(images=images, annotations=anns, categories=[
+        dict(id=k + 1, name=n) for k, n in enumerate(names)])))
+    ds = CityscapesDataset(data_root=str(tmp_path), ann_file='a.json', filter_cfg=dict(filter_empty_gt=True))
+    assert ds.metainfo['classes'] == names and len(ds.metainfo['palette']) == 8
+    assert [ds.get_data_info(i)['img_id'] for i in range(len(ds))] == [2]  # 1: only a crowd person, 3: nothing
+    assert len(CityscapesDataset(data_root=str(tmp_path), ann_file='a.json', test_mode=True)) == 3
+    assert DATASETS.get('mmdet.CityscapesDataset') is CityscapesDataset

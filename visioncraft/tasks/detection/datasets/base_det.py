@@ -65,13 +65,16 @@ class BaseDetDataset(BaseDataset):
             self._metainfo['palette'] = [tuple(full[c]) if c in full else next(spare) for c in classes]
         return classes
 
+    #: the ``filter_cfg`` keys the dataset reads
+    FILTER_KEYS: tuple[str, ...] = ('filter_empty_gt', 'min_size')
+
     def filter_data(self, data_list: list[dict]) -> list[dict]:
         if self.test_mode or not self.filter_cfg:
             return data_list
-        unknown = set(self.filter_cfg) - {'filter_empty_gt', 'min_size'}
+        unknown = set(self.filter_cfg) - set(self.FILTER_KEYS)
         if unknown:
             raise KeyError(f'{type(self).__name__}: unknown filter_cfg key(s) {sorted(unknown)}; accepted: '
-                           'filter_empty_gt, min_size')
+                           f'{", ".join(self.FILTER_KEYS)}')
         filter_empty = bool(self.filter_cfg.get('filter_empty_gt', False))
         min_size = self.filter_cfg.get('min_size', 0) or 0
         out = []

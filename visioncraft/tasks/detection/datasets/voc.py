@@ -29,7 +29,9 @@ class VOCDataset(BaseDetDataset):
         data_prefix: ``dict(sub_data_root='VOC2007/')``: the year's folder (joined to ``data_root``), holding
             ``Annotations/<id>.xml`` and ``JPEGImages/<id>.jpg``.
         metainfo: ``dict(classes=(...))`` keeps those classes only, labelled 0..C-1 in the order given.
-        filter_cfg: ``dict(filter_empty_gt=True, min_size=32)``: see :class:`BaseDetDataset`.
+        filter_cfg: ``dict(filter_empty_gt=True, min_size=32)``: see :class:`BaseDetDataset`; also
+            ``bbox_min_size=N`` (training only): objects whose box is under N pixels wide or high get
+            ``ignore_flag=1``, as difficult ones do.
         img_subdir, ann_subdir, img_suffix: folder and suffix overrides for VOC-like layouts.
         skip_invalid: an object whose ``<bndbox>`` is not finite numbers (``nan``, ``inf``) or has
             ``xmax < xmin`` / ``ymax < ymin`` is an error naming the XML file, the object and the field (False,
@@ -43,6 +45,8 @@ class VOCDataset(BaseDetDataset):
     """
 
     METAINFO = dict(classes=VOC_CLASSES, palette=make_palette(len(VOC_CLASSES)))
+
+    FILTER_KEYS = ('filter_empty_gt', 'min_size', 'bbox_min_size')
 
     def __init__(self, *args, data_prefix: dict | None = None, img_subdir: str = 'JPEGImages',
                  ann_subdir: str = 'Annotations', img_suffix: str = '.jpg', skip_invalid: bool = False,
@@ -104,6 +108,8 @@ class VOCDataset(BaseDetDataset):
                 width, height = im.size
         info.update(width=width, height=height)
         instances = []
+        # filter_cfg.bbox_min_size (training only): a box narrower or lower than it is kept but ignored
+        min_box = None if self.test_mode or not self.filter_cfg else self.filter_cfg.get('bbox_min_size')
         for k, obj in enumerate(root.findall('object')):
             name = (obj.findtext('name') or '').strip()
             if name not in label_of:
@@ -130,7 +136,8 @@ class VOCDataset(BaseDetDataset):
             except (ValueError, OverflowError):
                 raise InvalidAnnotationError(f'VOCDataset: {xml_path}: object {k} ({name}): <difficult> '
                                              f'{obj.findtext("difficult")!r} is not 0 or 1') from None
-            instances.append(dict(bbox=[xmin - 1, ymin - 1, xmax, ymax], bbox_label=label_of[name],
-                                  ignore_flag=1 if difficult else 0))
+            bbox = [xmin - 1, ymin - 1, xmax, ymax]
+            small = min_box is not None and (bbox[2] - bbox[0] < min_box or bbox[3] - bbox[1] < min_box)
+            instances.append(dict(bbox=bbox, bbox_label=label_of[name], ignore_flag=1 if difficult or small else 0))
         info['instances'] = instances
         return info
