@@ -6,7 +6,8 @@ Runner on a tiny generated dataset written where the config's ``train_dataloader
 instance JSON, COCO person keypoints, MMOCR 1.x ``textdet_*.json`` / ``textrecog_*.json``).
 
 What the harness changes for the training step, and only there: ``data_root`` of each training dataset (the
-generated data), batch size 2 and no worker processes, one epoch, no validation and no checkpoint file, and the
+generated data), batch size 2 and no worker processes, one epoch, no validation and no checkpoint file, a
+``RepeatDataset``'s ``times`` (1: with random weights a few more steps of a warm-up-free recipe diverge), and the
 scales of ``Resize`` / ``RandomResize`` / ``RandomChoiceResize`` in the training pipeline (to 160 x 128, so an
 R-50 step takes seconds on a CPU; a scale already within 160 px, such as a recogniser's 100 x 32, is kept).
 Everything else (model, pipeline steps, sampler, optimizer, hooks, runtime keys) is the file's own.
@@ -146,6 +147,32 @@ def _coco_det(ds: dict, root: Path, keypoints: bool, num_keypoints: int = 17) ->
     ann_path.write_text(json.dumps(dict(images=images, annotations=anns, categories=cats)))
 
 
+def _voc(ds: dict, root: Path) -> None:
+    """Pascal VOC devkit files: ``<sub_data_root>/JPEGImages/<id>.jpg``, ``Annotations/<id>.xml`` (one object of
+    the config's first class) and the ``ann_file`` id list."""
+    sub = root / ((ds.get('data_prefix') or {}).get('sub_data_root') or '')
+    classes = (ds.get('metainfo') or {}).get('classes')
+    if not classes:
+        from visioncraft.registry import DATASETS, default_scope
+        with default_scope('mmdet'):
+            classes = getattr(DATASETS.get(str(ds.get('type'))), 'METAINFO', {}).get('classes') or ('object',)
+    ids = []
+    for i in range(2):
+        h, w, name = 128, 160, f'00000{i}'
+        _write_image(sub / 'JPEGImages' / f'{name}.jpg', h, w, i)
+        x, y = 20 + 10 * i, 16
+        xml = (f'<annotation><filename>{name}.jpg</filename><size><width>{w}</width><height>{h}</height>'
+               f'<depth>3</depth></size><object><name>{classes[0]}</name><difficult>0</difficult><bndbox>'
+               f'<xmin>{x}</xmin><ymin>{y}</ymin><xmax>{x + 80}</xmax><ymax>{y + 96}</ymax></bndbox></object>'
+               '</annotation>')
+        (sub / 'Annotations').mkdir(parents=True, exist_ok=True)
+        (sub / 'Annotations' / f'{name}.xml').write_text(xml)
+        ids.append(name)
+    ann_path = root / ds['ann_file']
+    ann_path.parent.mkdir(parents=True, exist_ok=True)
+    ann_path.write_text('\n'.join(ids) + '\n')
+
+
 def _ocr_json(ds: dict, root: Path, recog: bool) -> None:
     img_dir = _img_dir(ds, root)
     data = []
@@ -173,6 +200,8 @@ def _leaf_datasets(ds):
     if isinstance(ds, dict):
         if 'ann_file' in ds:
             yield ds
+        if str(ds.get('type', '')).split('.')[-1] == 'RepeatDataset':
+            ds['times'] = 1  # one pass over the generated images (the recipes repeat small sets: VOC x3)
         for key in ('dataset', 'datasets'):
             sub = ds.get(key)
             for item in (sub if isinstance(sub, list) else [sub]):
@@ -219,8 +248,10 @@ def prepare_training(cfg, toolbox: str, data_dir: Path, work_dir: Path) -> None:
         root = data_dir / f'ds{i}'
         kind = str(ds.get('type', '')).split('.')[-1]
         ds['data_root'] = str(root)
-        if kind == 'CocoDataset' and toolbox == 'mmdet':
+        if kind in ('CocoDataset', 'CityscapesDataset') and toolbox == 'mmdet':  # Cityscapes: COCO-converted
             _coco_det(ds, root, keypoints=False)
+        elif kind == 'VOCDataset' and toolbox == 'mmdet':
+            _voc(ds, root)
         elif kind == 'CocoDataset' and toolbox == 'mmpose':
             _coco_det(ds, root, keypoints=True)
         elif kind in ('AicDataset', 'CrowdPoseDataset') and toolbox == 'mmpose':  # COCO files, 14 keypoints

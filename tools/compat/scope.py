@@ -92,6 +92,8 @@ TRAIN_CASES: tuple[TrainCase, ...] = (
     TrainCase('mmdet', 'retinanet', 'retinanet/retinanet_r18_fpn_1x_coco.py', {**_DET_SMALL, **_DET_SCALE}),
     TrainCase('mmdet', 'fcos', 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py', {**_DET_SMALL, **_DET_SCALE}),
     TrainCase('mmdet', 'mask_rcnn', 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', {**_DET_SMALL, **_DET_SCALE}),
+    TrainCase('mmdet', 'pascal_voc', 'pascal_voc/faster-rcnn_r50_fpn_1x_voc0712.py', _DET_SMALL),
+    TrainCase('mmdet', 'cityscapes', 'cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py', _DET_SMALL),
     TrainCase('mmpose', 'topdown_heatmap',
               'body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py', _POSE_SMALL),
     TrainCase('mmpose', 'topdown_heatmap',   # COCO + AI Challenger (14 keypoints) combined onto 19
