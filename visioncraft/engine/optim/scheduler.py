@@ -87,6 +87,7 @@ class ParamScheduler:
         convert_to_iter_based: recorded only; the conversion itself (which needs the epoch length) is done
             by :func:`build_param_schedulers`.
         param_name: the param-group entry to schedule (``'lr'``, ``'momentum'``, ``'weight_decay'``, ...).
+        verbose: MMEngine's "print every update" flag; accepted (a bool) and ignored: the values are logged.
 
     Subclasses implement ``_factor(t, base)`` for the local step ``0 <= t <= end - begin`` and list in
     ``epoch_unit_args`` the arguments counted in steps (converted with ``begin``/``end``).
@@ -95,8 +96,10 @@ class ParamScheduler:
     epoch_unit_args: tuple[str, ...] = ()
 
     def __init__(self, optimizer: OptimWrapper | torch.optim.Optimizer, *, begin: int = 0, end: int | None = None,
-                 by_epoch: bool = True, convert_to_iter_based: bool = False, param_name: str = 'lr') -> None:
+                 by_epoch: bool = True, convert_to_iter_based: bool = False, param_name: str = 'lr',
+                 verbose: bool = False) -> None:
         name = type(self).__name__
+        self.verbose = check_bool(verbose, self._key('verbose'))
         begin = check_int(begin, self._key('begin'), low=0)
         end = check_int(end, self._key('end'), low=begin + 1, none=True,
                         what=f'an integer > begin ({begin}), or None for the end of training')

@@ -6,7 +6,9 @@ MMOCR runs these through the imgaug package and torchvision's PIL transforms. He
   polygons and its boxes the same way: ``['Fliplr', p]`` -> :class:`RandomFlip` (horizontal, probability ``p``),
   ``dict(cls='Affine', rotate=[-a, a])`` -> :class:`RandomRotate` (``max_angle=a``, same canvas size, as imgaug's
   ``Affine``), ``['Resize', [lo, hi]]`` -> :class:`RandomScale` (a factor drawn uniformly from ``[lo, hi]``, as
-  MMOCR turns a list argument into imgaug's uniform range). Any other augmenter or argument is an error naming it.
+  MMOCR turns a list argument into imgaug's uniform range), ``dict(cls='AdditiveGaussianNoise', scale=s)`` ->
+  :class:`AdditiveGaussianNoise` (grey levels), ``dict(cls='Rot90', k=k, keep_size=b)`` -> :class:`Rot90`
+  (clockwise quarter turns, as imgaug's). Any other augmenter or argument is an error naming it.
 - ``TorchVisionWrapper(op=NAME, **kwargs)``: a photometric ``torchvision.transforms.v2`` op applied to the RGB
   image (``ColorJitter`` uses VisionCraft's BGR :class:`ColorJitter`, the same draws as torchvision's).
   Geometric ops are refused: they would move the pixels and not the text polygons.
@@ -24,7 +26,7 @@ import torch
 from visioncraft.data.transforms import BaseTransform, Compose
 from visioncraft.registry import TRANSFORMS
 
-__all__ = ['ImgAugWrapper', 'TorchVisionWrapper', 'imgaug_steps']
+__all__ = ['ImgAugWrapper', 'TorchVisionWrapper', 'AdditiveGaussianNoise', 'Rot90', 'imgaug_steps']
 
 
 def _pair(value: Any, where: str) -> tuple[float, float]:
@@ -75,10 +77,133 @@ def imgaug_steps(args: Any) -> list[dict]:
                 raise ValueError(f'{where}: only Resize with a scale factor or a [low, high] factor range is '
                                  f'mapped (onto RandomScale), got {aug!r}')
             steps.append(dict(type='RandomScale', ratio_range=_pair(size, f'{where}.size')))
+        elif name == 'AdditiveGaussianNoise':
+            names = ('loc', 'scale', 'per_channel')
+            if len(pos) > len(names) or set(kw) - set(names):
+                raise ValueError(f'{where}: AdditiveGaussianNoise takes loc, scale and per_channel, got {aug!r}')
+            kw.update(zip(names, pos))
+            scale = kw.get('scale', (0, 15))   # imgaug's defaults
+            loc = kw.get('loc', 0)
+            per_channel = kw.get('per_channel', False)
+            if isinstance(per_channel, bool):
+                per_channel = 1.0 if per_channel else 0.0
+            steps.append(dict(type='AdditiveGaussianNoise', loc=_pair(loc, f'{where}.loc'),
+                              scale=_pair(scale, f'{where}.scale'), per_channel=float(per_channel)))
+        elif name == 'Rot90':
+            names = ('k', 'keep_size')
+            if len(pos) > len(names) or set(kw) - set(names):
+                raise ValueError(f'{where}: Rot90 takes k and keep_size, got {aug!r}')
+            kw.update(zip(names, pos))
+            k = kw.get('k', 1)
+            if isinstance(k, int):
+                ks = [k]
+            elif isinstance(k, tuple) and len(k) == 2:   # imgaug: a tuple is an inclusive range
+                ks = list(range(int(k[0]), int(k[1]) + 1))
+            elif isinstance(k, list) and k and all(isinstance(v, int) for v in k):   # a list: one of them
+                ks = list(k)
+            else:
+                raise ValueError(f'{where}: Rot90 k must be an int, a list of ints or an (a, b) range, got {k!r}')
+            steps.append(dict(type='Rot90', k=ks, keep_size=bool(kw.get('keep_size', True))))
         else:
             raise ValueError(f'{where}: the imgaug augmenter {name!r} is not mapped; supported: Fliplr, '
-                             "Affine(rotate=...), Resize. Replace it by a VisionCraft transform or remove it")
+                             "Affine(rotate=...), Resize, AdditiveGaussianNoise, Rot90. Replace it by a VisionCraft "
+                             'transform or remove it')
     return steps
+
+
+@TRANSFORMS.register_module()
+class AdditiveGaussianNoise(BaseTransform):
+    """Add Gaussian noise to the pixels (imgaug's ``AdditiveGaussianNoise``), in grey levels (0-255).
+
+    Args:
+        loc: the noise mean, or a ``(low, high)`` range it is drawn from per image.
+        scale: the noise standard deviation, or a ``(low, high)`` range it is drawn from per image.
+        per_channel: the probability that a colour image gets its own noise per channel (else one noise value
+            per pixel, added to all its channels).
+
+    The image stays uint8 (rounded and clipped to 0-255).
+    """
+
+    def __init__(self, loc: float | Sequence[float] = 0.0, scale: float | Sequence[float] = (0.0, 15.0),
+                 per_channel: float = 0.0) -> None:
+        self.loc = _pair(loc, 'AdditiveGaussianNoise.loc')
+        self.scale = _pair(scale, 'AdditiveGaussianNoise.scale')
+        if self.scale[0] < 0 or self.scale[0] > self.scale[1] or self.loc[0] > self.loc[1]:
+            raise ValueError(f'AdditiveGaussianNoise: need 0 <= scale low <= high and loc low <= high, got '
+                             f'loc={loc!r}, scale={scale!r}')
+        if not 0 <= per_channel <= 1:
+            raise ValueError(f'AdditiveGaussianNoise: per_channel must be a probability, got {per_channel!r}')
+        self.per_channel = float(per_channel)
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        if img.dtype != np.uint8:
+            raise ValueError(f'AdditiveGaussianNoise needs a uint8 image, got {img.dtype} '
+                             f'({results.get("img_path", "?")})')
+        loc = np.random.uniform(*self.loc)
+        scale = np.random.uniform(*self.scale)
+        shape = img.shape
+        if img.ndim == 3 and not (self.per_channel and np.random.rand() < self.per_channel):
+            shape = img.shape[:2] + (1,)
+        noise = np.random.normal(loc, scale, size=shape) if scale > 0 else np.full(shape, loc)
+        results['img'] = np.clip(np.rint(img + noise), 0, 255).astype(np.uint8)
+        return results
+
+
+def _rot90_points(xy: np.ndarray, h: int) -> np.ndarray:
+    """Points (x, y) of an image ``h`` tall after one clockwise quarter turn: ``(h - y, x)``."""
+    return np.stack([h - xy[:, 1], xy[:, 0]], axis=1)
+
+
+@TRANSFORMS.register_module()
+class Rot90(BaseTransform):
+    """Rotate by ``k`` quarter turns clockwise (imgaug's ``Rot90``); ``k`` is drawn from the list given.
+
+    The polygons (``gt_polygons``) and boxes (``gt_bboxes``, the rotated corners' extent) turn with the image;
+    ``keep_size=True`` resizes the result back to the input's size (h, w), ``False`` keeps the turned shape.
+    Sets ``img_shape``.
+    """
+
+    def __init__(self, k: int | Sequence[int] = 1, keep_size: bool = True) -> None:
+        ks = [k] if isinstance(k, int) else list(k)
+        if not ks or not all(isinstance(v, (int, np.integer)) for v in ks):
+            raise ValueError(f'Rot90: k must be an int or a non-empty list of ints, got {k!r}')
+        self.k, self.keep_size = [int(v) for v in ks], bool(keep_size)
+
+    def transform(self, results: dict) -> dict:
+        import cv2
+        img = results['img']
+        h0, w0 = img.shape[:2]
+        k = self.k[int(np.random.randint(len(self.k)))] % 4 if len(self.k) > 1 else self.k[0] % 4
+        polys = results.get('gt_polygons')
+        boxes = results.get('gt_bboxes')
+        if polys is not None:
+            polys = [np.asarray(p, dtype=np.float32).reshape(-1, 2) for p in polys]
+        if boxes is not None:
+            boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+            corners = boxes[:, [0, 1, 2, 1, 2, 3, 0, 3]].reshape(-1, 2)
+        h = h0
+        for _ in range(k):
+            if polys is not None:
+                polys = [_rot90_points(p, h) for p in polys]
+            if boxes is not None:
+                corners = _rot90_points(corners, h)
+            h = img.shape[1]
+            img = np.rot90(img, -1)
+        img = np.ascontiguousarray(img)
+        sx = sy = 1.0
+        if self.keep_size and img.shape[:2] != (h0, w0):
+            sx, sy = w0 / img.shape[1], h0 / img.shape[0]
+            img = cv2.resize(img, (w0, h0), interpolation=cv2.INTER_LINEAR).reshape((h0, w0) + img.shape[2:])
+        scale = np.array([sx, sy], dtype=np.float32)
+        if polys is not None:
+            results['gt_polygons'] = [(p * scale).astype(np.float32).reshape(-1) for p in polys]
+        if boxes is not None:
+            c = (corners * scale).reshape(-1, 4, 2)
+            results['gt_bboxes'] = np.concatenate([c.min(1), c.max(1)], axis=1).astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        return results
 
 
 @TRANSFORMS.register_module(['ImgAugWrapper', 'mmocr.ImgAugWrapper'])
