@@ -130,8 +130,9 @@ def test_parser(prog: str = 'visioncraft test') -> argparse.ArgumentParser:
                         'config override; one bare PREFIX (no =) is jsonfile_prefix=PREFIX')
     # `-format-only`: one line of MMDetection's guide types it with one dash
     p.add_argument('--format-only', '-format-only', action='store_true',
-                   help='MMDetection: write the result files (give their prefix with --options '
-                        'jsonfile_prefix=PREFIX) without computing metrics, e.g. for COCO test-dev')
+                   help='MMDetection: write the result files without computing metrics (COCO test-dev: --options '
+                        'jsonfile_prefix=PREFIX writes PREFIX.bbox.json / .segm.json; Cityscapes: --options '
+                        'txtfile_prefix=DIR writes the txt + png files of the official server into DIR)')
     p.add_argument('--tta', action='store_true',
                    help="test-time augmentation (MMDetection): the config's tta_model wraps the model and its "
                         'tta_pipeline replaces the test pipeline (defaults: class-wise NMS 0.5 over a flipped and an '
