@@ -4,7 +4,8 @@ the tests):
     python3 -m venv /tmp/paddlevenv && /tmp/paddlevenv/bin/pip install paddlepaddle==3.3.1 numpy
     /tmp/paddlevenv/bin/python tests/reference/make_paddle_reference.py [OUT_DIR] [--classic]
 
-(``--classic``: only the classic nets of tests/tasks/textdet/test_paddle_classic_parity.py, see main_classic.)
+(``--classic``: only the classic nets of tests/tasks/textdet/test_paddle_classic_parity.py, see main_classic;
+``--svtr``: only the rec_svtrnet nets of tests/tasks/textrecog/test_paddle_svtr_parity.py, see main_svtr.)
 
 It builds width-reduced PP-OCRv4 mobile networks in Paddle: the detector (PPLCNetV3 det x0.125 -> RSEFPN 16 ->
 DBHead) and the recogniser (PPLCNetV3 rec x0.125 -> MultiHead's CTC branch: SVTR neck 32 -> CTCHead, 37 classes),
@@ -732,11 +733,227 @@ def main_classic(out_dir: str) -> None:
     np.savez_compressed(os.path.join(out_dir, 'classic_io.npz'), **io)
 
 
+# ------------------------------------------------------------- classic SVTR (rec_svtrnet: SVTRNet -> reshape -> CTC)
+# Written from PaddleOCR's SVTRNet behaviour: parameter names (patch_embed.proj.<i>.{conv,norm}, pos_embed,
+# blocks<s>.<i>.{norm1,mixer.{qkv,proj | local_mixer},norm2,mlp.fc1,mlp.fc2}, sub_sample<s>.{conv | proj},norm,
+# norm (when not prenorm), last_conv) and the forward: conv patch embedding with biased convs, post-norm blocks
+# when prenorm, a final LayerNorm otherwise, adaptive pooling to out_char_num columns, 1x1 conv, hardswish and a
+# "downscale_in_infer" dropout (eval: x * (1 - last_drop)).
+
+class SVTRConvBN(nn.Layer):  # Conv2D (with bias) -> BatchNorm2D -> GELU
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv2D(cin, cout, 3, 2, 1)
+        self.norm = nn.BatchNorm2D(cout)
+
+    def forward(self, x):
+        return F.gelu(self.norm(self.conv(x)))
+
+
+class SVTRPatchEmbed(nn.Layer):
+    def __init__(self, cin, dim, sub_num):
+        super().__init__()
+        widths = [dim // 2 ** (sub_num - 1 - i) for i in range(sub_num)]
+        self.proj = nn.Sequential(*[SVTRConvBN(c, w) for c, w in zip([cin] + widths[:-1], widths)])
+
+    def forward(self, x):
+        return self.proj(x).flatten(2).transpose([0, 2, 1])
+
+
+class SVTRAttention(nn.Layer):
+    def __init__(self, dim, heads, kind, hw, window):
+        super().__init__()
+        self.heads, self.dim, self.kind = heads, dim, kind
+        self.scale = (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+        if kind == 'Local':  # key (k, l) visible from query (i, j) iff it lies in the window placed at (i, j)
+            h, w = hw
+            hk, wk = window
+            allowed = np.zeros((h * w, h * w), 'float32')
+            for i in range(h):
+                for j in range(w):
+                    full = np.ones((h + hk - 1, w + wk - 1), 'float32')
+                    full[i:i + hk, j:j + wk] = 0
+                    allowed[i * w + j] = full[hk // 2:h + hk // 2, wk // 2:w + wk // 2].reshape(-1)
+            self.mask = paddle.to_tensor(np.where(allowed < 1, 0.0, -np.inf).astype('float32'))[None, None]
+
+    def forward(self, x):
+        n, t = x.shape[0], x.shape[1]
+        qkv = self.qkv(x).reshape([n, t, 3, self.heads, self.dim // self.heads]).transpose([2, 0, 3, 1, 4])
+        q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
+        attn = q.matmul(k.transpose([0, 1, 3, 2]))
+        if self.kind == 'Local':
+            attn = attn + self.mask
+        attn = F.softmax(attn, axis=-1)
+        return self.proj(attn.matmul(v).transpose([0, 2, 1, 3]).reshape([n, t, self.dim]))
+
+
+class SVTRConvMixer(nn.Layer):
+    def __init__(self, dim, heads, hw, window):
+        super().__init__()
+        self.hw, self.dim = hw, dim
+        self.local_mixer = nn.Conv2D(dim, dim, window, 1, [window[0] // 2, window[1] // 2], groups=heads)
+
+    def forward(self, x):
+        y = self.local_mixer(x.transpose([0, 2, 1]).reshape([x.shape[0], self.dim, *self.hw]))
+        return y.flatten(2).transpose([0, 2, 1])
+
+
+class SVTRMlp(nn.Layer):
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class SVTRBlock(nn.Layer):
+    def __init__(self, dim, heads, kind, hw, window, prenorm):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, epsilon=1e-6)
+        self.mixer = SVTRConvMixer(dim, heads, hw, window) if kind == 'Conv' else \
+            SVTRAttention(dim, heads, kind, hw, window)
+        self.norm2 = nn.LayerNorm(dim, epsilon=1e-6)
+        self.mlp = SVTRMlp(dim, dim * 4)
+        self.prenorm = prenorm
+
+    def forward(self, x):
+        if self.prenorm:  # PaddleOCR's flag name: the norm after the residual sum
+            x = self.norm1(x + self.mixer(x))
+            return self.norm2(x + self.mlp(x))
+        x = x + self.mixer(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class SVTRSubSample(nn.Layer):  # height halved: 3x3 conv (stride (2, 1)) or the mean of 3x5 avg / max pools + proj
+    def __init__(self, cin, cout, kind):
+        super().__init__()
+        self.kind = kind
+        if kind == 'Pool':
+            self.proj = nn.Linear(cin, cout)
+        else:
+            self.conv = nn.Conv2D(cin, cout, 3, [2, 1], 1)
+        self.norm = nn.LayerNorm(cout)  # Paddle's default epsilon (1e-5)
+
+    def forward(self, x):
+        if self.kind == 'Pool':
+            x = (F.avg_pool2d(x, [3, 5], [2, 1], [1, 2]) + F.max_pool2d(x, [3, 5], [2, 1], [1, 2])) * 0.5
+            return self.norm(self.proj(x.flatten(2).transpose([0, 2, 1])))
+        return self.norm(self.conv(x).flatten(2).transpose([0, 2, 1]))
+
+
+class SVTRNet(nn.Layer):
+    def __init__(self, img_size, dims, depth, heads, mixer, windows, merging, prenorm, out_channels,
+                 out_char_num, last_drop=0.1, sub_num=2):
+        super().__init__()
+        self.dims, self.prenorm, self.out_char_num, self.last_drop = dims, prenorm, out_char_num, last_drop
+        self.patch_embed = SVTRPatchEmbed(3, dims[0], sub_num)
+        self.hw = [img_size[0] // 2 ** sub_num, img_size[1] // 2 ** sub_num]
+        self.pos_embed = self.create_parameter([1, self.hw[0] * self.hw[1], dims[0]],
+                                               default_initializer=nn.initializer.Constant(0.0))
+        self.merging = merging
+        b = 0
+        for s in range(3):
+            hw = [self.hw[0] // 2 ** s, self.hw[1]]
+            setattr(self, f'blocks{s + 1}', nn.LayerList(
+                [SVTRBlock(dims[s], heads[s], mixer[b + i], hw, windows[s], prenorm) for i in range(depth[s])]))
+            b += depth[s]
+            if s < 2:
+                setattr(self, f'sub_sample{s + 1}', SVTRSubSample(dims[s], dims[s + 1], merging))
+        self.last_conv = nn.Conv2D(dims[2], out_channels, 1, bias_attr=False)
+        if not prenorm:
+            self.norm = nn.LayerNorm(dims[2], epsilon=1e-6)
+
+    def forward(self, x):
+        x = self.patch_embed(x) + self.pos_embed
+        for s in range(3):
+            for blk in getattr(self, f'blocks{s + 1}'):
+                x = blk(x)
+            if s < 2:
+                h = self.hw[0] // 2 ** s
+                x = getattr(self, f'sub_sample{s + 1}')(
+                    x.transpose([0, 2, 1]).reshape([x.shape[0], self.dims[s], h, self.hw[1]]))
+        if not self.prenorm:
+            x = self.norm(x)
+        x = x.transpose([0, 2, 1]).reshape([x.shape[0], self.dims[2], self.hw[0] // 4, self.hw[1]])
+        x = F.adaptive_avg_pool2d(x, [1, self.out_char_num])
+        x = F.hardswish(self.last_conv(x))
+        return x * (1.0 - self.last_drop)  # Dropout(mode='downscale_in_infer') in eval mode
+
+
+class Im2Seq(nn.Layer):  # SequenceEncoder(encoder_type='reshape'): N x C x 1 x W -> N x W x C
+    def forward(self, x):
+        return x.squeeze(2).transpose([0, 2, 1])
+
+
+def randomise_svtr(model: nn.Layer, seed: int) -> None:
+    """Weights of a visible size (PaddleOCR's 0.02 initial std would leave attention near uniform): each weight
+    ~ N(0, 1 / fan_in), the positional embedding ~ N(0, 0.5); then :func:`randomise` for norms and biases."""
+    rng = np.random.default_rng(seed)
+    for name, p in model.state_dict().items():
+        if name.endswith('pos_embed'):
+            p.set_value(rng.normal(0, 0.5, p.shape).astype('float32'))
+        elif name.endswith('weight') and p.ndim >= 2:
+            fan_in = p.shape[0] if p.ndim == 2 else int(np.prod(p.shape[1:]))  # Linear: [in, out]
+            gain = 6.0 if name.startswith('head.') else 1.0  # a peaked CTC softmax: the decoding is decided
+            p.set_value(rng.normal(0, gain * fan_in ** -0.5, p.shape).astype('float32'))
+    randomise(model, seed + 1)
+
+
+# PaddleOCR's CTCLabelDecode without a dictionary file: blank, then 0-9a-z
+SVTR_CHARS = '0123456789abcdefghijklmnopqrstuvwxyz'
+SVTR_CASES = {  # name: SVTRNet arguments (rec_svtrnet.yml's keys) at tiny widths
+    'rec_svtr': dict(img_size=[32, 100], dims=[16, 32, 48], depth=[1, 1, 1], heads=[2, 4, 6],
+                     mixer=['Local', 'Conv', 'Global'], windows=[[7, 11], [5, 9], [3, 5]], merging='Conv',
+                     prenorm=False, out_channels=48, out_char_num=25),
+    'rec_svtr_pool': dict(img_size=[32, 100], dims=[8, 16, 24], depth=[1, 1, 1], heads=[2, 2, 4],
+                          mixer=['Local', 'Local', 'Global'], windows=[[7, 11], [7, 11], [7, 11]], merging='Pool',
+                          prenorm=True, out_channels=24, out_char_num=12),
+}
+
+
+def ctc_greedy(probs: np.ndarray) -> list[str]:
+    """PaddleOCR's CTCLabelDecode: argmax per frame, repeats merged, blanks (index 0) dropped."""
+    out = []
+    for idx in probs.argmax(-1):
+        keep = [i for t, i in enumerate(idx) if i != 0 and (t == 0 or i != idx[t - 1])]
+        out.append(''.join(SVTR_CHARS[i - 1] for i in keep))
+    return out
+
+
+def main_svtr(out_dir: str) -> None:
+    """rec_svtrnet (SVTRNet -> SequenceEncoder reshape -> CTCHead 37) at tiny widths, two variants (see
+    :data:`SVTR_CASES`: the config's post-norm-free ``prenorm: false`` with Conv merging and a Conv mixer, and
+    ``prenorm: true`` with Pool merging and 12 output columns); weights stored in float16 after rounding. Writes
+    ``{name}.pdparams`` and ``svtr_io.npz`` (``x``: 2 x 3 x 32 x 100, float16 values; ``{name}_prob``: PaddleOCR's
+    eval output, the CTC softmax, N x T x 37; ``{name}_text``: its greedy decoding)."""
+    paddle.seed(0)
+    rng = np.random.default_rng(20)
+    io = dict(x=rng.uniform(-1, 1, (2, 3, 32, 100)).astype('float16'))  # float16: half the file
+    x = paddle.to_tensor(io['x'].astype('float32'))
+    for i, (name, args) in enumerate(SVTR_CASES.items()):
+        model = Model(SVTRNet(**args), Im2Seq(), CTCHead(args['out_channels'], 1 + len(SVTR_CHARS)))
+        randomise_svtr(model, 30 + i)
+        round_fp16(model)
+        model.eval()
+        prob = F.softmax(model(x), axis=2).numpy()
+        io[f'{name}_prob'] = prob
+        io[f'{name}_text'] = np.array(ctc_greedy(prob))
+        paddle.save({k: v.numpy().astype('float16') if v.dtype == paddle.float32 else v.numpy()
+                     for k, v in model.state_dict().items()}, os.path.join(out_dir, f'{name}.pdparams'))
+        print(name, prob.shape, io[f'{name}_text'], 'max prob', float(prob.max()))
+    np.savez_compressed(os.path.join(out_dir, 'svtr_io.npz'), **io)
+
+
 if __name__ == '__main__':
-    args = [a for a in sys.argv[1:] if a != '--classic']
+    args = [a for a in sys.argv[1:] if a not in ('--classic', '--svtr')]
     target = args[0] if args else os.path.join(os.path.dirname(__file__), '..', 'data', 'reference', 'paddle')
     os.makedirs(target, exist_ok=True)
-    if '--classic' in sys.argv:  # only the classic nets (the PP-OCRv4 files stay as they are)
+    if '--svtr' in sys.argv:  # only the SVTR nets of tests/tasks/textrecog/test_paddle_svtr_parity.py
+        main_svtr(target)
+    elif '--classic' in sys.argv:  # only the classic nets (the PP-OCRv4 files stay as they are)
         main_classic(target)
     else:
         main(target)

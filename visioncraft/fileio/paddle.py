@@ -347,6 +347,13 @@ _PREFIX_RULES: list[tuple[str, str]] = [
     # MultiHead (PP-OCRv4 rec): the CTC branch's SVTR neck and CTC head; the NRTR branch
     (r'^head\.ctc_encoder\.encoder\.', 'encoder.'), (r'^head\.ctc_head\.', 'decoder.'),
     (r'^head\.before_gtc\.1\.fc\.', 'before_gtc.'), (r'^head\.gtc_head\.', 'gtc_head.'),
+    # rec_svtrnet's SVTRNet -> SVTREncoder (MMOCR's names): the patch embedding's ConvBNLayers, the positional
+    # embedding, the stage merges and the final norm
+    (r'^backbone\.patch_embed\.proj\.(\d+)\.conv\.', r'backbone.patch_embed.net.ConvModule\1.conv.'),
+    (r'^backbone\.patch_embed\.proj\.(\d+)\.norm\.', r'backbone.patch_embed.net.ConvModule\1.bn.'),
+    (r'^backbone\.pos_embed$', 'backbone.absolute_pos_embed'),
+    (r'^backbone\.sub_sample(\d+)\.', r'backbone.downsample\1.'),
+    (r'^backbone\.norm\.', 'backbone.layer_norm.'),
     # CTC-only recognisers: SequenceEncoder neck, CTCHead
     (r'^neck\.encoder\.', 'encoder.'), (r'^head\.', 'decoder.'), (r'^head\.', 'head.'), (r'^head\.', 'det_head.'),
 ]
@@ -422,12 +429,15 @@ def paddle_to_torch_state_dict(paddle_state: dict, model) -> PaddleConversion:
     ``det_head.binarize/threshold`` Sequential indices), the PP-OCRv4 MultiHead recogniser (``head.ctc_encoder``
     -> ``encoder``, ``head.ctc_head.fc`` -> ``decoder.classifier``; the NRTR branch ``head.before_gtc`` /
     ``head.gtc_head`` only where the names agree), CTC-only recognisers (``neck.encoder`` -> ``encoder``,
-    ``head.fc`` -> ``decoder.classifier``), PPMobileNetV3, PPDetMobileNetV3, PPResNetVd and StackedBiLSTMEncoder
-    (same names), DBFPN -> FPNC (the DBHead's first convs' input blocks reversed: DBFPN concatenates p5..p2), and a
-    PaddleClas ImageNet backbone (no ``backbone.`` / ``neck.`` / ``head.`` key) into a backbone that has
-    ``paddleclas_name`` (``layout='paddleclas'``, one INFO line with the counts). BatchNorm ``_mean`` / ``_variance``
-    become ``running_mean`` / ``running_var``; Paddle's ``nn.Linear`` weights (``[in, out]``) are transposed.
-    Names that fit nothing are listed in ``unused``; the loader reports the model's weights left unfilled.
+    ``head.fc`` -> ``decoder.classifier``), rec_svtrnet's SVTRNet into :class:`SVTREncoder` (``patch_embed.proj.i``
+    -> ``patch_embed.net.ConvModulei``, ``pos_embed`` -> ``absolute_pos_embed``, ``sub_sample<s>`` ->
+    ``downsample<s>``, ``norm`` -> ``layer_norm``; the local-mixing masks from the model), PPMobileNetV3,
+    PPDetMobileNetV3, PPResNetVd and StackedBiLSTMEncoder (same names), DBFPN -> FPNC (the DBHead's first convs'
+    input blocks reversed: DBFPN concatenates p5..p2), and a PaddleClas ImageNet backbone (no ``backbone.`` /
+    ``neck.`` / ``head.`` key) into a backbone that has ``paddleclas_name`` (``layout='paddleclas'``, one INFO line
+    with the counts). BatchNorm ``_mean`` / ``_variance`` become ``running_mean`` / ``running_var``; Paddle's
+    ``nn.Linear`` weights (``[in, out]``) are transposed. Names that fit nothing are listed in ``unused``; the
+    loader reports the model's weights left unfilled.
     """
     import torch
     from torch import nn
@@ -464,6 +474,7 @@ def paddle_to_torch_state_dict(paddle_state: dict, model) -> PaddleConversion:
     # stride-2 rep layers: PaddleOCR's Act exists but is never run; ours has none (it would be unused noise)
     unused = [n for n in unused if not re.search(r'\.act\.lab\.(scale|bias)$', n)]
     _dbfpn_concat_order(out, renamed, modules)
+    _svtr_derived(out, renamed, own, modules)
     conversion = PaddleConversion(out, renamed, unused, transposed,
                                   layout='paddleocr' if classifier is None else 'paddleclas')
     if classifier is not None:
@@ -484,6 +495,23 @@ def _paddleclas_backbone(paddle_state: dict, model) -> Any:
                              for k in paddle_state):
         return None
     return rename
+
+
+def _svtr_derived(out: dict, renamed: dict, own: dict, modules: dict) -> None:
+    """What a PaddleOCR SVTRNet checkpoint holds no tensor for, taken from the model itself once its positional
+    embedding came from Paddle: the local-mixing ``mask`` buffers (PaddleOCR keeps them as plain attributes, made
+    from the config) and, for ``prenorm`` models, the final ``layer_norm`` (PaddleOCR builds none; it is not run)."""
+    for target in renamed.values():
+        if not target.endswith('absolute_pos_embed'):
+            continue
+        prefix = target[:-len('absolute_pos_embed')]
+        encoder = modules.get(prefix.rstrip('.'))
+        for key, value in own.items():
+            if not key.startswith(prefix) or key in out:
+                continue
+            if key.endswith('.mixer.mask') or (getattr(encoder, 'prenorm', False) and
+                                              key.startswith(prefix + 'layer_norm.')):
+                out[key] = value
 
 
 def _dbfpn_concat_order(out: dict, renamed: dict, modules: dict) -> None:

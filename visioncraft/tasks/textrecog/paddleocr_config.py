@@ -40,12 +40,14 @@ _LABEL_ENCODERS = ('CTCLabelEncode', 'MultiLabelEncode')
 _PACK = dict(type='PackTextRecogInputs', meta_keys=('img_path', 'ori_shape', 'img_shape', 'valid_ratio'))
 # PaddleOCR SVTRNet argument -> SVTREncoder argument (the ones with a direct counterpart)
 _SVTR_KEYS = dict(img_size='img_size', in_channels='in_channels', embed_dim='embed_dims', depth='depth',
-                  num_heads='num_heads', mixer='mixer_types', local_mixer='window_size', mlp_ratio='mlp_ratio',
-                  qkv_bias='qkv_bias', drop_rate='drop_rate', attn_drop_rate='attn_drop_rate',
-                  drop_path_rate='drop_path_rate', out_channels='out_channels')
-_SVTR_IGNORED = ('name', 'patch_merging', 'last_stage', 'prenorm', 'out_char_num', 'hidden_dim', 'qk_scale',
-                 'norm_layer', 'sub_num', 'epsilon', 'sub_norm', 'act', 'use_lenhead', 'block_unit')
-
+                  num_heads='num_heads', mlp_ratio='mlp_ratio', qkv_bias='qkv_bias', qk_scale='qk_scale',
+                  drop_rate='drop_rate', last_drop='last_drop', attn_drop_rate='attn_drop_rate',
+                  drop_path_rate='drop_path_rate', out_channels='out_channels', prenorm='prenorm',
+                  out_char_num='max_seq_len', sub_num='num_layers')
+# SVTRNet arguments that must keep PaddleOCR's default (the only value implemented here)
+_SVTR_FIXED = dict(last_stage=True, use_lenhead=False, norm_layer='nn.LayerNorm', sub_norm='nn.LayerNorm',
+                   act='nn.GELU', block_unit='Block', epsilon=1e-6)
+_SVTR_IGNORED = ('name', 'hidden_dim')
 
 @register_paddleocr_translator('rec')
 class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
@@ -129,23 +131,53 @@ class PaddleOCRRecTranslator(PaddleOCRTaskTranslator):
             self._check_mv3_height(out, key)
             return out
         if name == 'SVTRNet':
-            allowed = list(_SVTR_KEYS) + list(_SVTR_IGNORED)
-            cfg = doc.check_keys(cfg, allowed, key)
-            out = dict(type='SVTREncoder', in_channels=channels)
-            for src, dst in _SVTR_KEYS.items():
-                if src in cfg and src != 'in_channels':
-                    value = cfg[src]
-                    out[dst] = tuple(value) if isinstance(value, list) and dst != 'mixer_types' else value
-            if 'local_mixer' in cfg:  # PaddleOCR: one [h, w] window per stage; ours: one window for all
-                windows = {tuple(w) for w in cfg['local_mixer']}
-                if len(windows) != 1:
-                    raise doc.error(f'{key}.local_mixer', f'one window size for every stage is supported, got '
-                                                          f'{cfg["local_mixer"]!r}')
-                out['window_size'] = windows.pop()
-            return out
+            return self._svtrnet(cfg, channels, key)
         if not name:
             raise doc.error(key, 'needs a name (MobileNetV3, SVTRNet or a registered backbone)')
         return self.pass_through(cfg, key)
+
+    def _svtrnet(self, cfg: dict, channels: int, key: str) -> dict:
+        """PaddleOCR's SVTRNet -> :class:`SVTREncoder` in PaddleOCR's behaviour: biased patch-embedding convs,
+        Pool merging's average without the padding, ``prenorm`` (default True), ``out_char_num`` output columns
+        (default 25), a dropout that scales at inference (``downscale_in_infer``), one window per stage, and
+        PaddleOCR's mixer list sliced per stage."""
+        doc = self.doc
+        cfg = doc.check_keys(cfg, list(_SVTR_KEYS) + list(_SVTR_FIXED) + list(_SVTR_IGNORED) +
+                             ['mixer', 'local_mixer', 'patch_merging'], key)
+        for src, want in _SVTR_FIXED.items():
+            if src in cfg and cfg[src] != want:
+                raise doc.error(f'{key}.{src}', f'only {want!r} (PaddleOCR\'s default) is implemented, got '
+                                                f'{cfg[src]!r}')
+        out: dict[str, Any] = dict(type='SVTREncoder', in_channels=channels, prenorm=True, max_seq_len=25,
+                                   patch_bias=True, pool_exclude_pad=True,
+                                   last_drop_mode='downscale_in_infer')
+        for src, dst in _SVTR_KEYS.items():
+            if src in cfg and src != 'in_channels':
+                value = cfg[src]
+                out[dst] = tuple(value) if isinstance(value, list) else value
+        depth = [int(d) for d in cfg.get('depth', [3, 6, 3])]
+        if len(depth) != 3:
+            raise doc.error(f'{key}.depth', f'SVTRNet has three stages: three depths, got {cfg.get("depth")!r}')
+        if out.get('num_layers', 2) not in (2, 3):
+            raise doc.error(f'{key}.sub_num', f'must be 2 or 3, got {cfg["sub_num"]!r}')
+        merging = cfg.get('patch_merging', 'Conv')
+        if merging not in ('Conv', 'Pool'):
+            raise doc.error(f'{key}.patch_merging', f"only 'Conv' or 'Pool' is implemented (stages without a "
+                                                    f"merge are not), got {merging!r}")
+        out['merging_types'] = merging
+        # PaddleOCR: stage 1 takes mixer[:d1], stage 2 mixer[d1:d1 + d2], stage 3 the first d3 of the rest
+        mixer = cfg.get('mixer', ['Local'] * 6 + ['Global'] * 6)
+        if not isinstance(mixer, list) or len(mixer) < sum(depth) or \
+                set(mixer[:sum(depth)]) - {'Local', 'Global', 'Conv'}:
+            raise doc.error(f'{key}.mixer', f"needs at least sum(depth) = {sum(depth)} entries of 'Local', "
+                                            f"'Global' or 'Conv', got {mixer!r}")
+        out['mixer_types'] = [str(m) for m in mixer[:sum(depth)]]
+        windows = cfg.get('local_mixer', [[7, 11], [7, 11], [7, 11]])
+        if not isinstance(windows, list) or len(windows) != 3 or not all(
+                isinstance(w, list) and len(w) == 2 for w in windows):
+            raise doc.error(f'{key}.local_mixer', f'must be three [h, w] windows (one per stage), got {windows!r}')
+        out['window_size'] = tuple(tuple(int(v) for v in w) for w in windows)
+        return out
 
     def _check_mv3_height(self, backbone: dict, key: str) -> None:
         """PaddleOCR's rec MobileNetV3 halves the height in its stem and at each stride, then a 2 x 2 max-pool; the

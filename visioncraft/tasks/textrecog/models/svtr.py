@@ -55,11 +55,12 @@ def _pool_to_columns(grid: torch.Tensor, columns: int | None) -> torch.Tensor:
 
 
 class _ConvBNAct(nn.Module):
-    """3x3 conv (stride 2, no bias) -> BatchNorm -> GELU, with MMOCR's ConvModule names (``conv``, ``bn``)."""
+    """3x3 conv (stride 2; no bias as MMOCR's, a bias as PaddleOCR's) -> BatchNorm -> GELU, with MMOCR's ConvModule
+    names (``conv``, ``bn``)."""
 
-    def __init__(self, cin: int, cout: int) -> None:
+    def __init__(self, cin: int, cout: int, bias: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 3, 2, 1, bias=False)
+        self.conv = nn.Conv2d(cin, cout, 3, 2, 1, bias=bias)
         self.bn = nn.BatchNorm2d(cout)
         self.activate = nn.GELU()
 
@@ -70,13 +71,13 @@ class _ConvBNAct(nn.Module):
 class _PatchEmbed(nn.Module):
     """``num_layers`` stride-2 conv layers (``net.ConvModule0`` ...), widths ``embed_dims / 2 ** (left)``."""
 
-    def __init__(self, in_channels: int, embed_dims: int, num_layers: int) -> None:
+    def __init__(self, in_channels: int, embed_dims: int, num_layers: int, bias: bool = False) -> None:
         super().__init__()
         self.net = nn.Sequential()
         cin = in_channels
         for i in range(num_layers):
             cout = embed_dims // 2 ** (num_layers - 1 - i)
-            self.net.add_module(f'ConvModule{i}', _ConvBNAct(cin, cout))
+            self.net.add_module(f'ConvModule{i}', _ConvBNAct(cin, cout, bias))
             cin = cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,13 +170,14 @@ class _MixingBlock(nn.Module):
 
 class _Merging(nn.Module):
     """Between stages: halve the token grid's height (``'Conv'``: 3x3 conv, stride (2, 1); ``'Pool'``: the mean of
-    a 3x5 average and max pool, stride (2, 1), then a linear ``proj``) and LayerNorm (``norm``)."""
+    a 3x5 average and max pool, stride (2, 1), then a linear ``proj``) and LayerNorm (``norm``). The average pool
+    counts the zero padding (MMOCR's) or not (``pool_exclude_pad``: PaddleOCR's ``AvgPool2D`` default)."""
 
-    def __init__(self, cin: int, cout: int, kind: str) -> None:
+    def __init__(self, cin: int, cout: int, kind: str, pool_exclude_pad: bool = False) -> None:
         super().__init__()
         self.kind = kind
         if kind == 'Pool':
-            self.avgpool = nn.AvgPool2d((3, 5), (2, 1), (1, 2))
+            self.avgpool = nn.AvgPool2d((3, 5), (2, 1), (1, 2), count_include_pad=not pool_exclude_pad)
             self.maxpool = nn.MaxPool2d((3, 5), (2, 1), (1, 2))
             self.proj = nn.Linear(cin, cout)
         else:
@@ -218,6 +220,12 @@ class SVTREncoder(nn.Module):
         num_layers: stride-2 convolutions in the patch embedding (2 or 3).
         prenorm: MMOCR's flag: True (its default, SVTR's post-norm blocks ``norm(x + f(x))``) or False (pre-norm
             blocks ``x + f(norm(x))`` and a final ``layer_norm``; MMOCR's SVTR configs).
+        patch_bias: the patch embedding's convolutions have a bias (PaddleOCR's SVTRNet: True; MMOCR's: False).
+        pool_exclude_pad: ``'Pool'`` merging averages over the window's pixels inside the map only (PaddleOCR's
+            SVTRNet: True) or over the whole window, padding zeros included (MMOCR's: False).
+        last_drop_mode: how the dropout after the combining layer scales: ``'upscale_in_train'`` (MMOCR's, torch's
+            ``nn.Dropout``: kept values / (1 - p) in training, identity at inference) or ``'downscale_in_infer'``
+            (PaddleOCR's SVTRNet: kept values as they are in training, everything x (1 - p) at inference).
 
     Forward: float N x C x H x W (normalised) -> N x T x ``out_channels`` column features, left to right.
 
@@ -233,8 +241,14 @@ class SVTREncoder(nn.Module):
                  qkv_bias: bool = True, qk_scale: float | None = None, drop_rate: float = 0.0,
                  last_drop: float = 0.1, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.1,
                  out_channels: int = 192, max_seq_len: int | None = None, num_layers: int = 2,
-                 prenorm: bool = True, init_cfg: dict | None = None) -> None:
+                 prenorm: bool = True, patch_bias: bool = False, pool_exclude_pad: bool = False,
+                 last_drop_mode: str = 'upscale_in_train',
+                 init_cfg: dict | None = None) -> None:
         super().__init__()
+        if last_drop_mode not in ('upscale_in_train', 'downscale_in_infer'):
+            raise ValueError(f"SVTREncoder: last_drop_mode must be 'upscale_in_train' or 'downscale_in_infer', got "
+                             f'{last_drop_mode!r}')
+        self.last_drop_mode, self.last_drop = last_drop_mode, float(last_drop)
         if max_seq_len is not None and int(max_seq_len) < 1:
             raise ValueError(f'SVTREncoder: max_seq_len must be None or >= 1, got {max_seq_len}')
         if num_layers not in (2, 3):
@@ -269,7 +283,7 @@ class SVTREncoder(nn.Module):
         if self.img_size[0] % self.height_stride or self.img_size[1] % self.patch_stride:
             raise ValueError(f'SVTREncoder: img_size {self.img_size} must have a height that is a multiple of '
                              f'{self.height_stride} and a width that is a multiple of {self.patch_stride}')
-        self.patch_embed = _PatchEmbed(in_channels, self.embed_dims[0], num_layers)
+        self.patch_embed = _PatchEmbed(in_channels, self.embed_dims[0], num_layers, bias=bool(patch_bias))
         gh, gw = self.img_size[0] // self.patch_stride, self.img_size[1] // self.patch_stride
         self.grid = (gh, gw)
         self.absolute_pos_embed = nn.Parameter(torch.zeros(1, gh * gw, self.embed_dims[0]))
@@ -285,7 +299,7 @@ class SVTREncoder(nn.Module):
             b += depth[i]
             if i + 1 < stages:
                 setattr(self, f'downsample{i + 1}', _Merging(self.embed_dims[i], self.embed_dims[i + 1],
-                                                             merging_types))
+                                                             merging_types, bool(pool_exclude_pad)))
         self.num_stages = stages
         self.layer_norm = nn.LayerNorm(self.embed_dims[-1], eps=1e-6)
         self.last_conv = nn.Conv2d(self.embed_dims[-1], out_channels, 1, bias=False)
@@ -330,5 +344,9 @@ class SVTREncoder(nn.Module):
             pooled = _pool_to_columns(grid, self.max_seq_len)
         else:  # pool the height away (and to T)
             pooled = F.adaptive_avg_pool2d(grid, (1, self.max_seq_len or w))
-        out = self.dropout(self.hardwish(self.last_conv(pooled)))
+        out = self.hardwish(self.last_conv(pooled))
+        if self.last_drop_mode == 'downscale_in_infer' and self.last_drop > 0:  # PaddleOCR's dropout
+            out = out * (torch.rand_like(out) >= self.last_drop) if self.training else out * (1.0 - self.last_drop)
+        else:
+            out = self.dropout(out)
         return out.flatten(2).transpose(1, 2)  # N x T x out_channels
