@@ -421,6 +421,24 @@ MV3 = {'large': ([(3, 16, 16, False, 'relu', 1), (3, 64, 24, False, 'relu', 2), 
                   (5, 576, 96, True, 'hardswish', 1), (5, 576, 96, True, 'hardswish', 1)], 576, (0, 1, 3, 8))}
 
 
+def main(out_dir: str) -> None:
+    """The PP-OCRv4 files: det.pdparams (+ det_infer.pdmodel / .pdiparams), rec.pdparams, det_io.npz, rec_io.npz."""
+    os.makedirs(out_dir, exist_ok=True)
+    paddle.seed(0)
+    rng = np.random.default_rng(0)
+    det_backbone = LCNetV3(0.125, det=True)
+    det = Model(det_backbone, RSEFPN(det_backbone.out_channels, 16), DBHead(16))
+    randomise(det, 1)
+    save(det, rng.uniform(-1, 1, (1, 3, 64, 96)).astype('float32'), out_dir, 'det', with_inference=True)
+
+    rec_backbone = LCNetV3(0.125, det=False)
+    rec = Model(rec_backbone, None, MultiHeadCTC(rec_backbone.out_channels, 37, dims=32, hidden=32))
+    randomise(rec, 2)
+    save(rec, rng.uniform(-1, 1, (2, 3, 48, 64)).astype('float32'), out_dir, 'rec', with_inference=False)
+    for f in sorted(os.listdir(out_dir)):
+        print(f, os.path.getsize(os.path.join(out_dir, f)))
+
+
 def divisible8(v):
     return divisible(v, 8)
 
@@ -809,7 +827,7 @@ class SVTRMlp(nn.Layer):
         return self.fc2(F.gelu(self.fc1(x)))
 
 
-class SVTRBlock(nn.Layer):
+class SVTRNetBlock(nn.Layer):
     def __init__(self, dim, heads, kind, hw, window, prenorm):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, epsilon=1e-6)
@@ -858,7 +876,7 @@ class SVTRNet(nn.Layer):
         for s in range(3):
             hw = [self.hw[0] // 2 ** s, self.hw[1]]
             setattr(self, f'blocks{s + 1}', nn.LayerList(
-                [SVTRBlock(dims[s], heads[s], mixer[b + i], hw, windows[s], prenorm) for i in range(depth[s])]))
+                [SVTRNetBlock(dims[s], heads[s], mixer[b + i], hw, windows[s], prenorm) for i in range(depth[s])]))
             b += depth[s]
             if s < 2:
                 setattr(self, f'sub_sample{s + 1}', SVTRSubSample(dims[s], dims[s + 1], merging))
