@@ -14,12 +14,12 @@ padding and unknown tokens' biases lowered and the end token's raised so that th
 from __future__ import annotations
 
 import json
-import math
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from recog_export_lib import export_tiny_recognizer, neutral_seeded_state
 
 MAX_SEQ_LEN = 8
 DICTIONARY = dict(type='Dictionary', builtin='lower_english_digits', with_start=True, with_end=True,
@@ -39,24 +39,9 @@ TEST_PIPELINE = [dict(type='LoadImageFromFile'),
 SIZES = [(32, 40), (30, 90), (40, 160), (24, 64), (32, 128), (28, 50)]  # (h, w) of the crops
 
 
-@torch.no_grad()
 def seeded_weights(model: torch.nn.Module, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Weights N(0, 1 / fan_in), biases and norms near neutral, BatchNorm statistics varied; the classifier x4 and
-    the end token's bias +2 (see the module docstring)."""
-    g = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, t in model.state_dict().items():
-        if not t.is_floating_point():
-            state[name] = t.clone()
-        elif name.endswith('running_var'):
-            state[name] = torch.rand(t.shape, generator=g) + 0.5
-        elif name.endswith('running_mean'):
-            state[name] = torch.randn(t.shape, generator=g) * 0.1
-        elif t.dim() >= 2:
-            state[name] = torch.randn(t.shape, generator=g) / math.sqrt(t[0].numel())
-        else:
-            scale = name.endswith('.weight') and ('norm' in name or '.bn_' in name)  # LayerNorm / BatchNorm
-            state[name] = float(scale) + torch.randn(t.shape, generator=g) * 0.1
+    """:func:`neutral_seeded_state`, the classifier x4 and the end token's bias +2 (see the module docstring)."""
+    state = neutral_seeded_state(model, seed)
     state['decoder.classifier.weight'] *= 4.0
     codec = model.decoder.codec
     bias = state['decoder.classifier.bias']
@@ -78,18 +63,10 @@ def crops() -> list[np.ndarray]:
 
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
-    from visioncraft.config import Config
-    from visioncraft.export import export_model
     from visioncraft.registry import MODELS
     tmp = tmp_path_factory.mktemp('export_attn')
-    model = MODELS.build(MODEL)
-    ckpt = tmp / 'tiny_nrtr.pth'
-    torch.save({'state_dict': seeded_weights(model)}, ckpt)
-    ds = dict(type='OCRDataset', data_root=str(tmp), ann_file='none.json', test_mode=True, pipeline=TEST_PIPELINE)
-    cfg_file = tmp / 'tiny_nrtr.py'
-    Config(dict(model=MODEL, test_dataloader=dict(batch_size=1, dataset=ds))).dump(cfg_file)
-    written = export_model(str(cfg_file), str(ckpt), tmp / 'inference')
-    return dict(cfg=cfg_file, ckpt=ckpt, model_dir=tmp / 'inference', written=written, crops=crops())
+    out = export_tiny_recognizer(tmp, 'tiny_nrtr', MODEL, TEST_PIPELINE, seeded_weights(MODELS.build(MODEL)))
+    return dict(out, crops=crops())
 
 
 def test_export_directory(exported):

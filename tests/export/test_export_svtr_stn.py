@@ -16,12 +16,12 @@ outside the image on three sides (asserted: part of the grid is clamped, part is
 """
 from __future__ import annotations
 
-import math
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from recog_export_lib import export_tiny_recognizer, neutral_seeded_state
 
 DICTIONARY = dict(type='Dictionary', builtin='lower_english_digits', with_padding=True, with_unknown=True)
 STN_CFG = dict(type='STN', in_channels=3, resized_image_size=(32, 64), output_image_size=(32, 64),
@@ -49,25 +49,12 @@ def outside_points() -> torch.Tensor:
                       torch.stack([xs_bottom, torch.full((10,), 0.9)], 1)])
 
 
-@torch.no_grad()
 def seeded_weights(model: torch.nn.Module, seed: int = 0) -> dict[str, torch.Tensor]:
     """Weights N(0, 1 / fan_in), norms near neutral, BatchNorm statistics varied; the STN's built TPS buffers and
     SVTR's window masks kept; ``stn_fc2``: weight N(0, 0.05^2) (the points move ~0.05 with the image), bias
     :func:`outside_points`."""
-    g = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, t in model.state_dict().items():
-        if not t.is_floating_point() or '.tps.' in name or name.endswith('mask'):
-            state[name] = t.clone()
-        elif name.endswith('running_var'):
-            state[name] = torch.rand(t.shape, generator=g) + 0.5
-        elif name.endswith('running_mean'):
-            state[name] = torch.randn(t.shape, generator=g) * 0.1
-        elif t.dim() >= 2:
-            state[name] = torch.randn(t.shape, generator=g) / math.sqrt(t[0].numel())
-        else:
-            norm = name.endswith('.weight') and ('norm' in name or '.bn' in name)
-            state[name] = float(norm) + torch.randn(t.shape, generator=g) * 0.1
+    g = torch.Generator().manual_seed(seed + 1000)
+    state = neutral_seeded_state(model, seed, keep=lambda name: '.tps.' in name or name.endswith('mask'))
     state['preprocessor.stn_fc2.weight'] = torch.randn(40, 512, generator=g) * 0.05
     state['preprocessor.stn_fc2.bias'] = outside_points().reshape(-1)
     state['decoder.decoder.weight'] *= 4.0  # peaked probabilities: the best class leads by far more than 1e-4
@@ -91,18 +78,10 @@ def word_images() -> list[np.ndarray]:
 
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
-    from visioncraft.config import Config
-    from visioncraft.export import export_model
     from visioncraft.registry import MODELS
     tmp = tmp_path_factory.mktemp('export_svtr_stn')
-    model = MODELS.build(MODEL)
-    ckpt = tmp / 'tiny_svtr_stn.pth'
-    torch.save({'state_dict': seeded_weights(model)}, ckpt)
-    ds = dict(type='OCRDataset', data_root=str(tmp), ann_file='none.json', test_mode=True, pipeline=TEST_PIPELINE)
-    cfg_file = tmp / 'tiny_svtr_stn.py'
-    Config(dict(model=MODEL, test_dataloader=dict(batch_size=1, dataset=ds))).dump(cfg_file)
-    export_model(str(cfg_file), str(ckpt), tmp / 'inference', formats=('onnx',))
-    return dict(cfg=cfg_file, ckpt=ckpt, model_dir=tmp / 'inference', tmp=tmp)
+    return export_tiny_recognizer(tmp, 'tiny_svtr_stn', MODEL, TEST_PIPELINE, seeded_weights(MODELS.build(MODEL)),
+                                  formats=('onnx',))
 
 
 def test_svtr_with_stn_onnx_equals_checkpoint(exported):
