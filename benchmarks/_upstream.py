@@ -35,6 +35,17 @@ def require_upstream(pkg: str, flag: str = '--against'):
 
 
 
+def vary_batchnorm(bns, generator) -> None:
+    """Prepare BatchNorm layers ``bns`` for calibration: running statistics reset to a cumulative average (the next
+    train-mode forward sets them from its images) and affine parameters drawn from ``generator`` (weights in
+    [0.5, 1.5), biases in [-0.2, 0.2)), so that random-init benchmark models give varied, well-scaled features."""
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+        m.weight.data.uniform_(0.5, 1.5, generator=generator)
+        m.bias.data.uniform_(-0.2, 0.2, generator=generator)
+
+
 def upstream_model(pkg: str, rel: str, overrides: dict | None = None):
     """The upstream model of ``<pkg>/.mim/configs/<rel>`` (init_weights() run, pretrained init stripped) and its
     config."""

@@ -77,7 +77,7 @@ from visioncraft.structures import DataSample, InstanceData
 from visioncraft.tasks.detection.models import convert_torchvision as conv
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _upstream import our_model, require_upstream, upstream_model  # noqa: E402
+from _upstream import our_model, require_upstream, upstream_model, vary_batchnorm  # noqa: E402
 
 MODEL_KINDS = ('retinanet', 'fasterrcnn')
 AGAINST = ('torchvision', 'mmdet')
@@ -110,12 +110,8 @@ def build_models(kind: str, images_rgb: list[torch.Tensor], device: torch.device
     calib.transform.resize = _no_resize
     g = torch.Generator().manual_seed(1)
     body = calib.backbone.body
-    for m in body.modules():  # BN statistics from the images, varied affine parameters
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-            m.weight.data.uniform_(0.5, 1.5, generator=g)
-            m.bias.data.uniform_(-0.2, 0.2, generator=g)
+    # BN statistics from the images, varied affine parameters
+    vary_batchnorm([m for m in body.modules() if isinstance(m, nn.BatchNorm2d)], g)
     body.train()
     with torch.no_grad():
         body(calib.transform(images_rgb)[0].tensors)
@@ -163,11 +159,7 @@ def build_mmdet_models(kind: str, bgr: list[torch.Tensor], device: torch.device,
     theirs, _ = upstream_model('mmdet', rel)
     g = torch.Generator().manual_seed(1)
     bns = [m for m in theirs.backbone.modules() if isinstance(m, nn.BatchNorm2d)]
-    for m in bns:  # BN statistics from the images (train mode by hand: norm_eval keeps them in eval), varied affine
-        m.reset_running_stats()
-        m.momentum = None
-        m.weight.data.uniform_(0.5, 1.5, generator=g)
-        m.bias.data.uniform_(-0.2, 0.2, generator=g)
+    vary_batchnorm(bns, g)  # BN statistics from the images (train mode by hand: norm_eval keeps them in eval)
     theirs.eval()
     with torch.no_grad():
         for m in bns:

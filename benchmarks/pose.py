@@ -243,13 +243,11 @@ def _calibrate_bn(model, x) -> None:
     """Every BatchNorm's running statistics from one forward of ``x`` (cumulative average), affine parameters
     varied (seeded); the model is left in eval mode."""
     import torch
+    from _upstream import vary_batchnorm
     g = torch.Generator().manual_seed(1)
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    vary_batchnorm(bns, g)
     for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-        m.weight.data.copy_(torch.empty(m.weight.shape).uniform_(0.5, 1.5, generator=g))
-        m.bias.data.copy_(torch.empty(m.bias.shape).uniform_(-0.2, 0.2, generator=g))
         m.train()
     with torch.no_grad():
         model.head(model.backbone(x))
