@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ['OnnxLayer', 'ImportReport', 'pair_layers', 'onnx_layer_params', 'onnx_metadata', 'match_onnx_weights',
+__all__ = ['OnnxLayer', 'ImportReport', 'load_matched', 'pair_layers', 'onnx_layer_params', 'onnx_metadata', 'match_onnx_weights',
            'load_onnx_weights']
 
 
@@ -303,12 +303,18 @@ def load_onnx_weights(module: nn.Module, onnx_path, example_inputs: tuple, run=N
     """:func:`match_onnx_weights`, then load the values into ``module`` (in place). Parameters the graph has no
     value for (layers that did not run on ``example_inputs``) keep theirs and are listed in the report."""
     state, names = match_onnx_weights(module, onnx_path, example_inputs, run)
+    return load_matched(module, state, len(names))
+
+
+def load_matched(module: nn.Module, state: dict, layers: int) -> ImportReport:
+    """Copy the matched values ``state`` into ``module`` (in place); what it has no value for is reported as
+    ``not_in_graph``. Shared by the ONNX and Paddle-inference importers."""
     with torch.no_grad():
         own = module.state_dict()
         for k, v in state.items():
             own[k].copy_(v)
-    skipped = [k for k in module.state_dict() if k not in state and not k.endswith('num_batches_tracked')]
-    return ImportReport(loaded=sorted(state), not_in_graph=skipped, layers=len(names))
+    skipped = [k for k in own if k not in state and not k.endswith('num_batches_tracked')]
+    return ImportReport(loaded=sorted(state), not_in_graph=skipped, layers=layers)
 
 
 def pair_layers(module: nn.Module, layers: list, example_inputs: tuple, run=None, label: str = 'ONNX',

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..fileio.paddle import PaddleFormatError, _fields, _varint, load_inference_model
-from .onnx_weights import ImportReport, OnnxLayer, pair_layers
+from .onnx_weights import ImportReport, OnnxLayer, load_matched, pair_layers
 
 __all__ = ['paddle_program_layers', 'match_paddle_inference_weights', 'load_paddle_inference_weights']
 
@@ -200,9 +200,4 @@ def load_paddle_inference_weights(module: nn.Module, model_path: str | os.PathLi
     (PaddleOCR's does). Parameters the program has no value for (the detector's threshold branch) keep theirs and
     are listed in ``not_in_graph``."""
     state, names = match_paddle_inference_weights(module, Path(model_path), example_inputs, run)
-    with torch.no_grad():
-        own = module.state_dict()
-        for k, v in state.items():
-            own[k].copy_(v)
-    skipped = [k for k in module.state_dict() if k not in state and not k.endswith('num_batches_tracked')]
-    return ImportReport(loaded=sorted(state), not_in_graph=skipped, layers=len(names))
+    return load_matched(module, state, len(names))
